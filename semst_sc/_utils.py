@@ -1,0 +1,131 @@
+"""Small helpers shared by the pp/tl functions: input checks and AnnData plumbing."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+
+from . import _constants as C
+
+_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
+
+
+def check_adata(adata) -> None:
+    """Raise a clear error when ``adata`` is not an AnnData or has duplicate spot names."""
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"adata is empty ({adata.n_obs} spots x {adata.n_vars} genes)")
+    if not adata.obs_names.is_unique:
+        n = int(adata.obs_names.duplicated().sum())
+        raise ValueError(f"{n} duplicate spot names in adata.obs_names: run adata.obs_names_make_unique() first")
+
+
+def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
+    """Return the spot coordinates, checked: present, 2-D or 3-D, finite."""
+    if key not in adata.obsm:
+        raise KeyError(
+            f"obsm['{key}'] not found: store the spot coordinates (n_obs x 2) in adata.obsm['{key}'] "
+            "(scanpy/squidpy readers do this for Visium)"
+        )
+    coords = np.asarray(adata.obsm[key], dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+        raise ValueError(f"obsm['{key}'] must be n_obs x 2 (or 3) coordinates, got shape {coords.shape}")
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"obsm['{key}'] has {int(bad.sum())} spots with NaN or infinite coordinates "
+            f"(first: {adata.obs_names[bad][0]!r}): remove them, e.g. adata = adata[np.isfinite(adata.obsm['{key}']).all(1)]"
+        )
+    return coords
+
+
+def get_matrix(adata: AnnData, layer: str | None):
+    """Return ``adata.X`` or a layer, with an error that names the missing layer."""
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(f"layers['{layer}'] not found; available layers: {list(adata.layers)}")
+    return adata.layers[layer]
+
+
+def check_counts(X, what: str) -> None:
+    """Raise when ``X`` has negative or non-integer values (raw counts are needed)."""
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    if values.size == 0:
+        return
+    sample = values.ravel()[: 5_000_000]
+    if not np.isfinite(sample).all():
+        raise ValueError(f"{what} has NaN or infinite values; raw counts are needed")
+    if (sample < 0).any():
+        raise ValueError(f"{what} has negative values; raw counts are needed (pass layer='counts' if they are there)")
+    if not np.allclose(sample, np.round(sample)):
+        raise ValueError(
+            f"{what} holds non-integer values, but SemST needs raw counts: pass the layer with raw counts "
+            "(layer='counts'; CLI: --layer counts) or load the unnormalised matrix"
+        )
+
+
+def looks_like_ensembl(names) -> bool:
+    """Return True when most names look like Ensembl gene IDs."""
+    names = list(names)[:200]
+    return bool(names) and sum(bool(_ENSEMBL.match(str(n))) for n in names) > 0.5 * len(names)
+
+
+def require_obsm(adata: AnnData, key: str, producer: str) -> np.ndarray:
+    """Return ``adata.obsm[key]`` or raise an error naming the call that makes it."""
+    if key not in adata.obsm:
+        raise KeyError(f"obsm['{key}'] not found: run {producer} first")
+    return adata.obsm[key]
+
+
+def require_graph(adata: AnnData, key: str, producer: str) -> sp.csr_matrix:
+    """Return the connectivities of graph ``key`` or raise an error naming the call that makes it."""
+    ckey = C.connectivities_key(key)
+    if ckey not in adata.obsp:
+        raise KeyError(f"obsp['{ckey}'] not found: run {producer} first")
+    return sp.csr_matrix(adata.obsp[ckey])
+
+
+def require_prepared(adata: AnnData) -> np.ndarray:
+    """Return the boolean mask of modelled genes, checking that ``sst.pp.prepare`` ran."""
+    if C.SCALED_LAYER not in adata.layers or C.HVG_KEY not in adata.var:
+        raise KeyError(f"layers['{C.SCALED_LAYER}'] not found: run sst.pp.prepare(adata) first")
+    return adata.var[C.HVG_KEY].to_numpy(dtype=bool)
+
+
+def resolve_device(device: str) -> str:
+    """Map ``"auto"`` to ``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def sparse_knn_graph(indices: np.ndarray, distances: np.ndarray, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Build a symmetric binary connectivity and a distance matrix from kNN results (self excluded)."""
+    rows = np.repeat(np.arange(n), indices.shape[1])
+    cols = indices.ravel()
+    d = distances.ravel().astype(np.float32)
+    keep = rows != cols
+    rows, cols, d = rows[keep], cols[keep], d[keep]
+    conn = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+    conn = ((conn + conn.T) > 0).astype(np.float32).tocsr()
+    dist = sp.csr_matrix((d, (rows, cols)), shape=(n, n))
+    dist = dist.maximum(dist.T).tocsr()
+    return conn, dist
+
+
+def store_graph(adata: AnnData, key: str, conn: sp.csr_matrix, dist: sp.csr_matrix, params: dict) -> None:
+    """Write a graph under squidpy's key layout."""
+    adata.obsp[C.connectivities_key(key)] = conn
+    adata.obsp[C.distances_key(key)] = dist
+    adata.uns[C.neighbors_key(key)] = {
+        "connectivities_key": C.connectivities_key(key),
+        "distances_key": C.distances_key(key),
+        "params": params,
+    }

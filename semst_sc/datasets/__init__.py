@@ -1,0 +1,9 @@
+"""Loaders for the benchmark data and the simulated demo tissue."""
+
+from ._dlpfc import dlpfc
+from ._osmfish import osmfish
+from ._paths import default_data_dir
+from ._simulate import simulate_tissue
+from ._spaceranger import read_spaceranger
+
+__all__ = ["default_data_dir", "simulate_tissue", "dlpfc", "read_spaceranger", "osmfish"]

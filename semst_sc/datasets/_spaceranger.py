@@ -1,0 +1,119 @@
+"""Read a Space Ranger output folder (10x Visium) into AnnData."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import scanpy as sc
+from anndata import AnnData
+from matplotlib.image import imread
+from scanpy import logging as logg
+
+from .. import _constants as C
+
+_POSITION_COLUMNS = ["in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
+# Space Ranger >= 2.0 writes tissue_positions.csv (with a header), older versions tissue_positions_list.csv (none)
+_POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
+
+
+def read_spaceranger(path: str | Path, *, count_file: str = "filtered_feature_bc_matrix.h5") -> AnnData:
+    """Read a Space Ranger output folder: counts, in-tissue spot positions and scale factors.
+
+    Parameters
+    ----------
+    path
+        The Space Ranger ``outs`` folder, holding ``count_file`` and ``spatial/tissue_positions.csv``
+        (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read).
+    count_file
+        Name of the 10x HDF5 count matrix inside ``path``.
+
+    Returns
+    -------
+    AnnData with the in-tissue spots found in the matrix and
+
+    - ``X``: raw counts (CSR, float32); ``var_names``: gene symbols made unique;
+    - ``var['gene_symbol']``: the gene symbols; ``var['gene_ids']``: the Ensembl IDs;
+    - ``obs['in_tissue']``, ``obs['array_row']``, ``obs['array_col']``;
+    - ``obsm['spatial']``: (``pxl_col_in_fullres``, ``pxl_row_in_fullres``), as scanpy and squidpy store it;
+    - ``uns['spatial'][library_id]``: ``scalefactors`` and ``images`` (hires/lowres), those present in ``spatial/``.
+
+    """
+    path = Path(path).expanduser()
+    matrix_file = path / count_file
+    if not matrix_file.is_file():
+        raise FileNotFoundError(
+            f"count matrix {matrix_file} not found: pass the Space Ranger output folder that holds '{count_file}' "
+            "(or name the matrix file with count_file=)"
+        )
+    with warnings.catch_warnings():  # duplicated symbols are made unique right below
+        warnings.filterwarnings("ignore", message="Variable names are not unique")
+        adata = sc.read_10x_h5(matrix_file)
+    adata.var["gene_symbol"] = adata.var_names.to_numpy()
+    adata.var_names_make_unique()
+
+    positions = _read_positions(path / "spatial")
+    positions = positions[positions["in_tissue"] == 1]
+    keep = adata.obs_names.isin(positions.index)
+    if not keep.any():
+        raise ValueError(
+            f"none of the {adata.n_obs} barcodes of {matrix_file} is an in-tissue spot of {path / 'spatial'}: "
+            "check that the matrix and the positions come from the same Space Ranger run"
+        )
+    if not keep.all():
+        logg.info(f"dropping {int((~keep).sum())} barcodes of {matrix_file.name} that are not in-tissue spots")
+        adata = adata[keep].copy()
+    positions = positions.loc[adata.obs_names]
+    for column in ("in_tissue", "array_row", "array_col"):
+        adata.obs[column] = positions[column].to_numpy()
+    adata.obsm[C.SPATIAL_KEY] = positions[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(dtype=np.float64)
+    library_id = _library_id(matrix_file)
+    adata.uns["spatial"] = {library_id: _spatial_metadata(path / "spatial")}
+    return adata
+
+
+def _read_positions(spatial: Path) -> pd.DataFrame:
+    """Read the spot positions, indexed by barcode, from whichever positions file the folder has."""
+    tried = []
+    for name in _POSITION_FILES:
+        for file in (spatial / name, spatial / f"{name}.gz"):
+            tried.append(str(file))
+            if file.is_file():
+                header = 0 if name == "tissue_positions.csv" else None
+                table = pd.read_csv(file, header=header, index_col=0)
+                table.columns = _POSITION_COLUMNS
+                table.index = table.index.astype(str)
+                return table
+    raise FileNotFoundError(
+        f"spot positions not found; tried {tried}: the Space Ranger folder needs its 'spatial/' subfolder"
+    )
+
+
+def _library_id(matrix_file: Path) -> str:
+    """Return the library id stored in the 10x HDF5 file, else the folder name (as scanpy's read_visium does)."""
+    with h5py.File(matrix_file, "r") as f:
+        ids = f.attrs.get("library_ids")
+    if ids is None or len(ids) == 0:
+        return matrix_file.parent.name
+    first = ids[0]
+    return first.decode() if isinstance(first, bytes) else str(first)
+
+
+def _spatial_metadata(spatial: Path) -> dict:
+    """Collect the scale factors and tissue images present in ``spatial/`` (``uns['spatial'][library_id]`` layout)."""
+    metadata: dict = {}
+    scalefactors = spatial / "scalefactors_json.json"
+    if scalefactors.is_file():
+        metadata["scalefactors"] = json.loads(scalefactors.read_text())
+    images = {
+        res: imread(str(spatial / f"tissue_{res}_image.png"))
+        for res in ("hires", "lowres")
+        if (spatial / f"tissue_{res}_image.png").is_file()
+    }
+    if images:
+        metadata["images"] = images
+    return metadata

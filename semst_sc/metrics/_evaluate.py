@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.neighbors import NearestNeighbors
+
+from .. import _constants as C
+from .._utils import get_spatial
+
+
+def evaluate(adata: AnnData, labels_key: str, *, domain_key: str = C.DOMAIN_KEY) -> dict[str, float]:
+    """Compare domains with ground-truth labels.
+
+    Spots whose label is missing (NaN) are left out of ARI and NMI.
+
+    Parameters
+    ----------
+    adata
+        Spots with both columns in ``obs``.
+    labels_key
+        ``obs`` column of the ground truth.
+    domain_key
+        ``obs`` column of the predicted domains.
+
+    Returns
+    -------
+    ``ari`` and ``nmi`` (on labelled spots), ``pas`` (spatial incoherence of the domains, lower is
+    better; present when ``obsm['spatial']`` exists) and ``n_evaluated``.
+    """
+    for key, producer in ((labels_key, "the column with the ground truth"), (domain_key, "sst.tl.cluster(adata)")):
+        if key not in adata.obs:
+            raise KeyError(f"obs['{key}'] not found: {producer} is needed")
+    truth = adata.obs[labels_key]
+    keep = truth.notna().to_numpy()
+    if not keep.any():
+        raise ValueError(f"obs['{labels_key}'] has no labelled spot")
+    t = truth[keep].astype(str).to_numpy()
+    p = adata.obs[domain_key][keep].astype(str).to_numpy()
+    result = {
+        "ari": float(adjusted_rand_score(t, p)),
+        "nmi": float(normalized_mutual_info_score(t, p)),
+        "n_evaluated": int(keep.sum()),
+    }
+    if C.SPATIAL_KEY in adata.obsm:
+        result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())
+    return result
+
+
+def pas(coords: np.ndarray, labels, n_neighbors: int = 10) -> float:
+    """Proportion of abnormal spots: the share of spots whose label differs from most of their neighbours.
+
+    Parameters
+    ----------
+    coords
+        Spot coordinates.
+    labels
+        Domain label per spot.
+    n_neighbors
+        Spatial neighbours compared.
+
+    Returns
+    -------
+    A value in [0, 1]; lower means spatially more coherent domains.
+    """
+    codes = pd.factorize(np.asarray(labels))[0]
+    k = min(n_neighbors, len(codes) - 1)
+    _, idx = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()
+    differ = (codes[idx] != codes[:, None]).sum(axis=1)
+    return float((differ > k / 2).mean())

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from anndata import AnnData
+
+
+def loss(adata: AnnData, *, key: str = "semst", show: bool | None = None, save: str | None = None):
+    """Plot the training loss of :func:`semst_sc.tl.semst`, each term in its own panel.
+
+    Parameters
+    ----------
+    adata
+        Output of :func:`semst_sc.tl.semst`.
+    key
+        ``uns`` key with ``loss_history``.
+    show
+        Show the figure; by default when not saving.
+    save
+        Path of an image file to write.
+
+    Returns
+    -------
+    The matplotlib figure (when ``show`` is False).
+    """
+    if key not in adata.uns or "loss_history" not in adata.uns[key]:
+        raise KeyError(f"uns['{key}']['loss_history'] not found: run sst.tl.semst(adata) first")
+    history = adata.uns[key]["loss_history"]
+    fig, axes = plt.subplots(1, len(history), figsize=(3.2 * len(history), 2.8), squeeze=False)
+    for ax, (term, values) in zip(axes.ravel(), history.items()):
+        ax.plot(values)
+        ax.set_title(term)
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    if save is not None:
+        fig.savefig(save, dpi=150, bbox_inches="tight")
+    if show or (show is None and save is None):
+        plt.show()
+        return None
+    return fig

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import numpy as np
+from anndata import AnnData
+from scanpy import logging as logg
+from sklearn.decomposition import TruncatedSVD
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize
+
+from .. import _constants as C
+from .._utils import check_adata, require_prepared, sparse_knn_graph, store_graph
+
+
+def feature_graph(
+    adata: AnnData,
+    *,
+    n_neighbors: int = 14,
+    n_comps: int | None = 50,
+    rng: int = 0,
+    key_added: str = C.FEATURE_GRAPH_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Build SemST's expression graph: cosine kNN on the scaled expression of the modelled genes.
+
+    Parameters
+    ----------
+    adata
+        Output of :func:`semst_sc.pp.prepare`.
+    n_neighbors
+        Neighbours per spot (before symmetrisation).
+    n_comps
+        Reduce the expression to this many components (truncated SVD, no centring) before the
+        neighbour search, which keeps it fast on large data; ``None`` searches the full matrix.
+    rng
+        Seed of the SVD.
+    key_added
+        Prefix of the keys written.
+    copy
+        Return a modified copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Writes
+
+    ``obsp['{key_added}_connectivities']``
+        Binary symmetric kNN graph without self loops.
+    ``obsp['{key_added}_distances']``
+        Cosine distances of the edges.
+    ``uns['{key_added}_neighbors']``
+        The keys and ``params`` used.
+    """
+    check_adata(adata)
+    genes = require_prepared(adata)
+    n = adata.n_obs
+    if not 1 <= n_neighbors < n:
+        raise ValueError(f"n_neighbors must be between 1 and n_obs - 1 = {n - 1}, got {n_neighbors}")
+    X = adata.layers[C.SCALED_LAYER][:, genes]
+    if n_comps is not None and n_comps < X.shape[1] - 1:
+        X = TruncatedSVD(n_components=n_comps, random_state=rng).fit_transform(X)
+    X = normalize(X)  # cosine distance = euclidean on unit vectors / 2
+    distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors()  # excludes the spot itself
+    conn, dist = sparse_knn_graph(indices, (distances**2 / 2).astype(np.float32), n)
+    logg.info(f"feature graph: {conn.nnz / n:.1f} neighbours per spot on average")
+
+    out = adata.copy() if copy else adata
+    store_graph(out, key_added, conn, dist, {"n_neighbors": n_neighbors, "n_comps": n_comps, "metric": "cosine"})
+    return out if copy else None

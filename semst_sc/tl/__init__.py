@@ -1,0 +1,6 @@
+"""Tools: the SemST model and domain clustering."""
+
+from ._cluster import cluster
+from ._semst import semst
+
+__all__ = ["semst", "cluster"]

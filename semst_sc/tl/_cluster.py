@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .. import _constants as C
+from .._utils import check_adata, require_graph, require_obsm
+
+Method = Literal["gmm", "kmeans", "leiden"]
+
+
+def cluster(
+    adata: AnnData,
+    n_clusters: int | None = None,
+    *,
+    method: Method = "gmm",
+    use_rep: str = C.EMBEDDING_KEY,
+    n_pcs: int | None = 20,
+    refine: bool = False,
+    spatial_key: str = C.SPATIAL_GRAPH_KEY,
+    max_clusters: int = 15,
+    rng: int = 0,
+    key_added: str = C.DOMAIN_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Cluster an embedding into spatial domains, with or without a known number of domains.
+
+    Parameters
+    ----------
+    adata
+        Spots with an embedding in ``obsm[use_rep]``.
+    n_clusters
+        Number of domains. ``None`` estimates it: the lowest BIC for ``gmm``, the best silhouette
+        for ``kmeans`` (both over 2..``max_clusters``), Leiden's own partition at resolution 1.
+    method
+        ``"gmm"``: Gaussian mixture with one shared (tied) covariance on a PCA of the embedding,
+        the pure-Python counterpart of mclust's EEE model; ``"kmeans"``; ``"leiden"``: Leiden on
+        a kNN graph of the embedding, its resolution searched to reach ``n_clusters``.
+    use_rep
+        ``obsm`` key of the embedding.
+    n_pcs
+        Principal components used by ``gmm`` and ``kmeans``; ``None`` uses the embedding as is.
+    refine
+        Relabel each spot with the majority label of its spatial neighbours when more than half
+        of them agree (needs ``obsp['{spatial_key}_connectivities']``).
+    spatial_key
+        Prefix of the spatial graph used by ``refine``.
+    max_clusters
+        Largest number of domains tried when ``n_clusters`` is ``None``.
+    rng
+        Seed.
+    key_added
+        ``obs`` column (and ``uns`` key) written.
+    copy
+        Return a modified copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Writes
+
+    ``obs['{key_added}']``
+        Domain labels (categorical ``"0"``, ``"1"``, ... by decreasing size).
+    ``uns['{key_added}']['params']``
+        Method, requested and found number of domains, and how it was chosen.
+    """
+    check_adata(adata)
+    rep = np.asarray(require_obsm(adata, use_rep, "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else
+                                  f"the step that writes obsm['{use_rep}']"), dtype=np.float64)
+    if method not in ("gmm", "kmeans", "leiden"):
+        raise ValueError(f"method must be 'gmm', 'kmeans' or 'leiden', got {method!r}")
+    if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
+        raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
+    if not np.isfinite(rep).all():
+        raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
+    spatial = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)") if refine else None
+
+    info: dict = {}
+    if method == "leiden":
+        labels = _leiden(rep, n_clusters, rng, info)
+    else:
+        if n_pcs is not None and rep.shape[1] > n_pcs:
+            from sklearn.decomposition import PCA
+
+            rep = PCA(n_components=min(n_pcs, adata.n_obs - 1), random_state=rng).fit_transform(rep)
+        labels = _fit_mixture(rep, n_clusters, method, max_clusters, rng, info)
+    if refine:
+        labels = _refine(labels, spatial)
+
+    labels = _by_size(labels)
+    out = adata.copy() if copy else adata
+    out.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(labels.max() + 1)])
+    out.uns[key_added] = {
+        "params": {
+            "method": method, "n_clusters": n_clusters, "n_found": int(labels.max() + 1), "use_rep": use_rep,
+            "n_pcs": n_pcs, "refine": refine, "rng": rng, **info,
+        }
+    }
+    logg.info(f"found {labels.max() + 1} domains with {method}")
+    return out if copy else None
+
+
+def _fit_mixture(rep, n_clusters, method, max_clusters, rng, info) -> np.ndarray:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    from sklearn.mixture import GaussianMixture
+
+    def fit(k):
+        if method == "gmm":
+            return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit(rep)
+        return KMeans(k, n_init=10, random_state=rng).fit(rep)
+
+    if n_clusters is not None:
+        return fit(n_clusters).predict(rep)
+    candidates = range(2, min(max_clusters, rep.shape[0] - 1) + 1)
+    sample = np.random.default_rng(rng).permutation(rep.shape[0])[:10_000]
+    scores, models = {}, {}
+    for k in candidates:
+        models[k] = fit(k)
+        if method == "gmm":
+            scores[k] = float(models[k].bic(rep))
+        else:
+            scores[k] = -float(silhouette_score(rep[sample], models[k].predict(rep[sample]), random_state=rng))
+    best = min(scores, key=scores.get)
+    info.update({"estimated_by": "BIC" if method == "gmm" else "silhouette", "scores": {str(k): v for k, v in scores.items()}})
+    return models[best].predict(rep)
+
+
+def _leiden(rep, n_clusters, rng, info) -> np.ndarray:
+    import scanpy as sc
+
+    tmp = AnnData(np.zeros((rep.shape[0], 1), dtype=np.float32), obsm={"rep": rep})
+    sc.pp.neighbors(tmp, n_neighbors=min(15, rep.shape[0] - 1), use_rep="rep", random_state=rng)
+
+    def run(resolution):
+        sc.tl.leiden(tmp, resolution=resolution, flavor="igraph", n_iterations=2, random_state=rng)
+        return tmp.obs["leiden"].astype(int).to_numpy()
+
+    if n_clusters is None:
+        info.update({"resolution": 1.0, "estimated_by": "leiden at resolution 1"})
+        return run(1.0)
+    low, high, best = 0.0, 3.0, None
+    for _ in range(30):
+        mid = (low + high) / 2
+        labels = run(mid)
+        found = labels.max() + 1
+        if best is None or abs(found - n_clusters) < abs(best[1].max() + 1 - n_clusters):
+            best = (mid, labels)
+        if found == n_clusters:
+            break
+        low, high = (mid, high) if found < n_clusters else (low, mid)
+    if best[1].max() + 1 != n_clusters:
+        logg.warning(f"leiden: no resolution gave {n_clusters} domains; using {best[1].max() + 1}")
+    info["resolution"] = best[0]
+    return best[1]
+
+
+def _refine(labels: np.ndarray, spatial: sp.csr_matrix) -> np.ndarray:
+    """Majority vote over spatial neighbours, sparse."""
+    n, k = len(labels), labels.max() + 1
+    onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
+    adjacency = spatial.copy()
+    adjacency.data[:] = 1
+    votes = (adjacency @ onehot).toarray()
+    majority = votes.argmax(axis=1)
+    degree = votes.sum(axis=1)
+    switch = votes[np.arange(n), majority] > degree / 2
+    return np.where(switch, majority, labels)
+
+
+def _by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels 0..K-1 by decreasing size (ties by first appearance)."""
+    values, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
+    mapping = np.empty(values.max() + 1, dtype=int)
+    mapping[values[order]] = np.arange(len(values))
+    return mapping[labels]

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .. import _constants as C
+from .._utils import check_adata, require_graph, require_obsm, require_prepared, resolve_device
+
+
+def semst(
+    adata: AnnData,
+    *,
+    n_epochs: int = 200,
+    semantic_key: str | None = C.SEMANTIC_KEY,
+    spatial_key: str = C.SPATIAL_GRAPH_KEY,
+    feature_key: str = C.FEATURE_GRAPH_KEY,
+    hidden_dim: int = 256,
+    latent_dim: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 5e-4,
+    spatial_weight: float = 0.1,
+    dicr_weight: float = 0.1,
+    recon_batch_size: int | None = 1024,
+    rng: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    key_added: str = C.EMBEDDING_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Learn SemST spot embeddings: dual-view GCN, semantic modulation (FSM) and a ZINB decoder.
+
+    Trains for a fixed number of epochs with the loss
+    ``ZINB + spatial_weight * spatial pairs + dicr_weight * DICR``; no label is read.
+
+    Parameters
+    ----------
+    adata
+        Output of :func:`semst_sc.pp.prepare` with both graphs and (unless ``semantic_key=None``)
+        the semantic vectors.
+    n_epochs
+        Full-batch training steps.
+    semantic_key
+        ``obsm`` key of the semantic vectors; ``None`` trains without FSM.
+    spatial_key, feature_key
+        Prefixes of the spatial and feature graphs in ``obsp``.
+    hidden_dim, latent_dim
+        Widths of the GCN layers; the embedding has ``latent_dim`` dimensions.
+    lr, weight_decay
+        Adam settings.
+    spatial_weight, dicr_weight
+        Weights of the spatial pair loss and of the DICR loss (the ZINB loss has weight 1).
+    recon_batch_size
+        Spots drawn at random each epoch for the ZINB reconstruction term (an unbiased estimate of
+        the full term at a fraction of its cost); ``None`` reconstructs every spot every epoch.
+    rng
+        Seed: the same seed gives the same embedding on the same machine.
+    device
+        ``"auto"`` (GPU when available), ``"cpu"`` or ``"cuda"``.
+    progress
+        Show a progress bar.
+    key_added
+        ``obsm`` key of the embedding; metadata go to ``uns[key_added.removeprefix('X_')]``.
+    copy
+        Return a modified copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Writes
+
+    ``obsm['X_semst']``
+        The embedding (float32, n_obs x latent_dim).
+    ``uns['semst']``
+        ``params`` and ``loss_history`` (per-epoch total and each loss term).
+    """
+    import torch
+
+    from ..nn import SemSTModel, embed, gcn_adjacency, train
+    from ..nn._train import LossWeights
+
+    check_adata(adata)
+    genes = require_prepared(adata)
+    spatial_adj = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)")
+    feature_adj = require_graph(adata, feature_key, "sst.pp.feature_graph(adata)")
+    semantic = None
+    if semantic_key is not None:
+        semantic = np.asarray(require_obsm(adata, semantic_key, "sst.pp.gene_semantics(adata)"), dtype=np.float32)
+    if n_epochs < 1:
+        raise ValueError(f"n_epochs must be positive, got {n_epochs}")
+    dev = torch.device(resolve_device(device))
+
+    x = _dense(adata.layers[C.SCALED_LAYER][:, genes])
+    counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
+    totals = counts.sum(axis=1)
+    size_factors = totals / np.median(totals[totals > 0])
+
+    torch.manual_seed(rng)
+    generator = torch.Generator().manual_seed(rng)
+    model = SemSTModel(
+        x.shape[1], counts.shape[1], None if semantic is None else semantic.shape[1],
+        hidden_dim=hidden_dim, latent_dim=latent_dim,
+    ).to(dev)
+    spatial_graph = gcn_adjacency(spatial_adj).to(dev)
+    feature_graph = gcn_adjacency(feature_adj).to(dev)
+    coo = spatial_adj.tocoo()
+    positive = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(dev)
+    tensors = [torch.from_numpy(a).to(dev) for a in (x, counts, size_factors.astype(np.float32))]
+    sem = None if semantic is None else torch.from_numpy(semantic).to(dev)
+
+    start = time.perf_counter()
+    history = train(
+        model, *tensors, spatial_graph, feature_graph, positive, sem,
+        n_epochs=n_epochs, lr=lr, weight_decay=weight_decay,
+        weights=LossWeights(spatial=spatial_weight, dicr=dicr_weight), recon_batch_size=recon_batch_size,
+        generator=generator, progress=progress,
+    )
+    z = embed(model, tensors[0], spatial_graph, feature_graph, sem).cpu().numpy().astype(np.float32)
+    if not np.isfinite(z).all():
+        raise FloatingPointError("training diverged (non-finite embedding): lower lr or check the input counts")
+    logg.info(f"trained SemST for {n_epochs} epochs in {time.perf_counter() - start:.1f} s on {dev}")
+
+    out = adata.copy() if copy else adata
+    out.obsm[key_added] = z
+    out.uns[key_added.removeprefix("X_")] = {
+        "params": {
+            "n_epochs": n_epochs, "semantic_key": semantic_key, "spatial_key": spatial_key,
+            "feature_key": feature_key, "hidden_dim": hidden_dim, "latent_dim": latent_dim, "lr": lr,
+            "weight_decay": weight_decay, "spatial_weight": spatial_weight, "dicr_weight": dicr_weight,
+            "recon_batch_size": recon_batch_size,
+            "rng": rng, "device": str(dev), "n_genes": int(genes.sum()),
+        },
+        "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
+    }
+    return out if copy else None
+
+
+def _dense(matrix) -> np.ndarray:
+    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)

@@ -1,0 +1,57 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip real-data tests when the data are absent, or fail when SEMST_REQUIRE_DATA=1 (as CI sets)."""
+    from semst_sc.datasets import default_data_dir
+
+    data = default_data_dir()
+    if (data / "dlpfc").is_dir():
+        return
+    msg = f"real data not found at {data} (set SEMST_DATA_DIR)"
+    if os.environ.get("SEMST_REQUIRE_DATA") == "1":
+        raise pytest.UsageError(msg + "; SEMST_REQUIRE_DATA=1 forbids skipping the real-data tests")
+    for item in items:
+        if "real_data" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=msg))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    from semst_sc.datasets import default_data_dir
+
+    return default_data_dir()
+
+
+@pytest.fixture(scope="session")
+def _tissue():
+    from semst_sc.datasets import simulate_tissue
+
+    return simulate_tissue(24, 24, n_genes=300, rng=0)
+
+
+@pytest.fixture
+def tissue(_tissue):
+    """A fresh small simulated slide (raw counts, truth in obs['domain'])."""
+    return _tissue.copy()
+
+
+@pytest.fixture(scope="session")
+def _processed(_tissue):
+    import semst_sc as sst
+
+    adata = _tissue.copy()
+    sst.run_pipeline(adata, adata.obs["domain"].nunique(), n_epochs=40, rng=0, progress=False)
+    return adata
+
+
+@pytest.fixture
+def processed(_processed):
+    """The small slide after the whole default pipeline (40 epochs)."""
+    return _processed.copy()

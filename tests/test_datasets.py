@@ -1,0 +1,274 @@
+import json
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+
+from semst_sc import datasets
+from semst_sc.datasets import default_data_dir, dlpfc, osmfish, read_spaceranger, simulate_tissue
+from semst_sc.datasets._simulate import DOMAINS, MAX_GENES
+
+# ---------------------------------------------------------------- paths
+
+
+def test_public_api():
+    assert set(datasets.__all__) == {"default_data_dir", "simulate_tissue", "dlpfc", "read_spaceranger", "osmfish"}
+
+
+def test_default_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEMST_DATA_DIR", str(tmp_path))
+    assert default_data_dir() == tmp_path.resolve()
+    monkeypatch.delenv("SEMST_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert default_data_dir() == (tmp_path / ".." / "shared" / "data").resolve()
+
+
+# ---------------------------------------------------------------- simulated tissue
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_tissue()
+
+
+def test_simulate_shape_and_layout(sim):
+    assert sim.shape == (1600, 300)
+    assert sim.obs_names.is_unique and sim.obs_names[0] == "spot_0000"
+    assert {"array_row", "array_col", "domain"} <= set(sim.obs)
+    row, col = sim.obs["array_row"].to_numpy(), sim.obs["array_col"].to_numpy()
+    assert np.array_equal(row % 2, col % 2)  # Visium: odd rows shifted by half a spot
+    coords = sim.obsm["spatial"]
+    assert coords.dtype == np.float64 and coords.shape == (1600, 2)
+    # x follows the columns, y the rows; every spot away from the border has six neighbours at distance 100
+    assert np.corrcoef(coords[:, 0], col)[0, 1] > 0.99 and np.corrcoef(coords[:, 1], row)[0, 1] > 0.99
+    counts = np.array([len(n) - 1 for n in cKDTree(coords).query_ball_point(coords, r=101)])
+    interior = (row > 0) & (row < 39) & (col > 1) & (col < 78)
+    assert (counts[interior] == 6).all()
+    nearest = cKDTree(coords).query(coords, k=2)[0][:, 1]
+    np.testing.assert_allclose(nearest, 100)
+
+
+def test_simulate_domains(sim):
+    domain = sim.obs["domain"]
+    assert isinstance(domain.dtype, pd.CategoricalDtype)
+    assert list(domain.cat.categories) == list(DOMAINS)
+    fractions = domain.value_counts(normalize=True)
+    assert (fractions >= 0.03).all(), fractions
+    # layers are bands: the mean row increases from Layer1 to WM
+    depth = sim.obs.groupby("domain", observed=True)["array_row"].mean()
+    assert depth[list(DOMAINS[:-1])].is_monotonic_increasing
+
+
+def test_simulate_counts(sim):
+    X = sim.X
+    assert sp.issparse(X) and X.format == "csr" and X.dtype == np.float32
+    assert (X.data >= 0).all() and np.array_equal(X.data, np.round(X.data))
+    zeros = 1 - X.nnz / np.prod(X.shape)
+    assert 0.65 < zeros < 0.9
+    library = np.asarray(X.sum(axis=1)).ravel()
+    assert 1000 < np.median(library) < 6000
+
+
+def test_simulate_genes(sim):
+    assert sim.var_names.is_unique
+    assert list(sim.var["gene_symbol"]) == list(sim.var_names)
+    for gene in ("RELN", "CUX2", "RORB", "PCP4", "TLE4", "MBP", "CLDN5", "ACTB", "GAPDH", "MT-CO1"):
+        assert gene in sim.var_names
+    markers = sim.uns["simulation"]["markers"]
+    assert set(markers) == set(DOMAINS) and "MBP" in markers["WM"]
+    params = sim.uns["simulation"]["params"]
+    assert (params["n_rows"], params["n_cols"], params["n_genes"], params["rng"]) == (40, 40, 300, 0)
+
+
+def test_simulate_marker_biology(sim):
+    norm = sc.pp.normalize_total(sim, target_sum=1e4, inplace=False)["X"]
+    mbp = np.asarray(norm[:, sim.var_names.get_loc("MBP")].todense()).ravel()
+    domain = sim.obs["domain"].to_numpy()
+    assert mbp[domain == "WM"].mean() > 3 * mbp[domain == "Layer2_3"].mean()
+    cldn5 = np.asarray(norm[:, sim.var_names.get_loc("CLDN5")].todense()).ravel()
+    assert cldn5[domain == "Vessel"].mean() > 3 * cldn5[domain != "Vessel"].mean()
+
+
+def test_simulate_deterministic():
+    a, b = simulate_tissue(12, 10, n_genes=80, rng=3), simulate_tissue(12, 10, n_genes=80, rng=3)
+    assert (a.X != b.X).nnz == 0
+    assert a.obs["domain"].equals(b.obs["domain"])
+    c = simulate_tissue(12, 10, n_genes=80, rng=4)
+    assert (a.X != c.X).nnz > 0
+
+
+def test_simulate_h5ad_roundtrip(tmp_path):
+    adata = simulate_tissue(8, 8, n_genes=20)
+    adata.write_h5ad(tmp_path / "sim.h5ad")
+    back = ad.read_h5ad(tmp_path / "sim.h5ad")
+    assert (back.X != adata.X).nnz == 0 and back.uns["simulation"]["params"]["n_genes"] == 20
+
+
+def test_simulate_gene_limits():
+    assert simulate_tissue(6, 6, n_genes=MAX_GENES).n_vars == MAX_GENES >= 600
+    with pytest.raises(ValueError, match="n_genes"):
+        simulate_tissue(6, 6, n_genes=MAX_GENES + 1)
+    with pytest.raises(ValueError, match="2 x 2"):
+        simulate_tissue(1, 6)
+
+
+def test_simulate_spatial_smoothing_beats_expression_alone(sim):
+    """The domains are only moderately separable per spot but recoverable with spatial smoothing."""
+    adata = sim.copy()
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    sc.pp.pca(adata, n_comps=30, random_state=0)
+    pcs = adata.obsm["X_pca"]
+    neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=7)[1]  # self + 6 neighbours
+    truth = adata.obs["domain"]
+
+    def ari(rep):
+        gmm = GaussianMixture(len(DOMAINS), covariance_type="tied", n_init=3, random_state=0)
+        return adjusted_rand_score(truth, gmm.fit_predict(rep))
+
+    alone, smoothed = ari(pcs), ari(pcs[neighbours].mean(axis=1))
+    assert 0.2 < alone < 0.75, alone
+    assert smoothed > alone + 0.15 and smoothed > 0.75, (alone, smoothed)
+
+
+# ---------------------------------------------------------------- Space Ranger folders
+
+BARCODES = ["AAAC-1", "AAAG-1", "AACT-1", "AAGA-1", "ACGT-1", "AGGT-1"]
+GENE_IDS = ["ENSG00000197971", "ENSG00000123560", "ENSG00000075624", "ENSG00000183036", "ENSG00000999999"]
+GENE_NAMES = ["MBP", "PLP1", "ACTB", "PCP4", "PCP4"]  # duplicated symbol on purpose
+
+
+def _write_10x_h5(path: Path, counts: np.ndarray) -> None:
+    """Write a cells x genes count matrix as a Cell Ranger v3 HDF5 file."""
+    m = sp.csc_matrix(counts.T)  # genes x cells, one column per barcode
+    with h5py.File(path, "w") as f:
+        f.attrs["library_ids"] = np.array([b"fake_library"])
+        g = f.create_group("matrix")
+        g["data"] = m.data.astype(np.int32)
+        g["indices"] = m.indices.astype(np.int64)
+        g["indptr"] = m.indptr.astype(np.int64)
+        g["shape"] = np.array(m.shape, dtype=np.int32)
+        g["barcodes"] = np.array(BARCODES, dtype="S")
+        features = g.create_group("features")
+        features["id"] = np.array(GENE_IDS, dtype="S")
+        features["name"] = np.array(GENE_NAMES, dtype="S")
+        features["feature_type"] = np.array([b"Gene Expression"] * len(GENE_IDS))
+        features["genome"] = np.array([b"GRCh38"] * len(GENE_IDS))
+        features["_all_tag_keys"] = np.array([b"genome"])
+
+
+def _make_spaceranger(folder: Path, *, positions: str = "list") -> np.ndarray:
+    """Build a tiny Space Ranger folder; the last matrix barcode lies outside the tissue."""
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(3, size=(len(BARCODES), len(GENE_IDS)))
+    (folder / "spatial").mkdir(parents=True)
+    _write_10x_h5(folder / "filtered_feature_bc_matrix.h5", counts)
+    rows = [
+        [b, int(i < 5), i // 3, 2 * (i % 3) + (i // 3) % 2, 1000 + 10 * i, 2000 + 20 * i]
+        for i, b in enumerate(BARCODES)
+    ]
+    rows.append(["TTTT-1", 1, 5, 5, 1, 2])  # a spot without counts
+    table = pd.DataFrame(
+        rows, columns=["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
+    )
+    if positions == "list":
+        table.to_csv(folder / "spatial" / "tissue_positions_list.csv", header=False, index=False)
+    else:
+        table.to_csv(folder / "spatial" / "tissue_positions.csv", index=False)
+    scalefactors = {"spot_diameter_fullres": 96.4, "tissue_hires_scalef": 0.15, "tissue_lowres_scalef": 0.045}
+    (folder / "spatial" / "scalefactors_json.json").write_text(json.dumps(scalefactors))
+    return counts
+
+
+@pytest.mark.parametrize("positions", ["list", "new"])
+def test_read_spaceranger(tmp_path, positions):
+    counts = _make_spaceranger(tmp_path / "outs", positions=positions)
+    adata = read_spaceranger(tmp_path / "outs")
+    assert list(adata.obs_names) == BARCODES[:5]  # in-tissue spots only
+    assert list(adata.var_names) == ["MBP", "PLP1", "ACTB", "PCP4", "PCP4-1"]
+    assert list(adata.var["gene_symbol"]) == GENE_NAMES
+    assert list(adata.var["gene_ids"]) == GENE_IDS
+    assert sp.issparse(adata.X)
+    np.testing.assert_array_equal(adata.X.toarray(), counts[:5])
+    assert list(adata.obs["array_row"]) == [0, 0, 0, 1, 1]
+    assert (adata.obs["in_tissue"] == 1).all()
+    np.testing.assert_allclose(adata.obsm["spatial"][1], [2020.0, 1010.0])  # (pxl_col, pxl_row)
+    assert adata.uns["spatial"]["fake_library"]["scalefactors"]["tissue_hires_scalef"] == 0.15
+
+
+def test_read_spaceranger_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="filtered_feature_bc_matrix.h5"):
+        read_spaceranger(tmp_path)
+    _make_spaceranger(tmp_path / "outs")
+    (tmp_path / "outs" / "spatial" / "tissue_positions_list.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="tissue_positions"):
+        read_spaceranger(tmp_path / "outs")
+
+
+# ---------------------------------------------------------------- DLPFC
+
+
+def test_dlpfc_spaceranger_layout(tmp_path):
+    _make_spaceranger(tmp_path / "151673")
+    # spatialLIBD metadata as written by R: the header has no name for the barcode column
+    labels = ["Layer1", "Layer3", "WM", "NA", "Layer3", "Layer6"]
+    lines = ["barcode\tlayer_guess_reordered"] + [f"{b}\t{b}\t{lab}" for b, lab in zip(BARCODES, labels, strict=True)]
+    (tmp_path / "151673" / "metadata.tsv").write_text("\n".join(lines) + "\n")
+    adata = dlpfc("151673", data_dir=tmp_path)
+    assert adata.n_obs == 5 and sp.issparse(adata.X) and adata.X.format == "csr"
+    assert "gene_symbol" in adata.var
+    layer = adata.obs["layer_guess_reordered"]
+    assert isinstance(layer.dtype, pd.CategoricalDtype)
+    assert list(layer.cat.categories) == ["Layer1", "Layer3", "WM"]
+    assert layer.isna().tolist() == [False, False, False, True, False]
+    assert adata.obsm["spatial"].shape == (5, 2)
+
+
+def test_dlpfc_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SEMST_DATA_DIR") as info:
+        dlpfc("151673", data_dir=tmp_path)
+    assert "DLPFC_151673_top5000.h5ad" in str(info.value) and "download=True" in str(info.value)
+    _make_spaceranger(tmp_path / "151673")
+    with pytest.raises(FileNotFoundError, match="metadata.tsv"):
+        dlpfc("151673", data_dir=tmp_path)
+
+
+@pytest.mark.real_data
+def test_dlpfc_real(data_dir):
+    adata = dlpfc("151673", data_dir=data_dir)
+    assert adata.shape == (3639, 5000)
+    assert adata.obs_names.is_unique
+    assert sp.issparse(adata.X) and adata.X.format == "csr"
+    assert np.array_equal(adata.X.data, np.round(adata.X.data))
+    assert "gene_symbol" in adata.var and "MBP" in set(adata.var["gene_symbol"])
+    layer = adata.obs["layer_guess_reordered"]
+    assert list(layer.cat.categories) == ["Layer1", "Layer2", "Layer3", "Layer4", "Layer5", "Layer6", "WM"]
+    assert layer.isna().sum() == 28
+    coords = adata.obsm["spatial"]
+    assert coords.shape == (3639, 2) and np.isfinite(coords).all()
+
+
+@pytest.mark.real_data
+def test_osmfish_real(data_dir):
+    adata = osmfish(data_dir / "osmfish" / "osmFISH_SScortex_mouse_all_cells.loom")
+    assert adata.shape == (4839, 33)
+    assert adata.obs_names.is_unique and sp.issparse(adata.X) and adata.X.dtype == np.float32
+    regions = adata.obs["Region"]
+    assert isinstance(regions.dtype, pd.CategoricalDtype) and len(regions.cat.categories) == 11
+    assert "Excluded" not in regions.cat.categories
+    assert "ClusterName" in adata.obs and "Gad2" in adata.var_names
+    assert adata.obsm["spatial"].shape == (4839, 2) and np.isfinite(adata.obsm["spatial"]).all()
+    assert osmfish(data_dir / "osmfish" / "osmFISH_SScortex_mouse_all_cells.loom", drop_excluded=False).n_obs == 6471
+
+
+def test_osmfish_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="osmFISH"):
+        osmfish(tmp_path / "absent.loom")
