@@ -81,8 +81,16 @@ def _run(args) -> int:
         raise ValueError(f"--output must end in .h5ad, got {args.output}")
 
     run_pipeline(
-        adata, args.n_clusters, layer=args.layer, gene_symbols=args.gene_symbols, semantics=not args.no_semantics,
-        n_epochs=args.epochs, method=args.method, refine=args.refine, rng=args.seed, progress=not args.quiet,
+        adata,
+        args.n_clusters,
+        layer=args.layer,
+        gene_symbols=args.gene_symbols,
+        semantics=not args.no_semantics,
+        n_epochs=args.epochs,
+        method=args.method,
+        refine=args.refine,
+        rng=args.seed,
+        progress=not args.quiet,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(args.output)
@@ -105,8 +113,13 @@ def _demo(args) -> int:
     scores = metrics.evaluate(adata, "domain")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(args.output_dir / "demo.h5ad")
-    pl.domains(adata, color=["domain", "semst_domain"], title=["simulated truth", "SemST domains"], show=False,
-               save=str(args.output_dir / "domains.png"))
+    pl.domains(
+        adata,
+        color=["domain", "semst_domain"],
+        title=["simulated truth", "SemST domains"],
+        show=False,
+        save=str(args.output_dir / "domains.png"),
+    )
     print(f"ARI = {scores['ari']:.3f}  NMI = {scores['nmi']:.3f}  PAS = {scores['pas']:.3f}")
     print(f"wrote {args.output_dir / 'demo.h5ad'} and {args.output_dir / 'domains.png'}")
     return 0

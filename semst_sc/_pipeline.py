@@ -69,8 +69,9 @@ def run_pipeline(
     if semantics:
         pp.gene_semantics(work, model=model, gene_symbols=gene_symbols, device=device, progress=progress)
     kwargs = {} if n_epochs is None else {"n_epochs": n_epochs}
-    tl.semst(work, semantic_key="X_semantic" if semantics else None, rng=rng, device=device, progress=progress,
-             **kwargs)
+    tl.semst(
+        work, semantic_key="X_semantic" if semantics else None, rng=rng, device=device, progress=progress, **kwargs
+    )
     tl.cluster(work, n_clusters, method=method, refine=refine, rng=rng)
     if copy:
         return work

@@ -38,7 +38,8 @@ def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
     if bad.any():
         raise ValueError(
             f"obsm['{key}'] has {int(bad.sum())} spots with NaN or infinite coordinates "
-            f"(first: {adata.obs_names[bad][0]!r}): remove them, e.g. adata = adata[np.isfinite(adata.obsm['{key}']).all(1)]"
+            f"(first: {adata.obs_names[bad][0]!r}): remove them, "
+            f"e.g. adata = adata[np.isfinite(adata.obsm['{key}']).all(1)].copy()"
         )
     return coords
 
@@ -57,7 +58,7 @@ def check_counts(X, what: str) -> None:
     values = X.data if sp.issparse(X) else np.asarray(X)
     if values.size == 0:
         return
-    sample = values.ravel()[: 5_000_000]
+    sample = values.ravel()[:5_000_000]
     if not np.isfinite(sample).all():
         raise ValueError(f"{what} has NaN or infinite values; raw counts are needed")
     if (sample < 0).any():

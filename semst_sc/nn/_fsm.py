@@ -26,10 +26,11 @@ class FSM(nn.Module):
 
     def __init__(self, semantic_dim: int, feature_dim: int, *, head_dim: int = 128, hidden_dim: int = 256):
         super().__init__()
-        self.head = nn.Sequential(
-            nn.Linear(semantic_dim, max(semantic_dim // 2, 1)), nn.ReLU(), nn.Linear(max(semantic_dim // 2, 1), head_dim)
+        half = max(semantic_dim // 2, 1)
+        self.head = nn.Sequential(nn.Linear(semantic_dim, half), nn.ReLU(), nn.Linear(half, head_dim))
+        self.modulation = nn.Sequential(
+            nn.Linear(head_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * feature_dim)
         )
-        self.modulation = nn.Sequential(nn.Linear(head_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * feature_dim))
         nn.init.zeros_(self.modulation[-1].weight)
         nn.init.zeros_(self.modulation[-1].bias)
 

@@ -7,7 +7,7 @@ from torch import nn
 
 
 def gcn_adjacency(adjacency: sp.spmatrix) -> torch.Tensor:
-    """The row-normalised graph :math:`D^{-1}(A + I)` as a torch sparse CSR tensor.
+    """Return the row-normalised graph :math:`D^{-1}(A + I)` as a torch sparse CSR tensor.
 
     Parameters
     ----------

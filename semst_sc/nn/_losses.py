@@ -24,8 +24,11 @@ def zinb_nll(
     # NB branch only where a count was seen (most Visium entries are zero): lgamma is the costly part
     xs, ms, ts, ps = x[nonzero], mu[nonzero], theta[nonzero], pi[nonzero]
     nb_case = (
-        torch.lgamma(ts + _EPS) + torch.lgamma(xs + 1.0) - torch.lgamma(xs + ts + _EPS)
-        + (ts + xs) * torch.log1p(ms / (ts + _EPS)) + xs * (torch.log(ts + _EPS) - torch.log(ms + _EPS))
+        torch.lgamma(ts + _EPS)
+        + torch.lgamma(xs + 1.0)
+        - torch.lgamma(xs + ts + _EPS)
+        + (ts + xs) * torch.log1p(ms / (ts + _EPS))
+        + xs * (torch.log(ts + _EPS) - torch.log(ms + _EPS))
         - torch.log(1.0 - ps + _EPS)
     )
     zero = ~nonzero

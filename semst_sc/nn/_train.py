@@ -31,7 +31,7 @@ def train(
     n_epochs: int,
     lr: float = 1e-3,
     weight_decay: float = 5e-4,
-    weights: LossWeights = LossWeights(),
+    weights: LossWeights | None = None,
     recon_batch_size: int | None = 1024,
     generator: torch.Generator,
     progress: bool = True,
@@ -59,7 +59,7 @@ def train(
     lr, weight_decay
         Adam settings.
     weights
-        Loss weights.
+        Loss weights (default: :class:`LossWeights`).
     recon_batch_size
         Spots drawn at random each epoch for the ZINB term, an unbiased estimate of the full
         reconstruction loss at a fraction of its cost; ``None`` uses every spot.
@@ -72,6 +72,7 @@ def train(
     -------
     Per-epoch values of each loss term and of the total.
     """
+    weights = LossWeights() if weights is None else weights
     n = x.shape[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     history: dict[str, list[float]] = {"total": [], "zinb": [], "spatial": [], "dicr": []}

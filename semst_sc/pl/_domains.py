@@ -57,13 +57,14 @@ def domains(
     ncols = min(ncols, len(columns))
     nrows = int(np.ceil(len(columns) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4 * nrows), squeeze=False)
-    for ax, column, name in zip(axes.ravel(), columns, titles):
+    for ax, column, name in zip(axes.ravel(), columns, titles, strict=False):
         values = pd.Categorical(adata.obs[column].astype("string"))
         palette = plt.get_cmap("tab20" if len(values.categories) > 10 else "tab10")
         for i, category in enumerate(values.categories):
             where = np.asarray(values == category)
-            ax.scatter(coords[where, 0], coords[where, 1], s=size, color=palette(i % palette.N), label=category,
-                       linewidths=0)
+            ax.scatter(
+                coords[where, 0], coords[where, 1], s=size, color=palette(i % palette.N), label=category, linewidths=0
+            )
         missing = np.asarray(pd.isna(values))
         if missing.any():
             ax.scatter(coords[missing, 0], coords[missing, 1], s=size, color="lightgrey", label="NA", linewidths=0)
@@ -72,7 +73,7 @@ def domains(
         ax.invert_yaxis()  # image coordinates: y grows downwards
         ax.axis("off")
         ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, markerscale=max(1, 6 / np.sqrt(size)))
-    for ax in axes.ravel()[len(columns):]:
+    for ax in axes.ravel()[len(columns) :]:
         ax.axis("off")
     fig.tight_layout()
     if save is not None:

@@ -26,7 +26,7 @@ def loss(adata: AnnData, *, key: str = "semst", show: bool | None = None, save: 
         raise KeyError(f"uns['{key}']['loss_history'] not found: run sst.tl.semst(adata) first")
     history = adata.uns[key]["loss_history"]
     fig, axes = plt.subplots(1, len(history), figsize=(3.2 * len(history), 2.8), squeeze=False)
-    for ax, (term, values) in zip(axes.ravel(), history.items()):
+    for ax, (term, values) in zip(axes.ravel(), history.items(), strict=True):
         ax.plot(values)
         ax.set_title(term)
         ax.set_xlabel("epoch")

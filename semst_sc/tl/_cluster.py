@@ -69,8 +69,8 @@ def cluster(
         Method, requested and found number of domains, and how it was chosen.
     """
     check_adata(adata)
-    rep = np.asarray(require_obsm(adata, use_rep, "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else
-                                  f"the step that writes obsm['{use_rep}']"), dtype=np.float64)
+    producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
+    rep = np.asarray(require_obsm(adata, use_rep, producer), dtype=np.float64)
     if method not in ("gmm", "kmeans", "leiden"):
         raise ValueError(f"method must be 'gmm', 'kmeans' or 'leiden', got {method!r}")
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
@@ -96,8 +96,14 @@ def cluster(
     out.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(labels.max() + 1)])
     out.uns[key_added] = {
         "params": {
-            "method": method, "n_clusters": n_clusters, "n_found": int(labels.max() + 1), "use_rep": use_rep,
-            "n_pcs": n_pcs, "refine": refine, "rng": rng, **info,
+            "method": method,
+            "n_clusters": n_clusters,
+            "n_found": int(labels.max() + 1),
+            "use_rep": use_rep,
+            "n_pcs": n_pcs,
+            "refine": refine,
+            "rng": rng,
+            **info,
         }
     }
     logg.info(f"found {labels.max() + 1} domains with {method}")
@@ -126,7 +132,8 @@ def _fit_mixture(rep, n_clusters, method, max_clusters, rng, info) -> np.ndarray
         else:
             scores[k] = -float(silhouette_score(rep[sample], models[k].predict(rep[sample]), random_state=rng))
     best = min(scores, key=scores.get)
-    info.update({"estimated_by": "BIC" if method == "gmm" else "silhouette", "scores": {str(k): v for k, v in scores.items()}})
+    info["estimated_by"] = "BIC" if method == "gmm" else "silhouette"
+    info["scores"] = {str(k): v for k, v in scores.items()}  # str keys: .h5ad needs them
     return models[best].predict(rep)
 
 

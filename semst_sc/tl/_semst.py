@@ -100,8 +100,11 @@ def semst(
     torch.manual_seed(rng)
     generator = torch.Generator().manual_seed(rng)
     model = SemSTModel(
-        x.shape[1], counts.shape[1], None if semantic is None else semantic.shape[1],
-        hidden_dim=hidden_dim, latent_dim=latent_dim,
+        x.shape[1],
+        counts.shape[1],
+        None if semantic is None else semantic.shape[1],
+        hidden_dim=hidden_dim,
+        latent_dim=latent_dim,
     ).to(dev)
     spatial_graph = gcn_adjacency(spatial_adj).to(dev)
     feature_graph = gcn_adjacency(feature_adj).to(dev)
@@ -112,10 +115,19 @@ def semst(
 
     start = time.perf_counter()
     history = train(
-        model, *tensors, spatial_graph, feature_graph, positive, sem,
-        n_epochs=n_epochs, lr=lr, weight_decay=weight_decay,
-        weights=LossWeights(spatial=spatial_weight, dicr=dicr_weight), recon_batch_size=recon_batch_size,
-        generator=generator, progress=progress,
+        model,
+        *tensors,
+        spatial_graph,
+        feature_graph,
+        positive,
+        sem,
+        n_epochs=n_epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        weights=LossWeights(spatial=spatial_weight, dicr=dicr_weight),
+        recon_batch_size=recon_batch_size,
+        generator=generator,
+        progress=progress,
     )
     z = embed(model, tensors[0], spatial_graph, feature_graph, sem).cpu().numpy().astype(np.float32)
     if not np.isfinite(z).all():
@@ -126,11 +138,20 @@ def semst(
     out.obsm[key_added] = z
     out.uns[key_added.removeprefix("X_")] = {
         "params": {
-            "n_epochs": n_epochs, "semantic_key": semantic_key, "spatial_key": spatial_key,
-            "feature_key": feature_key, "hidden_dim": hidden_dim, "latent_dim": latent_dim, "lr": lr,
-            "weight_decay": weight_decay, "spatial_weight": spatial_weight, "dicr_weight": dicr_weight,
+            "n_epochs": n_epochs,
+            "semantic_key": semantic_key,
+            "spatial_key": spatial_key,
+            "feature_key": feature_key,
+            "hidden_dim": hidden_dim,
+            "latent_dim": latent_dim,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "spatial_weight": spatial_weight,
+            "dicr_weight": dicr_weight,
             "recon_batch_size": recon_batch_size,
-            "rng": rng, "device": str(dev), "n_genes": int(genes.sum()),
+            "rng": rng,
+            "device": str(dev),
+            "n_genes": int(genes.sum()),
         },
         "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
     }
