@@ -62,6 +62,8 @@ def run_pipeline(
     ``None``, or a copy when ``copy=True``; writes every key of the steps it runs, the domains in
     ``obs['semst_domain']``.
     """
+    if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:  # fail before the expensive steps
+        raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     work = adata.copy()  # compute on a copy: a failure half-way leaves the input untouched
     pp.prepare(work, n_top_genes=n_top_genes, layer=layer)
     pp.spatial_graph(work)

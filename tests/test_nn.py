@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from scipy import stats
+
+from semst_sc.nn import FSM, GCNEncoder, SemSTModel, dicr_loss, gcn_adjacency, spatial_pair_loss, train, zinb_nll
+
+
+def test_fsm_starts_as_identity_and_modulates():
+    torch.manual_seed(0)
+    fsm = FSM(semantic_dim=16, feature_dim=6)
+    z, e = torch.randn(5, 6), torch.randn(5, 16)
+    torch.testing.assert_close(fsm(z, e), z)
+    torch.nn.init.normal_(fsm.modulation[-1].weight)
+    alpha, beta = fsm.modulation(fsm.head(e)).chunk(2, dim=-1)
+    torch.testing.assert_close(fsm(z, e), (1 + alpha) * z + beta)
+    assert not torch.allclose(fsm(z, e), z)
+
+
+def test_fsm_is_trainable_and_checks_shapes():
+    fsm = FSM(semantic_dim=4, feature_dim=3)
+    z, e = torch.randn(7, 3), torch.randn(7, 4)
+    fsm(z, e).square().sum().backward()
+    assert fsm.modulation[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="rows"):
+        fsm(z, torch.randn(6, 4))
+
+
+def test_gcn_adjacency_is_row_normalised_with_self_loops():
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=np.float32))
+    dense = gcn_adjacency(a).to_dense().numpy()
+    expected = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1]]) / np.array([[3], [2], [2]])
+    np.testing.assert_allclose(dense, expected, rtol=1e-6)
+
+
+def test_gcn_encoder_averages_over_neighbours():
+    a = sp.csr_matrix(np.array([[0, 1], [1, 0]], dtype=np.float32))
+    enc = GCNEncoder(3, 4, 2)
+    x = torch.randn(2, 3)
+    out = enc(x, gcn_adjacency(a))
+    # both spots see the same neighbourhood mean, so their outputs match
+    torch.testing.assert_close(out[0], out[1])
+    assert out.shape == (2, 2)
+
+
+def test_zinb_nll_matches_scipy():
+    rng = np.random.default_rng(0)
+    x = rng.poisson(1.0, size=(20, 5)).astype(np.float32)
+    mu, theta, pi = rng.uniform(0.2, 3, x.shape), rng.uniform(0.5, 5, x.shape), rng.uniform(0.05, 0.5, x.shape)
+    nb = stats.nbinom.pmf(x, theta, theta / (theta + mu))
+    like = np.where(x == 0, pi + (1 - pi) * nb, (1 - pi) * nb)
+    expected = np.mean(-np.log(like) + 0.05 * pi**2)
+    got = zinb_nll(*(torch.tensor(v, dtype=torch.float32) for v in (x, mu, theta, pi)))
+    assert float(got) == pytest.approx(expected, rel=1e-4)
+
+
+def test_dicr_loss_is_zero_for_decorrelated_identical_views():
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(200, 8))
+    q, _ = np.linalg.qr(m - m.mean(0))
+    h = torch.tensor(q, dtype=torch.float32)
+    assert float(dicr_loss(h, h)) == pytest.approx(0, abs=1e-5)
+    assert float(dicr_loss(h, -h)) == pytest.approx(4, rel=1e-4)
+
+
+def test_spatial_pair_loss_rewards_similar_neighbours():
+    pos = torch.tensor([[0, 1], [1, 0]])
+    neg = torch.tensor([[0, 2], [2, 0]])
+    aligned = torch.tensor([[1.0, 0], [1, 0], [-1, 0]])
+    opposed = torch.tensor([[1.0, 0], [-1, 0], [1, 0]])
+    assert spatial_pair_loss(aligned, pos, neg) < spatial_pair_loss(opposed, pos, neg)
+
+
+def _toy(seed=0):
+    rng = np.random.default_rng(seed)
+    n, g = 60, 12
+    counts = rng.poisson(2.0, size=(n, g)).astype(np.float32)
+    adj = sp.random(n, n, density=0.1, random_state=seed, format="csr")
+    adj = ((adj + adj.T) > 0).astype(np.float32)
+    return counts, adj
+
+
+def test_model_forward_shapes_with_and_without_fsm():
+    counts, adj = _toy()
+    graph = gcn_adjacency(adj)
+    x = torch.tensor(counts)
+    out = SemSTModel(12, 12, 7, latent_dim=5)(x, graph, graph, torch.randn(60, 7), decode=torch.arange(10))
+    assert out["z"].shape == (60, 5) and out["mu"].shape == (10, 12)
+    plain = SemSTModel(12, 12, None, latent_dim=5)
+    assert plain.fsm is None and plain(x, graph, graph)["mu"].shape == (60, 12)
+    with pytest.raises(ValueError, match="semantic"):
+        SemSTModel(12, 12, 7)(x, graph, graph)
+
+
+def _train(seed):
+    counts, adj = _toy()
+    torch.manual_seed(seed)
+    model = SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4)
+    graph = gcn_adjacency(adj)
+    coo = adj.tocoo()
+    positive = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    x = torch.tensor(counts)
+    history = train(
+        model, x, x, torch.ones(60), graph, graph, positive, None, n_epochs=60, lr=1e-2,
+        recon_batch_size=32, generator=torch.Generator().manual_seed(seed), progress=False,
+    )
+    return model, history
+
+
+def test_training_lowers_the_loss_and_is_deterministic():
+    _, h1 = _train(0)
+    _, h2 = _train(0)
+    _, h3 = _train(1)
+    assert np.mean(h1["total"][-5:]) < 0.8 * np.mean(h1["total"][:5])
+    assert h1["total"] == h2["total"]
+    assert h1["total"] != h3["total"]
+    assert set(h1) == {"total", "zinb", "spatial", "dicr"}

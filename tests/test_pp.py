@@ -1,0 +1,165 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import semst_sc as sst
+from semst_sc.pp._gene_semantics import PROMPT, _top_genes
+
+
+class FakeEncoder:
+    """Deterministic text encoder: records what it was asked to embed."""
+
+    def __init__(self, dim=8):
+        self.dim = dim
+        self.seen = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim) for t in texts])
+
+
+def test_prepare_scaling_matches_reference(tissue):
+    sst.pp.prepare(tissue, n_top_genes=50)
+    hvg = tissue.var["highly_variable"].to_numpy()
+    assert hvg.sum() == 50
+    counts = tissue.layers["counts"][:, hvg].toarray().astype(np.float64)
+    expected = counts / counts.sum(1, keepdims=True) * 1e4
+    expected = np.minimum(expected / expected.std(0, ddof=1), 10)
+    scaled = tissue.layers["semst_scaled"].toarray()
+    np.testing.assert_allclose(scaled[:, hvg], expected, rtol=1e-4, atol=1e-5)
+    assert scaled[:, ~hvg].sum() == 0
+    assert tissue.uns["semst_prepare"]["params"]["n_modelled"] == 50
+
+
+def test_prepare_keeps_x_and_small_panel_uses_all_genes(tissue):
+    x_before = tissue.X.copy()
+    sst.pp.prepare(tissue, n_top_genes=10_000)
+    assert (tissue.X != x_before).nnz == 0
+    detected = np.asarray((tissue.X > 0).sum(0)).ravel()
+    assert tissue.var["highly_variable"].sum() == (detected >= max(3, np.ceil(0.01 * tissue.n_obs))).sum()
+    assert (tissue.layers["counts"] != x_before).nnz == 0
+
+
+def test_prepare_reads_a_layer(tissue):
+    tissue.layers["raw"] = tissue.X.copy()
+    tissue.X = sp.csr_matrix(np.log1p(tissue.X.toarray()))
+    with pytest.raises(ValueError, match="non-integer"):
+        sst.pp.prepare(tissue)
+    sst.pp.prepare(tissue, layer="raw")
+    assert (tissue.layers["counts"] != tissue.layers["raw"]).nnz == 0
+
+
+def test_spatial_graph_knn_is_symmetric_without_self_loops(tissue):
+    sst.pp.spatial_graph(tissue, n_neighbors=6)
+    a = tissue.obsp["spatial_connectivities"]
+    assert (a != a.T).nnz == 0
+    assert a.diagonal().sum() == 0
+    assert np.asarray(a.sum(1)).min() >= 6
+    assert tissue.uns["spatial_neighbors"]["params"]["n_neighbors"] == 6
+    d = tissue.obsp["spatial_distances"]
+    assert d.nnz == a.nnz and d.data.min() > 0
+
+
+def test_spatial_graph_radius_on_hex_grid(tissue):
+    sst.pp.spatial_graph(tissue, radius=110)  # spacing 100: the six hexagonal neighbours
+    degree = np.asarray(tissue.obsp["spatial_connectivities"].sum(1)).ravel()
+    assert degree.max() == 6 and np.median(degree) == 6
+
+
+def test_spatial_graph_uses_squidpy_graph_as_is(tissue):
+    import squidpy as sq
+
+    sq.gr.spatial_neighbors_knn(tissue, n_neighs=4)
+    before = tissue.obsp["spatial_connectivities"].copy()
+    sst.pp.spatial_graph(tissue)
+    assert (tissue.obsp["spatial_connectivities"] != before).nnz == 0
+
+
+def test_spatial_graph_rejects_both_settings(tissue):
+    with pytest.raises(ValueError, match="not both"):
+        sst.pp.spatial_graph(tissue, n_neighbors=5, radius=100)
+
+
+def test_feature_graph_matches_exact_cosine_neighbours(tissue):
+    sst.pp.prepare(tissue, n_top_genes=100)
+    sst.pp.feature_graph(tissue, n_neighbors=5, n_comps=None)
+    a = tissue.obsp["semst_feature_connectivities"]
+    assert (a != a.T).nnz == 0 and a.diagonal().sum() == 0
+    x = tissue.layers["semst_scaled"][:, tissue.var["highly_variable"].to_numpy()].toarray()
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = x @ x.T
+    np.fill_diagonal(sim, -np.inf)
+    for i in range(0, tissue.n_obs, 97):
+        nearest = np.argsort(-sim[i])[:5]
+        assert set(nearest) <= set(a[i].indices)
+
+
+def test_feature_graph_needs_prepare(tissue):
+    with pytest.raises(KeyError, match=r"sst.pp.prepare"):
+        sst.pp.feature_graph(tissue)
+
+
+def test_top_genes_brute_force():
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(0.5, size=(50, 30)).astype(np.float32) * rng.random((50, 30)).astype(np.float32)
+    usable = np.ones(30, bool)
+    usable[3] = False
+    idx, val = _top_genes(sp.csr_matrix(dense), usable, 4)
+    for i in range(50):
+        row = dense[i].copy()
+        row[3] = -np.inf
+        order = sorted(np.flatnonzero(row > 0), key=lambda j: (-row[j], j))[:4]
+        assert list(idx[i][idx[i] >= 0]) == order
+        np.testing.assert_allclose(val[i][: len(order)], row[order])
+
+
+def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
+    sst.pp.prepare(tissue, n_top_genes=100)
+    encoder = FakeEncoder()
+    sst.pp.gene_semantics(tissue, model=encoder, mode="symbols", top_k=3, progress=False)
+    emb = tissue.obsm["X_semantic"]
+    assert emb.shape == (tissue.n_obs, 8) and emb.dtype == np.float32
+    assert len(encoder.seen) == len(set(encoder.seen))  # each distinct gene list embedded once
+    assert all(t.startswith(PROMPT + " Highly expressed genes: ") for t in encoder.seen)
+    # spots with the same top-3 list share a vector; the text lists the spot's top genes in order
+    hvg = tissue.var_names[tissue.var["highly_variable"].to_numpy()]
+    x = tissue.layers["semst_scaled"][:, tissue.var["highly_variable"].to_numpy()].toarray()
+    first = ", ".join(hvg[np.argsort(-x[0], kind="stable")[:3]])
+    assert f"{PROMPT} Highly expressed genes: {first}" in encoder.seen
+    params = tissue.uns["X_semantic"]["params"]
+    assert params["mode"] == "symbols" and params["top_k"] == 3 and params["n_texts"] == len(encoder.seen)
+
+
+def test_gene_semantics_genes_mode_is_weighted_mean(tissue):
+    sst.pp.prepare(tissue, n_top_genes=100)
+    encoder = FakeEncoder()
+    sst.pp.gene_semantics(tissue, model=encoder, mode="genes", top_k=4, progress=False)
+    hvg = tissue.var["highly_variable"].to_numpy()
+    symbols = tissue.var_names[hvg]
+    x = tissue.layers["semst_scaled"][:, hvg].toarray()
+    top = np.argsort(-x[5], kind="stable")[:4]
+    vectors = encoder.encode([symbols[j] for j in top])
+    expected = (x[5, top, None] * vectors).sum(0) / x[5, top].sum()
+    np.testing.assert_allclose(tissue.obsm["X_semantic"][5], expected, rtol=1e-5)
+    assert tissue.uns["X_semantic"]["params"]["n_texts"] <= hvg.sum()
+
+
+def test_gene_semantics_default_model_is_offline_and_deterministic(tissue):
+    sst.pp.prepare(tissue, n_top_genes=60)
+    a = sst.pp.gene_semantics(tissue, progress=False, copy=True)
+    b = sst.pp.gene_semantics(tissue, progress=False, copy=True)
+    assert a.obsm["X_semantic"].shape == (tissue.n_obs, 384)
+    np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
+    assert "all-MiniLM-L6-v2" in a.uns["X_semantic"]["params"]["model"]
+    assert "X_semantic" not in tissue.obsm
+
+
+def test_gene_semantics_reads_symbols_behind_ensembl_ids(tissue):
+    symbols = tissue.var_names.to_numpy()
+    tissue.var["gene_name"] = symbols
+    tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
+    sst.pp.prepare(tissue, n_top_genes=40)
+    encoder = FakeEncoder()
+    sst.pp.gene_semantics(tissue, model=encoder, mode="genes", progress=False)
+    assert set(encoder.seen) <= set(symbols)
+    assert not any(t.startswith("ENSG") for t in encoder.seen)

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import semst_sc as sst
+
+
+def _ready(tissue):
+    sst.pp.prepare(tissue, n_top_genes=200)
+    sst.pp.spatial_graph(tissue)
+    sst.pp.feature_graph(tissue)
+    sst.pp.gene_semantics(tissue, progress=False)
+    return tissue
+
+
+def test_semst_writes_embedding_and_history(processed):
+    z = processed.obsm["X_semst"]
+    assert z.shape == (processed.n_obs, 128) and z.dtype == np.float32 and np.isfinite(z).all()
+    info = processed.uns["semst"]
+    assert info["params"]["n_epochs"] == 40 and info["params"]["semantic_key"] == "X_semantic"
+    history = info["loss_history"]
+    assert set(history) == {"total", "zinb", "spatial", "dicr"} and len(history["total"]) == 40
+    assert history["total"][-5:].mean() < history["total"][:5].mean()
+
+
+def test_semst_same_rng_same_embedding(tissue):
+    tissue = _ready(tissue)
+    a = sst.tl.semst(tissue, n_epochs=5, rng=3, progress=False, copy=True)
+    b = sst.tl.semst(tissue, n_epochs=5, rng=3, progress=False, copy=True)
+    c = sst.tl.semst(tissue, n_epochs=5, rng=4, progress=False, copy=True)
+    np.testing.assert_array_equal(a.obsm["X_semst"], b.obsm["X_semst"])
+    assert not np.allclose(a.obsm["X_semst"], c.obsm["X_semst"])
+    assert "X_semst" not in tissue.obsm  # copy=True leaves the input alone
+
+
+def test_semst_without_semantics_and_missing_inputs(tissue):
+    sst.pp.prepare(tissue, n_top_genes=100)
+    with pytest.raises(KeyError, match=r"sst.pp.spatial_graph"):
+        sst.tl.semst(tissue, n_epochs=2)
+    sst.pp.spatial_graph(tissue)
+    sst.pp.feature_graph(tissue)
+    with pytest.raises(KeyError, match=r"sst.pp.gene_semantics"):
+        sst.tl.semst(tissue, n_epochs=2)
+    sst.tl.semst(tissue, n_epochs=2, semantic_key=None, progress=False)
+    assert tissue.uns["semst"]["params"]["semantic_key"] is None
+
+
+def test_semst_beats_non_spatial_baseline_on_simulation(processed):
+    import scanpy as sc
+    from sklearn.mixture import GaussianMixture
+
+    k = processed.obs["domain"].nunique()
+    base = processed.copy()
+    base.X = base.layers["counts"].copy()
+    sc.pp.normalize_total(base)
+    sc.pp.log1p(base)
+    sc.pp.pca(base, n_comps=30, mask_var="highly_variable")
+    labels = GaussianMixture(k, covariance_type="tied", n_init=3, random_state=0).fit_predict(base.obsm["X_pca"])
+    baseline = adjusted_rand_score(processed.obs["domain"], labels)
+    ours = sst.metrics.evaluate(processed, "domain")["ari"]
+    assert ours > baseline + 0.05, (ours, baseline)
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans", "leiden"])
+def test_cluster_reaches_k_and_is_deterministic(processed, method):
+    a = sst.tl.cluster(processed, 5, method=method, rng=1, copy=True)
+    b = sst.tl.cluster(processed, 5, method=method, rng=1, copy=True)
+    labels = a.obs["semst_domain"]
+    assert labels.dtype == "category" and labels.nunique() == 5
+    np.testing.assert_array_equal(labels.to_numpy(), b.obs["semst_domain"].to_numpy())
+    sizes = labels.value_counts().reindex(labels.cat.categories).to_numpy()
+    assert (np.diff(sizes) <= 0).all()  # "0" is the largest domain
+    assert a.uns["semst_domain"]["params"]["method"] == method
+    assert "semst_domain" not in processed.obs or processed.obs["semst_domain"].nunique() != 5
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans", "leiden"])
+def test_cluster_estimates_k(processed, method):
+    out = sst.tl.cluster(processed, None, method=method, max_clusters=9, copy=True)
+    params = out.uns["semst_domain"]["params"]
+    assert params["n_clusters"] is None and "estimated_by" in params
+    assert 2 <= params["n_found"] <= (9 if method != "leiden" else processed.n_obs)
+    truth = processed.obs["domain"].nunique()
+    if method == "gmm":
+        assert abs(params["n_found"] - truth) <= 3
+
+
+def test_refine_makes_domains_more_coherent(processed):
+    raw = sst.tl.cluster(processed, 7, method="kmeans", copy=True)
+    refined = sst.tl.cluster(processed, 7, method="kmeans", refine=True, copy=True)
+    coords = processed.obsm["spatial"]
+    assert sst.metrics.pas(coords, refined.obs["semst_domain"]) <= sst.metrics.pas(coords, raw.obs["semst_domain"])
+    assert refined.uns["semst_domain"]["params"]["refine"] is True
+
+
+def test_cluster_rejects_bad_arguments(processed):
+    with pytest.raises(ValueError, match="between 1 and the number of spots"):
+        sst.tl.cluster(processed, processed.n_obs + 1)
+    with pytest.raises(ValueError, match="method"):
+        sst.tl.cluster(processed, 3, method="mclust")
+    with pytest.raises(KeyError, match="X_other"):
+        sst.tl.cluster(processed, 3, use_rep="X_other")
