@@ -14,6 +14,7 @@ def run_pipeline(
     layer: str | None = None,
     gene_symbols: str | None = None,
     n_top_genes: int = 3000,
+    spatial_neighbors: int | None = None,
     model: Any = None,
     semantics: bool = True,
     n_epochs: int | None = None,
@@ -38,6 +39,9 @@ def run_pipeline(
         ``var`` column with gene symbols, when ``var_names`` are not symbols.
     n_top_genes
         Genes modelled.
+    spatial_neighbors
+        Neighbours per spot of the spatial graph (``None``: the default of
+        :func:`semst_sc.pp.spatial_graph`, or a graph already in ``obsp``).
     model
         Text encoder for the semantic step (``None``: the bundled offline model).
     semantics
@@ -66,7 +70,7 @@ def run_pipeline(
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     work = adata.copy()  # compute on a copy: a failure half-way leaves the input untouched
     pp.prepare(work, n_top_genes=n_top_genes, layer=layer)
-    pp.spatial_graph(work)
+    pp.spatial_graph(work, n_neighbors=spatial_neighbors)
     pp.feature_graph(work, rng=rng)
     if semantics:
         pp.gene_semantics(work, model=model, gene_symbols=gene_symbols, device=device, progress=progress)

@@ -1,0 +1,64 @@
+"""Shared pieces of the benchmark scripts: baselines and result tables."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+
+
+def log_pca(adata: ad.AnnData, genes: np.ndarray, rng: int, n_comps: int = 30) -> np.ndarray:
+    """Log-normalised counts of ``genes`` -> PCA."""
+    base = ad.AnnData(adata.layers["counts"][:, genes].copy())
+    sc.pp.normalize_total(base)
+    sc.pp.log1p(base)
+    sc.pp.pca(base, n_comps=n_comps, random_state=rng)
+    return base.obsm["X_pca"]
+
+
+def pca_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
+    """Non-spatial baseline: PCA + tied-covariance GMM."""
+    return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit_predict(
+        log_pca(adata, genes, rng)
+    )
+
+
+def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int, n_neighbors: int = 6) -> np.ndarray:
+    """Spatial baseline: each spot's PCs averaged with its nearest spatial neighbours, then a tied GMM."""
+    pcs = log_pca(adata, genes, rng)
+    _, idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(adata.obsm["spatial"]).kneighbors()
+    smooth = pcs[idx].mean(axis=1)
+    return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit_predict(smooth)
+
+
+def scores(truth: pd.Series, pred) -> dict[str, float]:
+    """ARI and NMI on the labelled spots."""
+    keep = truth.notna().to_numpy()
+    t, p = truth[keep].astype(str).to_numpy(), np.asarray(pred)[keep].astype(str)
+    return {"ari": adjusted_rand_score(t, p), "nmi": normalized_mutual_info_score(t, p)}
+
+
+def summarise(runs: pd.DataFrame) -> str:
+    """Markdown table: mean, sd, min and max of ARI per method and dataset."""
+    table = (
+        runs.groupby(["dataset", "method"])["ari"]
+        .agg(["mean", "std", "min", "max", "count"])
+        .reset_index()
+        .assign(spread=lambda d: d["max"] - d["min"])
+    )
+    if "wall_s" in runs:
+        table = table.merge(
+            runs.groupby(["dataset", "method"])["wall_s"].mean().reset_index(), on=["dataset", "method"]
+        )
+    return markdown(table.round(3))
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (no extra dependency)."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
