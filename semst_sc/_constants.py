@@ -41,3 +41,12 @@ def distances_key(key: str) -> str:
 def neighbors_key(key: str) -> str:
     """Return the ``uns`` key of a graph's metadata."""
     return f"{key}_neighbors"
+
+
+# the semantic-vector cache: environment override of its folder (default ~/.cache/semst_sc)
+CACHE_DIR_ENV = "SEMST_CACHE_DIR"
+
+# bounds on a gene's description text: summary characters, GO biological-process terms, short name characters
+GENE_TEXT_SUMMARY_CHARS = 400
+GENE_TEXT_GO_TERMS = 10
+GENE_TEXT_SHORT_CHARS = 60

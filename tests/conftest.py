@@ -7,6 +7,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _semantic_cache(tmp_path_factory):
+    """Keep the semantic-vector cache of the test run out of the user's home."""
+    os.environ["SEMST_CACHE_DIR"] = str(tmp_path_factory.mktemp("semst_cache"))
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip real-data tests when the data are absent, or fail when SEMST_REQUIRE_DATA=1 (as CI sets)."""
     from semst_sc.datasets import default_data_dir

@@ -75,7 +75,8 @@ def test_too_many_clusters(tissue):
 
 def test_model_that_cannot_load_offline(tissue, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    _fails(tissue, ValueError, "cannot load the model 'no-such-org/no-such-model' offline", model="no-such-org/no-such-model")
+    name = "no-such-org/no-such-model"
+    _fails(tissue, ValueError, f"cannot load the model '{name}' offline", model=name)
 
 
 def test_zero_count_spots_are_handled(tissue):

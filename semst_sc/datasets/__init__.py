@@ -1,9 +1,10 @@
 """Loaders for the benchmark data and the simulated demo tissue."""
 
 from ._dlpfc import dlpfc
+from ._gene_descriptions import gene_descriptions
 from ._osmfish import osmfish
 from ._paths import default_data_dir
 from ._simulate import simulate_tissue
 from ._spaceranger import read_spaceranger
 
-__all__ = ["default_data_dir", "simulate_tissue", "dlpfc", "read_spaceranger", "osmfish"]
+__all__ = ["default_data_dir", "simulate_tissue", "dlpfc", "read_spaceranger", "osmfish", "gene_descriptions"]

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
 from .._utils import check_adata, looks_like_ensembl, require_prepared, resolve_device
-from ._language_model import load_text_encoder
+from ._gene_text import resolve_gene_text
+from ._language_model import GENES_MARKER, GeneTable, load_text_encoder
+from ._semantic_cache import SemanticCache, resolve_cache_dir
 
 PROMPT = (
     "You are an expert in bioinformatics. Represent the biological state of a cell characterized by the following "
@@ -24,32 +26,58 @@ def gene_semantics(
     model: Any = None,
     top_k: int = 10,
     mode: Literal["symbols", "genes"] = "genes",
+    gene_text: Any = None,
     gene_symbols: str | None = None,
+    backend: Literal["auto", "sentence-transformers", "hf"] = "auto",
+    pooling: Literal["mean", "genes"] = "mean",
+    trust_remote_code: bool = False,
+    cache_dir: str | Path | bool | None = None,
+    cache_key: str | None = None,
     batch_size: int = 64,
     device: str = "auto",
     progress: bool = True,
     key_added: str = C.SEMANTIC_KEY,
     copy: bool = False,
 ) -> AnnData | None:
-    """Read each spot's most expressed gene symbols with a language model: SemST's semantic vector.
+    """Read each spot's most expressed genes with a language model: SemST's semantic vector.
 
     Parameters
     ----------
     adata
         Output of :func:`semst_sc.pp.prepare`.
     model
-        ``None`` (the bundled offline all-MiniLM-L6-v2), a sentence-transformers name or local path,
+        ``None`` (the bundled offline all-MiniLM-L6-v2); a sentence-transformers name or local folder; a Hugging
+        Face decoder LLM such as Qwen3 (``"hf:<name or folder>"``, or detected from its ``config.json``); a
+        DataFrame of precomputed gene vectors (symbols x dimensions, e.g. GenePT; ``mode="genes"`` only);
         or any object with an ``encode(texts)`` method.
     top_k
         Number of top genes per spot (by the scaled expression of the modelled genes).
     mode
-        ``"genes"`` (default): each gene symbol is embedded once and a spot's vector is the
+        ``"genes"`` (default): each gene's text is embedded once and a spot's vector is the
         expression-weighted mean of its top-k genes' vectors; the cost grows with the number of
-        genes, not spots (seconds on a Visium slice). ``"symbols"``: the paper's prompt with the
-        spot's top-k symbols, one text per distinct gene list (minutes on a Visium slice on a CPU).
+        genes, not spots. ``"symbols"``: the paper's prompt with the spot's top-k genes, one text per
+        distinct gene list.
+    gene_text
+        Gene knowledge: ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a TSV path or
+        DataFrame (``symbol`` + ``text``, or ``full_name``/``summary``/``go_bp`` columns), or a mapping
+        symbol -> text. In ``"genes"`` mode a gene's text becomes ``"SYMBOL: full name. summary. GO: terms"``;
+        in ``"symbols"`` mode the prompt lists ``"SYMBOL (full name)"``. ``None``: bare symbols.
     gene_symbols
         Column of ``var`` with gene symbols; by default ``var_names``, or, when those are Ensembl
         IDs, the first of the usual symbol columns (``gene_symbol``, ``gene_name``, ...).
+        Genes without a symbol are left out and counted.
+    backend
+        ``"auto"``, ``"sentence-transformers"`` or ``"hf"`` (decoder LLM: one forward pass, mean of the
+        last hidden state over the non-padding tokens).
+    pooling
+        Decoder LLMs only: ``"mean"`` over all tokens (the paper) or ``"genes"`` over the gene list only.
+    trust_remote_code
+        Let a decoder model run its own code (off unless asked).
+    cache_dir
+        Folder of the on-disk vector cache (per model, prompt, mode and text); ``None``: ``$SEMST_CACHE_DIR``
+        or ``~/.cache/semst_sc``; ``False``: no cache.
+    cache_key
+        Identity of an object ``model`` for the cache; objects without one are not cached.
     batch_size
         Texts per model call.
     device
@@ -68,7 +96,10 @@ def gene_semantics(
     ``obsm['{key_added}']``
         Semantic vectors (float32, n_obs x model dimension).
     ``uns['{key_added}']['params']``
-        Model, mode, top_k, prompt and how many texts were embedded.
+        ``model``, ``backend``, ``revision`` (weights fingerprint), ``pooling``, ``mode``, ``top_k``, ``prompt``,
+        ``gene_text`` (source), ``gene_text_coverage`` (share of the modelled genes with a symbol that have a
+        description), ``n_texts``, ``n_genes_without_symbol``, ``n_genes_not_in_table``, ``cache_dir`` and
+        ``cache_hits``.
     """
     check_adata(adata)
     genes = require_prepared(adata)
@@ -78,37 +109,103 @@ def gene_semantics(
         raise ValueError(f"mode must be 'symbols' or 'genes', got {mode!r}")
 
     symbols = _resolve_symbols(adata, gene_symbols)[genes]
-    usable = pd.notna(symbols) & (symbols != "")
-    if not usable.all():
-        logg.warning(f"{int((~usable).sum())} modelled genes have no symbol and are left out of the texts")
+    usable = np.array([isinstance(s, str) and s.strip() != "" for s in symbols])
+    n_without_symbol = int((~usable).sum())
+    if n_without_symbol:
+        logg.warning(f"{n_without_symbol} modelled genes have no symbol and are left out of the texts")
+    encoder = load_text_encoder(
+        model,
+        resolve_device(device),
+        progress,
+        backend=backend,
+        pooling=pooling,
+        trust_remote_code=trust_remote_code,
+        cache_key=cache_key,
+    )
+    n_not_in_table = 0
+    if isinstance(encoder, GeneTable):
+        if mode != "genes":
+            raise ValueError("a table of gene vectors gives gene vectors only: use mode='genes' with it")
+        table_rows = np.where(usable, encoder.lookup(np.where(usable, symbols, "")), -1)
+        n_not_in_table = int((usable & (table_rows < 0)).sum())
+        if n_not_in_table:
+            logg.warning(f"{n_not_in_table} modelled genes are not in the gene-vector table and are left out")
+        usable &= table_rows >= 0
+        if not usable.any():
+            raise ValueError(
+                "none of the modelled genes is in the gene-vector table: check that its index holds symbols"
+            )
+
+    knowledge = resolve_gene_text(gene_text) if gene_text is not None else None
+    with_text = np.array(
+        [knowledge is not None and u and knowledge.key(s) is not None for s, u in zip(symbols, usable, strict=True)]
+    )
+    coverage = float(with_text.sum() / max(usable.sum(), 1)) if knowledge is not None else 0.0
+    if knowledge is not None:
+        logg.info(
+            f"gene descriptions for {int(with_text.sum())} of {int(usable.sum())} modelled genes ({coverage:.0%})"
+        )
+
     X = sp.csr_matrix(adata.layers[C.SCALED_LAYER][:, genes])
     top_idx, top_val = _top_genes(X, usable, top_k)
-    encoder = load_text_encoder(model, resolve_device(device), progress)
+    folder = resolve_cache_dir(cache_dir) if getattr(encoder, "cache_key", None) else None
+    if cache_dir is not False and folder is None and not isinstance(encoder, GeneTable):
+        logg.info("the model has no stable identity (pass cache_key=...): its vectors are not cached")
+    prompt = PROMPT if mode == "symbols" else ""
+    cache = SemanticCache(folder, encoder.cache_key, prompt, mode) if folder is not None else None
 
+    def embed(texts: list[str]) -> tuple[np.ndarray, int]:
+        unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
+        unique = unique.tolist()
+
+        def compute(batch):
+            return encoder.encode(batch, batch_size=batch_size, progress=progress)
+
+        vectors, hits = cache.get_or_compute(unique, compute) if cache is not None else (compute(unique), 0)
+        return vectors[inverse.ravel()], hits
+
+    hits = 0
     if mode == "symbols":
-        lists = [tuple(symbols[i] for i in row[row >= 0]) for row in top_idx]
-        unique, inverse = np.unique(np.array([", ".join(g) for g in lists], dtype=object), return_inverse=True)
-        texts = [f"{PROMPT} Highly expressed genes: {g if g else 'none'}" for g in unique]
-        vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)[inverse.ravel()]
+        label = knowledge.label if knowledge is not None else str
+        lists = [", ".join(label(symbols[i]) for i in row[row >= 0]) for row in top_idx]
+        unique, inverse = np.unique(np.array(lists, dtype=object), return_inverse=True)
+        texts = [f"{PROMPT} {GENES_MARKER} {g if g else 'none'}" for g in unique]
+        vectors, hits = embed(texts)
+        vectors = vectors[inverse.ravel()]
     else:
         used = np.unique(top_idx[top_idx >= 0])
-        texts = [str(symbols[i]) for i in used]
-        gene_vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
+        if isinstance(encoder, GeneTable):
+            texts = []
+            gene_vectors = encoder.values[table_rows[used]]
+        else:
+            texts = [knowledge.text(symbols[i]) if knowledge is not None else str(symbols[i]) for i in used]
+            gene_vectors, hits = embed(texts)
         position = np.full(len(symbols), -1)
         position[used] = np.arange(len(used))
         vectors = _weighted_mean(gene_vectors, position, top_idx, top_val)
-    logg.info(f"embedded {len(texts)} distinct texts for {adata.n_obs} spots with {encoder.name}")
+    logg.info(
+        f"embedded {len(texts)} texts for {adata.n_obs} spots with {encoder.name}"
+        + (f" ({hits} from the cache in {folder})" if cache is not None else "")
+    )
 
     out = adata.copy() if copy else adata
     out.obsm[key_added] = vectors.astype(np.float32)
     out.uns[key_added] = {
         "params": {
             "model": encoder.name,
+            "backend": encoder.backend,
+            "revision": encoder.revision,
+            "pooling": pooling if encoder.backend == "hf" else "",
             "mode": mode,
             "top_k": top_k,
-            "prompt": PROMPT if mode == "symbols" else "",
+            "prompt": prompt,
+            "gene_text": knowledge.source if knowledge is not None else "",
+            "gene_text_coverage": coverage,
             "n_texts": len(texts),
-            "n_genes_without_symbol": int((~usable).sum()),
+            "n_genes_without_symbol": n_without_symbol,
+            "n_genes_not_in_table": n_not_in_table,
+            "cache_dir": str(folder) if cache is not None else "",
+            "cache_hits": hits,
         }
     }
     return out if copy else None

@@ -1,0 +1,116 @@
+"""Gene knowledge for the semantic step: a description per symbol, from a table, a mapping or a file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from .. import _constants as C
+from ..datasets._gene_descriptions import format_gene_text, gene_descriptions, normalise_gene_table
+
+
+class GeneText:
+    """Descriptions looked up by symbol (exact, then case-insensitive), with where they came from.
+
+    Parameters
+    ----------
+    descriptions
+        Symbol -> description (the text after ``"SYMBOL: "``).
+    short
+        Symbol -> short description (the full name) for the symbols-mode prompt.
+    source
+        What was passed: a path, ``"human"``/``"mouse"``, ``"DataFrame"`` or ``"mapping"``.
+    """
+
+    def __init__(self, descriptions: Mapping[str, str], short: Mapping[str, str], source: str):
+        self.descriptions = {k: v for k, v in descriptions.items() if v}
+        self.short = dict(short)
+        self.source = source
+        self._upper = {k.upper(): k for k in reversed(list(self.descriptions))}
+
+    def key(self, symbol: str) -> str | None:
+        """Return the table's key for ``symbol``, or None when it has no description."""
+        return symbol if symbol in self.descriptions else self._upper.get(symbol.upper())
+
+    def text(self, symbol: str) -> str:
+        """Return ``"SYMBOL: description"`` (just the symbol when there is none)."""
+        key = self.key(symbol)
+        return f"{symbol}: {self.descriptions[key]}" if key is not None else symbol
+
+    def label(self, symbol: str) -> str:
+        """Return ``"SYMBOL (short description)"`` for the symbols-mode prompt (just the symbol when there is none)."""
+        key = self.key(symbol)
+        short = self.short.get(key, "") if key is not None else ""
+        return f"{symbol} ({short})" if short else symbol
+
+
+def resolve_gene_text(gene_text) -> GeneText:
+    """Turn the ``gene_text`` argument of ``gene_semantics`` into a :class:`GeneText`.
+
+    Parameters
+    ----------
+    gene_text
+        ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a path to a TSV with a ``symbol``
+        column and ``text`` or ``full_name``/``summary``/``go_bp`` columns, such a DataFrame (symbol index or
+        column), or a mapping symbol -> text.
+
+    Returns
+    -------
+    The descriptions.
+    """
+    if isinstance(gene_text, str) and gene_text in ("human", "mouse"):
+        return _from_table(gene_descriptions(gene_text), f"gene_descriptions('{gene_text}')")
+    if isinstance(gene_text, (str, Path)):
+        path = Path(gene_text).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"gene_text file {path} not found: pass a TSV (symbol + text or full_name/summary/go_bp columns), "
+                "a DataFrame, a dict symbol -> text, or 'human'/'mouse' for sst.datasets.gene_descriptions()"
+            )
+        return _from_table(pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False), str(path))
+    if isinstance(gene_text, pd.DataFrame):
+        return _from_table(gene_text, "DataFrame")
+    if isinstance(gene_text, (pd.Series, Mapping)):
+        items = {str(k): _strip(str(k), "" if pd.isna(v) else str(v)) for k, v in dict(gene_text).items()}
+        return GeneText(items, {k: _first_phrase(v) for k, v in items.items()}, "mapping")
+    raise TypeError(
+        f"gene_text must be 'human'/'mouse', a path, a DataFrame or a mapping symbol -> text, got {type(gene_text)}"
+    )
+
+
+def _from_table(table: pd.DataFrame, source: str) -> GeneText:
+    if "text" not in table and not {"full_name", "summary", "refseq_summary", "go_bp"} & set(table.columns):
+        raise ValueError(
+            f"gene_text table ({source}) needs a 'text' column or full_name/summary/go_bp columns; "
+            f"it has {list(table.columns)}"
+        )
+    has_text = "text" in table
+    table = normalise_gene_table(table)
+    if has_text:
+        texts = table["text"].fillna("").astype(str)
+    else:
+        texts = pd.Series(
+            [
+                format_gene_text(s, *r)
+                for s, r in zip(table.index, table[["full_name", "summary", "go_bp"]].to_numpy(), strict=True)
+            ],
+            index=table.index,
+        )
+    descriptions = {s: _strip(s, t) for s, t in texts.items()}
+    names = table["full_name"].str.slice(0, C.GENE_TEXT_SHORT_CHARS)
+    short = {s: names[s] or _first_phrase(d) for s, d in descriptions.items()}
+    return GeneText(descriptions, short, source)
+
+
+def _strip(symbol: str, text: str) -> str:
+    """Drop a leading ``"SYMBOL:"`` (the symbol is put back with the data's own spelling)."""
+    text = text.strip()
+    if text == symbol:
+        return ""
+    return text[len(symbol) + 1 :].strip() if text.upper().startswith(symbol.upper() + ":") else text
+
+
+def _first_phrase(description: str) -> str:
+    return description.split(". ")[0].rstrip(".")[: C.GENE_TEXT_SHORT_CHARS]

@@ -1,0 +1,132 @@
+"""On-disk cache of text vectors: one checked ``.npz`` shard per (model, prompt, mode), one row per text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from scanpy import logging as logg
+
+from .. import _constants as C
+
+_MAGIC = "semst_sc-semantic-cache"
+_VERSION = 1
+
+
+def resolve_cache_dir(cache_dir: str | Path | bool | None) -> Path | None:
+    """Map ``None`` to ``$SEMST_CACHE_DIR`` or ``~/.cache/semst_sc``, ``False`` to no cache."""
+    if cache_dir is False:
+        return None
+    if cache_dir is None or cache_dir is True:
+        cache_dir = os.environ.get(C.CACHE_DIR_ENV) or Path.home() / ".cache" / "semst_sc"
+    return Path(cache_dir).expanduser()
+
+
+def text_key(text: str) -> bytes:
+    """Return the sha256 hex digest of ``text`` (the row key in a shard)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
+
+
+class SemanticCache:
+    """Vectors of texts for one (model, prompt, mode), stored in ``{folder}/{hash}.npz``.
+
+    Parameters
+    ----------
+    folder
+        Cache folder (created on the first write).
+    model_key
+        Identity of the model (name plus weights fingerprint, pooling, ...).
+    prompt
+        The instruction prefixed to the texts.
+    mode
+        ``"genes"`` or ``"symbols"``.
+    """
+
+    def __init__(self, folder: str | Path, model_key: str, prompt: str, mode: str):
+        self.meta = {"magic": _MAGIC, "version": _VERSION, "model": model_key, "prompt": prompt, "mode": mode}
+        shard = hashlib.sha256(json.dumps(self.meta, sort_keys=True).encode()).hexdigest()[:32]
+        self.path = Path(folder).expanduser() / f"{shard}.npz"
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the stored keys (``S64``) and vectors; empty when the shard is missing or not trustworthy."""
+        empty = np.empty(0, dtype="S64"), np.empty((0, 0), dtype=np.float32)
+        if not self.path.is_file():
+            return empty
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                meta = json.loads(str(f["meta"]))
+                keys, vectors = f["keys"], f["vectors"]
+            problem = _check(meta, self.meta, keys, vectors)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is a cache miss
+            problem = f"unreadable ({type(error).__name__}: {error})"
+        if problem:
+            logg.warning(f"ignoring the semantic cache file {self.path}: {problem}; the vectors are recomputed")
+            return empty
+        return keys, vectors
+
+    def get_or_compute(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]):
+        """Return the vectors of ``texts`` (one row each) and the number of cache hits; compute and store the rest."""
+        wanted = np.array([text_key(t) for t in texts], dtype="S64")
+        keys, vectors = self.load()
+        lookup = {k: i for i, k in enumerate(keys.tolist())}
+        rows = np.array([lookup.get(k, -1) for k in wanted.tolist()], dtype=np.int64)
+        missing = np.flatnonzero(rows < 0)
+        if len(missing) == 0:
+            return vectors[rows], len(texts)
+        new = np.asarray(compute([texts[i] for i in missing]), dtype=np.float32)
+        if len(keys) and new.shape[1] != vectors.shape[1]:  # same identity, other output: trust nothing stored
+            logg.warning(f"the semantic cache file {self.path} holds vectors of another size; it is rebuilt")
+            hit = np.flatnonzero(rows >= 0)
+            full = np.empty((len(texts), new.shape[1]), dtype=np.float32)
+            full[missing] = new
+            if len(hit):
+                full[hit] = compute([texts[i] for i in hit])
+            keys, vectors = keys[:0], vectors[:0, :0]
+            rows[:], missing, new = -1, np.arange(len(texts)), full
+        new_keys, first = np.unique(wanted[missing], return_index=True)
+        keys = np.concatenate([keys, new_keys])
+        vectors = np.concatenate([vectors.reshape(-1, new.shape[1]), new[first]])
+        self._write(keys, vectors)
+        out = np.empty((len(texts), new.shape[1]), dtype=np.float32)
+        hit = rows >= 0
+        out[hit] = vectors[rows[hit]]
+        out[missing] = new
+        return out, int(hit.sum())
+
+    def _write(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Write the shard atomically: a temporary file in the same folder, then ``os.replace``."""
+        meta = dict(self.meta, n=len(keys), dim=int(vectors.shape[1]), checksum=_checksum(keys, vectors))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, meta=np.array(json.dumps(meta)), keys=keys, vectors=vectors)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(keys, dtype="S64").tobytes())
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _check(meta: dict, expected: dict, keys: np.ndarray, vectors: np.ndarray) -> str | None:
+    """Return why a loaded shard cannot be trusted, or None."""
+    for field, value in expected.items():
+        if meta.get(field) != value:
+            return f"{field} mismatch"
+    if keys.dtype != np.dtype("S64") or vectors.dtype != np.float32 or vectors.ndim != 2:
+        return "unexpected array types"
+    if keys.shape != (meta.get("n"),) or vectors.shape != (meta.get("n"), meta.get("dim")):
+        return f"shape mismatch (keys {keys.shape}, vectors {vectors.shape}, header n={meta.get('n')})"
+    if meta.get("checksum") != _checksum(keys, vectors):
+        return "checksum mismatch"
+    return None

@@ -1,0 +1,311 @@
+"""The semantic step: back-ends (tiny local decoder LLM, gene table, objects), gene knowledge, cache, symbols."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semst_sc as sst
+from semst_sc.pp import _language_model, _semantic_cache
+from semst_sc.pp._gene_semantics import PROMPT
+from semst_sc.pp._semantic_cache import SemanticCache
+
+
+class CountingEncoder:
+    """Deterministic encoder that counts the texts it embeds."""
+
+    def __init__(self, dim=8):
+        self.dim = dim
+        self.seen = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return np.stack([np.random.default_rng(len(t) * 7919 + sum(map(ord, t))).normal(size=self.dim) for t in texts])
+
+
+@pytest.fixture
+def prepared(tissue):
+    sst.pp.prepare(tissue, n_top_genes=60)
+    return tissue
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SEMST_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder(tmp_path_factory):
+    """A randomly initialised 2-layer Llama-style decoder with a word-level tokenizer, saved locally."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_decoder")
+    words = PROMPT + " Highly expressed genes: RELN CUX2 MBP PLP1 GFAP reelin myelin basic protein"
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator([words], trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]))
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]").save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+# --- Hugging Face decoder back-end ---------------------------------------------------------------------------
+
+
+def test_decoder_is_detected_and_mean_pools_the_last_hidden_state(tiny_decoder):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    encoder = _language_model.load_text_encoder(str(tiny_decoder), progress=False)
+    assert encoder.backend == "hf" and encoder.revision and encoder.cache_key
+    texts = ["Highly expressed genes: RELN, MBP", "myelin basic protein", "GFAP"]
+    vectors = encoder.encode(texts, batch_size=2)
+    assert vectors.shape == (3, 32) and vectors.dtype == np.float32
+    # by hand, one text at a time (no padding): mean of the last hidden state over all tokens
+    tokenizer, model = AutoTokenizer.from_pretrained(tiny_decoder), AutoModel.from_pretrained(tiny_decoder).eval()
+    for text, vector in zip(texts, vectors, strict=True):
+        with torch.no_grad():
+            hidden = model(**tokenizer([text], return_tensors="pt")).last_hidden_state[0]
+        np.testing.assert_allclose(vector, hidden.mean(0).numpy(), atol=1e-5)
+    # padding in a batch does not change a text's vector
+    np.testing.assert_allclose(encoder.encode(texts[::-1], batch_size=3)[::-1], vectors, atol=1e-5)
+
+
+def test_decoder_gene_pooling_and_hf_prefix(tiny_decoder):
+    text = [f"{PROMPT} Highly expressed genes: RELN, MBP"]
+    mean = _language_model.load_text_encoder(f"hf:{tiny_decoder}", progress=False).encode(text)
+    genes = _language_model.load_text_encoder(str(tiny_decoder), progress=False, pooling="genes")
+    assert genes.cache_key != _language_model.load_text_encoder(str(tiny_decoder), progress=False).cache_key
+    assert not np.allclose(genes.encode(text), mean)
+
+
+def test_gene_semantics_with_decoder_both_modes(prepared, tiny_decoder, cache, tmp_path):
+    for mode in ("symbols", "genes"):
+        a = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, progress=False, copy=True)
+        b = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, progress=False, copy=True)
+        assert a.obsm["X_semantic"].shape == (prepared.n_obs, 32)
+        np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
+        params = b.uns["X_semantic"]["params"]
+        assert params["backend"] == "hf" and params["revision"] and params["pooling"] == "mean"
+        assert params["cache_hits"] == params["n_texts"] > 0
+        assert params["prompt"] == (PROMPT if mode == "symbols" else "")
+        b.write_h5ad(tmp_path / "semantic.h5ad")  # the recorded params are h5ad-writable
+
+
+def test_bad_backend_and_pooling(prepared):
+    with pytest.raises(ValueError, match="backend must be"):
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), backend="openai", progress=False)
+    with pytest.raises(ValueError, match="pooling must be"):
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), pooling="max", progress=False)
+
+
+# --- precomputed gene vectors and objects --------------------------------------------------------------------
+
+
+def test_gene_table_is_weighted_mean_of_its_rows(prepared):
+    hvg = prepared.var["highly_variable"].to_numpy()
+    symbols = prepared.var_names[hvg]
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(len(symbols) - 5, 4)), index=symbols[5:])  # first 5 genes absent
+    sst.pp.gene_semantics(prepared, model=table, top_k=3, progress=False, cache_dir=False)
+    params = prepared.uns["X_semantic"]["params"]
+    assert params["backend"] == "table" and params["n_genes_not_in_table"] == 5 and params["n_texts"] == 0
+    x = prepared.layers["semst_scaled"][:, hvg].toarray()
+    x[:, :5] = -np.inf  # absent genes are never among the top genes
+    top = np.argsort(-x[7], kind="stable")[:3]
+    expected = (x[7, top, None] * table.loc[symbols[top]].to_numpy()).sum(0) / x[7, top].sum()
+    np.testing.assert_allclose(prepared.obsm["X_semantic"][7], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="mode='genes'"):
+        sst.pp.gene_semantics(prepared, model=table, mode="symbols", progress=False)
+
+
+def test_object_without_encode_is_rejected(prepared):
+    with pytest.raises(TypeError, match="encode"):
+        sst.pp.gene_semantics(prepared, model=42, progress=False)
+
+
+# --- gene knowledge ------------------------------------------------------------------------------------------
+
+
+def test_gene_text_mapping_in_both_modes(prepared):
+    hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
+    described = {g: f"{g.lower()} protein. Does things in the brain." for g in hvg[:30]}
+    encoder = CountingEncoder()
+    sst.pp.gene_semantics(prepared, model=encoder, gene_text=described, progress=False)
+    params = prepared.uns["X_semantic"]["params"]
+    assert params["gene_text"] == "mapping" and params["gene_text_coverage"] == pytest.approx(30 / 60)
+    with_text = [t for t in encoder.seen if ":" in t]
+    assert with_text and all(t == f"{t.split(':')[0]}: {described[t.split(':')[0]]}" for t in with_text)
+    assert set(encoder.seen) - set(with_text) <= set(hvg[30:])
+
+    encoder = CountingEncoder()
+    sst.pp.gene_semantics(prepared, model=encoder, gene_text=described, mode="symbols", top_k=3, progress=False)
+    assert all(t.startswith(PROMPT + " Highly expressed genes: ") for t in encoder.seen)
+    assert any(f"{g} ({g.lower()} protein)" in t for t in encoder.seen for g in hvg[:30])
+
+
+def test_gene_text_dataframe_and_tsv(prepared, tmp_path):
+    hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
+    table = pd.DataFrame(
+        {"symbol": hvg[:10], "full_name": "some name", "refseq_summary": "A summary.", "go_bp": "biological_process"}
+    )
+    path = tmp_path / "genes.tsv.gz"
+    table.to_csv(path, sep="\t", index=False)
+    for gene_text, source in ((table, "DataFrame"), (path, str(path))):
+        encoder = CountingEncoder()
+        sst.pp.gene_semantics(prepared, model=encoder, gene_text=gene_text, progress=False)
+        assert prepared.uns["X_semantic"]["params"]["gene_text"] == source
+        assert {t for t in encoder.seen if ":" in t} <= {f"{g}: some name. A summary." for g in hvg[:10]}
+    with pytest.raises(FileNotFoundError, match="gene_text file"):
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=tmp_path / "none.tsv", progress=False)
+    with pytest.raises(ValueError, match="'text' column"):
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=pd.DataFrame({"x": [1]}), progress=False)
+
+
+def test_gene_text_lookup_ignores_case(prepared):
+    prepared.var_names = [g.capitalize() for g in prepared.var_names]  # mouse-style symbols, human table
+    hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
+    encoder = CountingEncoder()
+    sst.pp.gene_semantics(prepared, model=encoder, gene_text={hvg[0].upper(): "described"}, progress=False)
+    assert f"{hvg[0]}: described" in encoder.seen or hvg[0] not in {t.split(":")[0] for t in encoder.seen}
+    assert prepared.uns["X_semantic"]["params"]["gene_text_coverage"] == pytest.approx(1 / 60)
+
+
+# --- symbol resolution ---------------------------------------------------------------------------------------
+
+
+def test_symbols_behind_ensembl_ids_with_gaps_are_counted(tissue):
+    symbols = tissue.var_names.to_numpy().astype(object)
+    symbols[::10] = np.nan
+    tissue.var = tissue.var.drop(columns="gene_symbol").assign(feature_name=symbols)
+    tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
+    sst.pp.prepare(tissue, n_top_genes=60)
+    encoder = CountingEncoder()
+    sst.pp.gene_semantics(tissue, model=encoder, progress=False)
+    missing = int(pd.isna(tissue.var.loc[tissue.var["highly_variable"], "feature_name"]).sum())
+    assert tissue.uns["X_semantic"]["params"]["n_genes_without_symbol"] == missing
+    assert not any(t.startswith("ENSG") or t == "nan" for t in encoder.seen)
+    sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="feature_name", progress=False)
+    with pytest.raises(KeyError, match="var\\['nope'\\]"):
+        sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="nope", progress=False)
+
+
+def test_ensembl_ids_without_symbol_column_raise(tissue):
+    tissue.var = tissue.var.drop(columns="gene_symbol")
+    tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
+    sst.pp.prepare(tissue, n_top_genes=40)
+    with pytest.raises(ValueError, match="gene_symbols="):
+        sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False)
+
+
+# --- the cache -----------------------------------------------------------------------------------------------
+
+
+def test_cache_hit_skips_the_encoder(prepared, cache):
+    first, second = CountingEncoder(), CountingEncoder()
+    a = sst.pp.gene_semantics(prepared, model=first, cache_key="fake-v1", progress=False, copy=True)
+    b = sst.pp.gene_semantics(prepared, model=second, cache_key="fake-v1", progress=False, copy=True)
+    assert first.seen and not second.seen
+    np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
+    params = b.uns["X_semantic"]["params"]
+    assert params["cache_hits"] == params["n_texts"] and params["cache_dir"] == str(cache)
+    # overlapping run: only the new texts are embedded
+    third = CountingEncoder()
+    sst.pp.gene_semantics(prepared, model=third, cache_key="fake-v1", top_k=20, progress=False)
+    assert set(third.seen).isdisjoint(first.seen)
+
+
+def test_cache_misses_on_other_model_prompt_or_mode(prepared, cache, tmp_path):
+    sst.pp.gene_semantics(prepared, model=CountingEncoder(), cache_key="fake-v1", progress=False)
+    other = CountingEncoder()
+    sst.pp.gene_semantics(prepared, model=other, cache_key="fake-v2", progress=False)
+    assert other.seen
+    shard = SemanticCache(tmp_path / "c", "m", "prompt A", "symbols")
+    shard.get_or_compute(["x"], lambda t: np.ones((len(t), 2)))
+    calls = []
+    for key in (("m", "prompt B", "symbols"), ("m", "prompt A", "genes"), ("n", "prompt A", "symbols")):
+        SemanticCache(tmp_path / "c", *key).get_or_compute(["x"], lambda t: calls.append(t) or np.ones((len(t), 2)))
+    assert len(calls) == 3
+
+
+def test_objects_without_cache_key_and_cache_dir_false_write_nothing(prepared, cache):
+    sst.pp.gene_semantics(prepared, model=CountingEncoder(), progress=False)
+    sst.pp.gene_semantics(prepared, model=CountingEncoder(), cache_key="k", cache_dir=False, progress=False)
+    assert not cache.exists() or not any(cache.iterdir())
+    assert prepared.uns["X_semantic"]["params"]["cache_dir"] == ""
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "tampered", "other_header"])
+def test_corrupt_cache_is_recomputed_not_trusted(tmp_path, damage):
+    texts = ["a", "b", "c"]
+    shard = SemanticCache(tmp_path, "model", "", "genes")
+    good, _ = shard.get_or_compute(texts, lambda t: np.arange(len(t) * 3, dtype=np.float32).reshape(-1, 3))
+    raw = shard.path.read_bytes()
+    if damage == "garbage":
+        shard.path.write_bytes(b"not a cache file at all")
+    elif damage == "truncated":
+        shard.path.write_bytes(raw[: len(raw) // 2])
+    else:
+        with np.load(shard.path) as f:
+            meta, keys, vectors = json.loads(str(f["meta"])), f["keys"], f["vectors"].copy()
+        if damage == "tampered":
+            vectors[0, 0] = 1e6
+        else:
+            meta["model"] = "another model"
+        np.savez(shard.path, meta=np.array(json.dumps(meta)), keys=keys, vectors=vectors)
+    calls = []
+    again, hits = shard.get_or_compute(texts, lambda t: calls.append(t) or good[[texts.index(x) for x in t]])
+    assert calls == [texts] and hits == 0
+    np.testing.assert_array_equal(again, good)
+    assert shard.load()[0].shape == (3,)  # rewritten, valid again
+
+
+def test_cache_write_is_atomic(tmp_path, monkeypatch):
+    shard = SemanticCache(tmp_path, "model", "", "genes")
+    shard.get_or_compute(["a"], lambda t: np.ones((len(t), 2)))
+    before = shard.path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_semantic_cache.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        shard.get_or_compute(["a", "b"], lambda t: np.ones((len(t), 2)))
+    assert shard.path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [shard.path.name]  # no temporary file left
+    with pytest.raises(RuntimeError):  # a failing model writes nothing either
+        SemanticCache(tmp_path / "new", "m", "", "genes").get_or_compute(["x"], _raise)
+    assert not (tmp_path / "new").exists()
+
+
+def _raise(texts):
+    raise RuntimeError("model failed")
+
+
+def test_default_model_warm_run_does_not_load_weights(prepared, cache, monkeypatch):
+    a = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, progress=False, copy=True)
+    params = a.uns["X_semantic"]["params"]
+    assert params["backend"] == "sentence-transformers" and len(params["revision"]) == 16
+
+    def no_load(*args):
+        raise AssertionError("the weights were loaded on a warm run")
+
+    monkeypatch.setattr(_language_model, "_load_sentence_transformer", no_load)
+    b = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, progress=False, copy=True)
+    np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
