@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._utils import check_adata, get_spatial, sparse_knn_graph, store_graph
 
-DEFAULT_N_NEIGHBORS = 15
+DEFAULT_N_NEIGHBORS = 30
 
 
 def spatial_graph(
@@ -25,7 +25,7 @@ def spatial_graph(
 
     With neither ``n_neighbors`` nor ``radius`` given, a graph already stored under ``key_added``
     (e.g. by ``squidpy.gr.spatial_neighbors``) is used as is; otherwise a k-nearest-neighbour graph
-    with k = 15 is built. The graph is symmetric, binary and has no self loops.
+    with k = 30 is built (one default for every platform). The graph is symmetric, binary and has no self loops.
 
     Parameters
     ----------
