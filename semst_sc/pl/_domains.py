@@ -9,6 +9,7 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._utils import get_spatial
+from ._show import finish
 
 
 def domains(
@@ -76,9 +77,4 @@ def domains(
     for ax in axes.ravel()[len(columns) :]:
         ax.axis("off")
     fig.tight_layout()
-    if save is not None:
-        fig.savefig(save, dpi=150, bbox_inches="tight")
-    if show or (show is None and save is None):
-        plt.show()
-        return None
-    return fig
+    return finish(fig, show, save)

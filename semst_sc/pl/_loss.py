@@ -3,6 +3,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from anndata import AnnData
 
+from ._show import finish
+
 
 def loss(adata: AnnData, *, key: str = "semst", show: bool | None = None, save: str | None = None):
     """Plot the training loss of :func:`semst_sc.tl.semst`, each term in its own panel.
@@ -31,9 +33,4 @@ def loss(adata: AnnData, *, key: str = "semst", show: bool | None = None, save: 
         ax.set_title(term)
         ax.set_xlabel("epoch")
     fig.tight_layout()
-    if save is not None:
-        fig.savefig(save, dpi=150, bbox_inches="tight")
-    if show or (show is None and save is None):
-        plt.show()
-        return None
-    return fig
+    return finish(fig, show, save)
