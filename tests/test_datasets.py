@@ -20,7 +20,14 @@ from semst_sc.datasets._simulate import DOMAINS, MAX_GENES
 
 
 def test_public_api():
-    assert set(datasets.__all__) == {"default_data_dir", "simulate_tissue", "dlpfc", "read_spaceranger", "osmfish"}
+    assert set(datasets.__all__) == {
+        "default_data_dir",
+        "simulate_tissue",
+        "dlpfc",
+        "read_spaceranger",
+        "osmfish",
+        "gene_descriptions",
+    }
 
 
 def test_default_data_dir(monkeypatch, tmp_path):
