@@ -2,7 +2,8 @@
 
     python benchmarks/dlpfc_accuracy.py --slices 151673 151674 --seeds 0 1 2 3 4 --out benchmarks/results/dlpfc_accuracy
 
-Writes ``runs.csv`` (one row per method, slice and seed) and ``summary.md``. K = 7 for every slice;
+Writes ``runs.csv`` (one row per method, slice and seed) and ``summary.md``; rows already in ``runs.csv``
+are kept and not recomputed (delete the file for a fresh run). K = 7 for every slice;
 labels are read only to score.
 """
 
@@ -30,10 +31,14 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    rows = []
+    previous = args.out / "runs.csv"
+    rows = pd.read_csv(previous, dtype={"dataset": str}).to_dict("records") if previous.exists() else []
+    done = {(r["dataset"], r["seed"]) for r in rows if r["method"] == "semst"}
     for slice_id in args.slices:
         adata = sst.datasets.dlpfc(slice_id)
         for seed in args.seeds:
+            if (slice_id, seed) in done:  # resume an interrupted run
+                continue
             start = time.perf_counter()
             out = sst.run_pipeline(adata, 7, rng=seed, progress=False, copy=True)
             rows.append(

@@ -18,8 +18,23 @@ def slide(tissue, tmp_path):
 
 def test_run_writes_domains_and_keeps_obs(slide, tmp_path, capsys):
     out, png = tmp_path / "out" / "res.h5ad", tmp_path / "res.png"
-    code = main(["run", str(slide), "--n-clusters", "4", "--output", str(out), "--plot", str(png),
-                 "--epochs", "5", "--seed", "2", "--quiet"])
+    code = main(
+        [
+            "run",
+            str(slide),
+            "--n-clusters",
+            "4",
+            "--output",
+            str(out),
+            "--plot",
+            str(png),
+            "--epochs",
+            "5",
+            "--seed",
+            "2",
+            "--quiet",
+        ]
+    )
     assert code == 0
     result = ad.read_h5ad(out)
     original = ad.read_h5ad(slide)

@@ -102,8 +102,19 @@ def _train(seed):
     positive = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
     x = torch.tensor(counts)
     history = train(
-        model, x, x, torch.ones(60), graph, graph, positive, None, n_epochs=60, lr=1e-2,
-        recon_batch_size=32, generator=torch.Generator().manual_seed(seed), progress=False,
+        model,
+        x,
+        x,
+        torch.ones(60),
+        graph,
+        graph,
+        positive,
+        None,
+        n_epochs=60,
+        lr=1e-2,
+        recon_batch_size=32,
+        generator=torch.Generator().manual_seed(seed),
+        progress=False,
     )
     return model, history
 

@@ -1,21 +1,10 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from fakes import CountingEncoder
 
 import semst_sc as sst
 from semst_sc.pp._gene_semantics import PROMPT, _top_genes
-
-
-class FakeEncoder:
-    """Deterministic text encoder: records what it was asked to embed."""
-
-    def __init__(self, dim=8):
-        self.dim = dim
-        self.seen = []
-
-    def encode(self, texts):
-        self.seen.extend(texts)
-        return np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim) for t in texts])
 
 
 def test_prepare_scaling_matches_reference(tissue):
@@ -115,7 +104,7 @@ def test_top_genes_brute_force():
 
 def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
-    encoder = FakeEncoder()
+    encoder = CountingEncoder()
     sst.pp.gene_semantics(tissue, model=encoder, mode="symbols", top_k=3, progress=False)
     emb = tissue.obsm["X_semantic"]
     assert emb.shape == (tissue.n_obs, 8) and emb.dtype == np.float32
@@ -132,7 +121,7 @@ def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
 
 def test_gene_semantics_genes_mode_is_weighted_mean(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
-    encoder = FakeEncoder()
+    encoder = CountingEncoder()
     sst.pp.gene_semantics(tissue, model=encoder, mode="genes", top_k=4, progress=False)
     hvg = tissue.var["highly_variable"].to_numpy()
     symbols = tissue.var_names[hvg]
@@ -159,7 +148,7 @@ def test_gene_semantics_reads_symbols_behind_ensembl_ids(tissue):
     tissue.var["gene_name"] = symbols
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
     sst.pp.prepare(tissue, n_top_genes=40)
-    encoder = FakeEncoder()
+    encoder = CountingEncoder()
     sst.pp.gene_semantics(tissue, model=encoder, mode="genes", progress=False)
     assert set(encoder.seen) <= set(symbols)
     assert not any(t.startswith("ENSG") for t in encoder.seen)

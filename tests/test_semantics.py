@@ -5,23 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from fakes import CountingEncoder
 
 import semst_sc as sst
 from semst_sc.pp import _language_model, _semantic_cache
 from semst_sc.pp._gene_semantics import PROMPT
 from semst_sc.pp._semantic_cache import SemanticCache
-
-
-class CountingEncoder:
-    """Deterministic encoder that counts the texts it embeds."""
-
-    def __init__(self, dim=8):
-        self.dim = dim
-        self.seen = []
-
-    def encode(self, texts):
-        self.seen.extend(texts)
-        return np.stack([np.random.default_rng(len(t) * 7919 + sum(map(ord, t))).normal(size=self.dim) for t in texts])
 
 
 @pytest.fixture
