@@ -4,7 +4,20 @@ import scipy.sparse as sp
 import torch
 from scipy import stats
 
-from semst_sc.nn import FSM, GCNEncoder, SemSTModel, dicr_loss, gcn_adjacency, spatial_pair_loss, train, zinb_nll
+from semst_sc.nn import (
+    FSM,
+    ContrastiveGCN,
+    GCNEncoder,
+    SemSTModel,
+    TrainingData,
+    dicr_loss,
+    embed,
+    gcn_adjacency,
+    spatial_pair_loss,
+    train,
+    zinb_nll,
+)
+from semst_sc.nn._train import draw
 
 
 def test_fsm_starts_as_identity_and_modulates():
@@ -93,26 +106,25 @@ def test_model_forward_shapes_with_and_without_fsm():
         SemSTModel(12, 12, 7)(x, graph, graph)
 
 
-def _train(seed):
+def _data(semantic=None):
     counts, adj = _toy()
-    torch.manual_seed(seed)
-    model = SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4)
     graph = gcn_adjacency(adj)
     coo = adj.tocoo()
-    positive = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
     x = torch.tensor(counts)
+    positive = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    return TrainingData(x, x, torch.ones(60), graph, graph, positive, semantic)
+
+
+def _train(seed, model_factory=lambda: SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4), semantic=None):
+    torch.manual_seed(seed)
+    model = model_factory()
     history = train(
         model,
-        x,
-        x,
-        torch.ones(60),
-        graph,
-        graph,
-        positive,
-        None,
+        _data(semantic),
         n_epochs=60,
         lr=1e-2,
         recon_batch_size=32,
+        pair_batch_size=100,
         generator=torch.Generator().manual_seed(seed),
         progress=False,
     )
@@ -127,3 +139,40 @@ def test_training_lowers_the_loss_and_is_deterministic():
     assert h1["total"] == h2["total"]
     assert h1["total"] != h3["total"]
     assert set(h1) == {"total", "zinb", "spatial", "dicr"}
+
+
+def test_draw_samples_within_bounds():
+    data = _data()
+    sample = draw(data, 32, 50, torch.Generator().manual_seed(0))
+    assert sample.rows.shape == (32,) and len(set(sample.rows.tolist())) == 32
+    assert sample.pairs.shape == sample.negative.shape == (2, 50)
+    edges = set(map(tuple, data.positive.T.tolist()))
+    assert set(map(tuple, sample.pairs.T.tolist())) <= edges
+    assert sorted(sample.permutation.tolist()) == list(range(60))
+    everything = draw(data, None, None, torch.Generator().manual_seed(0))
+    assert everything.rows is None and everything.pairs.shape == data.positive.shape
+
+
+def test_contrastive_gcn_trains_with_and_without_fsm():
+    semantic = torch.randn(60, 7, generator=torch.Generator().manual_seed(3))
+    model, history = _train(0, lambda: ContrastiveGCN(12, 7, latent_dim=6), semantic)
+    assert set(history) == {"total", "recon", "contrast"}
+    assert np.mean(history["total"][-5:]) < 0.8 * np.mean(history["total"][:5])
+    z = embed(model, _data(semantic))
+    assert z.shape == (60, 6) and torch.isfinite(z).all()
+    _, again = _train(0, lambda: ContrastiveGCN(12, 7, latent_dim=6), semantic)
+    assert again["total"] == history["total"]
+    plain = ContrastiveGCN(12, None, latent_dim=6)
+    assert plain.fsm is None and embed(plain, _data()).shape == (60, 6)
+    with pytest.raises(ValueError, match="semantic"):
+        embed(ContrastiveGCN(12, 7), _data())
+
+
+def test_untrained_fsm_leaves_the_contrastive_embedding_unchanged():
+    torch.manual_seed(0)
+    with_fsm = ContrastiveGCN(12, 7, latent_dim=6)
+    torch.manual_seed(0)
+    without = ContrastiveGCN(12, None, latent_dim=6)
+    without.encoder.load_state_dict(with_fsm.encoder.state_dict())
+    data = _data(torch.randn(60, 7))
+    assert torch.allclose(embed(with_fsm, data), embed(without, data))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +17,7 @@ def semst(
     adata: AnnData,
     *,
     n_epochs: int = 100,
+    encoder: Literal["dual", "contrastive"] = "dual",
     semantic_key: str | None = C.SEMANTIC_KEY,
     spatial_key: str = C.SPATIAL_GRAPH_KEY,
     feature_key: str = C.FEATURE_GRAPH_KEY,
@@ -26,6 +28,7 @@ def semst(
     spatial_weight: float = 0.1,
     dicr_weight: float = 0.1,
     recon_batch_size: int | None = 1024,
+    pair_batch_size: int | None = 16384,
     rng: int = 0,
     device: str = "auto",
     progress: bool = True,
@@ -44,6 +47,11 @@ def semst(
         the semantic vectors.
     n_epochs
         Full-batch training steps.
+    encoder
+        ``"dual"``: SemST's spatial + feature GCNs with a ZINB decoder (:class:`~semst_sc.nn.SemSTModel`).
+        ``"contrastive"``: a GraphST-style contrastive GCN autoencoder on the spatial graph
+        (:class:`~semst_sc.nn.ContrastiveGCN`, latent size 64), with the FSM on its representation;
+        ``hidden_dim``, ``latent_dim``, the loss weights and the batch sizes apply to ``"dual"`` only.
     semantic_key
         ``obsm`` key of the semantic vectors; ``None`` trains without FSM.
     spatial_key, feature_key
@@ -57,6 +65,9 @@ def semst(
     recon_batch_size
         Spots drawn at random each epoch for the ZINB reconstruction term (an unbiased estimate of
         the full term at a fraction of its cost); ``None`` reconstructs every spot every epoch.
+    pair_batch_size
+        Spatial neighbour pairs (and as many random pairs) drawn each epoch for the spatial loss;
+        ``None`` uses every neighbour pair every epoch.
     rng
         Seed: the same seed gives the same embedding on the same machine.
     device
@@ -79,10 +90,11 @@ def semst(
     """
     import torch
 
-    from ..nn import SemSTModel, embed, gcn_adjacency, train
-    from ..nn._train import LossWeights
+    from ..nn import ContrastiveGCN, LossWeights, SemSTModel, TrainingData, embed, gcn_adjacency, train
 
     check_adata(adata)
+    if encoder not in ("dual", "contrastive"):
+        raise ValueError(f"encoder must be 'dual' or 'contrastive', got {encoder!r}")
     genes = require_prepared(adata)
     spatial_adj = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)")
     feature_adj = require_graph(adata, feature_key, "sst.pp.feature_graph(adata)")
@@ -96,51 +108,54 @@ def semst(
     x = _dense(adata.layers[C.SCALED_LAYER][:, genes])
     counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
     totals = counts.sum(axis=1)
-    size_factors = totals / np.median(totals[totals > 0])
+    size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
+    coo = spatial_adj.tocoo()
+    data = TrainingData(
+        x=torch.from_numpy(x).to(dev),
+        counts=torch.from_numpy(counts).to(dev),
+        size_factors=torch.from_numpy(size_factors).to(dev),
+        spatial_adjacency=gcn_adjacency(spatial_adj).to(dev),
+        feature_adjacency=gcn_adjacency(feature_adj).to(dev),
+        positive=torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(dev),
+        semantic=None if semantic is None else torch.from_numpy(semantic).to(dev),
+    )
 
     torch.manual_seed(rng)
     generator = torch.Generator().manual_seed(rng)
-    model = SemSTModel(
-        x.shape[1],
-        counts.shape[1],
-        None if semantic is None else semantic.shape[1],
-        hidden_dim=hidden_dim,
-        latent_dim=latent_dim,
-    ).to(dev)
-    spatial_graph = gcn_adjacency(spatial_adj).to(dev)
-    feature_graph = gcn_adjacency(feature_adj).to(dev)
-    coo = spatial_adj.tocoo()
-    positive = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(dev)
-    tensors = [torch.from_numpy(a).to(dev) for a in (x, counts, size_factors.astype(np.float32))]
-    sem = None if semantic is None else torch.from_numpy(semantic).to(dev)
+    semantic_dim = None if semantic is None else semantic.shape[1]
+    if encoder == "dual":
+        weights = LossWeights(spatial=spatial_weight, dicr=dicr_weight)
+        model = SemSTModel(
+            x.shape[1], counts.shape[1], semantic_dim, hidden_dim=hidden_dim, latent_dim=latent_dim, weights=weights
+        )
+    else:
+        model = ContrastiveGCN(x.shape[1], semantic_dim)
+    model = model.to(dev)
 
     start = time.perf_counter()
     with _deterministic():
         history = train(
             model,
-            *tensors,
-            spatial_graph,
-            feature_graph,
-            positive,
-            sem,
+            data,
             n_epochs=n_epochs,
             lr=lr,
             weight_decay=weight_decay,
-            weights=LossWeights(spatial=spatial_weight, dicr=dicr_weight),
             recon_batch_size=recon_batch_size,
+            pair_batch_size=pair_batch_size,
             generator=generator,
             progress=progress,
         )
-        z = embed(model, tensors[0], spatial_graph, feature_graph, sem).cpu().numpy().astype(np.float32)
+        z = embed(model, data).cpu().numpy().astype(np.float32)
     if not np.isfinite(z).all():
         raise FloatingPointError("training diverged (non-finite embedding): lower lr or check the input counts")
-    logg.info(f"trained SemST for {n_epochs} epochs in {time.perf_counter() - start:.1f} s on {dev}")
+    logg.info(f"trained the {encoder} model for {n_epochs} epochs in {time.perf_counter() - start:.1f} s on {dev}")
 
     out = adata.copy() if copy else adata
     out.obsm[key_added] = z
     out.uns[key_added.removeprefix("X_")] = {
         "params": {
             "n_epochs": n_epochs,
+            "encoder": encoder,
             "semantic_key": semantic_key,
             "spatial_key": spatial_key,
             "feature_key": feature_key,
@@ -151,6 +166,7 @@ def semst(
             "spatial_weight": spatial_weight,
             "dicr_weight": dicr_weight,
             "recon_batch_size": recon_batch_size,
+            "pair_batch_size": pair_batch_size,
             "rng": rng,
             "device": str(dev),
             "n_genes": int(genes.sum()),

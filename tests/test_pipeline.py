@@ -1,0 +1,31 @@
+import pytest
+from fakes import CountingEncoder
+
+import semst_sc as sst
+from semst_sc._pipeline import PRESETS
+
+
+def test_paper_preset_applies_the_reference_settings(tissue):
+    out = sst.run_pipeline(tissue, 4, preset="paper", model=CountingEncoder(), n_epochs=2, progress=False, copy=True)
+    assert out.uns["semst_prepare"]["params"]["min_cells"] == 100
+    assert out.uns["spatial_neighbors"]["params"]["n_neighbors"] == 60
+    assert out.uns["X_semantic"]["params"]["mode"] == "symbols"
+    semst = out.uns["semst"]["params"]
+    assert semst["recon_batch_size"] is None and semst["pair_batch_size"] is None
+    assert semst["n_epochs"] == 2  # an explicit argument wins over the preset
+    assert out.uns["semst_domain"]["params"]["method"] == "kmeans"
+    assert out.uns["semst_domain"]["params"]["n_pcs"] is None
+    assert out.obs["semst_domain"].nunique() == 4
+
+
+def test_default_preset_changes_nothing(tissue):
+    assert PRESETS["default"] == {}
+    out = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, progress=False, copy=True)
+    assert out.uns["semst_domain"]["params"]["method"] == "gmm"
+    assert out.uns["semst"]["params"]["recon_batch_size"] == 1024
+
+
+def test_unknown_preset_is_rejected_before_work(tissue):
+    with pytest.raises(ValueError, match="preset must be one of"):
+        sst.run_pipeline(tissue, 3, preset="fast", progress=False)
+    assert "semst_domain" not in tissue.obs
