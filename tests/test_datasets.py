@@ -112,6 +112,21 @@ def test_simulate_deterministic():
     assert (a.X != c.X).nnz > 0
 
 
+def test_simulate_in_blocks_of_spots():
+    from semst_sc.datasets._simulate import _BLOCK
+
+    adata = simulate_tissue(90, 100, rng=2)  # more spots than one block
+    assert adata.n_obs > _BLOCK and adata.shape == (9000, 300)
+    X = adata.X
+    assert X.format == "csr" and X.dtype == np.float32 and X.has_canonical_format
+    assert np.array_equal(X.data, np.round(X.data)) and (X.data > 0).all()
+    assert 0.65 < 1 - X.nnz / np.prod(X.shape) < 0.9
+    library = np.asarray(X.sum(axis=1)).ravel()
+    first, rest = library[:_BLOCK], library[_BLOCK:]  # the blocks follow one model
+    assert 1000 < np.median(first) < 6000 and 1000 < np.median(rest) < 6000
+    assert adata.obs["domain"].nunique() == len(DOMAINS)
+
+
 def test_simulate_h5ad_roundtrip(tmp_path):
     adata = simulate_tissue(8, 8, n_genes=20)
     adata.write_h5ad(tmp_path / "sim.h5ad")

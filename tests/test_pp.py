@@ -102,6 +102,51 @@ def test_top_genes_brute_force():
         np.testing.assert_allclose(val[i][: len(order)], row[order])
 
 
+def test_top_genes_ties_go_to_the_first_gene_whatever_the_chunks():
+    rng = np.random.default_rng(1)
+    dense = np.minimum(rng.poisson(1.0, size=(40, 25)), 2).astype(np.float32)  # many ties at 1 and 2
+    dense[7] = 0  # a spot without expression
+    X = sp.csr_matrix(dense)
+    usable = np.ones(25, bool)
+    idx, val = _top_genes(X, usable, 5)
+    for i in range(40):
+        order = sorted(np.flatnonzero(dense[i] > 0), key=lambda j: (-dense[i, j], j))[:5]
+        assert list(idx[i][idx[i] >= 0]) == order
+    assert (idx[7] == -1).all() and (val[7] == 0).all()
+    for chunk in (1, 3, 16):
+        chunked = _top_genes(X, usable, 5, chunk=chunk)
+        np.testing.assert_array_equal(chunked[0], idx)
+        np.testing.assert_array_equal(chunked[1], val)
+
+
+def test_gene_semantics_genes_mode_same_in_chunks(tissue, monkeypatch):
+    from semst_sc.pp import _gene_semantics
+
+    sst.pp.prepare(tissue, n_top_genes=100)
+    whole = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    top_genes = _gene_semantics._top_genes
+    monkeypatch.setattr(_gene_semantics, "_top_genes", lambda X, usable, k: top_genes(X, usable, k, chunk=50))
+    chunked = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    np.testing.assert_array_equal(chunked.obsm["X_semantic"], whole.obsm["X_semantic"])
+
+
+def test_gene_semantics_reads_only_the_modelled_genes_once(tissue):
+    sst.pp.prepare(tissue, n_top_genes=100)
+    before = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    scaled = tissue.layers["semst_scaled"].toarray()
+    scaled[:, ~tissue.var["highly_variable"].to_numpy()] = 100.0  # other genes are never top genes
+    halves = sp.csr_matrix(scaled)
+    n = np.diff(halves.indptr)
+    # each entry stored twice, as two halves: a non-canonical CSR layer
+    tissue.layers["semst_scaled"] = sp.csr_matrix(
+        (np.repeat(halves.data / 2, 2), np.repeat(halves.indices, 2), np.concatenate([[0], np.cumsum(2 * n)])),
+        shape=halves.shape,
+    )
+    after = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    np.testing.assert_array_equal(after.obsm["X_semantic"], before.obsm["X_semantic"])
+    assert tissue.layers["semst_scaled"].nnz == 2 * halves.nnz  # the input layer is left as it was
+
+
 def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     encoder = CountingEncoder()

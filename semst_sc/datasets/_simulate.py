@@ -121,6 +121,7 @@ _PARAMS = {
     "library_wave": 0.15,  # amplitude of a smooth sine wave of the log library size along y
     "library_domain": {"Layer1": -0.25, "WM": -0.35},  # lower UMI counts in layer 1 and white matter, as in DLPFC
 }
+_BLOCK = 8192  # spots drawn at a time
 
 
 def simulate_tissue(n_rows: int = 40, n_cols: int = 40, *, n_genes: int = 300, rng: int = 0) -> AnnData:
@@ -174,23 +175,22 @@ def simulate_tissue(n_rows: int = 40, n_cols: int = 40, *, n_genes: int = 300, r
     fold = _programs(genes, gen)
     strength = np.exp(p["program_sd"] * gen.standard_normal(len(u)))
     keep = 1 - p["patch_layer_fraction"] * patch
-    program = (keep[:, None] * (layers @ fold[:-1]) + patch[:, None] * fold[-1]) * strength[:, None]
-
-    log_mean = log_base + program
-    share = np.exp(log_mean - log_mean.max(axis=1, keepdims=True))
-    share /= share.sum(axis=1, keepdims=True)
     domain_offset = np.array([p["library_domain"].get(name, 0.0) for name in _LAYERS])
     phase = gen.uniform(0, 2 * np.pi)
-    log_library = (
+    library = np.exp(
         np.log(p["median_library"])
         + p["library_sd"] * gen.standard_normal(len(u))
         + p["library_trend"] * (u - 0.5)
         + p["library_wave"] * np.sin(2 * np.pi * v + phase)
         + keep * (layers @ domain_offset)
     )
-    mean = np.exp(log_library)[:, None] * share
     dispersion = p["dispersion"][0] * np.exp(p["dispersion"][1] * gen.standard_normal(n_genes))
-    counts = gen.poisson(gen.gamma(1 / dispersion, mean * dispersion))
+    blocks = []
+    for start in range(0, len(u), _BLOCK):  # spots in blocks: no dense spots x genes matrix
+        b = slice(start, start + _BLOCK)
+        program = (keep[b, None] * (layers[b] @ fold[:-1]) + patch[b, None] * fold[-1]) * strength[b, None]
+        blocks.append(_counts(log_base + program, library[b], dispersion, gen))
+    counts = sp.vstack(blocks, format="csr")
 
     code = np.where(in_patch, len(DOMAINS) - 1, layer_code)
     n_digits = max(4, len(str(len(u) - 1)))
@@ -207,12 +207,20 @@ def simulate_tissue(n_rows: int = 40, n_cols: int = 40, *, n_genes: int = 300, r
     present = set(genes)
     markers = {name: [g for g in _MARKERS[name] if g in present] for name in DOMAINS}
     return AnnData(
-        X=sp.csr_matrix(counts.astype(np.float32)),
+        X=counts,
         obs=obs,
         var=var,
         obsm={C.SPATIAL_KEY: coords},
         uns={"simulation": {"params": params, "markers": markers}},
     )
+
+
+def _counts(log_mean: np.ndarray, library: np.ndarray, dispersion: np.ndarray, gen: np.random.Generator):
+    """Draw negative-binomial (gamma-Poisson) counts of a block of spots: CSR, float32."""
+    share = np.exp(log_mean - log_mean.max(axis=1, keepdims=True))
+    share /= share.sum(axis=1, keepdims=True)
+    mean = library[:, None] * share
+    return sp.csr_matrix(gen.poisson(gen.gamma(1 / dispersion, mean * dispersion)).astype(np.float32))
 
 
 def _hex_grid(n_rows: int, n_cols: int, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -51,7 +51,8 @@ def gene_semantics(
         DataFrame of precomputed gene vectors (symbols x dimensions, e.g. GenePT; ``mode="genes"`` only);
         or any object with an ``encode(texts)`` method.
     top_k
-        Number of top genes per spot (by the scaled expression of the modelled genes).
+        Number of top genes per spot (by the scaled expression of the modelled genes; of tied genes, e.g. at the
+        clipping value 10, those first in ``var``).
     mode
         ``"genes"`` (default): each gene's text is embedded once and a spot's vector is the
         expression-weighted mean of its top-k genes' vectors; the cost grows with the number of
@@ -146,8 +147,11 @@ def gene_semantics(
             f"gene descriptions for {int(with_text.sum())} of {int(usable.sum())} modelled genes ({coverage:.0%})"
         )
 
-    X = sp.csr_matrix(adata.layers[C.SCALED_LAYER][:, genes])
-    top_idx, top_val = _top_genes(X, usable, top_k)
+    X = sp.csr_matrix(adata.layers[C.SCALED_LAYER])  # read in place: no copy of a CSR layer
+    usable_columns = np.zeros(adata.n_vars, dtype=bool)
+    usable_columns[genes] = usable
+    top_idx, top_val = _top_genes(X, usable_columns, top_k)
+    top_idx = np.where(top_idx >= 0, np.cumsum(genes)[top_idx] - 1, -1)  # var column -> modelled gene
     folder = resolve_cache_dir(cache_dir) if getattr(encoder, "cache_key", None) else None
     if cache_dir is not False and folder is None and not isinstance(encoder, GeneTable):
         logg.info("the model has no stable identity (pass cache_key=...): its vectors are not cached")
@@ -173,7 +177,7 @@ def gene_semantics(
         vectors, hits = embed(texts)
         vectors = vectors[inverse.ravel()]
     else:
-        used = np.unique(top_idx[top_idx >= 0])
+        used = np.flatnonzero(np.bincount(top_idx[top_idx >= 0], minlength=len(symbols)))
         if isinstance(encoder, GeneTable):
             texts = []
             gene_vectors = encoder.values[table_rows[used]]
@@ -189,7 +193,7 @@ def gene_semantics(
     )
 
     out = adata.copy() if copy else adata
-    out.obsm[key_added] = vectors.astype(np.float32)
+    out.obsm[key_added] = vectors.astype(np.float32, copy=False)
     out.uns[key_added] = {
         "params": {
             "model": encoder.name,
@@ -233,24 +237,36 @@ def _resolve_symbols(adata: AnnData, column: str | None) -> np.ndarray:
 
 
 def _top_genes(X: sp.csr_matrix, usable: np.ndarray, k: int, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Per spot, the indices (-1 padded) and values of the ``k`` highest positive entries, highest first."""
-    n, g = X.shape
-    k_eff = min(k, g)
+    """Per spot, the indices (-1 padded) and values of the ``k`` highest positive entries, highest first.
+
+    Ties are broken by the lower gene index. Only the stored entries are read, ``chunk`` spots at a time.
+    """
+    n = X.shape[0]
     idx = np.full((n, k), -1, dtype=np.int64)
     val = np.zeros((n, k), dtype=np.float32)
-    mask = np.where(usable, 0.0, -np.inf).astype(np.float32)
     for start in range(0, n, chunk):
-        block = X[start : start + chunk].toarray() + mask
-        part = np.argpartition(-block, k_eff - 1, axis=1)[:, :k_eff]
-        part_val = np.take_along_axis(block, part, axis=1)
-        # highest first; ties broken by gene index for determinism
-        order = np.lexsort((part, -part_val), axis=1)
-        part = np.take_along_axis(part, order, axis=1)
-        part_val = np.take_along_axis(part_val, order, axis=1)
-        positive = part_val > 0
-        idx[start : start + chunk, :k_eff] = np.where(positive, part, -1)
-        val[start : start + chunk, :k_eff] = np.where(positive, part_val, 0)
+        block = X[start : start + chunk]  # a copy
+        block.sum_duplicates()  # each row's entries once, in gene order
+        m = block.shape[0]
+        keep = (block.data > 0) & usable[block.indices]
+        rows = np.repeat(np.arange(m), np.diff(block.indptr))[keep]
+        cols, vals = block.indices[keep], block.data[keep]
+        # each row's k-th highest value, then the entries at least as high, highest first (ties stay in gene order)
+        top = vals >= np.partition(_left_aligned(rows, vals, m, k, -np.inf), -k, axis=1)[rows, -k]
+        rows, cols, vals = rows[top], cols[top], vals[top]
+        top_vals = _left_aligned(rows, vals, m, k, 0)
+        order = np.argsort(-top_vals, axis=1, kind="stable")[:, :k]
+        idx[start : start + m] = np.take_along_axis(_left_aligned(rows, cols, m, k, -1), order, axis=1)
+        val[start : start + m] = np.take_along_axis(top_vals, order, axis=1)
     return idx, val
+
+
+def _left_aligned(rows: np.ndarray, values: np.ndarray, m: int, width: int, fill: float) -> np.ndarray:
+    """Each row's ``values`` (``rows`` sorted) left-aligned in an ``m x max(width, longest row)`` array of ``fill``."""
+    sizes = np.bincount(rows, minlength=m)
+    out = np.full((m, max(sizes.max(initial=0), width)), fill, dtype=values.dtype)
+    out[rows, np.arange(len(rows)) - (np.cumsum(sizes) - sizes)[rows]] = values
+    return out
 
 
 def _weighted_mean(gene_vectors: np.ndarray, position: np.ndarray, top_idx: np.ndarray, top_val: np.ndarray):
