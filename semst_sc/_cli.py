@@ -37,7 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
-    run.add_argument("--method", default="gmm", choices=["gmm", "kmeans", "leiden"], help="clustering method")
+    run.add_argument(
+        "--method", default=None, choices=["gmm", "kmeans", "leiden"], help="clustering method (default: gmm)"
+    )
+    run.add_argument(
+        "--preset", default="default", choices=["default", "paper"], help="'paper': the reference hyper-parameters"
+    )
+    run.add_argument(
+        "--encoder", default="dual", choices=["dual", "contrastive"], help="spot encoder (default: SemST's dual GCN)"
+    )
     run.add_argument("--epochs", type=int, default=None, help="training epochs (default: the documented default)")
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     run.add_argument("--refine", action="store_true", help="spatial majority-vote refinement of the domains")
@@ -88,6 +96,8 @@ def _run(args) -> int:
         semantics=not args.no_semantics,
         n_epochs=args.epochs,
         method=args.method,
+        preset=args.preset,
+        encoder=args.encoder,
         refine=args.refine,
         rng=args.seed,
         progress=not args.quiet,

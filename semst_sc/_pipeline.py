@@ -34,6 +34,7 @@ def run_pipeline(
     n_epochs: int | None = None,
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
+    encoder: Literal["dual", "contrastive"] = "dual",
     refine: bool = False,
     rng: int = 0,
     device: str = "auto",
@@ -70,6 +71,9 @@ def run_pipeline(
         hyper-parameters (genes seen in >= 100 spots, 60 spatial neighbours, the per-spot symbol
         prompt, full-batch losses, k-means on the embedding) for comparison; the ZINB still fits the
         raw counts and no epoch is picked on labels.
+    encoder
+        Spot encoder of :func:`semst_sc.tl.semst`: SemST's ``"dual"`` GCN or the GraphST-style
+        ``"contrastive"`` one (both with the FSM when ``semantics=True``).
     refine
         Spatial majority-vote refinement of the domains.
     rng
@@ -113,6 +117,7 @@ def run_pipeline(
         )
     tl.semst(
         work,
+        encoder=encoder,
         semantic_key="X_semantic" if semantics else None,
         rng=rng,
         device=device,

@@ -29,3 +29,22 @@ def test_unknown_preset_is_rejected_before_work(tissue):
     with pytest.raises(ValueError, match="preset must be one of"):
         sst.run_pipeline(tissue, 3, preset="fast", progress=False)
     assert "semst_domain" not in tissue.obs
+
+
+def test_contrastive_encoder_runs_end_to_end(tissue):
+    out = sst.run_pipeline(
+        tissue, 3, encoder="contrastive", model=CountingEncoder(), n_epochs=3, progress=False, copy=True
+    )
+    assert out.uns["semst"]["params"]["encoder"] == "contrastive"
+    assert out.obsm["X_semst"].shape == (tissue.n_obs, 64)
+    assert set(out.uns["semst"]["loss_history"]) == {"total", "recon", "contrast"}
+    assert out.obs["semst_domain"].nunique() == 3
+
+
+def test_unknown_encoder_is_rejected(tissue):
+    sst.pp.prepare(tissue)
+    sst.pp.spatial_graph(tissue)
+    sst.pp.feature_graph(tissue)
+    with pytest.raises(ValueError, match="encoder must be"):
+        sst.tl.semst(tissue, encoder="gat", semantic_key=None)
+    assert "X_semst" not in tissue.obsm

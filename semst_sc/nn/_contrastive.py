@@ -41,7 +41,7 @@ class ContrastiveGCN(nn.Module):
         from torch_geometric.nn import GCNConv
 
         self.encoder = GCNConv(n_input, latent_dim, normalize=False, add_self_loops=False)
-        self.decoder = GCNConv(latent_dim, n_input, normalize=False, add_self_loops=False)
+        self.decoder = nn.Linear(latent_dim, n_input)  # a graph convolution, propagated before the linear map
         self.fsm = None if semantic_dim is None else FSM(semantic_dim, latent_dim, head_dim=latent_dim)
         self.discriminator = nn.Bilinear(latent_dim, latent_dim, 1)
         self.recon_weight, self.contrast_weight = recon_weight, contrast_weight
@@ -60,7 +60,8 @@ class ContrastiveGCN(nn.Module):
         semantic = data.semantic
         h = self._encode(data.x, adjacency, semantic)
         h_corrupt = self._encode(data.x[perm], adjacency, None if semantic is None else semantic[perm])
-        recon = F.mse_loss(self.decoder(h, adjacency), data.x)
+        # A (h W) + b = (A h) W + b: propagating the latent_dim-wide h is far cheaper than the gene-wide h W
+        recon = F.mse_loss(self.decoder(torch.sparse.mm(adjacency, h)), data.x)
         real, fake = torch.relu(h), torch.relu(h_corrupt)
         summary = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, real), dim=1))
         summary_fake = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, fake), dim=1))

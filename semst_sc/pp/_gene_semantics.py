@@ -9,7 +9,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
-from .._utils import check_adata, looks_like_ensembl, require_prepared, resolve_device
+from .._utils import check_adata, looks_like_ensembl, require_prepared
 from ._gene_text import resolve_gene_text
 from ._language_model import GENES_MARKER, GeneTable, load_text_encoder
 from ._semantic_cache import SemanticCache, resolve_cache_dir
@@ -116,7 +116,7 @@ def gene_semantics(
         logg.warning(f"{n_without_symbol} modelled genes have no symbol and are left out of the texts")
     encoder = load_text_encoder(
         model,
-        resolve_device(device),
+        device,  # resolved when the model loads: a fully cached run never imports torch
         progress,
         backend=backend,
         pooling=pooling,
@@ -137,7 +137,7 @@ def gene_semantics(
                 "none of the modelled genes is in the gene-vector table: check that its index holds symbols"
             )
 
-    knowledge = resolve_gene_text(gene_text) if gene_text is not None else None
+    knowledge = resolve_gene_text(gene_text, symbols[usable]) if gene_text is not None else None
     with_text = np.array(
         [knowledge is not None and u and knowledge.key(s) is not None for s, u in zip(symbols, usable, strict=True)]
     )

@@ -46,7 +46,7 @@ class GeneText:
         return f"{symbol} ({short})" if short else symbol
 
 
-def resolve_gene_text(gene_text) -> GeneText:
+def resolve_gene_text(gene_text, symbols=None) -> GeneText:
     """Turn the ``gene_text`` argument of ``gene_semantics`` into a :class:`GeneText`.
 
     Parameters
@@ -55,13 +55,15 @@ def resolve_gene_text(gene_text) -> GeneText:
         ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a path to a TSV with a ``symbol``
         column and ``text`` or ``full_name``/``summary``/``go_bp`` columns, such a DataFrame (symbol index or
         column), or a mapping symbol -> text.
+    symbols
+        Keep only the descriptions of these symbols (case-insensitive); ``None`` keeps all.
 
     Returns
     -------
     The descriptions.
     """
     if isinstance(gene_text, str) and gene_text in ("human", "mouse"):
-        return _from_table(gene_descriptions(gene_text), f"gene_descriptions('{gene_text}')")
+        return _from_table(gene_descriptions(gene_text), f"gene_descriptions('{gene_text}')", symbols)
     if isinstance(gene_text, (str, Path)):
         path = Path(gene_text).expanduser()
         if not path.is_file():
@@ -69,9 +71,9 @@ def resolve_gene_text(gene_text) -> GeneText:
                 f"gene_text file {path} not found: pass a TSV (symbol + text or full_name/summary/go_bp columns), "
                 "a DataFrame, a dict symbol -> text, or 'human'/'mouse' for sst.datasets.gene_descriptions()"
             )
-        return _from_table(pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False), str(path))
+        return _from_table(pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False), str(path), symbols)
     if isinstance(gene_text, pd.DataFrame):
-        return _from_table(gene_text, "DataFrame")
+        return _from_table(gene_text, "DataFrame", symbols)
     if isinstance(gene_text, (pd.Series, Mapping)):
         items = {str(k): _strip(str(k), "" if pd.isna(v) else str(v)) for k, v in dict(gene_text).items()}
         return GeneText(items, {k: _first_phrase(v) for k, v in items.items()}, "mapping")
@@ -80,7 +82,7 @@ def resolve_gene_text(gene_text) -> GeneText:
     )
 
 
-def _from_table(table: pd.DataFrame, source: str) -> GeneText:
+def _from_table(table: pd.DataFrame, source: str, symbols=None) -> GeneText:
     if "text" not in table and not {"full_name", "summary", "refseq_summary", "go_bp"} & set(table.columns):
         raise ValueError(
             f"gene_text table ({source}) needs a 'text' column or full_name/summary/go_bp columns; "
@@ -88,6 +90,8 @@ def _from_table(table: pd.DataFrame, source: str) -> GeneText:
         )
     has_text = "text" in table
     table = normalise_gene_table(table)
+    if symbols is not None:  # format only what is needed: the full human table has 77k genes
+        table = table[table.index.str.upper().isin({str(x).upper() for x in symbols})]
     if has_text:
         texts = table["text"].fillna("").astype(str)
     else:

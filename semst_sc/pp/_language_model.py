@@ -13,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import _constants as C
+from .._utils import resolve_device
 
 _DEFAULT_ALIASES = {C.DEFAULT_MODEL, f"sentence-transformers/{C.DEFAULT_MODEL}"}
 _HF_PREFIX = "hf:"
@@ -173,7 +174,7 @@ def load_text_encoder(
         ``None`` or ``"all-MiniLM-L6-v2"`` (bundled, offline); a local folder or hub name (``"hf:<name>"`` forces
         the decoder back-end); a DataFrame of gene vectors; or an object with ``encode(texts)``.
     device
-        Torch device.
+        Torch device (``"auto"``: a GPU when there is one), resolved when the weights load.
     progress
         Show the weight-loading progress bar.
     backend
@@ -258,6 +259,7 @@ def _quiet(progress: bool, load, *args):
 
 
 def _load_sentence_transformer(name: str, folder: Path | None, device: str):
+    device = resolve_device(device)
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -279,6 +281,7 @@ def _load_sentence_transformer(name: str, folder: Path | None, device: str):
 
 def _load_decoder(name: str, folder: Path | None, device: str, pooling: str, trust_remote_code: bool):
     """Return the ``AutoModel`` (eval mode, on ``device``; bfloat16 on a GPU) and its right-padding tokenizer."""
+    device = resolve_device(device)
     import torch
     from transformers import AutoModel, AutoTokenizer
 
