@@ -126,8 +126,8 @@ def train(
         optimizer.zero_grad()
         terms["total"].backward()
         optimizer.step()
-        for key, value in terms.items():
-            history.setdefault(key, []).append(float(value.detach()))
+        for key in ("total", *(k for k in terms if k != "total")):
+            history.setdefault(key, []).append(float(terms[key].detach()))
     model.eval()
     return history
 
