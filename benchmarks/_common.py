@@ -10,6 +10,8 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
+import semst_sc as sst
+
 
 def log_pca(adata: ad.AnnData, genes: np.ndarray, rng: int, n_comps: int = 30) -> np.ndarray:
     """Log-normalised counts of ``genes`` -> PCA."""
@@ -62,3 +64,11 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def pca_leiden(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
+    """Non-spatial graph baseline: PCA -> scanpy kNN graph -> Leiden, its resolution searched to give ``k`` clusters."""
+    pcs = log_pca(adata, genes, rng)
+    base = ad.AnnData(np.zeros((len(pcs), 1), np.float32), obsm={"X_pca": pcs})
+    sst.tl.cluster(base, k, method="leiden", use_rep="X_pca", rng=rng)
+    return base.obs["semst_domain"].to_numpy()

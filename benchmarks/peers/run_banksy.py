@@ -1,0 +1,48 @@
+"""BANKSY (Singhal et al., Nat Genet 2024; PyPI pybanksy) on one slide, with its domain-segmentation setting.
+
+    python run_banksy.py INPUT N_CLUSTERS SEED OUTPUT
+
+Library-size normalised counts (no log, as the pybanksy DLPFC example), the BANKSY matrix with
+``scaled_gaussian`` neighbour weights over 15 spatial neighbours, first-order azimuthal Gabor filter
+(``max_m=1``) and lambda = 0.8 (the value BANKSY recommends for domain segmentation), 20 PCs, then
+BANKSY's Leiden partition with its resolution search for N_CLUSTERS labels (``partition_seed=SEED``).
+"""
+
+import numpy as np
+import scanpy as sc
+import scipy.sparse as sp
+from _peer_io import read_args, write_labels
+from banksy.cluster_methods import run_Leiden_partition
+from banksy.embed_banksy import generate_banksy_matrix
+from banksy.initialize_banksy import initialize_banksy
+from banksy_utils.umap_pca import pca_umap
+
+LAMBDA = 0.8
+K_GEOM = 15
+
+
+def main() -> None:
+    adata, args = read_args(__doc__)
+    sc.pp.normalize_total(adata)
+    if sp.issparse(adata.X):
+        adata.X = np.asarray(adata.X.toarray())
+    no_plots = {"plt_edge_hist": False, "plt_nbr_weights": False, "plt_agf_angles": False, "plt_theta": False}
+    banksy = initialize_banksy(
+        adata, ("x", "y", "spatial"), K_GEOM, nbr_weight_decay="scaled_gaussian", max_m=1, **no_plots
+    )
+    banksy, _ = generate_banksy_matrix(adata, banksy, [LAMBDA], max_m=1)
+    pca_umap(banksy, pca_dims=[20], plt_remaining_var=False, add_umap=False)
+    results, _ = run_Leiden_partition(
+        banksy,
+        [],
+        num_nn=50,
+        num_iterations=-1,
+        partition_seed=args.seed,
+        match_labels=False,
+        max_labels=args.n_clusters,
+    )
+    write_labels(results["labels"].iloc[0].dense, adata.obs_names, args.output)
+
+
+if __name__ == "__main__":
+    main()

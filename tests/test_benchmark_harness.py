@@ -1,0 +1,45 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from semst_sc.datasets import simulate_tissue
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]
+
+
+def harness(slide: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(RUN), "--data", str(slide), "--label-key", "domain", "--n-clusters", "7"]
+    return subprocess.run([*command, "--out", str(out), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def slide(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("harness") / "sim.h5ad"
+    simulate_tissue(20, 20, rng=0).write_h5ad(path)
+    return path
+
+
+def test_baselines_write_runs_summary_and_figures(slide, tmp_path):
+    done = harness(slide, tmp_path, "--methods", "pca_gmm", "pca_smooth_gmm", "--seeds", "0")
+    assert done.returncode == 0, done.stderr
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert list(runs.columns) == COLUMNS
+    assert (runs["status"] == "ok").all(), runs["status"].tolist()
+    assert runs["ari"].between(-1, 1).all()
+    assert runs.set_index("method").loc["pca_smooth_gmm", "ari"] > 0.3
+    assert (runs["peak_mb"] > 0).all() and (runs["wall_s"] > 0).all()
+    assert "pca_smooth_gmm" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "labels" / "sim_pca_gmm_0.csv").exists()
+    assert (tmp_path / "domains.png").stat().st_size > 0
+    assert (tmp_path / "accuracy_vs_time.png").stat().st_size > 0
+
+
+def test_unknown_method_is_a_clear_error(slide, tmp_path):
+    done = harness(slide, tmp_path, "--methods", "pca_gmm", "nosuch")
+    assert done.returncode == 2
+    assert "invalid choice: 'nosuch'" in done.stderr
+    assert not (tmp_path / "runs.csv").exists()
