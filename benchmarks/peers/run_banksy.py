@@ -6,7 +6,10 @@ Library-size normalised counts (no log, as the pybanksy DLPFC example), the BANK
 ``scaled_gaussian`` neighbour weights over 15 spatial neighbours, first-order azimuthal Gabor filter
 (``max_m=1``) and lambda = 0.8 (the value BANKSY recommends for domain segmentation), 20 PCs, then
 BANKSY's Leiden partition with its resolution search for N_CLUSTERS labels (``partition_seed=SEED``).
+Python's and numpy's global seeds are set to SEED first, as in the pybanksy examples (its PCA draws from them).
 """
+
+import random
 
 import numpy as np
 import scanpy as sc
@@ -23,6 +26,8 @@ K_GEOM = 15
 
 def main() -> None:
     adata, args = read_args(__doc__)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
     sc.pp.normalize_total(adata)
     if sp.issparse(adata.X):
         adata.X = np.asarray(adata.X.toarray())
