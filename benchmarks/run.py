@@ -38,15 +38,24 @@ import semst_sc as sst
 
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
 COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]
-SEMST = {"semst": {}, "semst_paper": {"preset": "paper"}, "semst_nosem": {"semantics": False}}
+#: semst_sc variants: run_pipeline arguments; ORGANISM stands for the data set's organism (gene descriptions)
+ORGANISM = "<organism>"
+SEMST = {
+    "semst": {},
+    "semst_paper": {"preset": "paper"},
+    "semst_nosem": {"semantics": False},
+    "semst_symbols": {"semantic_mode": "symbols"},
+    "semst_genes_text": {"gene_text": ORGANISM},
+    "semst_symbols_text": {"semantic_mode": "symbols", "gene_text": ORGANISM},
+}
 BASELINES = {"pca_leiden": pca_leiden, "pca_gmm": pca_gmm, "pca_smooth_gmm": pca_smooth_gmm}
 PEERS = ("graphst", "spagcn", "banksy")
 METHODS = (*SEMST, *BASELINES, *PEERS)
-#: dataset shortcuts: loader, label column, K
+#: dataset shortcuts: loader, label column, K, organism
 DATASETS = {
-    "dlpfc151673": (lambda: sst.datasets.dlpfc("151673"), "layer_guess_reordered", 7),
-    "dlpfc151674": (lambda: sst.datasets.dlpfc("151674"), "layer_guess_reordered", 7),
-    "osmfish": (lambda: sst.datasets.osmfish(drop_excluded=True), "Region", 11),
+    "dlpfc151673": (lambda: sst.datasets.dlpfc("151673"), "layer_guess_reordered", 7, "human"),
+    "dlpfc151674": (lambda: sst.datasets.dlpfc("151674"), "layer_guess_reordered", 7, "human"),
+    "osmfish": (lambda: sst.datasets.osmfish(drop_excluded=True), "Region", 11, "mouse"),
 }
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
@@ -65,14 +74,14 @@ def main() -> None:
     done = {key(r) for r in rows if r["status"] == "ok" or not args.retry_failed}
     unavailable: dict[str, str] = {}
 
-    for name, adata, label_key, k in datasets(args):
+    for name, adata, label_key, k, organism in datasets(args):
         todo = [(s, m) for s in args.seeds for m in args.methods if (m, name, s) not in done]
         if not todo:
             continue
         with tempfile.TemporaryDirectory(prefix="semst_bench_") as tmp:
             inputs = stage(adata, label_key, name, Path(tmp), args.out)
             for seed, method in todo:
-                row = run_one(method, name, seed, k, inputs, args, unavailable)
+                row = run_one(method, name, seed, k, organism, inputs, args, unavailable)
                 rows = [r for r in rows if key(r) != key(row)] + [row]  # a retried row replaces the old one
                 print(" ".join(f"{field}={value}" for field, value in row.items()), flush=True)
                 pd.DataFrame(rows, columns=COLUMNS).to_csv(runs_file, index=False)
@@ -98,6 +107,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-clusters", type=int, help="K (needed with --data; overrides a shortcut's K)")
     parser.add_argument("--layer", help="layer with the raw counts (default: X)")
     parser.add_argument("--name", help="data set name in the results (default: the file name without .h5ad)")
+    parser.add_argument("--organism", choices=["human", "mouse"], help="for gene descriptions (semst_*_text)")
     parser.add_argument("--drop-labels", nargs="+", default=[], help="drop spots with these labels first")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
@@ -113,10 +123,10 @@ def parse_args() -> argparse.Namespace:
 def datasets(args: argparse.Namespace):
     """Yield ``(name, adata, label_key, k)`` with raw counts in ``X`` and the dropped labels removed."""
     if args.data is not None:
-        sources = [(args.name or args.data.stem, lambda: ad.read_h5ad(args.data), None, None)]
+        sources = [(args.name or args.data.stem, lambda: ad.read_h5ad(args.data), None, None, None)]
     else:
         sources = [(name, *DATASETS[name]) for name in args.dataset]
-    for name, load, label_key, k in sources:
+    for name, load, label_key, k, organism in sources:
         adata = load()
         label_key, k = args.label_key or label_key, args.n_clusters or k
         if label_key not in adata.obs:
@@ -127,7 +137,7 @@ def datasets(args: argparse.Namespace):
             adata.X = adata.layers[args.layer]
         if args.drop_labels:
             adata = adata[~adata.obs[label_key].isin(args.drop_labels)].copy()
-        yield name, adata, label_key, k
+        yield name, adata, label_key, k, args.organism or organism
 
 
 def stage(adata: ad.AnnData, label_key: str, name: str, tmp: Path, out: Path) -> dict[str, Path]:
@@ -152,7 +162,7 @@ def stage(adata: ad.AnnData, label_key: str, name: str, tmp: Path, out: Path) ->
     return inputs
 
 
-def run_one(method, dataset, seed, k, inputs, args, unavailable) -> dict:
+def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> dict:
     """Run one method in a subprocess and score its labels; never raises for the method's own failures."""
     row = {"method": method, "dataset": dataset, "seed": seed, "ari": np.nan, "nmi": np.nan, "pas": np.nan}
     row.update({"wall_s": np.nan, "peak_mb": np.nan})
@@ -160,7 +170,7 @@ def run_one(method, dataset, seed, k, inputs, args, unavailable) -> dict:
     labels_file, log = args.out / "labels" / f"{stem}.csv", args.out / "logs" / f"{stem}.log"
     labels_file.unlink(missing_ok=True)
     try:
-        command = command_for(method, inputs, k, seed, labels_file, args.out, unavailable)
+        command = command_for(method, inputs, k, seed, organism, labels_file, args.out, unavailable)
     except Unavailable as error:
         return {**row, "status": f"unavailable: {error}"}
     wall, peak_mb, code = measure(command, log, args.timeout)
@@ -177,14 +187,17 @@ def run_one(method, dataset, seed, k, inputs, args, unavailable) -> dict:
     return {**row, "status": "ok"}
 
 
-def command_for(method, inputs, k, seed, labels_file, out, unavailable) -> list[str]:
+def command_for(method, inputs, k, seed, organism, labels_file, out, unavailable) -> list[str]:
     """The command line of one run: this script's worker mode, or a peer runner in the peer's environment."""
     arguments = [str(k), str(seed), str(labels_file)]
     if method in PEERS:
         runner = PEERS_DIR / f"run_{method}.py"
         return [str(ensure_peer(method, out, unavailable)), str(runner), str(inputs["shared"]), *arguments]
     data = inputs["all"] if method in SEMST else inputs["shared"]
-    return [sys.executable, str(Path(__file__).resolve()), "--worker", method, str(data), *arguments]
+    if ORGANISM in SEMST.get(method, {}).values() and organism is None:
+        raise Unavailable("gene descriptions need the organism: pass --organism human|mouse")
+    worker_args = [*arguments, organism] if method in SEMST and organism is not None else arguments
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", method, str(data), *worker_args]
 
 
 def ensure_peer(peer: str, out: Path, unavailable: dict[str, str]) -> Path:
@@ -232,11 +245,12 @@ def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, index_col="spot", dtype={"spot": str, "domain": str, "truth": str})
 
 
-def worker(method: str, path: str, k: str, seed: str, output: str) -> None:
+def worker(method: str, path: str, k: str, seed: str, output: str, organism: str | None = None) -> None:
     """Run one semst variant or baseline on ``path`` and write its labels (the subprocess side of ``measure``)."""
     adata = ad.read_h5ad(path)
     if method in SEMST:
-        result = sst.run_pipeline(adata, int(k), rng=int(seed), progress=False, copy=True, **SEMST[method])
+        settings = {name: organism if value == ORGANISM else value for name, value in SEMST[method].items()}
+        result = sst.run_pipeline(adata, int(k), rng=int(seed), progress=False, copy=True, **settings)
         labels = result.obs["semst_domain"].to_numpy()
     else:
         adata.layers["counts"] = adata.X

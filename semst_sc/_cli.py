@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--epochs", type=int, default=None, help="training epochs (default: the documented default)")
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
+    run.add_argument(
+        "--semantic-mode", default=None, choices=["genes", "symbols"], help="semantic step mode (default: genes)"
+    )
+    run.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a TSV path")
     run.add_argument("--refine", action="store_true", help="spatial majority-vote refinement of the domains")
     run.set_defaults(func=_run)
 
@@ -94,6 +98,8 @@ def _run(args) -> int:
         layer=args.layer,
         gene_symbols=args.gene_symbols,
         semantics=not args.no_semantics,
+        semantic_mode=args.semantic_mode,
+        gene_text=args.gene_text,
         n_epochs=args.epochs,
         method=args.method,
         preset=args.preset,

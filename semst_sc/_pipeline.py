@@ -31,6 +31,8 @@ def run_pipeline(
     spatial_neighbors: int | None = None,
     model: Any = None,
     semantics: bool = True,
+    semantic_mode: Literal["genes", "symbols"] | None = None,
+    gene_text: Any = None,
     n_epochs: int | None = None,
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
@@ -62,6 +64,11 @@ def run_pipeline(
         Text encoder for the semantic step (``None``: the bundled offline model).
     semantics
         Use the semantic modulation (FSM); ``False`` trains without it.
+    semantic_mode
+        ``mode`` of :func:`semst_sc.pp.gene_semantics` (``None``: the preset's, ``"genes"`` by default).
+    gene_text
+        Gene descriptions for the semantic step (``"human"``, ``"mouse"``, a table or a path; see
+        :func:`semst_sc.pp.gene_semantics`); ``None`` reads bare symbols.
     n_epochs
         Training epochs (``None``: the default of :func:`semst_sc.tl.semst`).
     method
@@ -98,6 +105,7 @@ def run_pipeline(
     for step, key, value in (
         ("spatial_graph", "n_neighbors", spatial_neighbors),
         ("semst", "n_epochs", n_epochs),
+        ("gene_semantics", "mode", semantic_mode),
         ("cluster", "method", method),
     ):
         if value is not None:  # an explicit argument wins over the preset
@@ -110,6 +118,7 @@ def run_pipeline(
         pp.gene_semantics(
             work,
             model=model,
+            gene_text=gene_text,
             gene_symbols=gene_symbols,
             device=device,
             progress=progress,

@@ -43,3 +43,10 @@ def test_unknown_method_is_a_clear_error(slide, tmp_path):
     assert done.returncode == 2
     assert "invalid choice: 'nosuch'" in done.stderr
     assert not (tmp_path / "runs.csv").exists()
+
+
+def test_gene_description_variant_without_organism_is_reported_not_run(slide, tmp_path):
+    done = harness(slide, tmp_path, "--methods", "semst_genes_text", "--seeds", "0")
+    assert done.returncode == 0, done.stderr
+    status = pd.read_csv(tmp_path / "runs.csv")["status"].iloc[0]
+    assert status.startswith("unavailable: gene descriptions need the organism"), status

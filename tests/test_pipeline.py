@@ -48,3 +48,15 @@ def test_unknown_encoder_is_rejected(tissue):
     with pytest.raises(ValueError, match="encoder must be"):
         sst.tl.semst(tissue, encoder="gat", semantic_key=None)
     assert "X_semst" not in tissue.obsm
+
+
+def test_semantic_mode_and_gene_text_reach_the_semantic_step(tissue):
+    encoder = CountingEncoder()
+    text = {"GFAP": "glial fibrillary acidic protein, astrocytes"}
+    out = sst.run_pipeline(
+        tissue, 3, model=encoder, semantic_mode="symbols", gene_text=text, n_epochs=2, progress=False, copy=True
+    )
+    params = out.uns["X_semantic"]["params"]
+    assert params["mode"] == "symbols"
+    assert params["gene_text"] == "mapping"
+    assert any("glial fibrillary" in seen for seen in encoder.seen)
