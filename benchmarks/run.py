@@ -47,6 +47,8 @@ SEMST = {
     "semst_symbols": {"semantic_mode": "symbols"},
     "semst_genes_text": {"gene_text": ORGANISM},
     "semst_symbols_text": {"semantic_mode": "symbols", "gene_text": ORGANISM},
+    "semst_contrastive": {"encoder": "contrastive"},
+    "semst_contrastive_nosem": {"encoder": "contrastive", "semantics": False},
 }
 BASELINES = {"pca_leiden": pca_leiden, "pca_gmm": pca_gmm, "pca_smooth_gmm": pca_smooth_gmm}
 PEERS = ("graphst", "spagcn", "banksy")

@@ -1,9 +1,10 @@
-"""A simulated Visium slide of layered cortex with a vessel patch: the embedded demo dataset."""
+"""A simulated slide of layered cortex with a vessel patch (Visium, Xenium-like or Visium-HD-like): the demo data."""
 
 from __future__ import annotations
 
 from copy import deepcopy
 from itertools import chain, zip_longest
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -91,8 +92,10 @@ _GROUPS = {
 }
 _GENES = [gene for genes in _GROUPS.values() for gene in genes]
 _GROUP_OF = [group for group, genes in _GROUPS.items() for _ in genes]
-#: the largest ``n_genes`` that :func:`simulate_tissue` accepts
+#: the largest ``n_genes`` that :func:`simulate_tissue` accepts (Visium and Visium HD)
 MAX_GENES = len(_GENES)
+# a targeted in-situ panel (Xenium) has no mitochondrial or ribosomal genes
+_PANEL = [(g, group) for g, group in zip(_GENES, _GROUP_OF, strict=True) if group not in ("mitochondrial", "ribosomal")]
 
 # model constants, all recorded in uns["simulation"]["params"]
 _PARAMS = {
@@ -121,25 +124,51 @@ _PARAMS = {
     "library_wave": 0.15,  # amplitude of a smooth sine wave of the log library size along y
     "library_domain": {"Layer1": -0.25, "WM": -0.35},  # lower UMI counts in layer 1 and white matter, as in DLPFC
 }
+# what differs per platform from the model constants above (recorded in uns["simulation"]["params"] too)
+_PLATFORMS = {
+    "visium": {},
+    # single cells at irregular positions: a jittered hexagonal lattice (spacing in µm) with some sites left empty
+    "xenium": {"spacing": 10.0, "jitter": 0.3, "empty_sites": 0.1, "median_library": 200.0},
+    # square 8 µm bins with few UMIs each
+    "visium_hd": {"spacing": 8.0, "median_library": 150.0},
+}
 _BLOCK = 8192  # spots drawn at a time
 
 
-def simulate_tissue(n_rows: int = 40, n_cols: int = 40, *, n_genes: int = 300, rng: int = 0) -> AnnData:
-    """Simulate a Visium slide of layered human cortex with a vessel patch.
+def simulate_tissue(
+    n_rows: int = 40,
+    n_cols: int = 40,
+    *,
+    n_genes: int = 300,
+    platform: Literal["visium", "xenium", "visium_hd"] = "visium",
+    n_cells: int | None = None,
+    rng: int = 0,
+) -> AnnData:
+    """Simulate a slide of layered human cortex with a vessel patch: Visium spots, Xenium-like cells or Visium HD bins.
 
     Six curved cortical domains (``Layer1``, ``Layer2_3``, ``Layer4``, ``Layer5``, ``Layer6``, ``WM``) with smooth,
     sine-perturbed boundaries and an elliptic ``Vessel`` patch cut into them. Each domain up-regulates real marker
     genes (mildly also in the adjacent layers). Counts are negative binomial with gene-specific means and dispersions,
     and library sizes vary smoothly across the slide, so normalisation matters. Single spots are noisy: the domains
-    are recovered much better with spatial smoothing than from expression alone.
+    are recovered much better with spatial smoothing than from expression alone. A million cells take about a minute.
 
     Parameters
     ----------
     n_rows, n_cols
-        Size of the hexagonal spot grid (odd rows shifted by half a spot, as on Visium).
+        ``"visium"``: size of the hexagonal spot grid (odd rows shifted by half a spot, as on Visium). Other
+        platforms: the aspect ratio (width ``n_cols`` to height ``n_rows``) of the slide, and ``n_rows * n_cols``
+        cells unless ``n_cells`` is given.
     n_genes
-        Number of genes, at most :data:`MAX_GENES`: the domain markers first, then mitochondrial, housekeeping,
-        background and ribosomal genes.
+        Number of genes: the domain markers first, then mitochondrial, housekeeping, background and ribosomal genes,
+        at most :data:`MAX_GENES`. ``"xenium"`` is a targeted panel without mitochondrial and ribosomal genes
+        (at most 600 genes).
+    platform
+        ``"visium"``: 55 µm spots on a hexagonal grid, about 3,000 UMIs each. ``"xenium"``: single cells at irregular
+        positions (a jittered hexagonal lattice of 10 µm spacing with 10% of the sites empty), about 200 transcripts
+        each. ``"visium_hd"``: square 8 µm bins, row by row, about 150 UMIs each.
+    n_cells
+        Number of cells (``"xenium"``) or bins (``"visium_hd"``); ``None``: ``n_rows * n_cols``. Not used by
+        ``"visium"``.
     rng
         Random seed; the same seed gives the same slide.
 
@@ -148,28 +177,50 @@ def simulate_tissue(n_rows: int = 40, n_cols: int = 40, *, n_genes: int = 300, r
     AnnData with
 
     - ``X``: raw counts (CSR, float32 holding integers); ``var['gene_symbol']``: the gene symbols (= ``var_names``);
-    - ``obs['array_row']``, ``obs['array_col']``: Visium array coordinates;
+    - ``obs['array_row']``, ``obs['array_col']``: array coordinates (``"visium"``: Visium's; ``"visium_hd"``: the
+      bin's row and column; absent for ``"xenium"``);
     - ``obs['domain']``: the true domain (categorical, anatomical order);
-    - ``obsm['spatial']``: spot centres (x along columns, y along rows, spacing 100);
+    - ``obsm['spatial']``: spot, cell or bin centres (x along columns, y along rows; spacing 100 on Visium, µm
+      otherwise);
     - ``uns['simulation']``: ``{'params': ..., 'markers': {domain: marker genes}}``.
 
     """
+    if platform not in _PLATFORMS:
+        raise ValueError(f"platform must be one of {list(_PLATFORMS)}, got {platform!r}")
     if n_rows < 2 or n_cols < 2:
         raise ValueError(f"the slide needs at least 2 x 2 spots, got n_rows={n_rows}, n_cols={n_cols}")
-    if not 1 <= n_genes <= MAX_GENES:
-        raise ValueError(f"n_genes must be between 1 and {MAX_GENES} (the built-in gene list), got {n_genes}")
+    catalogue = _PANEL if platform == "xenium" else list(zip(_GENES, _GROUP_OF, strict=True))
+    if not 1 <= n_genes <= len(catalogue):
+        raise ValueError(
+            f"n_genes must be between 1 and {len(catalogue)} (the built-in gene list of {platform!r}), got {n_genes}"
+        )
+    if platform == "visium" and n_cells is not None:
+        raise ValueError("n_cells is for platform='xenium' or 'visium_hd'; a Visium slide has n_rows * n_cols spots")
+    if n_cells is not None and n_cells < 4:
+        raise ValueError(f"n_cells must be at least 4, got {n_cells}")
     gen = np.random.default_rng(rng)
-    p = _PARAMS
-    array_row, array_col, coords = _hex_grid(n_rows, n_cols, p["spacing"])
-    u = coords[:, 0] / (p["spacing"] * n_cols)
-    v = coords[:, 1] / (p["spacing"] * np.sqrt(3) / 2 * n_rows)
-    softness = p["boundary_softness"] / n_rows
+    p = {**_PARAMS, **_PLATFORMS[platform]}
+    n_obs = n_rows * n_cols if n_cells is None else n_cells
+    array = None
+    if platform == "visium":
+        array_row, array_col, coords = _hex_grid(n_rows, n_cols, p["spacing"])
+        array = {"array_row": array_row, "array_col": array_col}
+        extent = (p["spacing"] * n_cols, p["spacing"] * np.sqrt(3) / 2 * n_rows)
+        grid_rows = n_rows
+    elif platform == "xenium":
+        coords, extent, grid_rows = _cell_layout(n_obs, n_cols / n_rows, p, gen)
+    else:
+        array_row, array_col, coords, extent, grid_rows = _bin_grid(n_obs, n_cols / n_rows, p["spacing"])
+        array = {"array_row": array_row, "array_col": array_col}
+    u = coords[:, 0] / extent[0]
+    v = coords[:, 1] / extent[1]
+    softness = p["boundary_softness"] / grid_rows
     layers, layer_code, geometry = _layers(u, v, softness, gen)
     patch, in_patch, patch_geometry = _patch(u, v, softness, gen)
     geometry.update(patch_geometry)
 
-    genes = _GENES[:n_genes]
-    groups = _GROUP_OF[:n_genes]
+    genes = [gene for gene, _ in catalogue[:n_genes]]
+    groups = [group for _, group in catalogue[:n_genes]]
     median, sd = np.array([p["abundance"][g] for g in groups]).T
     log_base = np.log(median) + sd * gen.standard_normal(n_genes)
     fold = _programs(genes, gen)
@@ -194,16 +245,14 @@ def simulate_tissue(n_rows: int = 40, n_cols: int = 40, *, n_genes: int = 300, r
 
     code = np.where(in_patch, len(DOMAINS) - 1, layer_code)
     n_digits = max(4, len(str(len(u) - 1)))
+    prefix = {"visium": "spot", "xenium": "cell", "visium_hd": "bin"}[platform]
     obs = pd.DataFrame(
-        {
-            "array_row": array_row,
-            "array_col": array_col,
-            "domain": pd.Categorical.from_codes(code, categories=list(DOMAINS)),
-        },
-        index=[f"spot_{i:0{n_digits}d}" for i in range(len(u))],
+        {**(array or {}), "domain": pd.Categorical.from_codes(code, categories=list(DOMAINS))},
+        index=[f"{prefix}_{i:0{n_digits}d}" for i in range(len(u))],
     )
     var = pd.DataFrame({"gene_symbol": genes}, index=pd.Index(genes))
     params = {"n_rows": n_rows, "n_cols": n_cols, "n_genes": n_genes, "rng": rng, **deepcopy(p), **geometry}
+    params.update({"platform": platform, "n_cells": len(u)})
     present = set(genes)
     markers = {name: [g for g in _MARKERS[name] if g in present] for name in DOMAINS}
     return AnnData(
@@ -229,6 +278,30 @@ def _hex_grid(n_rows: int, n_cols: int, spacing: float) -> tuple[np.ndarray, np.
     odd = row % 2
     coords = np.column_stack([spacing * (col + 0.5 * odd), spacing * np.sqrt(3) / 2 * row]).astype(np.float64)
     return row, 2 * col + odd, coords
+
+
+def _cell_layout(n_cells: int, aspect: float, p: dict, gen: np.random.Generator):
+    """Irregular cell centres: a jittered hexagonal lattice with a share of its sites left empty, in lattice order.
+
+    Returns the centres, the slide's extent (width, height) and its number of lattice rows.
+    """
+    sites = int(np.ceil(n_cells / (1 - p["empty_sites"])))
+    n_rows = max(2, round(np.sqrt(sites / aspect)))
+    n_cols = max(2, -(-sites // n_rows))
+    spacing = p["spacing"]
+    _, _, lattice = _hex_grid(n_rows, n_cols, spacing)
+    occupied = np.sort(gen.choice(len(lattice), n_cells, replace=False))
+    coords = lattice[occupied] + spacing * gen.uniform(-p["jitter"], p["jitter"], size=(n_cells, 2))
+    return coords, (spacing * n_cols, spacing * np.sqrt(3) / 2 * n_rows), n_rows
+
+
+def _bin_grid(n_bins: int, aspect: float, spacing: float):
+    """Square bins row by row (the last row may be partial): array row and column, centres, extent and rows."""
+    n_rows = max(2, round(np.sqrt(n_bins / aspect)))
+    n_cols = -(-n_bins // n_rows)
+    row, col = np.divmod(np.arange(n_bins), n_cols)
+    coords = np.column_stack([spacing * col, spacing * row]).astype(np.float64)
+    return row, col, coords, (spacing * n_cols, spacing * n_rows), n_rows
 
 
 def _layers(u: np.ndarray, v: np.ndarray, softness: float, gen: np.random.Generator):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Literal
 
 import numpy as np
@@ -29,6 +29,9 @@ def semst(
     dicr_weight: float = 0.1,
     recon_batch_size: int | None = 1024,
     pair_batch_size: int | None = 16384,
+    minibatch: bool | Literal["auto"] = "auto",
+    minibatch_size: int = 1024,
+    distributed: bool = False,
     rng: int = 0,
     device: str = "auto",
     progress: bool = True,
@@ -46,7 +49,7 @@ def semst(
         Output of :func:`semst_sc.pp.prepare` with both graphs and (unless ``semantic_key=None``)
         the semantic vectors.
     n_epochs
-        Full-batch training steps.
+        Training steps: full-batch steps, or mini-batch steps of ``minibatch_size`` spots each.
     encoder
         ``"dual"``: SemST's spatial + feature GCNs with a ZINB decoder (:class:`~semst_sc.nn.SemSTModel`).
         ``"contrastive"``: a GraphST-style contrastive GCN autoencoder on the spatial graph
@@ -68,6 +71,18 @@ def semst(
     pair_batch_size
         Spatial neighbour pairs (and as many random pairs) drawn each epoch for the spatial loss;
         ``None`` uses every neighbour pair every epoch.
+    minibatch
+        Train on neighbour-sampled mini-batches (:func:`~semst_sc.nn.train_minibatch`): each step takes
+        ``minibatch_size`` spots with both graphs sampled 2 hops around them, so its cost does not grow with the
+        tissue, and the spots are then embedded layer by layer on the full graphs. ``"auto"``: from 50,000 spots
+        on (``encoder="dual"`` only). ``recon_batch_size`` and ``pair_batch_size`` apply to full-batch training.
+    minibatch_size
+        Spots per mini-batch step (over all processes when distributed).
+    distributed
+        Data-parallel mini-batch training across the processes of a ``torchrun`` job (``torch.distributed``,
+        ``gloo`` on CPUs, ``nccl`` on GPUs), e.g. ``torchrun --nproc-per-node 2 script.py``: every process runs the
+        same script on the same data, takes its share of each step's spots, and gets the same embedding. Implies
+        mini-batch training.
     rng
         Seed: the same seed gives the same embedding on the same machine.
     device
@@ -91,10 +106,13 @@ def semst(
     import torch
 
     from ..nn import ContrastiveGCN, LossWeights, SemSTModel, TrainingData, embed, gcn_adjacency, train
+    from ..nn._distributed import distributed_session, process_group, share_from_first
+    from ..nn._minibatch import GraphData, embed_layerwise, train_minibatch
 
     check_adata(adata)
     if encoder not in ("dual", "contrastive"):
         raise ValueError(f"encoder must be 'dual' or 'contrastive', got {encoder!r}")
+    use_minibatch = _use_minibatch(minibatch, distributed, encoder, adata.n_obs)
     genes = require_prepared(adata)
     spatial_adj = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)")
     feature_adj = require_graph(adata, feature_key, "sst.pp.feature_graph(adata)")
@@ -109,16 +127,6 @@ def semst(
     counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
     totals = counts.sum(axis=1)
     size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
-    coo = spatial_adj.tocoo()
-    data = TrainingData(
-        x=torch.from_numpy(x).to(dev),
-        counts=torch.from_numpy(counts).to(dev),
-        size_factors=torch.from_numpy(size_factors).to(dev),
-        spatial_adjacency=gcn_adjacency(spatial_adj).to(dev),
-        feature_adjacency=gcn_adjacency(feature_adj).to(dev),
-        positive=torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(dev),
-        semantic=None if semantic is None else torch.from_numpy(semantic).to(dev),
-    )
 
     torch.manual_seed(rng)
     generator = torch.Generator().manual_seed(rng)
@@ -130,25 +138,57 @@ def semst(
         )
     else:
         model = ContrastiveGCN(x.shape[1], semantic_dim)
-    model = model.to(dev)
 
     start = time.perf_counter()
-    with _deterministic():
-        history = train(
-            model,
-            data,
-            n_epochs=n_epochs,
-            lr=lr,
-            weight_decay=weight_decay,
-            recon_batch_size=recon_batch_size,
-            pair_batch_size=pair_batch_size,
-            generator=generator,
-            progress=progress,
+    world_size = 1
+    if use_minibatch:
+        graphs = GraphData(x, counts, size_factors, spatial_adj, feature_adj, semantic)
+        with distributed_session(device) if distributed else nullcontext(dev) as dev:
+            rank, world_size = process_group()
+            model = model.to(dev)
+            with _deterministic():
+                history = train_minibatch(
+                    model,
+                    graphs,
+                    n_steps=n_epochs,
+                    batch_size=minibatch_size,
+                    lr=lr,
+                    weight_decay=weight_decay,
+                    rng=rng,
+                    device=dev,
+                    progress=progress,
+                )
+                z = embed_layerwise(model, graphs, device=dev) if rank == 0 else None
+            z = share_from_first(z, (adata.n_obs, latent_dim), dev).cpu().numpy().astype(np.float32)
+    else:
+        coo = spatial_adj.tocoo()
+        data = TrainingData(
+            x=torch.from_numpy(x).to(dev),
+            counts=torch.from_numpy(counts).to(dev),
+            size_factors=torch.from_numpy(size_factors).to(dev),
+            spatial_adjacency=gcn_adjacency(spatial_adj).to(dev),
+            feature_adjacency=gcn_adjacency(feature_adj).to(dev),
+            positive=torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(dev),
+            semantic=None if semantic is None else torch.from_numpy(semantic).to(dev),
         )
-        z = embed(model, data).cpu().numpy().astype(np.float32)
+        model = model.to(dev)
+        with _deterministic():
+            history = train(
+                model,
+                data,
+                n_epochs=n_epochs,
+                lr=lr,
+                weight_decay=weight_decay,
+                recon_batch_size=recon_batch_size,
+                pair_batch_size=pair_batch_size,
+                generator=generator,
+                progress=progress,
+            )
+            z = embed(model, data).cpu().numpy().astype(np.float32)
     if not np.isfinite(z).all():
         raise FloatingPointError("training diverged (non-finite embedding): lower lr or check the input counts")
-    logg.info(f"trained the {encoder} model for {n_epochs} epochs in {time.perf_counter() - start:.1f} s on {dev}")
+    how = f"mini-batch steps on {world_size} process(es)" if use_minibatch else "epochs"
+    logg.info(f"trained the {encoder} model for {n_epochs} {how} in {time.perf_counter() - start:.1f} s on {dev}")
 
     out = adata.copy() if copy else adata
     out.obsm[key_added] = z
@@ -167,6 +207,10 @@ def semst(
             "dicr_weight": dicr_weight,
             "recon_batch_size": recon_batch_size,
             "pair_batch_size": pair_batch_size,
+            "minibatch": use_minibatch,
+            "minibatch_size": minibatch_size,
+            "distributed": distributed,
+            "world_size": world_size,
             "rng": rng,
             "device": str(dev),
             "n_genes": int(genes.sum()),
@@ -174,6 +218,21 @@ def semst(
         "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
     }
     return out if copy else None
+
+
+def _use_minibatch(minibatch, distributed: bool, encoder: str, n_obs: int) -> bool:
+    """Resolve ``minibatch`` (``True``, ``False`` or ``"auto"``) against the other arguments."""
+    from ..nn._minibatch import AUTO_MINIBATCH_SPOTS
+
+    if minibatch not in (True, False, "auto"):
+        raise ValueError(f"minibatch must be True, False or 'auto', got {minibatch!r}")
+    if distributed and minibatch is False:
+        raise ValueError("distributed training trains on mini-batches: use minibatch=True or 'auto'")
+    if minibatch is True or distributed:
+        if encoder != "dual":
+            raise ValueError("mini-batch and distributed training are for encoder='dual'")
+        return True
+    return minibatch == "auto" and encoder == "dual" and n_obs >= AUTO_MINIBATCH_SPOTS
 
 
 @contextmanager
