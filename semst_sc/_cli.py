@@ -1,4 +1,8 @@
-"""Command line: ``semst-sc run`` on an .h5ad or Space Ranger folder, ``semst-sc demo`` on the simulated tissue."""
+"""Command line of semst_sc.
+
+``semst-sc run`` on an .h5ad or Space Ranger folder, ``semst-sc demo`` on the simulated tissue, ``semst-sc train``
+on a prepared .h5ad (the step ``torchrun`` starts for distributed training).
+"""
 
 from __future__ import annotations
 
@@ -61,7 +65,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
 
-    for p in (run, demo):
+    train = sub.add_parser(
+        "train",
+        help="learn the SemST embedding of a prepared .h5ad; under torchrun with --distributed, across processes",
+    )
+    train.add_argument(
+        "input", type=Path, help=".h5ad after sst.pp.prepare, spatial_graph, feature_graph and gene_semantics"
+    )
+    train.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help=".h5ad (the input with obsm['X_semst'] and uns['semst']) or .npy (the embedding alone); rank 0 writes",
+    )
+    train.add_argument("--epochs", type=int, default=None, help="training steps (default: the documented default)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--minibatch", default="auto", choices=["auto", "on", "off"], help="mini-batch training (default: auto)"
+    )
+    train.add_argument("--minibatch-size", type=int, default=None, help="spots per mini-batch step (default 1024)")
+    train.add_argument(
+        "--distributed", action="store_true", help="data-parallel training across the processes of a torchrun job"
+    )
+    train.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
+    train.set_defaults(func=_train)
+
+    for p in (run, demo, train):
         p.add_argument("--quiet", action="store_true", help="no progress bars or log messages")
         p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
@@ -114,6 +143,40 @@ def _run(args) -> int:
         pl.domains(adata, show=False, save=str(args.plot))
     n = adata.obs["semst_domain"].nunique()
     print(f"semst-sc: {adata.n_obs} spots in {n} domains -> {args.output}")
+    return 0
+
+
+def _train(args) -> int:
+    _setup(args)
+    import anndata as ad
+    import numpy as np
+
+    from . import tl
+
+    if args.output.suffix not in (".h5ad", ".npy"):
+        raise ValueError(f"--output must end in .h5ad or .npy, got {args.output}")
+    if not args.input.exists():
+        raise FileNotFoundError(f"{args.input} does not exist")
+    adata = ad.read_h5ad(args.input)
+    options = {"n_epochs": args.epochs, "minibatch_size": args.minibatch_size}
+    tl.semst(
+        adata,
+        minibatch={"auto": "auto", "on": True, "off": False}[args.minibatch],
+        distributed=args.distributed,
+        semantic_key=None if args.no_semantics else "X_semantic",
+        rng=args.seed,
+        progress=not args.quiet,
+        **{key: value for key, value in options.items() if value is not None},
+    )
+    if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.output.suffix == ".npy":
+        np.save(args.output, adata.obsm["X_semst"])
+    else:
+        adata.write_h5ad(args.output)
+    world_size = adata.uns["semst"]["params"]["world_size"]
+    print(f"semst-sc: embedded {adata.n_obs} spots ({world_size} process(es)) -> {args.output}")
     return 0
 
 

@@ -5,7 +5,7 @@ from ._distributed import distributed_session
 from ._fsm import FSM
 from ._gcn import GCNEncoder, gcn_adjacency
 from ._losses import dicr_loss, spatial_pair_loss, zinb_nll
-from ._minibatch import Batch, GraphData, batch_loss, embed_layerwise, sample_batch, train_minibatch
+from ._minibatch import Batch, GraphData, SeedForward, batch_loss, embed_layerwise, sample_batch, train_minibatch
 from ._model import LossWeights, SemSTModel
 from ._train import Sample, TrainingData, embed, train
 from ._zinb import ZINBDecoder
@@ -18,6 +18,7 @@ __all__ = [
     "GraphData",
     "LossWeights",
     "Sample",
+    "SeedForward",
     "SemSTModel",
     "TrainingData",
     "ZINBDecoder",

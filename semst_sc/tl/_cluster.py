@@ -24,6 +24,7 @@ def cluster(
     refine: bool = False,
     spatial_key: str = C.SPATIAL_GRAPH_KEY,
     max_clusters: int = 15,
+    sample_size: int | None = 100_000,
     rng: int = 0,
     key_added: str = C.DOMAIN_KEY,
     copy: bool = False,
@@ -52,6 +53,10 @@ def cluster(
         Prefix of the spatial graph used by ``refine``.
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
+    sample_size
+        ``gmm`` and ``kmeans`` on more spots than this: fit the PCA and the mixture on this many spots drawn at
+        random, then label every spot with the fitted model (time and memory stay bounded at millions of spots).
+        ``None`` fits on every spot.
     rng
         Seed.
     key_added
@@ -66,7 +71,8 @@ def cluster(
     ``obs['{key_added}']``
         Domain labels (categorical ``"0"``, ``"1"``, ... by decreasing size).
     ``uns['{key_added}']['params']``
-        Method, requested and found number of domains, and how it was chosen.
+        Method, requested and found number of domains, how it was chosen, and (``gmm``, ``kmeans``)
+        ``fitted_on``: the number of spots the model was fitted on (fewer than ``n_obs`` when a sample was used).
     """
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
@@ -78,16 +84,23 @@ def cluster(
     if not np.isfinite(rep).all():
         raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
     spatial = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)") if refine else None
+    if sample_size is not None and sample_size < 1:
+        raise ValueError(f"sample_size must be positive or None, got {sample_size}")
 
     info: dict = {}
     if method == "leiden":
         labels = _leiden(rep, n_clusters, rng, info)
     else:
+        fit_rows = None
+        if sample_size is not None and adata.n_obs > sample_size:
+            fit_rows = np.sort(np.random.default_rng(rng).choice(adata.n_obs, sample_size, replace=False))
+        info["fitted_on"] = adata.n_obs if fit_rows is None else sample_size
         if n_pcs is not None and rep.shape[1] > n_pcs:
             from sklearn.decomposition import PCA
 
-            rep = PCA(n_components=min(n_pcs, adata.n_obs - 1), random_state=rng).fit_transform(rep)
-        labels = _fit_mixture(rep, n_clusters, method, max_clusters, rng, info)
+            pca = PCA(n_components=min(n_pcs, adata.n_obs - 1), random_state=rng)
+            rep = pca.fit_transform(rep) if fit_rows is None else pca.fit(rep[fit_rows]).transform(rep)
+        labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, rng, info)
     if refine:
         labels = _refine(labels, spatial)
 
@@ -102,6 +115,7 @@ def cluster(
             "use_rep": use_rep,
             "n_pcs": n_pcs,
             "refine": refine,
+            "sample_size": sample_size,
             "rng": rng,
             **info,
         }
@@ -110,25 +124,28 @@ def cluster(
     return out if copy else None
 
 
-def _fit_mixture(rep, n_clusters, method, max_clusters, rng, info) -> np.ndarray:
+def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, rng, info) -> np.ndarray:
+    """Fit a mixture on ``rep[fit_rows]`` (all rows when ``None``) and label every row."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from sklearn.mixture import GaussianMixture
 
+    fitted = rep if fit_rows is None else rep[fit_rows]
+
     def fit(k):
         if method == "gmm":
-            return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit(rep)
-        return KMeans(k, n_init=10, random_state=rng).fit(rep)
+            return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit(fitted)
+        return KMeans(k, n_init=10, random_state=rng).fit(fitted)
 
     if n_clusters is not None:
         return fit(n_clusters).predict(rep)
-    candidates = range(2, min(max_clusters, rep.shape[0] - 1) + 1)
+    candidates = range(2, min(max_clusters, fitted.shape[0] - 1) + 1)
     sample = np.random.default_rng(rng).permutation(rep.shape[0])[:10_000]
     scores, models = {}, {}
     for k in candidates:
         models[k] = fit(k)
         if method == "gmm":
-            scores[k] = float(models[k].bic(rep))
+            scores[k] = float(models[k].bic(fitted))
         else:
             scores[k] = -float(silhouette_score(rep[sample], models[k].predict(rep[sample]), random_state=rng))
     best = min(scores, key=scores.get)

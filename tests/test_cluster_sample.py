@@ -1,0 +1,59 @@
+"""tl.cluster fits GMM / k-means on a random sample of large data and labels every spot."""
+
+import pytest
+import scanpy as sc
+from scipy.spatial import cKDTree
+from sklearn.metrics import adjusted_rand_score
+
+import semst_sc as sst
+
+
+@pytest.fixture(scope="module")
+def _embedded():
+    """The default simulated tissue with a cheap spatial embedding: PCs averaged over 6 spatial neighbours."""
+    adata = sst.datasets.simulate_tissue()
+    base = adata.copy()
+    sc.pp.normalize_total(base)
+    sc.pp.log1p(base)
+    sc.pp.pca(base, n_comps=30, random_state=0)
+    neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=7)[1]
+    adata.obsm["X_semst"] = base.obsm["X_pca"][neighbours].mean(axis=1)
+    return adata
+
+
+@pytest.fixture
+def embedded(_embedded):
+    return _embedded.copy()
+
+
+def _ari(adata):
+    return adjusted_rand_score(adata.obs["domain"], adata.obs["semst_domain"])
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans"])
+def test_fit_on_a_sample_labels_every_spot_as_well_as_a_full_fit(embedded, method):
+    full = sst.tl.cluster(embedded, 7, method=method, sample_size=None, copy=True)
+    sampled = sst.tl.cluster(embedded, 7, method=method, sample_size=400, copy=True)
+    again = sst.tl.cluster(embedded, 7, method=method, sample_size=400, copy=True)
+    assert full.uns["semst_domain"]["params"]["fitted_on"] == embedded.n_obs
+    params = sampled.uns["semst_domain"]["params"]
+    assert params["fitted_on"] == 400 and params["sample_size"] == 400 and params["n_found"] == 7
+    assert sampled.obs["semst_domain"].notna().all() and sampled.obs["semst_domain"].nunique() == 7
+    assert sampled.obs["semst_domain"].equals(again.obs["semst_domain"])
+    assert _ari(full) > 0.5 and abs(_ari(sampled) - _ari(full)) < 0.1
+
+
+def test_small_data_are_fitted_whole_by_default(embedded):
+    sst.tl.cluster(embedded, 7)
+    assert embedded.uns["semst_domain"]["params"]["fitted_on"] == embedded.n_obs < 100_000
+
+
+def test_the_number_of_domains_is_estimated_on_the_sample(embedded):
+    sst.tl.cluster(embedded, method="gmm", sample_size=500, max_clusters=9)
+    params = embedded.uns["semst_domain"]["params"]
+    assert params["estimated_by"] == "BIC" and params["fitted_on"] == 500 and 2 <= params["n_found"] <= 9
+
+
+def test_sample_size_is_checked(embedded):
+    with pytest.raises(ValueError, match="sample_size"):
+        sst.tl.cluster(embedded, 7, sample_size=0)

@@ -1,0 +1,100 @@
+"""Distributed training: two processes under torchrun (gloo, CPU) learn an embedding as good as one process."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+import semst_sc as sst
+from semst_sc.nn._distributed import average_terms, distributed_session, process_group, share_from_first
+
+torch.set_num_threads(1)
+
+STEPS, BATCH = 50, 512
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The default simulated tissue with both graphs and stand-in semantic vectors, written to .h5ad."""
+    adata = sst.datasets.simulate_tissue()
+    sst.pp.prepare(adata)
+    sst.pp.spatial_graph(adata)
+    sst.pp.feature_graph(adata)
+    adata.obsm["X_semantic"] = np.random.default_rng(0).standard_normal((adata.n_obs, 16)).astype(np.float32)
+    path = tmp_path_factory.mktemp("distributed") / "prepared.h5ad"
+    adata.write_h5ad(path)
+    return adata, path
+
+
+def _ari(adata, embedding):
+    adata = adata.copy()
+    adata.obsm["X_semst"] = embedding
+    sst.tl.cluster(adata, 7, rng=0)
+    return adjusted_rand_score(adata.obs["domain"], adata.obs["semst_domain"])
+
+
+def test_two_processes_under_torchrun_match_one_process(prepared, tmp_path):
+    adata, path = prepared
+    single = sst.tl.semst(adata, n_epochs=STEPS, minibatch=True, minibatch_size=BATCH, progress=False, copy=True)
+
+    out = tmp_path / "embedding.npy"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    command += ["-m", "semst_sc", "train", str(path), "--output", str(out), "--distributed"]
+    command += ["--epochs", str(STEPS), "--minibatch-size", str(BATCH), "--seed", "0", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(2 process(es))" in done.stdout
+    embedding = np.load(out)
+    assert embedding.shape == single.obsm["X_semst"].shape and np.isfinite(embedding).all()
+    assert not np.array_equal(embedding, single.obsm["X_semst"])  # really trained apart
+
+    one, two = _ari(adata, single.obsm["X_semst"]), _ari(adata, embedding)
+    assert one > 0.6 and two > 0.6 and abs(one - two) < 0.1, (one, two)
+
+
+def test_outside_a_process_group_everything_is_local(monkeypatch):
+    assert process_group() == (0, 1)
+    assert average_terms({"a": torch.tensor(1.5), "b": torch.tensor(2.0)}) == {"a": 1.5, "b": 2.0}
+    z = torch.ones(3, 2)
+    assert share_from_first(z, (3, 2), torch.device("cpu")) is z
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="torchrun --nproc-per-node"):
+        with distributed_session("cpu"):
+            pass
+
+
+def test_a_single_process_group_trains_like_plain_minibatch(prepared, monkeypatch):
+    """distributed=True in a one-process torchrun-like environment: same result as mini-batch training."""
+    adata, _ = prepared
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(name, value)
+    alone = sst.tl.semst(adata, n_epochs=3, distributed=True, progress=False, copy=True)
+    plain = sst.tl.semst(adata, n_epochs=3, minibatch=True, progress=False, copy=True)
+    assert not torch.distributed.is_initialized()  # the group made for the call is gone
+    params = alone.uns["semst"]["params"]
+    assert params["distributed"] is True and params["world_size"] == 1 and params["minibatch"] is True
+    np.testing.assert_array_equal(alone.obsm["X_semst"], plain.obsm["X_semst"])
+
+
+def test_train_command_writes_h5ad_and_rejects_other_outputs(prepared, tmp_path, capsys):
+    from semst_sc._cli import main
+
+    _, path = prepared
+    out = tmp_path / "trained.h5ad"
+    assert main(["train", str(path), "--output", str(out), "--minibatch", "on", "--epochs", "2", "--quiet"]) == 0
+    result = ad.read_h5ad(out)
+    assert result.obsm["X_semst"].shape == (result.n_obs, 128)
+    assert result.uns["semst"]["params"]["minibatch"] and result.uns["semst"]["params"]["n_epochs"] == 2
+    assert main(["train", str(path), "--output", str(tmp_path / "x.csv"), "--quiet"]) == 1
+    assert ".h5ad or .npy" in capsys.readouterr().err
