@@ -44,21 +44,6 @@ def scores(truth: pd.Series, pred) -> dict[str, float]:
     return {"ari": adjusted_rand_score(t, p), "nmi": normalized_mutual_info_score(t, p)}
 
 
-def summarise(runs: pd.DataFrame) -> str:
-    """Markdown table: mean, sd, min and max of ARI per method and dataset."""
-    table = (
-        runs.groupby(["dataset", "method"])["ari"]
-        .agg(["mean", "std", "min", "max", "count"])
-        .reset_index()
-        .assign(spread=lambda d: d["max"] - d["min"])
-    )
-    if "wall_s" in runs:
-        table = table.merge(
-            runs.groupby(["dataset", "method"])["wall_s"].mean().reset_index(), on=["dataset", "method"]
-        )
-    return markdown(table.round(3))
-
-
 def markdown(table: pd.DataFrame) -> str:
     """A DataFrame as a Markdown table (no extra dependency)."""
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
