@@ -49,6 +49,15 @@ def test_spatial_graph_knn_is_symmetric_without_self_loops(tissue):
     assert d.nnz == a.nnz and d.data.min() > 0
 
 
+def test_spatial_graph_default_is_the_first_hexagonal_ring(tissue):
+    sst.pp.spatial_graph(tissue)  # k = 6: on the simulated Visium grid, the six touching spots
+    assert tissue.uns["spatial_neighbors"]["params"]["n_neighbors"] == 6
+    degree = np.asarray(tissue.obsp["spatial_connectivities"].sum(1)).ravel()
+    assert np.median(degree) == 6
+    first_ring = tissue.obsp["spatial_distances"].data < 110  # spacing 100; border spots reach further
+    assert first_ring.mean() > 0.9
+
+
 def test_spatial_graph_radius_on_hex_grid(tissue):
     sst.pp.spatial_graph(tissue, radius=110)  # spacing 100: the six hexagonal neighbours
     degree = np.asarray(tissue.obsp["spatial_connectivities"].sum(1)).ravel()

@@ -9,7 +9,8 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._utils import check_adata, get_spatial, sparse_knn_graph, store_graph
 
-DEFAULT_N_NEIGHBORS = 30
+#: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
+DEFAULT_N_NEIGHBORS = 6
 
 
 def spatial_graph(
@@ -25,7 +26,7 @@ def spatial_graph(
 
     With neither ``n_neighbors`` nor ``radius`` given, a graph already stored under ``key_added``
     (e.g. by ``squidpy.gr.spatial_neighbors``) is used as is; otherwise a k-nearest-neighbour graph
-    with k = 30 is built (one default for every platform). The graph is symmetric, binary and has no self loops.
+    with k = 6 is built (squidpy's default, Visium's first ring; one default for every platform). The graph is symmetric, binary and has no self loops.
 
     Parameters
     ----------
