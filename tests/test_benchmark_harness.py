@@ -37,6 +37,14 @@ def test_baselines_write_runs_summary_and_figures(slide, tmp_path):
     assert (tmp_path / "domains.png").stat().st_size > 0
     assert (tmp_path / "accuracy_vs_time.png").stat().st_size > 0
 
+    refine = subprocess.run(
+        [sys.executable, str(RUN.with_name("refine.py")), str(tmp_path)], capture_output=True, text=True
+    )
+    assert refine.returncode == 0, refine.stderr
+    table = pd.read_csv(tmp_path / "refine.csv").set_index("method")
+    assert table.loc["pca_gmm", "ari"] == pytest.approx(runs.set_index("method").loc["pca_gmm", "ari"], abs=1e-4)
+    assert table.loc["pca_gmm", "ari_refined"] > table.loc["pca_gmm", "ari"]  # salt-and-pepper labels smooth out
+
 
 def test_unknown_method_is_a_clear_error(slide, tmp_path):
     done = harness(slide, tmp_path, "--methods", "pca_gmm", "nosuch")

@@ -26,7 +26,8 @@ def spatial_graph(
 
     With neither ``n_neighbors`` nor ``radius`` given, a graph already stored under ``key_added``
     (e.g. by ``squidpy.gr.spatial_neighbors``) is used as is; otherwise a k-nearest-neighbour graph
-    with k = 6 is built (squidpy's default, Visium's first ring; one default for every platform). The graph is symmetric, binary and has no self loops.
+    with k = 6 is built (squidpy's default, Visium's first ring; one default for every platform). The
+    graph is symmetric, binary and has no self loops.
 
     Parameters
     ----------
