@@ -159,11 +159,11 @@ def test_contrastive_gcn_trains_with_and_without_fsm():
     assert set(history) == {"total", "recon", "contrast"}
     assert np.mean(history["total"][-5:]) < 0.8 * np.mean(history["total"][:5])
     z = embed(model, _data(semantic))
-    assert z.shape == (60, 6) and torch.isfinite(z).all()
+    assert z.shape == (60, 12) and torch.isfinite(z).all()  # the reconstruction
     _, again = _train(0, lambda: ContrastiveGCN(12, 7, latent_dim=6), semantic)
     assert again["total"] == history["total"]
     plain = ContrastiveGCN(12, None, latent_dim=6)
-    assert plain.fsm is None and embed(plain, _data()).shape == (60, 6)
+    assert plain.fsm is None and embed(plain, _data()).shape == (60, 12)
     with pytest.raises(ValueError, match="semantic"):
         embed(ContrastiveGCN(12, 7), _data())
 
@@ -174,5 +174,6 @@ def test_untrained_fsm_leaves_the_contrastive_embedding_unchanged():
     torch.manual_seed(0)
     without = ContrastiveGCN(12, None, latent_dim=6)
     without.encoder.load_state_dict(with_fsm.encoder.state_dict())
+    without.decoder.load_state_dict(with_fsm.decoder.state_dict())
     data = _data(torch.randn(60, 7))
     assert torch.allclose(embed(with_fsm, data), embed(without, data))

@@ -36,7 +36,7 @@ def test_contrastive_encoder_runs_end_to_end(tissue):
         tissue, 3, encoder="contrastive", model=CountingEncoder(), n_epochs=3, progress=False, copy=True
     )
     assert out.uns["semst"]["params"]["encoder"] == "contrastive"
-    assert out.obsm["X_semst"].shape == (tissue.n_obs, 64)
+    assert out.obsm["X_semst"].shape == (tissue.n_obs, int(out.var["highly_variable"].sum()))  # reconstruction
     assert set(out.uns["semst"]["loss_history"]) == {"total", "recon", "contrast"}
     assert out.obs["semst_domain"].nunique() == 3
 

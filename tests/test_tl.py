@@ -33,6 +33,25 @@ def test_semst_same_rng_same_embedding(tissue):
     assert "X_semst" not in tissue.obsm  # copy=True leaves the input alone
 
 
+def test_contrastive_encoder_defaults_follow_graphst(tissue):
+    from semst_sc.tl._semst import _standardised_log
+
+    counts = np.random.default_rng(0).poisson(3.0, (200, 8)).astype(np.float32)
+    counts[:, 0], counts[0, 0] = 0, 50  # a gene seen in one spot only: clipped at 10 standard deviations
+    x = _standardised_log(counts)
+    assert x.max() == 10
+    logged = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
+    expected = np.clip((logged - logged.mean(0)) / logged.std(0), -10, 10)
+    np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
+    tissue = _ready(tissue)
+    out = sst.tl.semst(tissue, encoder="contrastive", progress=False, copy=True)
+    params = out.uns["semst"]["params"]
+    assert params["n_epochs"] == 300 and params["weight_decay"] == 0.0
+    assert out.obsm["X_semst"].shape == (tissue.n_obs, int(tissue.var["highly_variable"].sum()))
+    dual = sst.tl.semst(tissue, n_epochs=2, progress=False, copy=True).uns["semst"]["params"]
+    assert dual["weight_decay"] == 5e-4
+
+
 def test_semst_without_semantics_and_missing_inputs(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     with pytest.raises(KeyError, match=r"sst.pp.spatial_graph"):

@@ -12,6 +12,8 @@ class ContrastiveGCN(nn.Module):
 
     One graph convolution encodes the spots, the FSM (when semantic vectors are given) modulates
     that representation, and a second graph convolution reconstructs the encoder input from it.
+    As in GraphST, the embedding to cluster is that spatially decoded reconstruction, not the
+    latent representation.
     A contrastive term asks a bilinear discriminator to tell each spot's representation from that
     of a corrupted graph (spots' inputs shuffled), given the spot's neighbourhood summary
     (Deep Graph Infomax with local summaries, as GraphST; Long et al., Nat Commun 2023).
@@ -60,8 +62,7 @@ class ContrastiveGCN(nn.Module):
         semantic = data.semantic
         h = self._encode(data.x, adjacency, semantic)
         h_corrupt = self._encode(data.x[perm], adjacency, None if semantic is None else semantic[perm])
-        # A (h W) + b = (A h) W + b: propagating the latent_dim-wide h is far cheaper than the gene-wide h W
-        recon = F.mse_loss(self.decoder(torch.sparse.mm(adjacency, h)), data.x)
+        recon = F.mse_loss(self._decode(h, adjacency), data.x)
         real, fake = torch.relu(h), torch.relu(h_corrupt)
         summary = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, real), dim=1))
         summary_fake = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, fake), dim=1))
@@ -79,6 +80,10 @@ class ContrastiveGCN(nn.Module):
         total = self.recon_weight * recon + self.contrast_weight * contrast
         return {"recon": recon, "contrast": contrast, "total": total}
 
+    def _decode(self, h: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        # A (h W) + b = (A h) W + b: propagating the latent_dim-wide h is far cheaper than the gene-wide h W
+        return self.decoder(torch.sparse.mm(adjacency, h))
+
     def embed(self, data) -> torch.Tensor:
-        """Return the (modulated) representation of every spot."""
-        return self._encode(data.x, data.spatial_adjacency, data.semantic)
+        """Return every spot's reconstruction, decoded from its (modulated) representation over the graph."""
+        return self._decode(self._encode(data.x, data.spatial_adjacency, data.semantic), data.spatial_adjacency)

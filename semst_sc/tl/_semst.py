@@ -16,7 +16,7 @@ from .._utils import check_adata, require_graph, require_obsm, require_prepared,
 def semst(
     adata: AnnData,
     *,
-    n_epochs: int = 100,
+    n_epochs: int | None = None,
     encoder: Literal["dual", "contrastive"] = "dual",
     semantic_key: str | None = C.SEMANTIC_KEY,
     spatial_key: str = C.SPATIAL_GRAPH_KEY,
@@ -24,7 +24,7 @@ def semst(
     hidden_dim: int = 256,
     latent_dim: int = 128,
     lr: float = 1e-3,
-    weight_decay: float = 5e-4,
+    weight_decay: float | None = None,
     spatial_weight: float = 0.1,
     dicr_weight: float = 0.1,
     recon_batch_size: int | None = 1024,
@@ -49,11 +49,14 @@ def semst(
         Output of :func:`semst_sc.pp.prepare` with both graphs and (unless ``semantic_key=None``)
         the semantic vectors.
     n_epochs
-        Training steps: full-batch steps, or mini-batch steps of ``minibatch_size`` spots each.
+        Training steps: full-batch steps, or mini-batch steps of ``minibatch_size`` spots each
+        (``None``: 100 for ``"dual"``, 300 for ``"contrastive"``).
     encoder
         ``"dual"``: SemST's spatial + feature GCNs with a ZINB decoder (:class:`~semst_sc.nn.SemSTModel`).
         ``"contrastive"``: a GraphST-style contrastive GCN autoencoder on the spatial graph
-        (:class:`~semst_sc.nn.ContrastiveGCN`, latent size 64), with the FSM on its representation;
+        (:class:`~semst_sc.nn.ContrastiveGCN`, latent size 64), with the FSM on its representation; as in
+        GraphST, its input is the log-normalised expression of the modelled genes, standardised per
+        gene, and the embedding is the spatially decoded reconstruction of that input;
         ``hidden_dim``, ``latent_dim``, the loss weights and the batch sizes apply to ``"dual"`` only.
     semantic_key
         ``obsm`` key of the semantic vectors; ``None`` trains without FSM.
@@ -62,7 +65,7 @@ def semst(
     hidden_dim, latent_dim
         Widths of the GCN layers; the embedding has ``latent_dim`` dimensions.
     lr, weight_decay
-        Adam settings.
+        Adam settings (``weight_decay=None``: 5e-4 for ``"dual"``, 0 for ``"contrastive"`` as in GraphST).
     spatial_weight, dicr_weight
         Weights of the spatial pair loss and of the DICR loss (the ZINB loss has weight 1).
     recon_batch_size
@@ -99,7 +102,7 @@ def semst(
     ``None``, or a copy when ``copy=True``. Writes
 
     ``obsm['X_semst']``
-        The embedding (float32, n_obs x latent_dim).
+        The embedding (float32, n_obs x latent_dim; n_obs x modelled genes with ``encoder="contrastive"``).
     ``uns['semst']``
         ``params`` and ``loss_history`` (per-epoch total and each loss term).
     """
@@ -119,12 +122,14 @@ def semst(
     semantic = None
     if semantic_key is not None:
         semantic = np.asarray(require_obsm(adata, semantic_key, "sst.pp.gene_semantics(adata)"), dtype=np.float32)
+    n_epochs = n_epochs if n_epochs is not None else (100 if encoder == "dual" else 300)
+    weight_decay = weight_decay if weight_decay is not None else (5e-4 if encoder == "dual" else 0.0)
     if n_epochs < 1:
         raise ValueError(f"n_epochs must be positive, got {n_epochs}")
     dev = torch.device(resolve_device(device))
 
-    x = _dense(adata.layers[C.SCALED_LAYER][:, genes])
     counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
+    x = _dense(adata.layers[C.SCALED_LAYER][:, genes]) if encoder == "dual" else _standardised_log(counts)
     totals = counts.sum(axis=1)
     size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
 
@@ -253,6 +258,14 @@ def _deterministic():
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         settings.fill_uninitialized_memory = previous[2]
+
+
+def _standardised_log(counts: np.ndarray) -> np.ndarray:
+    """GraphST's input: counts scaled to 1e4 per spot, log1p, standardised per gene, clipped at 10."""
+    totals = np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    logged = np.log1p(counts / totals * 1e4)
+    scaled = (logged - logged.mean(axis=0)) / np.maximum(logged.std(axis=0), 1e-6)
+    return np.clip(scaled, -10, 10).astype(np.float32)
 
 
 def _dense(matrix) -> np.ndarray:
