@@ -58,3 +58,35 @@ def test_gene_description_variant_without_organism_is_reported_not_run(slide, tm
     assert done.returncode == 0, done.stderr
     status = pd.read_csv(tmp_path / "runs.csv")["status"].iloc[0]
     assert status.startswith("unavailable: gene descriptions need the organism"), status
+
+
+def test_paired_comparison_by_dataset_and_seed(tmp_path):
+    rows = []
+    for dataset in ("a", "b"):
+        for seed in range(4):
+            base = 0.5 + 0.05 * seed  # a seed spread far larger than the difference to detect
+            rows += [
+                {"method": "ref", "dataset": dataset, "seed": seed, "ari": base, "status": "ok"},
+                {"method": "better", "dataset": dataset, "seed": seed, "ari": base + 0.01, "status": "ok"},
+            ]
+    rows.append({"method": "better", "dataset": "c", "seed": 0, "ari": 0.9, "status": "ok"})  # no reference: unpaired
+    rows.append({"method": "ref", "dataset": "b", "seed": 9, "ari": float("nan"), "status": "failed: timeout"})
+    runs = pd.DataFrame(rows)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    script = RUN.with_name("paired.py")
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--reference", "ref", "--methods", "better"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "paired.csv").set_index("method")
+    assert table.loc["better", "pairs"] == 8 and table.loc["better", "wins"] == 8
+    assert table.loc["better", "mean_diff"] == pytest.approx(0.01)
+    assert table.loc["better", "wilcoxon_p"] < 0.05
+    missing = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--reference", "ref", "--methods", "absent"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "absent" in missing.stderr
