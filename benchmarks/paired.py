@@ -4,7 +4,7 @@
         --methods semst_nosem semst_symbols semst_genes_text semst_symbols_text
 
 Pairs the runs of ``DIR/runs.csv`` by data set and seed (the same data, genes, K and seed) and writes
-``DIR/paired.csv``: per method, the number of pairs, the mean ARI difference to the reference, how
+``DIR/paired_<reference>.csv``: per method, the number of pairs, the mean ARI difference to the reference, how
 many pairs it wins, and the p-values of a paired t-test and a Wilcoxon signed-rank test. Seed-to-seed
 spread is large next to the differences between variants; pairing by seed is what can separate them.
 """
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", required=True)
     args = parser.parse_args()
     table = paired(pd.read_csv(args.dir / "runs.csv", dtype={"dataset": str}), args.reference, args.methods)
-    table.to_csv(args.dir / "paired.csv", index=False)
+    table.to_csv(args.dir / f"paired_{args.reference}.csv", index=False)
     print(table.to_string(index=False))
 
 
