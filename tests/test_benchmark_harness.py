@@ -90,3 +90,13 @@ def test_paired_comparison_by_dataset_and_seed(tmp_path):
         text=True,
     )
     assert missing.returncode != 0 and "absent" in missing.stderr
+
+
+def test_preset_ablation_offers_each_paper_step_alone():
+    script = RUN.with_name("preset_ablation.py")
+    done = subprocess.run([sys.executable, str(script), "--variants", "nosuch"], capture_output=True, text=True)
+    assert done.returncode != 0
+    message = done.stderr.strip().splitlines()[-1]
+    assert "unknown variants ['nosuch']" in message
+    for step in ("prepare", "spatial_graph", "feature_graph", "gene_semantics", "semst", "cluster"):
+        assert f"'paper_{step}'" in message
