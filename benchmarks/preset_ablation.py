@@ -22,11 +22,11 @@ import semst_sc as sst
 from semst_sc._pipeline import PRESETS
 
 
-def variants() -> dict[str, str]:
-    """Register one preset per step of the paper preset; return variant name -> preset name."""
+def variants() -> list[str]:
+    """Register one preset per step of the paper preset; return the names of every variant (each a preset)."""
     for step, settings in PRESETS["paper"].items():
         PRESETS[f"paper_{step}"] = {step: settings}  # run_pipeline looks presets up in this table
-    return {"default": "default", "paper": "paper", **{f"paper_{step}": f"paper_{step}" for step in PRESETS["paper"]}}
+    return ["default", "paper", *(f"paper_{step}" for step in PRESETS["paper"])]
 
 
 def main() -> None:
@@ -38,11 +38,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
-    table = variants()
-    chosen = args.variants or list(table)
-    unknown = sorted(set(chosen) - set(table))
+    known = variants()
+    chosen = args.variants or known
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise SystemExit(f"unknown variants {unknown}; choose from {list(table)}")
+        raise SystemExit(f"unknown variants {unknown}; choose from {known}")
     rows = []
     for name in args.dataset:
         load, label_key, k, _ = DATASETS[name]
@@ -50,7 +50,7 @@ def main() -> None:
         for seed in args.seeds:
             for variant in chosen:
                 start = time.perf_counter()
-                result = sst.run_pipeline(adata, k, preset=table[variant], rng=seed, progress=False, copy=True)
+                result = sst.run_pipeline(adata, k, preset=variant, rng=seed, progress=False, copy=True)
                 wall = time.perf_counter() - start
                 rows.append(
                     {
