@@ -75,11 +75,13 @@ def main() -> None:
     rows = pd.read_csv(runs_file, dtype={"dataset": str}).to_dict("records") if runs_file.exists() else []
     done = {key(r) for r in rows if r["status"] == "ok" or not args.retry_failed}
     unavailable: dict[str, str] = {}
+    ran = False
 
     for name, adata, label_key, k, organism in datasets(args):
         todo = [(s, m) for s in args.seeds for m in args.methods if (m, name, s) not in done]
         if not todo:
             continue
+        ran = True
         with tempfile.TemporaryDirectory(prefix="semst_bench_") as tmp:
             inputs = stage(adata, label_key, name, Path(tmp), args.out)
             for seed, method in todo:
@@ -88,6 +90,9 @@ def main() -> None:
                 print(" ".join(f"{field}={value}" for field, value in row.items()), flush=True)
                 pd.DataFrame(rows, columns=COLUMNS).to_csv(runs_file, index=False)
 
+    if not ran:  # e.g. a fresh clone's committed results: keep them, the labels for domains.png are not there
+        print(f"nothing to run: every requested run is already in {runs_file}; give a new --out to run them again")
+        return
     runs = pd.DataFrame(rows, columns=COLUMNS)
     (args.out / "summary.md").write_text(summary(runs))
     plot_domains(runs, args.out)

@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,17 @@ def test_baselines_write_runs_summary_and_figures(slide, tmp_path):
     table = pd.read_csv(tmp_path / "refine.csv").set_index("method")
     assert table.loc["pca_gmm", "ari"] == pytest.approx(runs.set_index("method").loc["pca_gmm", "ari"], abs=1e-4)
     assert table.loc["pca_gmm", "ari_refined"] > table.loc["pca_gmm", "ari"]  # salt-and-pepper labels smooth out
+
+
+def test_rerun_into_committed_results_runs_nothing_and_keeps_them(slide, tmp_path):
+    """A fresh clone has runs.csv and the figures, not the git-ignored labels/: a rerun must not break them."""
+    assert harness(slide, tmp_path, "--methods", "pca_gmm", "--seeds", "0").returncode == 0
+    shutil.rmtree(tmp_path / "labels")
+    before = {name: (tmp_path / name).read_bytes() for name in ("runs.csv", "summary.md", "domains.png")}
+    done = harness(slide, tmp_path, "--methods", "pca_gmm", "--seeds", "0")
+    assert done.returncode == 0, done.stderr
+    assert "nothing to run" in done.stdout
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
 
 def test_unknown_method_is_a_clear_error(slide, tmp_path):
