@@ -299,10 +299,16 @@ def summary(runs: pd.DataFrame) -> str:
 
 
 def plot_domains(runs: pd.DataFrame, out: Path) -> None:
-    """``domains.png``: per data set, the truth and the seed-0 domains of every method, colours matched to the truth."""
+    """``domains.png``: per data set, the truth and the seed-0 domains of every method, colours matched to the truth.
+
+    Data sets whose labels are not in ``out/labels`` (git-ignored, so absent from a fresh clone) are left out;
+    without any, the figure is not rewritten.
+    """
     import matplotlib.pyplot as plt
 
-    names = sorted(runs["dataset"].unique())
+    names = sorted(name for name in runs["dataset"].unique() if (out / "labels" / f"{name}_truth.csv").exists())
+    if not names:
+        return
     methods = [m for m in METHODS if m in set(runs["method"])]
     fig, axes = plt.subplots(len(names), len(methods) + 1, figsize=(2.6 * (len(methods) + 1), 2.8 * len(names)))
     axes = np.atleast_2d(axes)

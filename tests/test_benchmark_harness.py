@@ -58,6 +58,15 @@ def test_rerun_into_committed_results_runs_nothing_and_keeps_them(slide, tmp_pat
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
 
+def test_new_data_set_beside_results_without_labels_draws_what_it_has(slide, tmp_path):
+    assert harness(slide, tmp_path, "--methods", "pca_gmm", "--seeds", "0").returncode == 0
+    shutil.rmtree(tmp_path / "labels")
+    done = harness(slide, tmp_path, "--methods", "pca_gmm", "--seeds", "0", "--name", "other")
+    assert done.returncode == 0, done.stderr
+    assert sorted(pd.read_csv(tmp_path / "runs.csv")["dataset"]) == ["other", "sim"]
+    assert (tmp_path / "domains.png").stat().st_size > 0
+
+
 def test_unknown_method_is_a_clear_error(slide, tmp_path):
     done = harness(slide, tmp_path, "--methods", "pca_gmm", "nosuch")
     assert done.returncode == 2
