@@ -29,12 +29,18 @@ def pca_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarra
     )
 
 
-def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int, n_neighbors: int = 6) -> np.ndarray:
-    """Spatial baseline: each spot's PCs averaged with its nearest spatial neighbours, then a tied GMM."""
+def smoothed_pcs(adata: ad.AnnData, genes: np.ndarray, rng: int, n_neighbors: int = 6) -> np.ndarray:
+    """Each spot's PCs averaged with those of its nearest spatial neighbours."""
     pcs = log_pca(adata, genes, rng)
     _, idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(adata.obsm["spatial"]).kneighbors()
-    smooth = pcs[idx].mean(axis=1)
-    return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit_predict(smooth)
+    return pcs[idx].mean(axis=1)
+
+
+def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
+    """Spatial baseline: neighbour-averaged PCs (:func:`smoothed_pcs`), then a tied GMM."""
+    return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit_predict(
+        smoothed_pcs(adata, genes, rng)
+    )
 
 
 def scores(truth: pd.Series, pred) -> dict[str, float]:

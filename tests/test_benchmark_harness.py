@@ -3,8 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.mixture import GaussianMixture
 
 from semst_sc.datasets import simulate_tissue
 
@@ -121,3 +123,23 @@ def test_preset_ablation_offers_each_paper_step_alone():
     assert "unknown variants ['nosuch']" in message
     for step in ("prepare", "spatial_graph", "feature_graph", "gene_semantics", "semst", "cluster"):
         assert f"'paper_{step}'" in message
+
+
+def test_probe_separates_what_a_representation_carries_from_what_clustering_finds(monkeypatch):
+    monkeypatch.syspath_prepend(str(RUN.parent))
+    from probe import diagnose
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (1200, 2))
+    # a thick domain (x in [0, 3)) beside a thin one ([3, 4)): the annotation is one cut of a continuum
+    position = rng.uniform(0, 4, 1200)
+    truth = pd.Series(np.where(position < 3, "thick", "thin"))
+    features = np.column_stack([position, rng.normal(0, 0.05, 1200)])
+    labels = GaussianMixture(2, covariance_type="tied", n_init=5, random_state=0).fit_predict(features)
+    found = diagnose(features, labels, truth, xy, k=2, seed=0)
+    assert found["probe_ari"] > 0.7  # the representation carries the cut
+    assert found["ari"] < 0.4 and found["truth_start_ari"] < 0.4  # the likelihood prefers another one
+    assert found["loglik_gain"] <= 1e-6
+
+    noise = diagnose(rng.normal(size=(1200, 2)), labels, truth, xy, k=2, seed=0)
+    assert abs(noise["probe_ari"]) < 0.1  # nothing to read: the probe finds nothing
