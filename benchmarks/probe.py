@@ -36,6 +36,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 import semst_sc as sst
 
 BASELINE = "pca_smooth_gmm"
+REPRESENTATIONS = ["semst", "semst_nosem", "semst_contrastive_nosem", BASELINE]
 
 
 def clustered_features(adata, method: str, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +88,7 @@ def summary(runs: pd.DataFrame) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=["dlpfc151673", "dlpfc151674"])
-    parser.add_argument("--methods", nargs="+", choices=[*SEMST, BASELINE], default=["semst", "semst_nosem", BASELINE])
+    parser.add_argument("--methods", nargs="+", choices=[*SEMST, BASELINE], default=REPRESENTATIONS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/probe"))
     args = parser.parse_args()
