@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
-from semst_sc.tl._cluster import _refine
+from semst_sc.tl._refine import majority_vote
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
             codes = pd.factorize(labels["domain"].reindex(truth.index))[0]
             if (codes < 0).any():  # a method that did not label every spot: nothing to refine
                 continue
-            refined = _refine(codes, graph)
+            refined = majority_vote(codes, graph)
             rows.append(
                 {
                     "method": run.method,

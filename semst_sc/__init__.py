@@ -5,13 +5,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, metrics, pl, pp, tl
 from ._pipeline import run_pipeline
+from ._settings import settings
 
 try:
     __version__ = version("semst-sc")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["datasets", "metrics", "nn", "pl", "pp", "tl", "run_pipeline", "__version__"]
+__all__ = ["datasets", "metrics", "nn", "pl", "pp", "tl", "run_pipeline", "settings", "__version__"]
 
 
 def __getattr__(name: str):

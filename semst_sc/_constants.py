@@ -29,8 +29,8 @@ DATA_DIR_ENV = "SEMST_DATA_DIR"
 
 
 def connectivities_key(key: str) -> str:
-    """Return the ``obsp`` key of a graph's connectivities."""
-    return f"{key}_connectivities"
+    """Return the ``obsp`` key of a graph's connectivities (a full key, as squidpy accepts, is returned as is)."""
+    return key if key.endswith("_connectivities") else f"{key}_connectivities"
 
 
 def distances_key(key: str) -> str:

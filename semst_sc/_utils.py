@@ -98,15 +98,6 @@ def require_prepared(adata: AnnData) -> np.ndarray:
     return adata.var[C.HVG_KEY].to_numpy(dtype=bool)
 
 
-def resolve_device(device: str) -> str:
-    """Map ``"auto"`` to ``"cuda"`` when a GPU is available, else ``"cpu"``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def sparse_knn_graph(indices: np.ndarray, distances: np.ndarray, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Build a symmetric binary connectivity and a distance matrix from kNN results (self excluded)."""
     rows = np.repeat(np.arange(n), indices.shape[1])

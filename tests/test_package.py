@@ -13,6 +13,7 @@ WRITERS = [
     sst.pp.gene_semantics,
     sst.tl.semst,
     sst.tl.cluster,
+    sst.tl.refine,
     sst.run_pipeline,
 ]
 READERS = [sst.metrics.evaluate, sst.pl.domains, sst.pl.loss]
@@ -40,7 +41,7 @@ def test_writers_have_copy_and_key_added(func):
 
 def test_public_namespaces():
     assert set(sst.pp.__all__) == {"prepare", "spatial_graph", "feature_graph", "gene_semantics"}
-    assert set(sst.tl.__all__) == {"semst", "cluster"}
+    assert set(sst.tl.__all__) == {"semst", "cluster", "refine"}
     assert {"FSM", "SemSTModel", "ZINBDecoder", "GCNEncoder"} <= set(sst.nn.__all__)
     assert {"simulate_tissue", "dlpfc", "osmfish", "read_spaceranger"} <= set(sst.datasets.__all__)
     assert sst.__version__

@@ -107,13 +107,13 @@ def test_cluster_estimates_k(processed, method):
 def test_refine_majority_vote_rule():
     import scipy.sparse as sp
 
-    from semst_sc.tl._cluster import _refine
+    from semst_sc.tl._refine import majority_vote
 
     labels = np.array([0, 0, 0, 1, 0, 2, 2])
     edges = [(3, 0), (3, 1), (3, 2), (3, 4), (0, 1), (1, 2), (2, 4), (4, 0), (5, 6), (5, 0)]
     rows, cols = zip(*(edges + [(j, i) for i, j in edges]), strict=True)
     graph = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(7, 7))
-    refined = _refine(labels, graph)
+    refined = majority_vote(labels, graph)
     assert refined[3] == 0  # outvoted by all four neighbours
     assert refined[5] == 2  # a tie is no majority: the spot keeps its label
     assert (refined[[0, 1, 2, 4, 6]] == labels[[0, 1, 2, 4, 6]]).all()
@@ -134,3 +134,18 @@ def test_cluster_rejects_bad_arguments(processed):
         sst.tl.cluster(processed, 3, method="mclust")
     with pytest.raises(KeyError, match="X_other"):
         sst.tl.cluster(processed, 3, use_rep="X_other")
+
+
+def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):
+    raw = sst.tl.cluster(processed, 7, method="kmeans", copy=True)
+    in_cluster = sst.tl.cluster(processed, 7, method="kmeans", refine=True, copy=True).obs["semst_domain"]
+    before = raw.obs["semst_domain"].copy()
+    out = sst.tl.refine(raw, key_added="refined", copy=True)
+    assert (raw.obs["semst_domain"] == before).all() and "refined" not in raw.obs  # copy=True leaves the input
+    # cluster(refine=True) renumbers by size afterwards: compare partitions, not names
+    assert adjusted_rand_score(out.obs["refined"], in_cluster) == 1.0
+    assert out.uns["refined"]["params"]["n_changed"] == int((out.obs["refined"] != before).sum()) > 0
+    with pytest.raises(KeyError, match="tl.cluster"):
+        sst.tl.refine(raw, domain_key="nope")
+    with pytest.raises(KeyError, match="spatial_graph"):
+        sst.tl.refine(raw, connectivity_key="nope")

@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import _constants as C
-from .._utils import resolve_device
+from .._settings import settings
 
 _DEFAULT_ALIASES = {C.DEFAULT_MODEL, f"sentence-transformers/{C.DEFAULT_MODEL}"}
 _HF_PREFIX = "hf:"
@@ -259,7 +259,7 @@ def _quiet(progress: bool, load, *args):
 
 
 def _load_sentence_transformer(name: str, folder: Path | None, device: str):
-    device = resolve_device(device)
+    device = settings.resolve_device(device)
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -281,7 +281,7 @@ def _load_sentence_transformer(name: str, folder: Path | None, device: str):
 
 def _load_decoder(name: str, folder: Path | None, device: str, pooling: str, trust_remote_code: bool):
     """Return the ``AutoModel`` (eval mode, on ``device``; bfloat16 on a GPU) and its right-padding tokenizer."""
-    device = resolve_device(device)
+    device = settings.resolve_device(device)
     import torch
     from transformers import AutoModel, AutoTokenizer
 

@@ -4,12 +4,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
 from .._utils import check_adata, require_graph, require_obsm
+from ._refine import majority_vote
 
 Method = Literal["gmm", "kmeans", "leiden"]
 
@@ -22,7 +22,7 @@ def cluster(
     use_rep: str = C.EMBEDDING_KEY,
     n_pcs: int | None = 20,
     refine: bool = False,
-    spatial_key: str = C.SPATIAL_GRAPH_KEY,
+    connectivity_key: str = C.SPATIAL_GRAPH_KEY,
     max_clusters: int = 15,
     sample_size: int | None = 100_000,
     rng: int = 0,
@@ -48,9 +48,9 @@ def cluster(
         Principal components used by ``gmm`` and ``kmeans``; ``None`` uses the embedding as is.
     refine
         Relabel each spot with the majority label of its spatial neighbours when more than half
-        of them agree (needs ``obsp['{spatial_key}_connectivities']``).
-    spatial_key
-        Prefix of the spatial graph used by ``refine``.
+        of them agree (:func:`semst_sc.tl.refine`).
+    connectivity_key
+        Spatial graph used by ``refine``: ``obsp['{connectivity_key}_connectivities']``.
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
     sample_size
@@ -83,7 +83,7 @@ def cluster(
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
         raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
-    spatial = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)") if refine else None
+    spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if refine else None
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size must be positive or None, got {sample_size}")
 
@@ -102,7 +102,7 @@ def cluster(
             rep = pca.fit_transform(rep) if fit_rows is None else pca.fit(rep[fit_rows]).transform(rep)
         labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, rng, info)
     if refine:
-        labels = _refine(labels, spatial)
+        labels = majority_vote(labels, spatial)
 
     labels = _by_size(labels)
     out = adata.copy() if copy else adata
@@ -115,6 +115,7 @@ def cluster(
             "use_rep": use_rep,
             "n_pcs": n_pcs,
             "refine": refine,
+            "connectivity_key": connectivity_key,
             "sample_size": sample_size,
             "rng": rng,
             **info,
@@ -181,19 +182,6 @@ def _leiden(rep, n_clusters, rng, info) -> np.ndarray:
         logg.warning(f"leiden: no resolution gave {n_clusters} domains; using {best[1].max() + 1}")
     info["resolution"] = best[0]
     return best[1]
-
-
-def _refine(labels: np.ndarray, spatial: sp.csr_matrix) -> np.ndarray:
-    """Majority vote over spatial neighbours, sparse."""
-    n, k = len(labels), labels.max() + 1
-    onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
-    adjacency = spatial.copy()
-    adjacency.data[:] = 1
-    votes = (adjacency @ onehot).toarray()
-    majority = votes.argmax(axis=1)
-    degree = votes.sum(axis=1)
-    switch = votes[np.arange(n), majority] > degree / 2
-    return np.where(switch, majority, labels)
 
 
 def _by_size(labels: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
-from .._utils import check_adata, require_graph, require_obsm, require_prepared, resolve_device
+from .._settings import settings
+from .._utils import check_adata, require_graph, require_obsm, require_prepared
 
 
 def semst(
@@ -126,7 +127,7 @@ def semst(
     weight_decay = weight_decay if weight_decay is not None else (5e-4 if encoder == "dual" else 0.0)
     if n_epochs < 1:
         raise ValueError(f"n_epochs must be positive, got {n_epochs}")
-    dev = torch.device(resolve_device(device))
+    dev = torch.device(settings.resolve_device(device))
 
     counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
     x = _dense(adata.layers[C.SCALED_LAYER][:, genes]) if encoder == "dual" else _standardised_log(counts)

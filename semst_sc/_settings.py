@@ -1,0 +1,96 @@
+"""Global settings of semst_sc, as ``scanpy.settings`` and ``scvi.settings``: set once, read by every step."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import _constants as C
+
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class Settings:
+    """Cross-cutting knobs: compute device, progress bars, semantic-vector cache folder, torch threads.
+
+    Use the instance ``semst_sc.settings``, e.g. ``sst.settings.device = "cuda"`` or
+    ``sst.settings.progress = False``. Functions that need a per-call override (``tl.semst(device=...)``)
+    take it and fall back on these values.
+    """
+
+    def __init__(self):
+        self._device = "auto"
+        self._progress = True
+        self._cache_dir: Path | None | bool = None
+        self._n_threads: int | None = None
+
+    @property
+    def device(self) -> str:
+        """Torch device of training and of the text models: ``"auto"`` (a GPU when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``."""  # noqa: E501
+        return self._device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = check_device(value)
+
+    @property
+    def progress(self) -> bool:
+        """Show progress bars of long steps (training, text embedding)."""
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"settings.progress must be True or False, got {value!r}")
+        self._progress = value
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """Folder of the semantic-vector cache: ``$SEMST_CACHE_DIR`` or ``~/.cache/semst_sc`` unless set; ``None`` when set to ``False`` (no cache)."""  # noqa: E501
+        if self._cache_dir is False:
+            return None
+        if self._cache_dir is None:
+            return Path(os.environ.get(C.CACHE_DIR_ENV) or Path.home() / ".cache" / "semst_sc").expanduser()
+        return self._cache_dir
+
+    @cache_dir.setter
+    def cache_dir(self, value: str | Path | bool | None) -> None:
+        if value is True:
+            value = None
+        if value is not None and value is not False and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"settings.cache_dir must be a path, None (the default folder) or False, got {value!r}")
+        self._cache_dir = value if value in (None, False) else Path(value).expanduser()
+
+    @property
+    def n_threads(self) -> int | None:
+        """Torch CPU threads used while training (``None``: torch's default, one per core)."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"settings.n_threads must be a positive integer or None, got {value!r}")
+        self._n_threads = value
+
+    def resolve_device(self, device: str | None = None) -> str:
+        """Return the torch device to use: ``device`` when given, else :attr:`device`, with ``"auto"`` resolved."""
+        device = self._device if device is None else check_device(device)
+        if device != "auto":
+            return device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def __repr__(self) -> str:
+        fields = ("device", "progress", "cache_dir", "n_threads")
+        return "semst_sc.settings(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in fields) + ")"
+
+
+def check_device(value) -> str:
+    """Raise a clear error unless ``value`` names a torch device semst_sc can use."""
+    if not isinstance(value, str) or value.split(":")[0] not in _DEVICES:
+        raise ValueError(f"device must be one of {', '.join(_DEVICES)} (or 'cuda:N'), got {value!r}")
+    return value
+
+
+settings = Settings()

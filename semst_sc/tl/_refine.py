@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .. import _constants as C
+from .._utils import check_adata, require_graph
+
+
+def refine(
+    adata: AnnData,
+    *,
+    domain_key: str = C.DOMAIN_KEY,
+    connectivity_key: str = C.SPATIAL_GRAPH_KEY,
+    key_added: str | None = None,
+    copy: bool = False,
+) -> AnnData | None:
+    """Smooth domain labels by a spatial majority vote: a spot takes the label most of its neighbours share.
+
+    A spot is relabelled only when more than half of its spatial neighbours agree on another label (a tie is
+    no majority), so domain borders stay where they are and isolated spots join their surroundings.
+
+    Parameters
+    ----------
+    adata
+        Spots with labels in ``obs[domain_key]`` and a spatial graph.
+    domain_key
+        ``obs`` column with the labels to refine.
+    connectivity_key
+        Spatial graph: ``obsp['{connectivity_key}_connectivities']`` (a full ``obsp`` key is accepted too).
+    key_added
+        ``obs`` column written (``None``: overwrite ``domain_key``); its parameters go to ``uns[key_added]``.
+    copy
+        Return a modified copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Writes
+
+    ``obs['{key_added}']``
+        The refined labels (categorical, the categories of ``obs[domain_key]``).
+    ``uns['{key_added}']['params']``
+        ``domain_key``, ``connectivity_key`` and ``n_changed``, the number of spots relabelled.
+    """
+    check_adata(adata)
+    if domain_key not in adata.obs:
+        raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first")
+    graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
+    labels = pd.Categorical(adata.obs[domain_key])
+    if (labels.codes < 0).any():
+        raise ValueError(f"obs['{domain_key}'] has missing labels: refine labels of every spot")
+    refined = majority_vote(labels.codes.astype(np.int64), graph)
+    key_added = domain_key if key_added is None else key_added
+    out = adata.copy() if copy else adata
+    entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}  # keep the clustering's params
+    n_changed = int((refined != labels.codes).sum())
+    params = {"domain_key": domain_key, "connectivity_key": connectivity_key, "n_changed": n_changed}
+    entry["params"] = {**entry.get("params", {}), **params}
+    out.obs[key_added] = pd.Categorical.from_codes(refined, categories=labels.categories)
+    out.uns[key_added] = entry
+    return out if copy else None
+
+
+def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
+    """Relabel each spot with the label of more than half of its neighbours in ``graph``, when there is one.
+
+    Parameters
+    ----------
+    labels
+        Integer labels ``0..K-1``.
+    graph
+        Sparse n x n adjacency (the pattern is used).
+
+    Returns
+    -------
+    The refined integer labels.
+    """
+    n, k = len(labels), int(labels.max()) + 1
+    onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
+    adjacency = sp.csr_matrix(graph, copy=True)
+    adjacency.data[:] = 1
+    votes = (adjacency @ onehot).toarray()
+    majority = votes.argmax(axis=1)
+    switch = votes[np.arange(n), majority] > votes.sum(axis=1) / 2
+    return np.where(switch, majority, labels)
