@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .nn import ENCODERS
+
+    encoders = sorted(ENCODERS)
     parser = argparse.ArgumentParser(prog="semst-sc", description="Semantic-guided spatial domains (SemST).")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -47,9 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--preset", default="default", choices=["default", "paper"], help="'paper': the reference hyper-parameters"
     )
-    run.add_argument(
-        "--encoder", default="dual", choices=["dual", "contrastive"], help="spot encoder (default: SemST's dual GCN)"
-    )
+    run.add_argument("--encoder", default="dual", choices=encoders, help="spot encoder (default: SemST's dual GCN)")
     run.add_argument("--epochs", type=int, default=None, help="training epochs (default: the documented default)")
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     run.add_argument(
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--distributed", action="store_true", help="data-parallel training across the processes of a torchrun job"
     )
+    train.add_argument("--encoder", default="dual", choices=encoders, help="spot encoder (default: SemST's dual GCN)")
     train.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     train.set_defaults(func=_train)
 
@@ -100,7 +102,10 @@ def _setup(args) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import scanpy as sc
 
+    from ._settings import settings
+
     sc.settings.verbosity = 1 if args.quiet else 2
+    settings.progress = not args.quiet
 
 
 def _run(args) -> int:
@@ -135,7 +140,6 @@ def _run(args) -> int:
         encoder=args.encoder,
         refine=args.refine,
         rng=args.seed,
-        progress=not args.quiet,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(args.output)
@@ -158,15 +162,17 @@ def _train(args) -> int:
     if not args.input.exists():
         raise FileNotFoundError(f"{args.input} does not exist")
     adata = ad.read_h5ad(args.input)
-    options = {"n_epochs": args.epochs, "minibatch_size": args.minibatch_size}
+    train_kwargs = {"minibatch": {"auto": "auto", "on": True, "off": False}[args.minibatch]}
+    train_kwargs["distributed"] = args.distributed
+    if args.minibatch_size is not None:
+        train_kwargs["minibatch_size"] = args.minibatch_size
     tl.semst(
         adata,
-        minibatch={"auto": "auto", "on": True, "off": False}[args.minibatch],
-        distributed=args.distributed,
+        encoder=args.encoder,
+        train_kwargs=train_kwargs,
+        n_epochs=args.epochs,
         semantic_key=None if args.no_semantics else "X_semantic",
         rng=args.seed,
-        progress=not args.quiet,
-        **{key: value for key, value in options.items() if value is not None},
     )
     if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
         return 0
@@ -188,7 +194,7 @@ def _demo(args) -> int:
     adata = datasets.simulate_tissue(args.size, args.size, rng=args.seed)
     n_domains = adata.obs["domain"].nunique()
     print(f"semst-sc demo: simulated {adata.n_obs} spots x {adata.n_vars} genes, {n_domains} domains")
-    run_pipeline(adata, n_domains, rng=args.seed, progress=not args.quiet)
+    run_pipeline(adata, n_domains, rng=args.seed)
     scores = metrics.evaluate(adata, "domain")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(args.output_dir / "demo.h5ad")

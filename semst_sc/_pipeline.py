@@ -15,7 +15,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "spatial_graph": {"n_neighbors": 60},
         "feature_graph": {"n_neighbors": 14},
         "gene_semantics": {"mode": "symbols", "top_k": 10},
-        "semst": {"n_epochs": 100, "recon_batch_size": None, "pair_batch_size": None},
+        "semst": {"n_epochs": 100, "train_kwargs": {"recon_batch_size": None, "pair_batch_size": None}},
         "cluster": {"method": "kmeans", "n_pcs": None},
     },
 }
@@ -36,11 +36,9 @@ def run_pipeline(
     n_epochs: int | None = None,
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
-    encoder: Literal["dual", "contrastive"] = "dual",
+    encoder: str = "dual",
     refine: bool = False,
     rng: int = 0,
-    device: str = "auto",
-    progress: bool = True,
     copy: bool = False,
 ) -> AnnData | None:
     """Run the documented default SemST pipeline: prepare, graphs, semantics, model, clustering.
@@ -79,16 +77,12 @@ def run_pipeline(
         prompt, full-batch losses, k-means on the embedding) for comparison; the ZINB still fits the
         raw counts and no epoch is picked on labels.
     encoder
-        Spot encoder of :func:`semst_sc.tl.semst`: SemST's ``"dual"`` GCN or the GraphST-style
-        ``"contrastive"`` one (both with the FSM when ``semantics=True``).
+        Spot encoder of :func:`semst_sc.tl.semst`, a name in :data:`semst_sc.nn.ENCODERS`: SemST's ``"dual"``
+        GCN or the GraphST-style ``"contrastive"`` one (both with the FSM when ``semantics=True``).
     refine
         Spatial majority-vote refinement of the domains.
     rng
         Seed used by every step.
-    device
-        Torch device.
-    progress
-        Show progress bars.
     copy
         Work on a copy and return it.
 
@@ -99,6 +93,9 @@ def run_pipeline(
     """
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:  # fail before the expensive steps
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
+    from .nn import get_encoder
+
+    get_encoder(encoder)  # an unknown name fails here, not after the semantic step
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     steps = {name: dict(settings) for name, settings in PRESETS[preset].items()}
@@ -120,8 +117,6 @@ def run_pipeline(
             model=model,
             gene_text=gene_text,
             gene_symbols=gene_symbols,
-            device=device,
-            progress=progress,
             **steps.get("gene_semantics", {}),
         )
     tl.semst(
@@ -129,8 +124,6 @@ def run_pipeline(
         encoder=encoder,
         semantic_key="X_semantic" if semantics else None,
         rng=rng,
-        device=device,
-        progress=progress,
         **steps.get("semst", {}),
     )
     tl.cluster(work, n_clusters, refine=refine, rng=rng, **steps.get("cluster", {}))

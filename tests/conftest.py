@@ -53,7 +53,7 @@ def _processed(_tissue):
     import semst_sc as sst
 
     adata = _tissue.copy()
-    sst.run_pipeline(adata, adata.obs["domain"].nunique(), n_epochs=40, rng=0, progress=False)
+    sst.run_pipeline(adata, adata.obs["domain"].nunique(), n_epochs=40, rng=0)
     return adata
 
 

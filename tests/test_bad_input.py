@@ -29,7 +29,7 @@ def _assert_untouched(adata, snap):
 def _fails(adata, error, match, **kwargs):
     snap = _snapshot(adata)
     with pytest.raises(error, match=match):
-        sst.run_pipeline(adata, 3, n_epochs=2, progress=False, **kwargs)
+        sst.run_pipeline(adata, 3, n_epochs=2, **kwargs)
     _assert_untouched(adata, snap)
 
 
@@ -69,7 +69,7 @@ def test_negative_counts(tissue):
 def test_too_many_clusters(tissue):
     snap = _snapshot(tissue)
     with pytest.raises(ValueError, match="between 1 and the number of spots"):
-        sst.run_pipeline(tissue, tissue.n_obs + 5, n_epochs=2, progress=False)
+        sst.run_pipeline(tissue, tissue.n_obs + 5, n_epochs=2)
     _assert_untouched(tissue, snap)
 
 
@@ -84,7 +84,7 @@ def test_zero_count_spots_are_handled(tissue):
     x = tissue.X.tolil()
     x[:4] = 0
     tissue.X = x.tocsr()
-    out = sst.run_pipeline(tissue, 4, n_epochs=3, progress=False, copy=True)
+    out = sst.run_pipeline(tissue, 4, n_epochs=3, copy=True)
     assert np.isfinite(out.obsm["X_semst"]).all()
     assert out.obs["semst_domain"].notna().all()
     assert out.layers["semst_scaled"][:4].nnz == 0
@@ -105,6 +105,6 @@ def test_copy_true_never_touches_the_input(tissue):
     out = sst.pp.feature_graph(prepared, copy=True)
     out = sst.pp.gene_semantics(out, progress=False, copy=True)
     sst.pp.gene_semantics(prepared, progress=False, copy=True)
-    sst.tl.semst(out, n_epochs=2, progress=False, copy=True)
+    sst.tl.semst(out, n_epochs=2, copy=True)
     _assert_untouched(prepared, snap)
     assert "X_semst" not in out.obsm

@@ -41,7 +41,7 @@ def _ari(adata, embedding):
 
 def test_two_processes_under_torchrun_match_one_process(prepared, tmp_path):
     adata, path = prepared
-    single = sst.tl.semst(adata, n_epochs=STEPS, minibatch=True, minibatch_size=BATCH, progress=False, copy=True)
+    single = sst.tl.semst(adata, n_epochs=STEPS, train_kwargs={"minibatch": True, "minibatch_size": BATCH}, copy=True)
 
     out = tmp_path / "embedding.npy"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -79,8 +79,8 @@ def test_a_single_process_group_trains_like_plain_minibatch(prepared, monkeypatc
         port = probe.getsockname()[1]
     for name, value in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():
         monkeypatch.setenv(name, value)
-    alone = sst.tl.semst(adata, n_epochs=3, distributed=True, progress=False, copy=True)
-    plain = sst.tl.semst(adata, n_epochs=3, minibatch=True, progress=False, copy=True)
+    alone = sst.tl.semst(adata, n_epochs=3, train_kwargs={"distributed": True}, copy=True)
+    plain = sst.tl.semst(adata, n_epochs=3, train_kwargs={"minibatch": True}, copy=True)
     assert not torch.distributed.is_initialized()  # the group made for the call is gone
     params = alone.uns["semst"]["params"]
     assert params["distributed"] is True and params["world_size"] == 1 and params["minibatch"] is True

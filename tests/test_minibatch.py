@@ -1,4 +1,4 @@
-"""Mini-batch training: neighbour sampling, exactness of the batch forward and of layer-wise inference, tl.semst."""
+"""Mini-batch training: neighbour sampling, exactness of batch computations for every encoder, tl.semst."""
 
 from dataclasses import replace
 
@@ -10,20 +10,19 @@ from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
 from semst_sc.nn import (
+    ENCODERS,
+    FullBatchSampler,
     GraphData,
-    SeedForward,
-    SemSTModel,
-    TrainingData,
-    _minibatch,
+    NeighbourSampler,
     embed,
-    embed_layerwise,
-    gcn_adjacency,
     sample_batch,
-    train_minibatch,
+    train,
 )
-from semst_sc.nn._minibatch import sample_neighbours
+from semst_sc.nn import _data as data_module
+from semst_sc.nn._data import sample_neighbours
 
 torch.set_num_threads(1)
+CPU = torch.device("cpu")
 
 
 def _graph(n, k, seed):
@@ -43,15 +42,17 @@ def _toy(n=80, semantic=True, seed=0):
         x=counts / 2,
         counts=counts,
         size_factors=np.ones(n, np.float32),
-        spatial=_graph(n, 4, seed + 1),
-        feature=_graph(n, 3, seed + 2),
+        graphs={"spatial": _graph(n, 4, seed + 1), "feature": _graph(n, 3, seed + 2)},
         semantic=gen.standard_normal((n, 7)).astype(np.float32) if semantic else None,
     )
 
 
-def _model(semantic=True):
+SMALL = {"dual": {"hidden_dim": 16, "latent_dim": 5}, "contrastive": {"latent_dim": 6}}
+
+
+def _model(name="dual", semantic=True):
     torch.manual_seed(0)
-    return SemSTModel(12, 12, 7 if semantic else None, hidden_dim=16, latent_dim=5)
+    return ENCODERS[name](12, 12, 7 if semantic else None, **SMALL[name])
 
 
 def test_sample_neighbours_draws_distinct_true_neighbours_up_to_fanout():
@@ -69,87 +70,75 @@ def test_sample_neighbours_draws_distinct_true_neighbours_up_to_fanout():
 
 def test_sample_batch_builds_seed_first_two_hop_subgraphs():
     data = _toy(200)
-    batch = sample_batch(data, np.array([5, 40, 90]), (3, 2), np.random.default_rng(1))
+    batch = sample_batch(data, np.array([5, 40, 90]), ("spatial", "feature"), (3, 2), np.random.default_rng(1))
     assert np.array_equal(batch.seeds, np.unique(batch.seeds)) and {5, 40, 90} <= set(batch.seeds)
     n = len(batch.seeds)
-    for nodes, adjacency, graph in (
-        (batch.spatial_nodes, batch.spatial, data.spatial),
-        (batch.feature_nodes, batch.feature, data.feature),
-    ):
+    for name in ("spatial", "feature"):
+        nodes, adjacency, graph = batch.nodes[name], batch.subgraphs[name], data.graphs[name]
         assert np.array_equal(nodes[:n], batch.seeds) and len(set(nodes)) == len(nodes)
         degree = np.diff(adjacency.indptr)
         assert (degree[:n] <= 3).all() and (degree[n:] <= 2).all()
         rows, cols = adjacency.nonzero()  # every sampled edge is an edge of the graph
         assert np.asarray(graph[nodes[rows], nodes[cols]]).all()
-    pairs = batch.positive.T
-    assert len(pairs) and np.asarray(data.spatial[batch.seeds[pairs[:, 0]], batch.seeds[pairs[:, 1]]]).all()
-    assert batch.negative.shape == batch.positive.shape and batch.negative.max() < n
+    pairs = batch.pairs.T
+    spatial = data.graphs["spatial"]
+    assert len(pairs) and np.asarray(spatial[batch.seeds[pairs[:, 0]], batch.seeds[pairs[:, 1]]]).all()
+    assert batch.negative.shape == batch.pairs.shape and batch.negative.max() < n
+    only_spatial = sample_batch(data, np.array([5]), ("spatial",), (3, 2), np.random.default_rng(1))
+    assert set(only_spatial.nodes) == {"spatial"}
 
 
+@pytest.mark.parametrize("name", sorted(ENCODERS))
 @pytest.mark.parametrize("semantic", [True, False])
-def test_seed_forward_on_complete_neighbourhoods_equals_the_full_forward(semantic):
-    data, model = _toy(semantic=semantic), _model(semantic).eval()
-    batch = sample_batch(data, np.array([2, 30, 61]), (None, None), np.random.default_rng(0))
-    x = torch.from_numpy(data.x)
-    sem = None if data.semantic is None else torch.from_numpy(data.semantic)
-    with torch.no_grad():
-        full = model(x, gcn_adjacency(data.spatial), gcn_adjacency(data.feature), sem, torch.from_numpy(batch.seeds))
-        out = SeedForward(model)(
-            x[batch.spatial_nodes],
-            gcn_adjacency(batch.spatial),
-            x[batch.feature_nodes],
-            gcn_adjacency(batch.feature),
-            None if sem is None else sem[batch.seeds],
-            len(batch.seeds),
-        )
-    for key in ("h_spatial", "h_feature", "z"):
-        torch.testing.assert_close(out[key], full[key][batch.seeds], rtol=1e-5, atol=1e-5)
-    for key in ("mu", "theta", "pi"):
-        torch.testing.assert_close(out[key], full[key], rtol=1e-5, atol=1e-5)
+def test_every_encoder_embeds_seeds_of_complete_neighbourhoods_as_on_the_whole_graph(name, semantic):
+    data, model = _toy(semantic=semantic), _model(name, semantic).eval()
+    graphs = ENCODERS[name].graphs
+    host = sample_batch(data, np.array([2, 30, 61]), graphs, (None, None), np.random.default_rng(0))
+    whole = FullBatchSampler(data, graphs, CPU).everything()
+    torch.testing.assert_close(model.embed(host.to_device(CPU)), model.embed(whole)[host.seeds], rtol=1e-5, atol=1e-5)
 
 
-def test_embed_layerwise_equals_the_full_graph_embedding():
-    data, model = _toy(), _model()
-    full = TrainingData(
-        torch.from_numpy(data.x),
-        torch.from_numpy(data.counts),
-        torch.from_numpy(data.size_factors),
-        gcn_adjacency(data.spatial),
-        gcn_adjacency(data.feature),
-        torch.zeros(2, 0, dtype=torch.long),
-        torch.from_numpy(data.semantic),
-    )
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_embedding_in_chunks_and_from_sparse_input_equals_the_whole(name):
+    data, model = _toy(), _model(name)
+    graphs = ENCODERS[name].graphs
+    expected = embed(model, FullBatchSampler(data, graphs, CPU))
     sparse_x = replace(data, x=sp.csr_matrix(data.x))
-    expected = embed(model, full)
-    torch.testing.assert_close(embed_layerwise(model, data, chunk_size=17), expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(embed_layerwise(model, sparse_x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(embed(model, NeighbourSampler(sparse_x, graphs, CPU), chunk_size=17), expected)
 
 
-def _train(seed, data=None, n_steps=40):
-    model = _model()
-    history = train_minibatch(
-        model, _toy() if data is None else data, n_steps=n_steps, batch_size=32, lr=1e-2, rng=seed, progress=False
-    )
-    return model, history
+def _train(name, seed, minibatch, data=None, n_steps=40):
+    model, data = _model(name), _toy() if data is None else data
+    graphs = ENCODERS[name].graphs
+    if minibatch:
+        sampler = NeighbourSampler(data, graphs, CPU, batch_size=32, rng=seed)
+    else:
+        sampler = FullBatchSampler(data, graphs, CPU, recon_batch_size=32, pair_batch_size=100, rng=seed)
+    return model, train(model, sampler, n_steps=n_steps, lr=1e-2, progress=False)
 
 
-def test_train_minibatch_lowers_the_loss_and_is_deterministic():
-    _, h1 = _train(0)
-    _, h2 = _train(0)
-    _, h3 = _train(1)
-    assert set(h1) == {"total", "zinb", "spatial", "dicr"} and len(h1["total"]) == 40
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_one_loop_trains_every_encoder_full_batch_and_in_minibatches(name, minibatch):
+    _, h1 = _train(name, 0, minibatch)
+    _, h2 = _train(name, 0, minibatch)
+    _, h3 = _train(name, 1, minibatch)
+    expected = {"dual": {"total", "zinb", "spatial", "dicr"}, "contrastive": {"total", "recon", "contrast"}}[name]
+    assert set(h1) == expected and len(h1["total"]) == 40
     assert np.mean(h1["total"][-5:]) < 0.8 * np.mean(h1["total"][:5])
     assert h1 == h2 and h1["total"] != h3["total"]
 
 
-def test_train_minibatch_checks_its_inputs():
+def test_training_checks_its_inputs():
     with pytest.raises(ValueError, match="n_steps"):
-        train_minibatch(_model(), _toy(), n_steps=0)
+        train(_model(), FullBatchSampler(_toy(), ("spatial", "feature"), CPU), n_steps=0)
     with pytest.raises(ValueError, match="batch_size"):
-        train_minibatch(_model(), _toy(), n_steps=1, batch_size=1)
+        NeighbourSampler(_toy(), ("spatial",), CPU, batch_size=1)
     data = _toy()
     with pytest.raises(ValueError, match="one row per spot"):
-        GraphData(data.x, data.counts[:5], data.size_factors, data.spatial, data.feature)
+        GraphData(data.x, data.counts[:5], data.size_factors, data.graphs)
+    with pytest.raises(ValueError, match="'spatial' graph"):
+        GraphData(data.x, data.counts, data.size_factors, {"feature": data.graphs["feature"]})
 
 
 # ---------------------------------------------------------------- tl.semst
@@ -158,12 +147,14 @@ def test_train_minibatch_checks_its_inputs():
 @pytest.fixture(scope="module")
 def _slide():
     """The default simulated tissue with both graphs and stand-in semantic vectors (no language model)."""
+    sst.settings.progress = False
     adata = sst.datasets.simulate_tissue()
     sst.pp.prepare(adata)
     sst.pp.spatial_graph(adata)
     sst.pp.feature_graph(adata)
     adata.obsm["X_semantic"] = np.random.default_rng(0).standard_normal((adata.n_obs, 16)).astype(np.float32)
-    return adata
+    yield adata
+    sst.settings.progress = True
 
 
 def _ari(adata):
@@ -173,8 +164,8 @@ def _ari(adata):
 
 def test_minibatch_accuracy_is_comparable_to_full_batch(_slide):
     full, mini = _slide.copy(), _slide.copy()
-    sst.tl.semst(full, n_epochs=60, minibatch=False, progress=False)
-    sst.tl.semst(mini, n_epochs=60, minibatch=True, minibatch_size=512, progress=False)
+    sst.tl.semst(full, n_epochs=60, train_kwargs={"minibatch": False})
+    sst.tl.semst(mini, n_epochs=60, train_kwargs={"minibatch": True, "minibatch_size": 512})
     params = mini.uns["semst"]["params"]
     assert params["minibatch"] is True and params["minibatch_size"] == 512 and params["world_size"] == 1
     assert full.uns["semst"]["params"]["minibatch"] is False
@@ -184,31 +175,39 @@ def test_minibatch_accuracy_is_comparable_to_full_batch(_slide):
     assert ari_full > 0.6 and ari_mini > 0.6 and abs(ari_full - ari_mini) < 0.1, (ari_full, ari_mini)
 
 
+def test_contrastive_encoder_trains_in_minibatches(_slide):
+    mini = sst.tl.semst(
+        _slide, encoder="contrastive", n_epochs=60, train_kwargs={"minibatch": True, "minibatch_size": 512}, copy=True
+    )
+    assert mini.uns["semst"]["params"]["minibatch"] is True
+    assert mini.obsm["X_semst"].shape == (mini.n_obs, int(_slide.var["highly_variable"].sum()))
+    assert _ari(mini) > 0.5
+
+
 def test_minibatch_same_rng_same_embedding(_slide):
-    runs = [sst.tl.semst(_slide, n_epochs=4, minibatch=True, rng=rng, progress=False, copy=True) for rng in (3, 3, 4)]
+    kwargs = {"n_epochs": 4, "train_kwargs": {"minibatch": True}, "copy": True}
+    runs = [sst.tl.semst(_slide, rng=rng, **kwargs) for rng in (3, 3, 4)]
     assert np.array_equal(runs[0].obsm["X_semst"], runs[1].obsm["X_semst"])
     assert not np.array_equal(runs[0].obsm["X_semst"], runs[2].obsm["X_semst"])
     assert "X_semst" not in _slide.obsm  # copy=True leaves the input alone
 
 
 def test_minibatch_auto_follows_the_size_threshold(_slide, monkeypatch):
-    small = sst.tl.semst(_slide, n_epochs=2, semantic_key=None, progress=False, copy=True)
+    small = sst.tl.semst(_slide, n_epochs=2, semantic_key=None, copy=True)
     assert small.uns["semst"]["params"]["minibatch"] is False
-    monkeypatch.setattr(_minibatch, "AUTO_MINIBATCH_SPOTS", _slide.n_obs)
-    large = sst.tl.semst(_slide, n_epochs=2, semantic_key=None, progress=False, copy=True)
+    monkeypatch.setattr(data_module, "AUTO_MINIBATCH_SPOTS", _slide.n_obs)
+    large = sst.tl.semst(_slide, n_epochs=2, semantic_key=None, copy=True)
     assert large.uns["semst"]["params"]["minibatch"] is True
-    contrastive = sst.tl.semst(_slide, n_epochs=2, encoder="contrastive", progress=False, copy=True)
-    assert contrastive.uns["semst"]["params"]["minibatch"] is False
 
 
 def test_minibatch_rejects_bad_arguments(_slide, monkeypatch):
-    with pytest.raises(ValueError, match="minibatch must be"):
-        sst.tl.semst(_slide, minibatch="yes", copy=True)
-    with pytest.raises(ValueError, match="encoder='dual'"):
-        sst.tl.semst(_slide, minibatch=True, encoder="contrastive", copy=True)
+    with pytest.raises(ValueError, match="minibatch'\\] must be"):
+        sst.tl.semst(_slide, train_kwargs={"minibatch": "yes"}, copy=True)
+    with pytest.raises(ValueError, match="unknown train_kwargs"):
+        sst.tl.semst(_slide, train_kwargs={"minibatch_sise": 3}, copy=True)
     with pytest.raises(ValueError, match="mini-batches"):
-        sst.tl.semst(_slide, minibatch=False, distributed=True, copy=True)
+        sst.tl.semst(_slide, train_kwargs={"minibatch": False, "distributed": True}, copy=True)
     for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="torchrun"):
-        sst.tl.semst(_slide, n_epochs=1, distributed=True, progress=False, copy=True)
+        sst.tl.semst(_slide, n_epochs=1, train_kwargs={"distributed": True}, copy=True)

@@ -5,19 +5,24 @@ import torch
 from scipy import stats
 
 from semst_sc.nn import (
+    ENCODERS,
     FSM,
     ContrastiveGCN,
+    FullBatchSampler,
     GCNEncoder,
+    GraphData,
     SemSTModel,
-    TrainingData,
+    SpotEncoder,
     dicr_loss,
     embed,
     gcn_adjacency,
+    get_encoder,
     spatial_pair_loss,
     train,
     zinb_nll,
 )
-from semst_sc.nn._train import draw
+
+CPU = torch.device("cpu")
 
 
 def test_fsm_starts_as_identity_and_modulates():
@@ -94,86 +99,94 @@ def _toy(seed=0):
     return counts, adj
 
 
-def test_model_forward_shapes_with_and_without_fsm():
+def _graph_data(semantic=None):
     counts, adj = _toy()
-    graph = gcn_adjacency(adj)
-    x = torch.tensor(counts)
-    out = SemSTModel(12, 12, 7, latent_dim=5)(x, graph, graph, torch.randn(60, 7), decode=torch.arange(10))
-    assert out["z"].shape == (60, 5) and out["mu"].shape == (10, 12)
+    return GraphData(counts, counts, np.ones(60, np.float32), {"spatial": adj, "feature": adj}, semantic)
+
+
+def test_model_steps_shapes_with_and_without_fsm():
+    semantic = np.random.default_rng(0).standard_normal((60, 7)).astype(np.float32)
+    batch = FullBatchSampler(_graph_data(semantic), ("spatial", "feature"), CPU, recon_batch_size=10).sample()
+    model = SemSTModel(12, 12, 7, latent_dim=5)
+    views = model.encode(batch)
+    assert views["spatial"].shape == views["feature"].shape == (60, 5)
+    z = model.fuse(views, batch.seed_semantic())
+    assert z.shape == (60, 5) and [t.shape for t in model.decode(z[:10])] == [(10, 12)] * 3
+    assert set(model(batch)) == {"total", "zinb", "spatial", "dicr"}
     plain = SemSTModel(12, 12, None, latent_dim=5)
-    assert plain.fsm is None and plain(x, graph, graph)["mu"].shape == (60, 12)
+    assert plain.fsm is None and plain.embed(batch).shape == (60, 5)
+    without = FullBatchSampler(_graph_data(), ("spatial", "feature"), CPU).sample()
     with pytest.raises(ValueError, match="semantic"):
-        SemSTModel(12, 12, 7)(x, graph, graph)
-
-
-def _data(semantic=None):
-    counts, adj = _toy()
-    graph = gcn_adjacency(adj)
-    coo = adj.tocoo()
-    x = torch.tensor(counts)
-    positive = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
-    return TrainingData(x, x, torch.ones(60), graph, graph, positive, semantic)
+        model(without)
 
 
 def _train(seed, model_factory=lambda: SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4), semantic=None):
     torch.manual_seed(seed)
     model = model_factory()
-    history = train(
-        model,
-        _data(semantic),
-        n_epochs=60,
-        lr=1e-2,
-        recon_batch_size=32,
-        pair_batch_size=100,
-        generator=torch.Generator().manual_seed(seed),
-        progress=False,
+    sampler = FullBatchSampler(
+        _graph_data(semantic), model.graphs, CPU, recon_batch_size=32, pair_batch_size=100, rng=seed
     )
-    return model, history
+    return model, train(model, sampler, n_steps=60, lr=1e-2, progress=False), sampler
 
 
 def test_training_lowers_the_loss_and_is_deterministic():
-    _, h1 = _train(0)
-    _, h2 = _train(0)
-    _, h3 = _train(1)
+    _, h1, _ = _train(0)
+    _, h2, _ = _train(0)
+    _, h3, _ = _train(1)
     assert np.mean(h1["total"][-5:]) < 0.8 * np.mean(h1["total"][:5])
     assert h1["total"] == h2["total"]
     assert h1["total"] != h3["total"]
     assert set(h1) == {"total", "zinb", "spatial", "dicr"}
 
 
-def test_draw_samples_within_bounds():
-    data = _data()
-    sample = draw(data, 32, 50, torch.Generator().manual_seed(0))
-    assert sample.rows.shape == (32,) and len(set(sample.rows.tolist())) == 32
-    assert sample.pairs.shape == sample.negative.shape == (2, 50)
-    edges = set(map(tuple, data.positive.T.tolist()))
-    assert set(map(tuple, sample.pairs.T.tolist())) <= edges
-    assert sorted(sample.permutation.tolist()) == list(range(60))
-    everything = draw(data, None, None, torch.Generator().manual_seed(0))
-    assert everything.rows is None and everything.pairs.shape == data.positive.shape
+def test_full_batch_sampler_draws_within_bounds():
+    data = _graph_data()
+    sampler = FullBatchSampler(data, ("spatial",), CPU, recon_batch_size=32, pair_batch_size=50)
+    batch = sampler.sample()
+    assert batch.recon_rows.shape == (32,) and len(set(batch.recon_rows.tolist())) == 32
+    assert batch.pairs.shape == batch.negative.shape == (2, 50)
+    edges = set(map(tuple, sampler.base.pairs.T.tolist()))
+    assert set(map(tuple, batch.pairs.T.tolist())) <= edges and len(edges) == data.graphs["spatial"].nnz
+    assert sorted(batch.permutation.tolist()) == list(range(60))
+    everything = FullBatchSampler(data, ("spatial",), CPU, recon_batch_size=None, pair_batch_size=None).sample()
+    assert everything.recon_rows is None and everything.pairs.shape == (2, len(edges))
 
 
 def test_contrastive_gcn_trains_with_and_without_fsm():
-    semantic = torch.randn(60, 7, generator=torch.Generator().manual_seed(3))
-    model, history = _train(0, lambda: ContrastiveGCN(12, 7, latent_dim=6), semantic)
+    semantic = np.random.default_rng(3).standard_normal((60, 7)).astype(np.float32)
+    model, history, sampler = _train(0, lambda: ContrastiveGCN(12, 12, 7, latent_dim=6), semantic)
     assert set(history) == {"total", "recon", "contrast"}
     assert np.mean(history["total"][-5:]) < 0.8 * np.mean(history["total"][:5])
-    z = embed(model, _data(semantic))
+    z = embed(model, sampler)
     assert z.shape == (60, 12) and torch.isfinite(z).all()  # the reconstruction
-    _, again = _train(0, lambda: ContrastiveGCN(12, 7, latent_dim=6), semantic)
+    _, again, _ = _train(0, lambda: ContrastiveGCN(12, 12, 7, latent_dim=6), semantic)
     assert again["total"] == history["total"]
-    plain = ContrastiveGCN(12, None, latent_dim=6)
-    assert plain.fsm is None and embed(plain, _data()).shape == (60, 12)
+    plain = ContrastiveGCN(12, None, None, latent_dim=6)
+    no_semantic = FullBatchSampler(_graph_data(), ("spatial",), CPU)
+    assert plain.fsm is None and embed(plain, no_semantic).shape == (60, 12)
     with pytest.raises(ValueError, match="semantic"):
-        embed(ContrastiveGCN(12, 7), _data())
+        embed(ContrastiveGCN(12, 12, 7), no_semantic)
+    with pytest.raises(ValueError, match="reconstructs its input"):
+        ContrastiveGCN(12, 5)
 
 
 def test_untrained_fsm_leaves_the_contrastive_embedding_unchanged():
     torch.manual_seed(0)
-    with_fsm = ContrastiveGCN(12, 7, latent_dim=6)
+    with_fsm = ContrastiveGCN(12, 12, 7, latent_dim=6)
     torch.manual_seed(0)
-    without = ContrastiveGCN(12, None, latent_dim=6)
+    without = ContrastiveGCN(12, 12, None, latent_dim=6)
     without.encoder.load_state_dict(with_fsm.encoder.state_dict())
     without.decoder.load_state_dict(with_fsm.decoder.state_dict())
-    data = _data(torch.randn(60, 7))
-    assert torch.allclose(embed(with_fsm, data), embed(without, data))
+    sampler = FullBatchSampler(
+        _graph_data(np.random.default_rng(0).standard_normal((60, 7)).astype(np.float32)), ("spatial",), CPU
+    )
+    assert torch.allclose(embed(with_fsm, sampler), embed(without, sampler))
+
+
+def test_registry_holds_encoder_classes_with_their_defaults():
+    assert ENCODERS["dual"] is SemSTModel and ENCODERS["contrastive"] is ContrastiveGCN
+    for name, cls in ENCODERS.items():
+        assert issubclass(cls, SpotEncoder) and get_encoder(name) is cls
+        assert cls.input_transform in ("scaled", "log_standardised") and cls.n_epochs > 0 and "spatial" in cls.graphs
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        get_encoder("vae")

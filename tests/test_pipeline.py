@@ -6,12 +6,12 @@ from semst_sc._pipeline import PRESETS
 
 
 def test_paper_preset_applies_the_reference_settings(tissue):
-    out = sst.run_pipeline(tissue, 4, preset="paper", model=CountingEncoder(), n_epochs=2, progress=False, copy=True)
+    out = sst.run_pipeline(tissue, 4, preset="paper", model=CountingEncoder(), n_epochs=2, copy=True)
     assert out.uns["semst_prepare"]["params"]["min_cells"] == 100
     assert out.uns["spatial_neighbors"]["params"]["n_neighbors"] == 60
     assert out.uns["X_semantic"]["params"]["mode"] == "symbols"
     semst = out.uns["semst"]["params"]
-    assert semst["recon_batch_size"] is None and semst["pair_batch_size"] is None
+    assert semst["recon_batch_size"] == "" and semst["pair_batch_size"] == ""  # None: every spot and pair
     assert semst["n_epochs"] == 2  # an explicit argument wins over the preset
     assert out.uns["semst_domain"]["params"]["method"] == "kmeans"
     assert out.uns["semst_domain"]["params"]["n_pcs"] is None
@@ -20,21 +20,19 @@ def test_paper_preset_applies_the_reference_settings(tissue):
 
 def test_default_preset_changes_nothing(tissue):
     assert PRESETS["default"] == {}
-    out = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, progress=False, copy=True)
+    out = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, copy=True)
     assert out.uns["semst_domain"]["params"]["method"] == "gmm"
     assert out.uns["semst"]["params"]["recon_batch_size"] == 1024
 
 
 def test_unknown_preset_is_rejected_before_work(tissue):
     with pytest.raises(ValueError, match="preset must be one of"):
-        sst.run_pipeline(tissue, 3, preset="fast", progress=False)
+        sst.run_pipeline(tissue, 3, preset="fast")
     assert "semst_domain" not in tissue.obs
 
 
 def test_contrastive_encoder_runs_end_to_end(tissue):
-    out = sst.run_pipeline(
-        tissue, 3, encoder="contrastive", model=CountingEncoder(), n_epochs=3, progress=False, copy=True
-    )
+    out = sst.run_pipeline(tissue, 3, encoder="contrastive", model=CountingEncoder(), n_epochs=3, copy=True)
     assert out.uns["semst"]["params"]["encoder"] == "contrastive"
     assert out.obsm["X_semst"].shape == (tissue.n_obs, int(out.var["highly_variable"].sum()))  # reconstruction
     assert set(out.uns["semst"]["loss_history"]) == {"total", "recon", "contrast"}
@@ -53,9 +51,7 @@ def test_unknown_encoder_is_rejected(tissue):
 def test_semantic_mode_and_gene_text_reach_the_semantic_step(tissue):
     encoder = CountingEncoder()
     text = {"GFAP": "glial fibrillary acidic protein, astrocytes"}
-    out = sst.run_pipeline(
-        tissue, 3, model=encoder, semantic_mode="symbols", gene_text=text, n_epochs=2, progress=False, copy=True
-    )
+    out = sst.run_pipeline(tissue, 3, model=encoder, semantic_mode="symbols", gene_text=text, n_epochs=2, copy=True)
     params = out.uns["X_semantic"]["params"]
     assert params["mode"] == "symbols"
     assert params["gene_text"] == "mapping"

@@ -25,9 +25,9 @@ def test_semst_writes_embedding_and_history(processed):
 
 def test_semst_same_rng_same_embedding(tissue):
     tissue = _ready(tissue)
-    a = sst.tl.semst(tissue, n_epochs=5, rng=3, progress=False, copy=True)
-    b = sst.tl.semst(tissue, n_epochs=5, rng=3, progress=False, copy=True)
-    c = sst.tl.semst(tissue, n_epochs=5, rng=4, progress=False, copy=True)
+    a = sst.tl.semst(tissue, n_epochs=5, rng=3, copy=True)
+    b = sst.tl.semst(tissue, n_epochs=5, rng=3, copy=True)
+    c = sst.tl.semst(tissue, n_epochs=5, rng=4, copy=True)
     np.testing.assert_array_equal(a.obsm["X_semst"], b.obsm["X_semst"])
     assert not np.allclose(a.obsm["X_semst"], c.obsm["X_semst"])
     assert "X_semst" not in tissue.obsm  # copy=True leaves the input alone
@@ -44,11 +44,11 @@ def test_contrastive_encoder_defaults_follow_graphst(tissue):
     expected = np.clip((logged - logged.mean(0)) / logged.std(0), -10, 10)
     np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
     tissue = _ready(tissue)
-    out = sst.tl.semst(tissue, encoder="contrastive", progress=False, copy=True)
+    out = sst.tl.semst(tissue, encoder="contrastive", copy=True)
     params = out.uns["semst"]["params"]
     assert params["n_epochs"] == 300 and params["weight_decay"] == 0.0
     assert out.obsm["X_semst"].shape == (tissue.n_obs, int(tissue.var["highly_variable"].sum()))
-    dual = sst.tl.semst(tissue, n_epochs=2, progress=False, copy=True).uns["semst"]["params"]
+    dual = sst.tl.semst(tissue, n_epochs=2, copy=True).uns["semst"]["params"]
     assert dual["weight_decay"] == 5e-4
 
 
@@ -60,8 +60,8 @@ def test_semst_without_semantics_and_missing_inputs(tissue):
     sst.pp.feature_graph(tissue)
     with pytest.raises(KeyError, match=r"sst.pp.gene_semantics"):
         sst.tl.semst(tissue, n_epochs=2)
-    sst.tl.semst(tissue, n_epochs=2, semantic_key=None, progress=False)
-    assert tissue.uns["semst"]["params"]["semantic_key"] is None
+    sst.tl.semst(tissue, n_epochs=2, semantic_key=None)
+    assert tissue.uns["semst"]["params"]["semantic_key"] == ""  # none (.h5ad stores no None)
 
 
 def test_semst_beats_non_spatial_baseline_on_simulation(processed):

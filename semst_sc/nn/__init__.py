@@ -1,36 +1,37 @@
-"""Torch building blocks of SemST, usable without AnnData."""
+"""Torch building blocks of SemST, usable without AnnData: encoders, the FSM, losses, data, one training loop."""
 
 from ._contrastive import ContrastiveGCN
+from ._data import AUTO_MINIBATCH_SPOTS, Batch, FullBatchSampler, GraphData, NeighbourSampler, sample_batch
 from ._distributed import distributed_session
+from ._encoder import SpotEncoder
 from ._fsm import FSM
 from ._gcn import GCNEncoder, gcn_adjacency
 from ._losses import dicr_loss, spatial_pair_loss, zinb_nll
-from ._minibatch import Batch, GraphData, SeedForward, batch_loss, embed_layerwise, sample_batch, train_minibatch
-from ._model import LossWeights, SemSTModel
-from ._train import Sample, TrainingData, embed, train
+from ._model import SemSTModel
+from ._registry import ENCODERS, get_encoder
+from ._train import embed, train
 from ._zinb import ZINBDecoder
 
 __all__ = [
+    "AUTO_MINIBATCH_SPOTS",
     "Batch",
     "ContrastiveGCN",
+    "ENCODERS",
     "FSM",
+    "FullBatchSampler",
     "GCNEncoder",
     "GraphData",
-    "LossWeights",
-    "Sample",
-    "SeedForward",
+    "NeighbourSampler",
     "SemSTModel",
-    "TrainingData",
+    "SpotEncoder",
     "ZINBDecoder",
-    "batch_loss",
     "dicr_loss",
     "distributed_session",
     "embed",
-    "embed_layerwise",
     "gcn_adjacency",
+    "get_encoder",
     "sample_batch",
     "spatial_pair_loss",
     "train",
-    "train_minibatch",
     "zinb_nll",
 ]

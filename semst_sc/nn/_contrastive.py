@@ -4,16 +4,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._data import Batch
+from ._encoder import SpotEncoder
 from ._fsm import FSM
 
 
-class ContrastiveGCN(nn.Module):
+class ContrastiveGCN(SpotEncoder):
     """A GraphST-style graph contrastive autoencoder on the spatial graph, with an optional FSM.
 
-    One graph convolution encodes the spots, the FSM (when semantic vectors are given) modulates
-    that representation, and a second graph convolution reconstructs the encoder input from it.
-    As in GraphST, the embedding to cluster is that spatially decoded reconstruction, not the
-    latent representation.
+    Registered as ``"contrastive"``. One graph convolution encodes the spots, the FSM (when semantic vectors are
+    given) modulates that representation, and a second graph convolution reconstructs the encoder input from it.
+    As in GraphST, the embedding to cluster is that spatially decoded reconstruction, not the latent
+    representation, and the input is the log-normalised expression standardised per gene.
     A contrastive term asks a bilinear discriminator to tell each spot's representation from that
     of a corrupted graph (spots' inputs shuffled), given the spot's neighbourhood summary
     (Deep Graph Infomax with local summaries, as GraphST; Long et al., Nat Commun 2023).
@@ -22,18 +24,27 @@ class ContrastiveGCN(nn.Module):
     ----------
     n_input
         Genes in the encoder input.
+    n_output
+        Genes reconstructed: the input's (``None`` or ``n_input``).
     semantic_dim
         Dimension of the semantic vectors; ``None`` builds the model without FSM.
     latent_dim
-        Dimension of the embedding.
+        Dimension of the latent representation.
     recon_weight, contrast_weight
         Weights of the reconstruction (mean squared error) and contrastive terms.
     """
 
+    graphs = ("spatial",)
+    input_transform = "log_standardised"
+    n_epochs = 300
+    weight_decay = 0.0
+    embedding = "reconstruction"
+
     def __init__(
         self,
         n_input: int,
-        semantic_dim: int | None,
+        n_output: int | None = None,
+        semantic_dim: int | None = None,
         *,
         latent_dim: int = 64,
         recon_weight: float = 10.0,
@@ -42,30 +53,45 @@ class ContrastiveGCN(nn.Module):
         super().__init__()
         from torch_geometric.nn import GCNConv
 
+        if n_output not in (None, n_input):
+            raise ValueError(f"ContrastiveGCN reconstructs its input: n_output must be n_input ({n_input})")
+        self.n_input = n_input
         self.encoder = GCNConv(n_input, latent_dim, normalize=False, add_self_loops=False)
         self.decoder = nn.Linear(latent_dim, n_input)  # a graph convolution, propagated before the linear map
         self.fsm = None if semantic_dim is None else FSM(semantic_dim, latent_dim, head_dim=latent_dim)
         self.discriminator = nn.Bilinear(latent_dim, latent_dim, 1)
         self.recon_weight, self.contrast_weight = recon_weight, contrast_weight
 
-    def _encode(self, x: torch.Tensor, adjacency: torch.Tensor, semantic: torch.Tensor | None) -> torch.Tensor:
-        h = self.encoder(x, adjacency)
-        if self.fsm is not None:
-            if semantic is None:
-                raise ValueError("this model has an FSM: pass the semantic vectors")
-            h = self.fsm(h, semantic)
-        return h
+    @property
+    def embedding_dim(self) -> int:
+        """Columns of the embedding (the reconstructed genes)."""
+        return self.n_input
 
-    def loss(self, data, sample) -> dict[str, torch.Tensor]:
-        """Reconstruction and contrastive terms; ``"total"`` is their weighted sum."""
-        adjacency, perm = data.spatial_adjacency, sample.permutation
-        semantic = data.semantic
-        h = self._encode(data.x, adjacency, semantic)
-        h_corrupt = self._encode(data.x[perm], adjacency, None if semantic is None else semantic[perm])
-        recon = F.mse_loss(self._decode(h, adjacency), data.x)
+    def encode(self, batch: Batch, corrupt: bool = False) -> dict[str, torch.Tensor]:
+        """Return the modulated representation of every node of the spatial graph (inputs shuffled if ``corrupt``)."""
+        x, semantic = batch.x["spatial"], batch.semantic
+        if corrupt:
+            x, semantic = x[batch.permutation], None if semantic is None else semantic[batch.permutation]
+        return {"spatial": self.fuse({"spatial": self.encoder(x, batch.adjacency["spatial"])}, semantic)}
+
+    def fuse(self, views: dict[str, torch.Tensor], semantic: torch.Tensor | None) -> torch.Tensor:
+        """Modulate the representation with the FSM (applied to every node: the decoder averages over them)."""
+        return self.modulate(views["spatial"], semantic)
+
+    def decode(self, h: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Reconstruct the input from ``h`` over the graph: ``A (h W) + b = (A h) W + b``, the cheaper order."""
+        return self.decoder(torch.sparse.mm(adjacency, h))
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Reconstruction and contrastive terms on the seeds; ``"total"`` is their weighted sum."""
+        n, adjacency = batch.n_seeds, batch.adjacency["spatial"]
+        h = self.encode(batch)["spatial"]
+        h_corrupt = self.encode(batch, corrupt=True)["spatial"]
+        recon = F.mse_loss(self.decode(h, adjacency)[:n], batch.x["spatial"][:n])
         real, fake = torch.relu(h), torch.relu(h_corrupt)
-        summary = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, real), dim=1))
-        summary_fake = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, fake), dim=1))
+        summary = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, real)[:n], dim=1))
+        summary_fake = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, fake)[:n], dim=1))
+        real, fake = real[:n], fake[:n]
         logits = torch.cat(
             [
                 self.discriminator(real, summary),
@@ -74,16 +100,12 @@ class ContrastiveGCN(nn.Module):
                 self.discriminator(real, summary_fake),
             ]
         ).squeeze(1)
-        n = h.shape[0]
         target = torch.cat([torch.ones(n), torch.zeros(n), torch.ones(n), torch.zeros(n)]).to(logits.device)
         contrast = F.binary_cross_entropy_with_logits(logits, target)
         total = self.recon_weight * recon + self.contrast_weight * contrast
         return {"recon": recon, "contrast": contrast, "total": total}
 
-    def _decode(self, h: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        # A (h W) + b = (A h) W + b: propagating the latent_dim-wide h is far cheaper than the gene-wide h W
-        return self.decoder(torch.sparse.mm(adjacency, h))
-
-    def embed(self, data) -> torch.Tensor:
-        """Return every spot's reconstruction, decoded from its (modulated) representation over the graph."""
-        return self._decode(self._encode(data.x, data.spatial_adjacency, data.semantic), data.spatial_adjacency)
+    @torch.no_grad()
+    def embed(self, batch: Batch, chunk_size: int = 65_536) -> torch.Tensor:
+        """Return the seeds' reconstruction, decoded from their (modulated) representation over the graph."""
+        return self.decode(self.encode(batch)["spatial"], batch.adjacency["spatial"])[: batch.n_seeds]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
-from typing import Literal
+from contextlib import nullcontext
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,86 +13,71 @@ from .. import _constants as C
 from .._settings import settings
 from .._utils import check_adata, require_graph, require_obsm, require_prepared
 
+#: training settings ``train_kwargs`` may hold, with their defaults (``None`` for weight_decay: the encoder's)
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-3,
+    "weight_decay": None,
+    "recon_batch_size": 1024,
+    "pair_batch_size": 16384,
+    "minibatch": "auto",
+    "minibatch_size": 1024,
+    "fanouts": (10, 10),
+    "distributed": False,
+}
+
 
 def semst(
     adata: AnnData,
     *,
+    encoder: Any = "dual",
+    encoder_kwargs: dict[str, Any] | None = None,
+    train_kwargs: dict[str, Any] | None = None,
     n_epochs: int | None = None,
-    encoder: Literal["dual", "contrastive"] = "dual",
     semantic_key: str | None = C.SEMANTIC_KEY,
-    spatial_key: str = C.SPATIAL_GRAPH_KEY,
-    feature_key: str = C.FEATURE_GRAPH_KEY,
-    hidden_dim: int = 256,
-    latent_dim: int = 128,
-    lr: float = 1e-3,
-    weight_decay: float | None = None,
-    spatial_weight: float = 0.1,
-    dicr_weight: float = 0.1,
-    recon_batch_size: int | None = 1024,
-    pair_batch_size: int | None = 16384,
-    minibatch: bool | Literal["auto"] = "auto",
-    minibatch_size: int = 1024,
-    distributed: bool = False,
+    connectivity_key: str = C.SPATIAL_GRAPH_KEY,
+    feature_connectivity_key: str = C.FEATURE_GRAPH_KEY,
     rng: int = 0,
-    device: str = "auto",
-    progress: bool = True,
+    device: str | None = None,
     key_added: str = C.EMBEDDING_KEY,
     copy: bool = False,
 ) -> AnnData | None:
-    """Learn SemST spot embeddings: dual-view GCN, semantic modulation (FSM) and a ZINB decoder.
+    """Learn spot embeddings with a graph encoder, modulated by the gene semantics (FSM); labels are never read.
 
-    Trains for a fixed number of epochs with the loss
-    ``ZINB + spatial_weight * spatial pairs + dicr_weight * DICR``; no label is read.
+    The default encoder is SemST's: spatial and feature GCNs, FSM, projection and a ZINB decoder fitted to the raw
+    counts (:class:`~semst_sc.nn.SemSTModel`). Encoders come from :data:`semst_sc.nn.ENCODERS`; each carries its
+    own defaults (input, epochs, weight decay, what is clustered). Training runs a fixed number of steps, full
+    batch or, on large tissues, on neighbour-sampled mini-batches (``train_kwargs``).
 
     Parameters
     ----------
     adata
-        Output of :func:`semst_sc.pp.prepare` with both graphs and (unless ``semantic_key=None``)
+        Output of :func:`semst_sc.pp.prepare` with the graphs the encoder uses and (unless ``semantic_key=None``)
         the semantic vectors.
-    n_epochs
-        Training steps: full-batch steps, or mini-batch steps of ``minibatch_size`` spots each
-        (``None``: 100 for ``"dual"``, 300 for ``"contrastive"``).
     encoder
-        ``"dual"``: SemST's spatial + feature GCNs with a ZINB decoder (:class:`~semst_sc.nn.SemSTModel`).
-        ``"contrastive"``: a GraphST-style contrastive GCN autoencoder on the spatial graph
-        (:class:`~semst_sc.nn.ContrastiveGCN`, latent size 64), with the FSM on its representation; as in
-        GraphST, its input is the log-normalised expression of the modelled genes, standardised per
-        gene, and the embedding is the spatially decoded reconstruction of that input;
-        ``hidden_dim``, ``latent_dim``, the loss weights and the batch sizes apply to ``"dual"`` only.
+        A registered name (``"dual"``: SemST's dual-view GCN with a ZINB decoder; ``"contrastive"``: a
+        GraphST-style contrastive GCN on the spatial graph, clustered on its spatially decoded reconstruction),
+        or a :class:`~semst_sc.nn.SpotEncoder` instance built for this data.
+    encoder_kwargs
+        Keyword arguments of the encoder class, e.g. ``{"latent_dim": 64, "spatial_weight": 0.1}`` for ``"dual"``.
+    train_kwargs
+        Training settings: ``lr`` (1e-3), ``weight_decay`` (the encoder's), ``recon_batch_size`` (1024 spots
+        reconstructed per full-batch step; ``None``: all), ``pair_batch_size`` (16384 neighbour pairs per
+        full-batch step; ``None``: all), ``minibatch`` (``"auto"``: neighbour-sampled mini-batches from 50,000
+        spots; ``True``/``False``), ``minibatch_size`` (1024 seed spots per step), ``fanouts`` ((10, 10)
+        neighbours sampled at hops 1 and 2), ``distributed`` (data-parallel across the processes of a
+        ``torchrun`` job; implies mini-batches).
+    n_epochs
+        Training steps (``None``: the encoder's default, 100 for ``"dual"``, 300 for ``"contrastive"``).
     semantic_key
         ``obsm`` key of the semantic vectors; ``None`` trains without FSM.
-    spatial_key, feature_key
-        Prefixes of the spatial and feature graphs in ``obsp``.
-    hidden_dim, latent_dim
-        Widths of the GCN layers; the embedding has ``latent_dim`` dimensions.
-    lr, weight_decay
-        Adam settings (``weight_decay=None``: 5e-4 for ``"dual"``, 0 for ``"contrastive"`` as in GraphST).
-    spatial_weight, dicr_weight
-        Weights of the spatial pair loss and of the DICR loss (the ZINB loss has weight 1).
-    recon_batch_size
-        Spots drawn at random each epoch for the ZINB reconstruction term (an unbiased estimate of
-        the full term at a fraction of its cost); ``None`` reconstructs every spot every epoch.
-    pair_batch_size
-        Spatial neighbour pairs (and as many random pairs) drawn each epoch for the spatial loss;
-        ``None`` uses every neighbour pair every epoch.
-    minibatch
-        Train on neighbour-sampled mini-batches (:func:`~semst_sc.nn.train_minibatch`): each step takes
-        ``minibatch_size`` spots with both graphs sampled 2 hops around them, so its cost does not grow with the
-        tissue, and the spots are then embedded layer by layer on the full graphs. ``"auto"``: from 50,000 spots
-        on (``encoder="dual"`` only). ``recon_batch_size`` and ``pair_batch_size`` apply to full-batch training.
-    minibatch_size
-        Spots per mini-batch step (over all processes when distributed).
-    distributed
-        Data-parallel mini-batch training across the processes of a ``torchrun`` job (``torch.distributed``,
-        ``gloo`` on CPUs, ``nccl`` on GPUs), e.g. ``torchrun --nproc-per-node 2 script.py``: every process runs the
-        same script on the same data, takes its share of each step's spots, and gets the same embedding. Implies
-        mini-batch training.
+    connectivity_key
+        Spatial graph: ``obsp['{connectivity_key}_connectivities']``.
+    feature_connectivity_key
+        Expression graph of encoders that use one: ``obsp['{feature_connectivity_key}_connectivities']``.
     rng
-        Seed: the same seed gives the same embedding on the same machine.
+        Seed: the same seed gives the same embedding on the same machine and thread count.
     device
-        ``"auto"`` (GPU when available), ``"cpu"`` or ``"cuda"``.
-    progress
-        Show a progress bar.
+        Torch device (``None``: :attr:`semst_sc.settings.device`).
     key_added
         ``obsm`` key of the embedding; metadata go to ``uns[key_added.removeprefix('X_')]``.
     copy
@@ -103,122 +88,108 @@ def semst(
     ``None``, or a copy when ``copy=True``. Writes
 
     ``obsm['X_semst']``
-        The embedding (float32, n_obs x latent_dim; n_obs x modelled genes with ``encoder="contrastive"``).
+        The embedding (float32, n_obs x the encoder's embedding size).
     ``uns['semst']``
-        ``params`` and ``loss_history`` (per-epoch total and each loss term).
+        ``params`` (encoder, its settings and the training settings) and ``loss_history`` (per-step total and
+        each loss term).
     """
     import torch
 
-    from ..nn import ContrastiveGCN, LossWeights, SemSTModel, TrainingData, embed, gcn_adjacency, train
-    from ..nn._distributed import distributed_session, process_group, share_from_first
-    from ..nn._minibatch import GraphData, embed_layerwise, train_minibatch
+    from .. import nn
 
     check_adata(adata)
-    if encoder not in ("dual", "contrastive"):
-        raise ValueError(f"encoder must be 'dual' or 'contrastive', got {encoder!r}")
-    use_minibatch = _use_minibatch(minibatch, distributed, encoder, adata.n_obs)
+    options = _train_options(train_kwargs)
+    cls = type(encoder) if isinstance(encoder, nn.SpotEncoder) else nn.get_encoder(encoder)
+    name = encoder if isinstance(encoder, str) else cls.__name__
+    n_epochs = cls.n_epochs if n_epochs is None else n_epochs
+    if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+    weight_decay = cls.weight_decay if options["weight_decay"] is None else options["weight_decay"]
+    use_minibatch = _use_minibatch(options["minibatch"], options["distributed"], cls, adata.n_obs)
     genes = require_prepared(adata)
-    spatial_adj = require_graph(adata, spatial_key, "sst.pp.spatial_graph(adata)")
-    feature_adj = require_graph(adata, feature_key, "sst.pp.feature_graph(adata)")
+    keys = {"spatial": connectivity_key, "feature": feature_connectivity_key}
+    producers = {"spatial": "sst.pp.spatial_graph(adata)", "feature": "sst.pp.feature_graph(adata)"}
+    graphs = {g: require_graph(adata, keys[g], producers[g]) for g in dict.fromkeys(("spatial", *cls.graphs))}
     semantic = None
     if semantic_key is not None:
         semantic = np.asarray(require_obsm(adata, semantic_key, "sst.pp.gene_semantics(adata)"), dtype=np.float32)
-    n_epochs = n_epochs if n_epochs is not None else (100 if encoder == "dual" else 300)
-    weight_decay = weight_decay if weight_decay is not None else (5e-4 if encoder == "dual" else 0.0)
-    if n_epochs < 1:
-        raise ValueError(f"n_epochs must be positive, got {n_epochs}")
     dev = torch.device(settings.resolve_device(device))
 
     counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
-    x = _dense(adata.layers[C.SCALED_LAYER][:, genes]) if encoder == "dual" else _standardised_log(counts)
+    x = INPUTS[cls.input_transform](adata, genes, counts)
     totals = counts.sum(axis=1)
     size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
+    data = nn.GraphData(x, counts, size_factors, graphs, semantic)
 
+    threads = torch.get_num_threads()
+    if settings.n_threads is not None:
+        torch.set_num_threads(settings.n_threads)
     torch.manual_seed(rng)
-    generator = torch.Generator().manual_seed(rng)
-    semantic_dim = None if semantic is None else semantic.shape[1]
-    if encoder == "dual":
-        weights = LossWeights(spatial=spatial_weight, dicr=dicr_weight)
-        model = SemSTModel(
-            x.shape[1], counts.shape[1], semantic_dim, hidden_dim=hidden_dim, latent_dim=latent_dim, weights=weights
-        )
+    if isinstance(encoder, nn.SpotEncoder):
+        model = encoder
     else:
-        model = ContrastiveGCN(x.shape[1], semantic_dim)
+        model = cls(
+            x.shape[1], counts.shape[1], None if semantic is None else semantic.shape[1], **(encoder_kwargs or {})
+        )
+    _check_model(model, semantic)
 
     start = time.perf_counter()
     world_size = 1
-    if use_minibatch:
-        graphs = GraphData(x, counts, size_factors, spatial_adj, feature_adj, semantic)
-        with distributed_session(device) if distributed else nullcontext(dev) as dev:
+    try:
+        with nn.distributed_session(dev.type) if options["distributed"] else nullcontext(dev) as dev:
+            from ..nn._distributed import process_group, share_from_first
+
             rank, world_size = process_group()
             model = model.to(dev)
-            with _deterministic():
-                history = train_minibatch(
-                    model,
-                    graphs,
-                    n_steps=n_epochs,
-                    batch_size=minibatch_size,
-                    lr=lr,
-                    weight_decay=weight_decay,
-                    rng=rng,
-                    device=dev,
-                    progress=progress,
+            if use_minibatch:
+                sampler = nn.NeighbourSampler(
+                    data, cls.graphs, dev, options["minibatch_size"], tuple(options["fanouts"]), rng, rank, world_size
                 )
-                z = embed_layerwise(model, graphs, device=dev) if rank == 0 else None
-            z = share_from_first(z, (adata.n_obs, latent_dim), dev).cpu().numpy().astype(np.float32)
-    else:
-        coo = spatial_adj.tocoo()
-        data = TrainingData(
-            x=torch.from_numpy(x).to(dev),
-            counts=torch.from_numpy(counts).to(dev),
-            size_factors=torch.from_numpy(size_factors).to(dev),
-            spatial_adjacency=gcn_adjacency(spatial_adj).to(dev),
-            feature_adjacency=gcn_adjacency(feature_adj).to(dev),
-            positive=torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(dev),
-            semantic=None if semantic is None else torch.from_numpy(semantic).to(dev),
-        )
-        model = model.to(dev)
-        with _deterministic():
-            history = train(
+            else:
+                sampler = nn.FullBatchSampler(
+                    data,
+                    cls.graphs,
+                    dev,
+                    recon_batch_size=options["recon_batch_size"],
+                    pair_batch_size=options["pair_batch_size"],
+                    rng=rng,
+                )
+            history = nn.train(
                 model,
-                data,
-                n_epochs=n_epochs,
-                lr=lr,
+                sampler,
+                n_steps=int(n_epochs),
+                lr=options["lr"],
                 weight_decay=weight_decay,
-                recon_batch_size=recon_batch_size,
-                pair_batch_size=pair_batch_size,
-                generator=generator,
-                progress=progress,
+                progress=settings.progress,
             )
-            z = embed(model, data).cpu().numpy().astype(np.float32)
+            z = nn.embed(model, sampler) if rank == 0 else None
+            z = share_from_first(z, (adata.n_obs, model.embedding_dim), dev).cpu().numpy().astype(np.float32)
+    finally:
+        torch.set_num_threads(threads)
     if not np.isfinite(z).all():
-        raise FloatingPointError("training diverged (non-finite embedding): lower lr or check the input counts")
-    how = f"mini-batch steps on {world_size} process(es)" if use_minibatch else "epochs"
-    logg.info(f"trained the {encoder} model for {n_epochs} {how} in {time.perf_counter() - start:.1f} s on {dev}")
+        raise FloatingPointError(
+            "training diverged (non-finite embedding): lower train_kwargs['lr'] or check the counts"
+        )
+    how = f"mini-batch steps on {world_size} process(es)" if use_minibatch else "full-batch epochs"
+    logg.info(f"trained {name} for {n_epochs} {how} in {time.perf_counter() - start:.1f} s on {dev}")
 
     out = adata.copy() if copy else adata
     out.obsm[key_added] = z
     out.uns[key_added.removeprefix("X_")] = {
         "params": {
-            "n_epochs": n_epochs,
-            "encoder": encoder,
-            "semantic_key": semantic_key,
-            "spatial_key": spatial_key,
-            "feature_key": feature_key,
-            "hidden_dim": hidden_dim,
-            "latent_dim": latent_dim,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "spatial_weight": spatial_weight,
-            "dicr_weight": dicr_weight,
-            "recon_batch_size": recon_batch_size,
-            "pair_batch_size": pair_batch_size,
-            "minibatch": use_minibatch,
-            "minibatch_size": minibatch_size,
-            "distributed": distributed,
+            "encoder": name,
+            "encoder_kwargs": _storable(encoder_kwargs or {}),
+            "embedding": cls.embedding,
+            "input": cls.input_transform,
+            "n_epochs": int(n_epochs),
+            **_storable({**options, "weight_decay": weight_decay, "minibatch": use_minibatch}),
+            "semantic_key": semantic_key or "",
+            "connectivity_key": connectivity_key,
+            "feature_connectivity_key": feature_connectivity_key if "feature" in cls.graphs else "",
             "world_size": world_size,
             "rng": rng,
             "device": str(dev),
+            "n_threads": settings.n_threads or threads,
             "n_genes": int(genes.sum()),
         },
         "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
@@ -226,39 +197,48 @@ def semst(
     return out if copy else None
 
 
-def _use_minibatch(minibatch, distributed: bool, encoder: str, n_obs: int) -> bool:
-    """Resolve ``minibatch`` (``True``, ``False`` or ``"auto"``) against the other arguments."""
-    from ..nn._minibatch import AUTO_MINIBATCH_SPOTS
-
-    if minibatch not in (True, False, "auto"):
-        raise ValueError(f"minibatch must be True, False or 'auto', got {minibatch!r}")
-    if distributed and minibatch is False:
+def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge ``train_kwargs`` into the defaults, rejecting unknown keys and values that cannot work."""
+    unknown = set(train_kwargs or {}) - set(TRAIN_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown train_kwargs {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
+    options = {**TRAIN_DEFAULTS, **(train_kwargs or {})}
+    if options["minibatch"] not in (True, False, "auto"):
+        raise ValueError(f"train_kwargs['minibatch'] must be True, False or 'auto', got {options['minibatch']!r}")
+    if options["distributed"] and options["minibatch"] is False:
         raise ValueError("distributed training trains on mini-batches: use minibatch=True or 'auto'")
+    for key in ("recon_batch_size", "pair_batch_size"):
+        if options[key] is not None and options[key] < 1:
+            raise ValueError(f"train_kwargs['{key}'] must be positive or None, got {options[key]}")
+    if options["minibatch_size"] < 2:
+        raise ValueError(f"train_kwargs['minibatch_size'] must be at least 2, got {options['minibatch_size']}")
+    if not options["lr"] > 0:
+        raise ValueError(f"train_kwargs['lr'] must be positive, got {options['lr']}")
+    return options
+
+
+def _use_minibatch(minibatch, distributed: bool, cls, n_obs: int) -> bool:
+    """Resolve ``minibatch`` (``True``, ``False`` or ``"auto"``) for this encoder and tissue."""
+    from ..nn import _data
+
     if minibatch is True or distributed:
-        if encoder != "dual":
-            raise ValueError("mini-batch and distributed training are for encoder='dual'")
+        if not cls.supports_minibatch:
+            raise ValueError(f"{cls.__name__} does not train on mini-batches: use minibatch=False")
         return True
-    return minibatch == "auto" and encoder == "dual" and n_obs >= AUTO_MINIBATCH_SPOTS
+    return minibatch == "auto" and cls.supports_minibatch and n_obs >= _data.AUTO_MINIBATCH_SPOTS
 
 
-@contextmanager
-def _deterministic():
-    """Use torch's deterministic kernels while training (CPU scatter-adds otherwise vary run to run)."""
-    import torch
+def _check_model(model, semantic: np.ndarray | None) -> None:
+    """Raise when the encoder's FSM and the semantic vectors do not go together."""
+    if model.fsm is not None and semantic is None:
+        raise ValueError("the encoder has an FSM but semantic_key=None: pass the key of the semantic vectors")
+    if model.fsm is None and semantic is not None:
+        raise ValueError("the encoder has no FSM: build it with semantic_dim, or pass semantic_key=None")
 
-    settings = torch.utils.deterministic
-    previous = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-        settings.fill_uninitialized_memory,
-    )
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    settings.fill_uninitialized_memory = False  # filling every new tensor with NaN costs 3x
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        settings.fill_uninitialized_memory = previous[2]
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Values ``.h5ad`` can store: ``None`` becomes ``""``, tuples become lists."""
+    return {k: "" if v is None else list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def _standardised_log(counts: np.ndarray) -> np.ndarray:
@@ -267,6 +247,15 @@ def _standardised_log(counts: np.ndarray) -> np.ndarray:
     logged = np.log1p(counts / totals * 1e4)
     scaled = (logged - logged.mean(axis=0)) / np.maximum(logged.std(axis=0), 1e-6)
     return np.clip(scaled, -10, 10).astype(np.float32)
+
+
+def _scaled(adata: AnnData, genes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """SemST's input: ``layers['semst_scaled']`` of the modelled genes."""
+    return _dense(adata.layers[C.SCALED_LAYER][:, genes])
+
+
+#: encoder inputs by :attr:`~semst_sc.nn.SpotEncoder.input_transform`
+INPUTS = {"scaled": _scaled, "log_standardised": lambda adata, genes, counts: _standardised_log(counts)}
 
 
 def _dense(matrix) -> np.ndarray:
