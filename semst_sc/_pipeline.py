@@ -120,8 +120,6 @@ def run_pipeline(
             model=model,
             gene_text=gene_text,
             gene_symbols=gene_symbols,
-            device=device,
-            progress=progress,
             **steps.get("gene_semantics", {}),
         )
     tl.semst(
