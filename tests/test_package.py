@@ -44,4 +44,14 @@ def test_public_namespaces():
     assert set(sst.tl.__all__) == {"semst", "cluster", "refine"}
     assert {"FSM", "SemSTModel", "ZINBDecoder", "GCNEncoder"} <= set(sst.nn.__all__)
     assert {"simulate_tissue", "dlpfc", "osmfish", "read_spaceranger"} <= set(sst.datasets.__all__)
+    assert {
+        "TextEncoder",
+        "load_text_encoder",
+        "SentenceTransformerEncoder",
+        "DecoderEncoder",
+        "GeneTable",
+        "ObjectEncoder",
+        "SemanticCache",
+    } <= set(sst.semantics.__all__)
+    assert all(hasattr(sst.semantics, name) for name in sst.semantics.__all__)
     assert sst.__version__

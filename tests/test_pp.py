@@ -132,16 +132,16 @@ def test_gene_semantics_genes_mode_same_in_chunks(tissue, monkeypatch):
     from semst_sc.pp import _gene_semantics
 
     sst.pp.prepare(tissue, n_top_genes=100)
-    whole = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    whole = sst.pp.gene_semantics(tissue, model=CountingEncoder(), copy=True)
     top_genes = _gene_semantics._top_genes
     monkeypatch.setattr(_gene_semantics, "_top_genes", lambda X, usable, k: top_genes(X, usable, k, chunk=50))
-    chunked = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    chunked = sst.pp.gene_semantics(tissue, model=CountingEncoder(), copy=True)
     np.testing.assert_array_equal(chunked.obsm["X_semantic"], whole.obsm["X_semantic"])
 
 
 def test_gene_semantics_reads_only_the_modelled_genes_once(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
-    before = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    before = sst.pp.gene_semantics(tissue, model=CountingEncoder(), copy=True)
     scaled = tissue.layers["semst_scaled"].toarray()
     scaled[:, ~tissue.var["highly_variable"].to_numpy()] = 100.0  # other genes are never top genes
     halves = sp.csr_matrix(scaled)
@@ -151,7 +151,7 @@ def test_gene_semantics_reads_only_the_modelled_genes_once(tissue):
         (np.repeat(halves.data / 2, 2), np.repeat(halves.indices, 2), np.concatenate([[0], np.cumsum(2 * n)])),
         shape=halves.shape,
     )
-    after = sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False, copy=True)
+    after = sst.pp.gene_semantics(tissue, model=CountingEncoder(), copy=True)
     np.testing.assert_array_equal(after.obsm["X_semantic"], before.obsm["X_semantic"])
     assert tissue.layers["semst_scaled"].nnz == 2 * halves.nnz  # the input layer is left as it was
 
@@ -159,7 +159,7 @@ def test_gene_semantics_reads_only_the_modelled_genes_once(tissue):
 def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(tissue, model=encoder, mode="symbols", top_k=3, progress=False)
+    sst.pp.gene_semantics(tissue, model=encoder, mode="symbols", top_k=3)
     emb = tissue.obsm["X_semantic"]
     assert emb.shape == (tissue.n_obs, 8) and emb.dtype == np.float32
     assert len(encoder.seen) == len(set(encoder.seen))  # each distinct gene list embedded once
@@ -176,7 +176,7 @@ def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
 def test_gene_semantics_genes_mode_is_weighted_mean(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(tissue, model=encoder, mode="genes", top_k=4, progress=False)
+    sst.pp.gene_semantics(tissue, model=encoder, mode="genes", top_k=4)
     hvg = tissue.var["highly_variable"].to_numpy()
     symbols = tissue.var_names[hvg]
     x = tissue.layers["semst_scaled"][:, hvg].toarray()
@@ -189,8 +189,8 @@ def test_gene_semantics_genes_mode_is_weighted_mean(tissue):
 
 def test_gene_semantics_default_model_is_offline_and_deterministic(tissue):
     sst.pp.prepare(tissue, n_top_genes=60)
-    a = sst.pp.gene_semantics(tissue, progress=False, copy=True)
-    b = sst.pp.gene_semantics(tissue, progress=False, copy=True)
+    a = sst.pp.gene_semantics(tissue, copy=True)
+    b = sst.pp.gene_semantics(tissue, copy=True)
     assert a.obsm["X_semantic"].shape == (tissue.n_obs, 384)
     np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
     assert "all-MiniLM-L6-v2" in a.uns["X_semantic"]["params"]["model"]
@@ -203,6 +203,6 @@ def test_gene_semantics_reads_symbols_behind_ensembl_ids(tissue):
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
     sst.pp.prepare(tissue, n_top_genes=40)
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(tissue, model=encoder, mode="genes", progress=False)
+    sst.pp.gene_semantics(tissue, model=encoder, mode="genes")
     assert set(encoder.seen) <= set(symbols)
     assert not any(t.startswith("ENSG") for t in encoder.seen)

@@ -1,16 +1,27 @@
 """The semantic step: back-ends (tiny local decoder LLM, gene table, objects), gene knowledge, cache, symbols."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import scanpy
 from fakes import CountingEncoder
 
 import semst_sc as sst
-from semst_sc.pp import _language_model, _semantic_cache
 from semst_sc.pp._gene_semantics import PROMPT
-from semst_sc.pp._semantic_cache import SemanticCache
+from semst_sc.semantics import (
+    GeneTable,
+    ObjectEncoder,
+    SemanticCache,
+    TextEncoder,
+    _cache,
+    _sentence_transformer,
+    load_text_encoder,
+)
 
 
 @pytest.fixture
@@ -24,6 +35,29 @@ def cache(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     monkeypatch.setenv("SEMST_CACHE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def settings():
+    """``sst.settings``; afterwards its cache folder back to the default (``$SEMST_CACHE_DIR``), progress as it was."""
+    progress = sst.settings.progress
+    yield sst.settings
+    sst.settings.cache_dir = None
+    sst.settings.progress = progress
+
+
+@pytest.fixture
+def logged_warnings(monkeypatch):
+    """The messages of ``scanpy.logging.warning`` during the test."""
+    seen = []
+    monkeypatch.setattr(scanpy.logging, "warning", lambda msg, *args, **kwargs: seen.append(msg))
+    return seen
+
+
+def _with_identity(identity):
+    encoder = CountingEncoder()
+    encoder.identity = identity
+    return encoder
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +94,8 @@ def test_decoder_is_detected_and_mean_pools_the_last_hidden_state(tiny_decoder):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    encoder = _language_model.load_text_encoder(str(tiny_decoder), progress=False)
-    assert encoder.backend == "hf" and encoder.revision and encoder.cache_key
+    encoder = load_text_encoder(str(tiny_decoder), progress=False)
+    assert encoder.backend == "hf" and encoder.revision and encoder.identity
     texts = ["Highly expressed genes: RELN, MBP", "myelin basic protein", "GFAP"]
     vectors = encoder.encode(texts, batch_size=2)
     assert vectors.shape == (3, 32) and vectors.dtype == np.float32
@@ -77,16 +111,16 @@ def test_decoder_is_detected_and_mean_pools_the_last_hidden_state(tiny_decoder):
 
 def test_decoder_gene_pooling_and_hf_prefix(tiny_decoder):
     text = [f"{PROMPT} Highly expressed genes: RELN, MBP"]
-    mean = _language_model.load_text_encoder(f"hf:{tiny_decoder}", progress=False).encode(text)
-    genes = _language_model.load_text_encoder(str(tiny_decoder), progress=False, pooling="genes")
-    assert genes.cache_key != _language_model.load_text_encoder(str(tiny_decoder), progress=False).cache_key
+    mean = load_text_encoder(f"hf:{tiny_decoder}", progress=False).encode(text)
+    genes = load_text_encoder(str(tiny_decoder), progress=False, pooling="genes")
+    assert genes.identity != load_text_encoder(str(tiny_decoder), progress=False).identity
     assert not np.allclose(genes.encode(text), mean)
 
 
 def test_gene_semantics_with_decoder_both_modes(prepared, tiny_decoder, cache, tmp_path):
     for mode in ("symbols", "genes"):
-        a = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, progress=False, copy=True)
-        b = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, progress=False, copy=True)
+        a = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, copy=True)
+        b = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, copy=True)
         assert a.obsm["X_semantic"].shape == (prepared.n_obs, 32)
         np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
         params = b.uns["X_semantic"]["params"]
@@ -98,9 +132,9 @@ def test_gene_semantics_with_decoder_both_modes(prepared, tiny_decoder, cache, t
 
 def test_bad_backend_and_pooling(prepared):
     with pytest.raises(ValueError, match="backend must be"):
-        sst.pp.gene_semantics(prepared, model=CountingEncoder(), backend="openai", progress=False)
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), backend="openai")
     with pytest.raises(ValueError, match="pooling must be"):
-        sst.pp.gene_semantics(prepared, model=CountingEncoder(), pooling="max", progress=False)
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), pooling="max")
 
 
 # --- precomputed gene vectors and objects --------------------------------------------------------------------
@@ -111,7 +145,7 @@ def test_gene_table_is_weighted_mean_of_its_rows(prepared):
     symbols = prepared.var_names[hvg]
     rng = np.random.default_rng(0)
     table = pd.DataFrame(rng.normal(size=(len(symbols) - 5, 4)), index=symbols[5:])  # first 5 genes absent
-    sst.pp.gene_semantics(prepared, model=table, top_k=3, progress=False, cache_dir=False)
+    sst.pp.gene_semantics(prepared, model=table, top_k=3)
     params = prepared.uns["X_semantic"]["params"]
     assert params["backend"] == "table" and params["n_genes_not_in_table"] == 5 and params["n_texts"] == 0
     x = prepared.layers["semst_scaled"][:, hvg].toarray()
@@ -120,12 +154,12 @@ def test_gene_table_is_weighted_mean_of_its_rows(prepared):
     expected = (x[7, top, None] * table.loc[symbols[top]].to_numpy()).sum(0) / x[7, top].sum()
     np.testing.assert_allclose(prepared.obsm["X_semantic"][7], expected, rtol=1e-5)
     with pytest.raises(ValueError, match="mode='genes'"):
-        sst.pp.gene_semantics(prepared, model=table, mode="symbols", progress=False)
+        sst.pp.gene_semantics(prepared, model=table, mode="symbols")
 
 
 def test_object_without_encode_is_rejected(prepared):
     with pytest.raises(TypeError, match="encode"):
-        sst.pp.gene_semantics(prepared, model=42, progress=False)
+        sst.pp.gene_semantics(prepared, model=42)
 
 
 # --- gene knowledge ------------------------------------------------------------------------------------------
@@ -135,7 +169,7 @@ def test_gene_text_mapping_in_both_modes(prepared):
     hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
     described = {g: f"{g.lower()} protein. Does things in the brain." for g in hvg[:30]}
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(prepared, model=encoder, gene_text=described, progress=False)
+    sst.pp.gene_semantics(prepared, model=encoder, gene_text=described)
     params = prepared.uns["X_semantic"]["params"]
     assert params["gene_text"] == "mapping" and params["gene_text_coverage"] == pytest.approx(30 / 60)
     with_text = [t for t in encoder.seen if ":" in t]
@@ -143,7 +177,7 @@ def test_gene_text_mapping_in_both_modes(prepared):
     assert set(encoder.seen) - set(with_text) <= set(hvg[30:])
 
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(prepared, model=encoder, gene_text=described, mode="symbols", top_k=3, progress=False)
+    sst.pp.gene_semantics(prepared, model=encoder, gene_text=described, mode="symbols", top_k=3)
     assert all(t.startswith(PROMPT + " Highly expressed genes: ") for t in encoder.seen)
     assert any(f"{g} ({g.lower()} protein)" in t for t in encoder.seen for g in hvg[:30])
 
@@ -157,20 +191,20 @@ def test_gene_text_dataframe_and_tsv(prepared, tmp_path):
     table.to_csv(path, sep="\t", index=False)
     for gene_text, source in ((table, "DataFrame"), (path, str(path))):
         encoder = CountingEncoder()
-        sst.pp.gene_semantics(prepared, model=encoder, gene_text=gene_text, progress=False)
+        sst.pp.gene_semantics(prepared, model=encoder, gene_text=gene_text)
         assert prepared.uns["X_semantic"]["params"]["gene_text"] == source
         assert {t for t in encoder.seen if ":" in t} <= {f"{g}: some name. A summary." for g in hvg[:10]}
     with pytest.raises(FileNotFoundError, match="gene_text file"):
-        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=tmp_path / "none.tsv", progress=False)
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=tmp_path / "none.tsv")
     with pytest.raises(ValueError, match="'text' column"):
-        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=pd.DataFrame({"x": [1]}), progress=False)
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=pd.DataFrame({"x": [1]}))
 
 
 def test_gene_text_lookup_ignores_case(prepared):
     prepared.var_names = [g.capitalize() for g in prepared.var_names]  # mouse-style symbols, human table
     hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(prepared, model=encoder, gene_text={hvg[0].upper(): "described"}, progress=False)
+    sst.pp.gene_semantics(prepared, model=encoder, gene_text={hvg[0].upper(): "described"})
     assert f"{hvg[0]}: described" in encoder.seen or hvg[0] not in {t.split(":")[0] for t in encoder.seen}
     assert prepared.uns["X_semantic"]["params"]["gene_text_coverage"] == pytest.approx(1 / 60)
 
@@ -185,13 +219,13 @@ def test_symbols_behind_ensembl_ids_with_gaps_are_counted(tissue):
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
     sst.pp.prepare(tissue, n_top_genes=60)
     encoder = CountingEncoder()
-    sst.pp.gene_semantics(tissue, model=encoder, progress=False)
+    sst.pp.gene_semantics(tissue, model=encoder)
     missing = int(pd.isna(tissue.var.loc[tissue.var["highly_variable"], "feature_name"]).sum())
     assert tissue.uns["X_semantic"]["params"]["n_genes_without_symbol"] == missing
     assert not any(t.startswith("ENSG") or t == "nan" for t in encoder.seen)
-    sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="feature_name", progress=False)
+    sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="feature_name")
     with pytest.raises(KeyError, match="var\\['nope'\\]"):
-        sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="nope", progress=False)
+        sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="nope")
 
 
 def test_ensembl_ids_without_symbol_column_raise(tissue):
@@ -199,30 +233,30 @@ def test_ensembl_ids_without_symbol_column_raise(tissue):
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
     sst.pp.prepare(tissue, n_top_genes=40)
     with pytest.raises(ValueError, match="gene_symbols="):
-        sst.pp.gene_semantics(tissue, model=CountingEncoder(), progress=False)
+        sst.pp.gene_semantics(tissue, model=CountingEncoder())
 
 
 # --- the cache -----------------------------------------------------------------------------------------------
 
 
 def test_cache_hit_skips_the_encoder(prepared, cache):
-    first, second = CountingEncoder(), CountingEncoder()
-    a = sst.pp.gene_semantics(prepared, model=first, cache_key="fake-v1", progress=False, copy=True)
-    b = sst.pp.gene_semantics(prepared, model=second, cache_key="fake-v1", progress=False, copy=True)
+    first, second = _with_identity("fake-v1"), _with_identity("fake-v1")
+    a = sst.pp.gene_semantics(prepared, model=first, copy=True)
+    b = sst.pp.gene_semantics(prepared, model=second, copy=True)
     assert first.seen and not second.seen
     np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
     params = b.uns["X_semantic"]["params"]
     assert params["cache_hits"] == params["n_texts"] and params["cache_dir"] == str(cache)
     # overlapping run: only the new texts are embedded
-    third = CountingEncoder()
-    sst.pp.gene_semantics(prepared, model=third, cache_key="fake-v1", top_k=20, progress=False)
+    third = _with_identity("fake-v1")
+    sst.pp.gene_semantics(prepared, model=third, top_k=20)
     assert set(third.seen).isdisjoint(first.seen)
 
 
 def test_cache_misses_on_other_model_prompt_or_mode(prepared, cache, tmp_path):
-    sst.pp.gene_semantics(prepared, model=CountingEncoder(), cache_key="fake-v1", progress=False)
-    other = CountingEncoder()
-    sst.pp.gene_semantics(prepared, model=other, cache_key="fake-v2", progress=False)
+    sst.pp.gene_semantics(prepared, model=_with_identity("fake-v1"))
+    other = _with_identity("fake-v2")
+    sst.pp.gene_semantics(prepared, model=other)
     assert other.seen
     shard = SemanticCache(tmp_path / "c", "m", "prompt A", "symbols")
     shard.get_or_compute(["x"], lambda t: np.ones((len(t), 2)))
@@ -232,9 +266,10 @@ def test_cache_misses_on_other_model_prompt_or_mode(prepared, cache, tmp_path):
     assert len(calls) == 3
 
 
-def test_objects_without_cache_key_and_cache_dir_false_write_nothing(prepared, cache):
-    sst.pp.gene_semantics(prepared, model=CountingEncoder(), progress=False)
-    sst.pp.gene_semantics(prepared, model=CountingEncoder(), cache_key="k", cache_dir=False, progress=False)
+def test_objects_without_identity_and_cache_dir_false_write_nothing(prepared, cache, settings):
+    sst.pp.gene_semantics(prepared, model=CountingEncoder())
+    settings.cache_dir = False
+    sst.pp.gene_semantics(prepared, model=_with_identity("k"))
     assert not cache.exists() or not any(cache.iterdir())
     assert prepared.uns["X_semantic"]["params"]["cache_dir"] == ""
 
@@ -264,7 +299,7 @@ def test_corrupt_cache_is_recomputed_not_trusted(tmp_path, damage):
     assert shard.load()[0].shape == (3,)  # rewritten, valid again
 
 
-def test_cache_write_is_atomic(tmp_path, monkeypatch):
+def test_cache_write_is_atomic_and_a_failed_write_keeps_the_vectors(tmp_path, monkeypatch, logged_warnings):
     shard = SemanticCache(tmp_path, "model", "", "genes")
     shard.get_or_compute(["a"], lambda t: np.ones((len(t), 2)))
     before = shard.path.read_bytes()
@@ -273,9 +308,10 @@ def test_cache_write_is_atomic(tmp_path, monkeypatch):
         f.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(_semantic_cache.np, "savez", broken_savez)
-    with pytest.raises(OSError, match="disk full"):
-        shard.get_or_compute(["a", "b"], lambda t: np.ones((len(t), 2)))
+    monkeypatch.setattr(_cache.np, "savez", broken_savez)
+    vectors, hits = shard.get_or_compute(["a", "b"], lambda t: np.full((len(t), 2), 2.0))
+    np.testing.assert_array_equal(vectors, [[1, 1], [2, 2]])  # the run goes on with the computed vectors
+    assert hits == 1 and "disk full" in logged_warnings[-1] and str(shard.path) in logged_warnings[-1]
     assert shard.path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [shard.path.name]  # no temporary file left
     with pytest.raises(RuntimeError):  # a failing model writes nothing either
@@ -288,13 +324,112 @@ def _raise(texts):
 
 
 def test_default_model_warm_run_does_not_load_weights(prepared, cache, monkeypatch):
-    a = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, progress=False, copy=True)
+    a = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, copy=True)
     params = a.uns["X_semantic"]["params"]
     assert params["backend"] == "sentence-transformers" and len(params["revision"]) == 16
 
     def no_load(*args):
         raise AssertionError("the weights were loaded on a warm run")
 
-    monkeypatch.setattr(_language_model, "_load_sentence_transformer", no_load)
-    b = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, progress=False, copy=True)
+    monkeypatch.setattr(_sentence_transformer, "_load_sentence_transformer", no_load)
+    b = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, copy=True)
     np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
+
+
+# --- an unusable cache folder (issue 23) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["env is a file", "env under a file", "settings is a file", "not writable"])
+def test_unusable_cache_folder_warns_and_runs_without_the_cache(
+    prepared, tmp_path, monkeypatch, settings, logged_warnings, where
+):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    folder = blocker / "cache" if where == "env under a file" else blocker
+    if where == "not writable":
+        if os.geteuid() == 0:
+            pytest.skip("root writes to any folder")
+        folder = tmp_path / "read_only"
+        folder.mkdir(mode=0o500)
+    if where == "settings is a file":
+        settings.cache_dir = folder
+    else:
+        monkeypatch.setenv("SEMST_CACHE_DIR", str(folder))
+    encoder = _with_identity("fake-v1")
+    out = sst.pp.gene_semantics(prepared, model=encoder, copy=True)
+    params = out.uns["X_semantic"]["params"]
+    assert encoder.seen and out.obsm["X_semantic"].shape == (prepared.n_obs, 8)
+    assert params["cache_dir"] == "" and params["cache_hits"] == 0
+    assert len(logged_warnings) == 1 and str(folder) in logged_warnings[0]
+    assert "SEMST_CACHE_DIR" in logged_warnings[0] and "sst.settings.cache_dir = False" in logged_warnings[0]
+    assert blocker.read_text() == "not a folder"
+
+
+# --- the protocol --------------------------------------------------------------------------------------------
+
+
+class _Protocol:
+    """A user encoder that implements the whole TextEncoder protocol."""
+
+    name, backend, revision, identity = "my-model", "custom", "r1", "my-model@r1"
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, texts, *, batch_size=64, progress=False):
+        self.calls.append((len(texts), batch_size, progress))
+        return CountingEncoder().encode(texts)
+
+
+def test_an_encoder_implementing_the_protocol_is_used_as_is(prepared, cache, settings):
+    encoder = _Protocol()
+    assert isinstance(encoder, TextEncoder)
+    settings.progress = False
+    sst.pp.gene_semantics(prepared, model=encoder, batch_size=7)
+    params = prepared.uns["X_semantic"]["params"]
+    assert (params["model"], params["backend"], params["revision"]) == ("my-model", "custom", "r1")
+    assert encoder.calls == [(params["n_texts"], 7, False)]  # batch size and settings.progress reach encode
+    assert params["cache_dir"] == str(cache)
+    again = _Protocol()
+    sst.pp.gene_semantics(prepared, model=again)
+    assert not again.calls and prepared.uns["X_semantic"]["params"]["cache_hits"] == params["n_texts"]
+
+
+def test_object_encoder_identity_and_checked_output(prepared, cache):
+    wrapped = ObjectEncoder(CountingEncoder(), identity="v1")
+    assert isinstance(wrapped, TextEncoder) and wrapped.identity == "object:v1" and wrapped.backend == "object"
+    assert ObjectEncoder(CountingEncoder()).identity is None
+    sst.pp.gene_semantics(prepared, model=wrapped)
+    assert prepared.uns["X_semantic"]["params"]["cache_dir"] == str(cache)
+    bad = ObjectEncoder(type("Bad", (), {"encode": lambda self, texts: np.ones((len(texts) + 1, 2))})())
+    with pytest.raises(ValueError, match="returned shape"):
+        bad.encode(["a"])
+    with pytest.raises(TypeError, match="encode"):
+        ObjectEncoder(42)
+
+
+def test_gene_table_is_a_text_encoder_of_symbols():
+    frame = pd.DataFrame(np.arange(6.0).reshape(3, 2), index=["RELN", "Mbp", "GFAP"])
+    table = load_text_encoder(frame)
+    assert isinstance(table, GeneTable) and isinstance(table, TextEncoder)
+    assert table.identity == GeneTable(frame.copy()).identity != GeneTable(frame * 2).identity
+    np.testing.assert_array_equal(table.encode(["GFAP", "MBP", "reln"]), [[4, 5], [2, 3], [0, 1]])
+    with pytest.raises(KeyError, match="not in the gene-vector table"):
+        table.encode(["RELN", "CUX2"])
+
+
+def test_bundled_default_and_its_identity():
+    encoder = load_text_encoder()
+    assert isinstance(encoder, TextEncoder) and encoder.backend == "sentence-transformers"
+    assert encoder.identity == f"st:sentence-transformers/all-MiniLM-L6-v2@{encoder.revision}"
+    assert load_text_encoder("all-MiniLM-L6-v2").identity == encoder.identity
+    assert load_text_encoder(encoder) is encoder
+
+
+def test_import_loads_no_model_library():
+    code = (
+        "import sys, semst_sc, semst_sc.semantics; "
+        "print(sorted({'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ def _ready(tissue):
     sst.pp.prepare(tissue, n_top_genes=200)
     sst.pp.spatial_graph(tissue)
     sst.pp.feature_graph(tissue)
-    sst.pp.gene_semantics(tissue, progress=False)
+    sst.pp.gene_semantics(tissue)
     return tissue
 
 

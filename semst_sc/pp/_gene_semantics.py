@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -9,10 +8,9 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._settings import settings
 from .._utils import check_adata, looks_like_ensembl, require_prepared
-from ._gene_text import resolve_gene_text
-from ._language_model import GENES_MARKER, GeneTable, load_text_encoder
-from ._semantic_cache import SemanticCache, resolve_cache_dir
+from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
 
 PROMPT = (
     "You are an expert in bioinformatics. Represent the biological state of a cell characterized by the following "
@@ -31,15 +29,15 @@ def gene_semantics(
     backend: Literal["auto", "sentence-transformers", "hf"] = "auto",
     pooling: Literal["mean", "genes"] = "mean",
     trust_remote_code: bool = False,
-    cache_dir: str | Path | bool | None = None,
-    cache_key: str | None = None,
     batch_size: int = 64,
-    device: str = "auto",
-    progress: bool = True,
     key_added: str = C.SEMANTIC_KEY,
     copy: bool = False,
 ) -> AnnData | None:
     """Read each spot's most expressed genes with a language model: SemST's semantic vector.
+
+    The text model comes from :mod:`semst_sc.semantics`; the compute device, the progress bars and the vector cache
+    from :data:`semst_sc.settings` (``device``, ``progress``, ``cache_dir``). Vectors are cached on disk per model,
+    prompt, mode and text, so a repeated run embeds nothing; an unusable cache folder is reported and skipped.
 
     Parameters
     ----------
@@ -49,7 +47,9 @@ def gene_semantics(
         ``None`` (the bundled offline all-MiniLM-L6-v2); a sentence-transformers name or local folder; a Hugging
         Face decoder LLM such as Qwen3 (``"hf:<name or folder>"``, or detected from its ``config.json``); a
         DataFrame of precomputed gene vectors (symbols x dimensions, e.g. GenePT; ``mode="genes"`` only);
-        or any object with an ``encode(texts)`` method.
+        a :class:`~semst_sc.semantics.TextEncoder`; or any object with an ``encode(texts)`` method (its vectors
+        are cached only when it has an ``identity`` attribute, see :class:`~semst_sc.semantics.ObjectEncoder`).
+        See :func:`semst_sc.semantics.load_text_encoder`.
     top_k
         Number of top genes per spot (by the scaled expression of the modelled genes; of tied genes, e.g. at the
         clipping value 10, those first in ``var``).
@@ -74,17 +74,8 @@ def gene_semantics(
         Decoder LLMs only: ``"mean"`` over all tokens (the paper) or ``"genes"`` over the gene list only.
     trust_remote_code
         Let a decoder model run its own code (off unless asked).
-    cache_dir
-        Folder of the on-disk vector cache (per model, prompt, mode and text); ``None``: ``$SEMST_CACHE_DIR``
-        or ``~/.cache/semst_sc``; ``False``: no cache.
-    cache_key
-        Identity of an object ``model`` for the cache; objects without one are not cached.
     batch_size
         Texts per model call.
-    device
-        ``"auto"`` (GPU when available), ``"cpu"`` or ``"cuda"``.
-    progress
-        Show a progress bar.
     key_added
         Key in ``obsm`` and ``uns``.
     copy
@@ -99,8 +90,8 @@ def gene_semantics(
     ``uns['{key_added}']['params']``
         ``model``, ``backend``, ``revision`` (weights fingerprint), ``pooling``, ``mode``, ``top_k``, ``prompt``,
         ``gene_text`` (source), ``gene_text_coverage`` (share of the modelled genes with a symbol that have a
-        description), ``n_texts``, ``n_genes_without_symbol``, ``n_genes_not_in_table``, ``cache_dir`` and
-        ``cache_hits``.
+        description), ``n_texts``, ``n_genes_without_symbol``, ``n_genes_not_in_table``, ``cache_dir`` (the
+        cache folder used, ``""`` when none) and ``cache_hits``.
     """
     check_adata(adata)
     genes = require_prepared(adata)
@@ -114,17 +105,11 @@ def gene_semantics(
     n_without_symbol = int((~usable).sum())
     if n_without_symbol:
         logg.warning(f"{n_without_symbol} modelled genes have no symbol and are left out of the texts")
-    encoder = load_text_encoder(
-        model,
-        device,  # resolved when the model loads: a fully cached run never imports torch
-        progress,
-        backend=backend,
-        pooling=pooling,
-        trust_remote_code=trust_remote_code,
-        cache_key=cache_key,
-    )
+    # the device is resolved when the weights load: a fully cached run never imports torch
+    encoder = load_text_encoder(model, backend=backend, pooling=pooling, trust_remote_code=trust_remote_code)
+    is_table = isinstance(encoder, GeneTable)  # looked up, never cached
     n_not_in_table = 0
-    if isinstance(encoder, GeneTable):
+    if is_table:
         if mode != "genes":
             raise ValueError("a table of gene vectors gives gene vectors only: use mode='genes' with it")
         table_rows = np.where(usable, encoder.lookup(np.where(usable, symbols, "")), -1)
@@ -152,11 +137,17 @@ def gene_semantics(
     usable_columns[genes] = usable
     top_idx, top_val = _top_genes(X, usable_columns, top_k)
     top_idx = np.where(top_idx >= 0, np.cumsum(genes)[top_idx] - 1, -1)  # var column -> modelled gene
-    folder = resolve_cache_dir(cache_dir) if getattr(encoder, "cache_key", None) else None
-    if cache_dir is not False and folder is None and not isinstance(encoder, GeneTable):
-        logg.info("the model has no stable identity (pass cache_key=...): its vectors are not cached")
     prompt = PROMPT if mode == "symbols" else ""
-    cache = SemanticCache(folder, encoder.cache_key, prompt, mode) if folder is not None else None
+    folder = None if is_table else settings.cache_dir
+    cache = None
+    if folder is not None and encoder.identity is None:
+        logg.info(
+            "the model has no stable identity (give it an `identity`, see semst_sc.semantics.TextEncoder): "
+            "its vectors are not cached"
+        )
+    elif folder is not None:
+        cache = SemanticCache.open(folder, encoder.identity, prompt, mode)  # None, with a warning, when unusable
+    progress = settings.progress
 
     def embed(texts: list[str]) -> tuple[np.ndarray, int]:
         unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
@@ -173,14 +164,14 @@ def gene_semantics(
         label = knowledge.label if knowledge is not None else str
         lists = [", ".join(label(symbols[i]) for i in row[row >= 0]) for row in top_idx]
         unique, inverse = np.unique(np.array(lists, dtype=object), return_inverse=True)
-        texts = [f"{PROMPT} {GENES_MARKER} {g if g else 'none'}" for g in unique]
+        texts = [f"{PROMPT} {C.GENES_MARKER} {g if g else 'none'}" for g in unique]
         vectors, hits = embed(texts)
         vectors = vectors[inverse.ravel()]
     else:
         used = np.flatnonzero(np.bincount(top_idx[top_idx >= 0], minlength=len(symbols)))
-        if isinstance(encoder, GeneTable):
+        if is_table:  # symbols looked up, no text embedded
             texts = []
-            gene_vectors = encoder.values[table_rows[used]]
+            gene_vectors = encoder.encode([symbols[i] for i in used])
         else:
             texts = [knowledge.text(symbols[i]) if knowledge is not None else str(symbols[i]) for i in used]
             gene_vectors, hits = embed(texts)

@@ -16,15 +16,22 @@ from .. import _constants as C
 
 _MAGIC = "semst_sc-semantic-cache"
 _VERSION = 1
+_FIX = (
+    f"Point ${C.CACHE_DIR_ENV} or sst.settings.cache_dir at a writable folder, or set sst.settings.cache_dir = False "
+    "to turn the cache off"
+)
 
 
-def resolve_cache_dir(cache_dir: str | Path | bool | None) -> Path | None:
-    """Map ``None`` to ``$SEMST_CACHE_DIR`` or ``~/.cache/semst_sc``, ``False`` to no cache."""
-    if cache_dir is False:
-        return None
-    if cache_dir is None or cache_dir is True:
-        cache_dir = os.environ.get(C.CACHE_DIR_ENV) or Path.home() / ".cache" / "semst_sc"
-    return Path(cache_dir).expanduser()
+def folder_problem(folder: str | Path) -> str | None:
+    """Return why ``folder`` cannot hold the cache (a file, under a file, not writable), or ``None`` when it can."""
+    probe = Path(folder).expanduser()
+    while not probe.exists() and probe.parent != probe:  # the folder, or the first of its parents that exists
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} exists and is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
 
 
 def text_key(text: str) -> bytes:
@@ -39,18 +46,48 @@ class SemanticCache:
     ----------
     folder
         Cache folder (created on the first write).
-    model_key
-        Identity of the model (name plus weights fingerprint, pooling, ...).
+    identity
+        Identity of the encoder (name plus weights fingerprint, pooling, ...: its
+        :attr:`~semst_sc.semantics.TextEncoder.identity`).
     prompt
         The instruction prefixed to the texts.
     mode
         ``"genes"`` or ``"symbols"``.
     """
 
-    def __init__(self, folder: str | Path, model_key: str, prompt: str, mode: str):
-        self.meta = {"magic": _MAGIC, "version": _VERSION, "model": model_key, "prompt": prompt, "mode": mode}
+    def __init__(self, folder: str | Path, identity: str, prompt: str, mode: str):
+        self.meta = {"magic": _MAGIC, "version": _VERSION, "model": identity, "prompt": prompt, "mode": mode}
         shard = hashlib.sha256(json.dumps(self.meta, sort_keys=True).encode()).hexdigest()[:32]
         self.path = Path(folder).expanduser() / f"{shard}.npz"
+
+    @classmethod
+    def open(cls, folder: str | Path, identity: str, prompt: str, mode: str) -> SemanticCache | None:
+        """Return the cache in ``folder``, or ``None`` after a warning when the folder cannot hold one.
+
+        Parameters
+        ----------
+        folder
+            Cache folder (created on the first write). A folder that is a file, lies under a file or cannot be
+            written to is not used: the run goes on without the cache.
+        identity
+            Identity of the encoder (:attr:`semst_sc.semantics.TextEncoder.identity`).
+        prompt
+            The instruction prefixed to the texts.
+        mode
+            ``"genes"`` or ``"symbols"``.
+
+        Returns
+        -------
+        The cache, or ``None``.
+        """
+        folder = Path(folder).expanduser()
+        problem = folder_problem(folder)
+        if problem is not None:
+            logg.warning(
+                f"cannot use the semantic cache folder {folder} ({problem}); running without the cache. {_FIX}"
+            )
+            return None
+        return cls(folder, identity, prompt, mode)
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the stored keys (``S64``) and vectors; empty when the shard is missing or not trustworthy."""
@@ -91,7 +128,13 @@ class SemanticCache:
         new_keys, first = np.unique(wanted[missing], return_index=True)
         keys = np.concatenate([keys, new_keys])
         vectors = np.concatenate([vectors.reshape(-1, new.shape[1]), new[first]])
-        self._write(keys, vectors)
+        try:
+            self._write(keys, vectors)
+        except OSError as error:  # a full disk or a folder made read-only meanwhile: the vectors are still good
+            logg.warning(
+                f"cannot write the semantic cache file {self.path} ({type(error).__name__}: {error}); the vectors "
+                f"are not stored. {_FIX}"
+            )
         out = np.empty((len(texts), new.shape[1]), dtype=np.float32)
         hit = rows >= 0
         out[hit] = vectors[rows[hit]]

@@ -1,0 +1,86 @@
+"""Hugging Face plumbing shared by the model encoders and their loader: quiet loading, local folders, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .._settings import settings
+
+_FULL_HASH_BYTES = 16 << 20  # files up to this size are hashed whole; larger weights by size, head and tail
+_HASHED_SUFFIXES = {".json", ".txt", ".model", ".safetensors", ".bin", ".pt", ".pth"}
+
+
+def quiet_load(progress: bool | None, load, *args):
+    """Call ``load(*args)`` with the Hugging Face progress bars off unless ``progress`` and its load report muted.
+
+    ``progress=None`` reads :attr:`semst_sc.settings.progress`.
+    """
+    from transformers.utils import logging as hf_logging
+
+    if progress is None:
+        progress = settings.progress
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # e.g. "lm_head.weight UNEXPECTED": expected when a causal LM loads as AutoModel
+    if not progress:
+        hf_logging.disable_progress_bar()
+    try:
+        return load(*args)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(verbosity)
+
+
+def local_folder(name: str) -> Path | None:
+    """Return the folder of a model: ``name`` itself when it is a folder, else its snapshot in the HF cache."""
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser().resolve()
+    if Path(name).exists() or name.count("/") > 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not in the local cache
+        return None
+
+
+def is_decoder(folder: Path) -> bool:
+    """Return True when ``folder``'s config names a ``...ForCausalLM`` and it is no sentence-transformers folder."""
+    if (folder / "modules.json").is_file() or not (folder / "config.json").is_file():
+        return False
+    architectures = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    return any(str(a).endswith("ForCausalLM") for a in architectures)
+
+
+def fingerprint(folder: str | Path) -> str:
+    """Return a short sha256 of a model folder: configs and tokenizers whole, large weight files by size, head, tail.
+
+    Parameters
+    ----------
+    folder
+        The model folder.
+
+    Returns
+    -------
+    16 hex digits.
+    """
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or path.suffix not in _HASHED_SUFFIXES or any(p.startswith(".") for p in relative.parts):
+            continue
+        size = path.stat().st_size
+        digest.update(f"{relative.as_posix()}\0{size}\0".encode())
+        with open(path, "rb") as f:
+            if size <= _FULL_HASH_BYTES:
+                digest.update(f.read())
+            else:
+                digest.update(f.read(1 << 20))
+                f.seek(-(1 << 20), os.SEEK_END)
+                digest.update(f.read())
+    return digest.hexdigest()[:16]

