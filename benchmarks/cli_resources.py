@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
 import anndata as ad
 import pandas as pd
-from _common import scores
+from harness.scores import scores
 
 import semst_sc as sst
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
 
 LABELS = "layer_guess_reordered"
 
@@ -30,7 +33,8 @@ def main() -> None:
 
     import pandas as pd
     import torch
-    from _common import markdown, scores
+    from harness.scores import scores
+    from harness.tables import markdown
 
     import semst_sc as sst
 

@@ -2,31 +2,38 @@
 
     python benchmarks/preset_ablation.py --dataset osmfish --seeds 0 1 2 --out benchmarks/results/preset_ablation
 
-Variants: ``default``, ``paper`` and ``paper_<step>`` (the default pipeline with the paper's settings of that one
-step, e.g. ``paper_spatial_graph``: 60 spatial neighbours). Writes ``runs.csv`` (one row per run) and ``summary.md``
-(ARI mean and range per variant).
+Variants: ``default`` and ``paper`` (the ``semst`` and ``semst_paper`` methods of the registry
+``harness/methods.py``) and ``paper_<step>`` (the default pipeline with the paper's settings of that one step, e.g.
+``paper_spatial_graph``: 60 spatial neighbours, registered as a preset in ``semst_sc.PRESETS``). Writes ``runs.csv``
+(one row per run) and ``summary.md`` (ARI mean and range per variant).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
 import pandas as pd
-from _common import markdown, scores
-from run import DATASETS
+from harness.datasets import DATASETS
+from harness.methods import METHODS
+from harness.scores import scores
+from harness.tables import markdown
 
 import semst_sc as sst
-from semst_sc._pipeline import PRESETS
 
 
-def variants() -> list[str]:
-    """Register one preset per step of the paper preset; return the names of every variant (each a preset)."""
-    for step, settings in PRESETS["paper"].items():
-        PRESETS[f"paper_{step}"] = {step: settings}  # run_pipeline looks presets up in this table
-    return ["default", "paper", *(f"paper_{step}" for step in PRESETS["paper"])]
+def variants() -> dict[str, dict]:
+    """Every variant and its ``run_pipeline`` keywords; registers one preset per step of the paper preset."""
+    found = {"default": dict(METHODS["semst"].settings), "paper": dict(METHODS["semst_paper"].settings)}
+    for step, settings in sst.PRESETS["paper"].items():
+        sst.PRESETS[f"paper_{step}"] = {step: settings}  # run_pipeline looks presets up in this table
+        found[f"paper_{step}"] = {"preset": f"paper_{step}"}
+    return found
 
 
 def main() -> None:
@@ -39,10 +46,10 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     known = variants()
-    chosen = args.variants or known
+    chosen = args.variants or list(known)
     unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise SystemExit(f"unknown variants {unknown}; choose from {known}")
+        raise SystemExit(f"unknown variants {unknown}; choose from {list(known)}")
     rows = []
     for name in args.dataset:
         load, label_key, k, _ = DATASETS[name]
@@ -50,7 +57,7 @@ def main() -> None:
         for seed in args.seeds:
             for variant in chosen:
                 start = time.perf_counter()
-                result = sst.run_pipeline(adata, k, preset=variant, rng=seed, progress=False, copy=True)
+                result = sst.run_pipeline(adata, k, rng=seed, progress=False, copy=True, **known[variant])
                 wall = time.perf_counter() - start
                 rows.append(
                     {

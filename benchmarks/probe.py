@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
 
 import numpy as np
 import pandas as pd
-from _common import markdown, smoothed_pcs
-from run import DATASETS, SEMST
+from harness.baselines import smoothed_pcs
+from harness.datasets import DATASETS
+from harness.methods import METHODS, names
+from harness.tables import markdown
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -39,8 +44,10 @@ BASELINE = "pca_smooth_gmm"
 REPRESENTATIONS = ["semst", "semst_nosem", "semst_contrastive_nosem", BASELINE]
 
 
-def clustered_features(adata, method: str, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The features a method's GMM is fitted on and its label-free domains."""
+def clustered_features(
+    adata, method: str, k: int, seed: int, organism: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features a method's GMM is fitted on and its label-free domains (``organism``: for gene descriptions)."""
     if method == BASELINE:
         genes = sst.pp.prepare(adata, copy=True).var["highly_variable"].to_numpy()
         counts = adata[:, genes].copy()
@@ -48,7 +55,8 @@ def clustered_features(adata, method: str, k: int, seed: int) -> tuple[np.ndarra
         features = smoothed_pcs(counts, np.ones(counts.n_vars, dtype=bool), seed)
         labels = GaussianMixture(k, covariance_type="tied", n_init=5, random_state=seed).fit_predict(features)
         return features, labels
-    result = sst.run_pipeline(adata, k, rng=seed, progress=False, copy=True, **SEMST[method])
+    settings = METHODS[method].pipeline_kwargs(organism)
+    result = sst.run_pipeline(adata, k, rng=seed, progress=False, copy=True, **settings)
     params = result.uns["semst_domain"]["params"]
     features = np.asarray(result.obsm[params["use_rep"]], dtype=np.float64)
     if params["n_pcs"] is not None and features.shape[1] > params["n_pcs"]:
@@ -88,7 +96,7 @@ def summary(runs: pd.DataFrame) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=["dlpfc151673", "dlpfc151674"])
-    parser.add_argument("--methods", nargs="+", choices=[*SEMST, BASELINE], default=REPRESENTATIONS)
+    parser.add_argument("--methods", nargs="+", choices=[*names("semst"), BASELINE], default=REPRESENTATIONS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/probe"))
     args = parser.parse_args()
@@ -96,14 +104,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.dataset:
-        load, label_key, k, _ = DATASETS[name]
+        load, label_key, k, organism = DATASETS[name]
         adata = load()
         truth = adata.obs[label_key]
         xy = np.asarray(adata.obsm["spatial"], dtype=np.float64)[:, :2]
         adata.obs = adata.obs[[]]  # the methods see no labels
         for seed in args.seeds:
             for method in args.methods:
-                features, labels = clustered_features(adata, method, k, seed)
+                features, labels = clustered_features(adata, method, k, seed, organism)
                 scores = diagnose(features, labels, truth, xy, k, seed)
                 rows.append(
                     {"dataset": name, "method": method, "seed": seed, **{s: round(v, 4) for s, v in scores.items()}}

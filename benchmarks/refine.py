@@ -3,9 +3,10 @@
     python benchmarks/refine.py benchmarks/results/peers
 
 Reads the domain labels ``run.py`` kept in ``DIR/labels``, applies the majority vote of
-``semst_sc.tl.cluster(refine=True)`` on the default spatial graph (:func:`semst_sc.pp.spatial_graph`)
-and writes ``DIR/refine.csv`` (method, dataset, seed, ari, ari_refined) and a per-method mean to stdout.
-The vote is computed exactly as the pipeline would, since it does not depend on how domains are numbered.
+``semst_sc.tl.cluster(refine=True)`` (:func:`semst_sc.tl.refine`) on the default spatial graph
+(:func:`semst_sc.pp.spatial_graph`) and writes ``DIR/refine.csv`` (method, dataset, seed, ari, ari_refined) and a
+per-method mean to stdout. The vote is computed exactly as the pipeline would, since it does not depend on how
+domains are numbered.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
-from semst_sc.tl._refine import majority_vote
 
 
 def main() -> None:
@@ -33,14 +33,15 @@ def main() -> None:
         coords = truth[["x", "y"]].to_numpy()
         spots = ad.AnnData(np.zeros((len(truth), 1), np.float32), obsm={"spatial": coords})  # graphs need no genes
         sst.pp.spatial_graph(spots)
-        graph = spots.obsp["spatial_connectivities"]
         labelled = truth["truth"].notna().to_numpy()
         for run in group.itertuples():
             labels = pd.read_csv(args.dir / "labels" / f"{dataset}_{run.method}_{run.seed}.csv", index_col=0)
             codes = pd.factorize(labels["domain"].reindex(truth.index))[0]
             if (codes < 0).any():  # a method that did not label every spot: nothing to refine
                 continue
-            refined = majority_vote(codes, graph)
+            spots.obs["domain"] = pd.Categorical(codes)
+            sst.tl.refine(spots, domain_key="domain", key_added="refined")
+            refined = spots.obs["refined"].to_numpy()
             rows.append(
                 {
                     "method": run.method,

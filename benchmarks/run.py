@@ -9,10 +9,13 @@ NaN are clustered but not scored; ``--drop-labels`` removes spots with the given
 else. Every method gets the same K and, apart from semst (which selects them itself from all genes),
 the counts of the same modelled genes: the ``highly_variable`` genes of ``semst_sc.pp.prepare``.
 
-Each run is a fresh subprocess: its wall time and peak resident memory (``ru_maxrss`` of that child) are
-measured, and a crash becomes a row with status ``failed: <reason>`` (log in ``DIR/logs``). Peers run
-with the python of their own environment ``benchmarks/peers/.venvs/<peer>``, created on first use by
-``benchmarks/peers/setup.sh``; a peer that cannot be installed is reported as ``unavailable: <reason>``.
+The methods and how each runs are the registry ``harness/methods.py``, the ``--dataset`` shortcuts
+``harness/datasets.py``. Each run is a fresh subprocess: its wall time and peak resident memory (``ru_maxrss`` of
+that child) are measured, and a crash becomes a row with status ``failed: <reason>`` (log in ``DIR/logs``). A peer
+runs its runner ``benchmarks/peers/<peer>/run.py`` with the python of its own environment
+``benchmarks/peers/.venvs/<peer>``, created on first use by ``benchmarks/peers/setup.sh`` from
+``benchmarks/peers/<peer>/requirements.txt``; a peer that cannot be installed is reported as
+``unavailable: <reason>``.
 
 Writes ``DIR/runs.csv`` (rows already there are not recomputed; ``--retry-failed`` reruns those not ok),
 ``DIR/labels/<dataset>_<method>_<seed>.csv``, ``DIR/summary.md``, ``DIR/domains.png`` (seed 0 next to
@@ -29,36 +32,20 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
 import anndata as ad
 import numpy as np
 import pandas as pd
-from _common import markdown, pca_gmm, pca_leiden, pca_smooth_gmm, scores
+from harness import peer_io
+from harness.datasets import DATASETS
+from harness.methods import METHODS, PEERS_DIR
+from harness.scores import scores
+from harness.tables import markdown
 
 import semst_sc as sst
 
-PEERS_DIR = Path(__file__).resolve().parent / "peers"
 COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]
-#: semst_sc variants: run_pipeline arguments; ORGANISM stands for the data set's organism (gene descriptions)
-ORGANISM = "<organism>"
-SEMST = {
-    "semst": {},
-    "semst_paper": {"preset": "paper"},
-    "semst_nosem": {"semantics": False},
-    "semst_symbols": {"semantic_mode": "symbols"},
-    "semst_genes_text": {"gene_text": ORGANISM},
-    "semst_symbols_text": {"semantic_mode": "symbols", "gene_text": ORGANISM},
-    "semst_contrastive": {"encoder": "contrastive"},
-    "semst_contrastive_nosem": {"encoder": "contrastive", "semantics": False},
-}
-BASELINES = {"pca_leiden": pca_leiden, "pca_gmm": pca_gmm, "pca_smooth_gmm": pca_smooth_gmm}
-PEERS = ("graphst", "spagcn", "banksy")
-METHODS = (*SEMST, *BASELINES, *PEERS)
-#: dataset shortcuts: loader, label column, K, organism
-DATASETS = {
-    "dlpfc151673": (lambda: sst.datasets.dlpfc("151673"), "layer_guess_reordered", 7, "human"),
-    "dlpfc151674": (lambda: sst.datasets.dlpfc("151674"), "layer_guess_reordered", 7, "human"),
-    "osmfish": (lambda: sst.datasets.osmfish(drop_excluded=True), "Region", 11, "mouse"),
-}
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
@@ -106,6 +93,15 @@ def key(row: dict) -> tuple[str, str, int]:
 
 
 def parse_args() -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args()
+    if args.data is not None and (args.label_key is None or args.n_clusters is None):
+        parser.error("--data needs --label-key and --n-clusters")
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: methods from the registry, data set shortcuts from the harness."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="an .h5ad with raw counts, obsm['spatial'] and a label column")
@@ -116,15 +112,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--name", help="data set name in the results (default: the file name without .h5ad)")
     parser.add_argument("--organism", choices=["human", "mouse"], help="for gene descriptions (semst_*_text)")
     parser.add_argument("--drop-labels", nargs="+", default=[], help="drop spots with these labels first")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD")
+    methods = list(METHODS)
+    parser.add_argument("--methods", nargs="+", choices=methods, default=methods, metavar="METHOD")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/peers"))
     parser.add_argument("--timeout", type=float, default=7200, help="seconds one run may take")
     parser.add_argument("--retry-failed", action="store_true", help="rerun rows of runs.csv whose status is not ok")
-    args = parser.parse_args()
-    if args.data is not None and (args.label_key is None or args.n_clusters is None):
-        parser.error("--data needs --label-key and --n-clusters")
-    return args
+    return parser
 
 
 def datasets(args: argparse.Namespace):
@@ -196,20 +190,24 @@ def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> di
 
 def command_for(method, inputs, k, seed, organism, labels_file, out, unavailable) -> list[str]:
     """The command line of one run: this script's worker mode, or a peer runner in the peer's environment."""
+    entry = METHODS[method]
+    if entry.kind == "peer":
+        python = ensure_peer(method, out, unavailable)
+        return peer_io.command(python, entry.runner, inputs["shared"], k, seed, labels_file)
     arguments = [str(k), str(seed), str(labels_file)]
-    if method in PEERS:
-        runner = PEERS_DIR / f"run_{method}.py"
-        return [str(ensure_peer(method, out, unavailable)), str(runner), str(inputs["shared"]), *arguments]
-    data = inputs["all"] if method in SEMST else inputs["shared"]
-    if ORGANISM in SEMST.get(method, {}).values() and organism is None:
-        raise Unavailable("gene descriptions need the organism: pass --organism human|mouse")
-    worker_args = [*arguments, organism] if method in SEMST and organism is not None else arguments
+    if entry.kind == "semst":
+        try:
+            entry.pipeline_kwargs(organism)
+        except ValueError as error:
+            raise Unavailable(str(error)) from None
+    data = inputs["all"] if entry.kind == "semst" else inputs["shared"]
+    worker_args = [*arguments, organism] if entry.kind == "semst" and organism is not None else arguments
     return [sys.executable, str(Path(__file__).resolve()), "--worker", method, str(data), *worker_args]
 
 
 def ensure_peer(peer: str, out: Path, unavailable: dict[str, str]) -> Path:
     """Python of the peer's environment, installed by ``setup.sh`` when missing; raises :class:`Unavailable`."""
-    venv = PEERS_DIR / ".venvs" / peer
+    venv = METHODS[peer].venv
     if peer in unavailable:
         raise Unavailable(unavailable[peer])
     if not (venv / ".installed").exists():
@@ -254,14 +252,14 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def worker(method: str, path: str, k: str, seed: str, output: str, organism: str | None = None) -> None:
     """Run one semst variant or baseline on ``path`` and write its labels (the subprocess side of ``measure``)."""
-    adata = ad.read_h5ad(path)
-    if method in SEMST:
-        settings = {name: organism if value == ORGANISM else value for name, value in SEMST[method].items()}
+    adata, entry = ad.read_h5ad(path), METHODS[method]
+    if entry.kind == "semst":
+        settings = entry.pipeline_kwargs(organism)
         result = sst.run_pipeline(adata, int(k), rng=int(seed), progress=False, copy=True, **settings)
         labels = result.obs["semst_domain"].to_numpy()
     else:
         adata.layers["counts"] = adata.X
-        labels = BASELINES[method](adata, np.ones(adata.n_vars, dtype=bool), int(k), int(seed))
+        labels = entry.function(adata, np.ones(adata.n_vars, dtype=bool), int(k), int(seed))
     spots = pd.Index(adata.obs_names, name="spot")
     pd.DataFrame({"domain": np.asarray(labels).astype(str)}, index=spots).to_csv(output)
 
@@ -283,7 +281,7 @@ def summary(runs: pd.DataFrame) -> str:
             peak_mb=("peak_mb", "mean"),
         )
         .reset_index()
-        .sort_values(["dataset", "method"], key=lambda c: c.map(METHODS.index) if c.name == "method" else c)
+        .sort_values(["dataset", "method"], key=lambda c: c.map(list(METHODS).index) if c.name == "method" else c)
         .round(3)
     )
     text = (

@@ -26,8 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
 import pandas as pd
-from _common import markdown
+from harness.tables import markdown
 
 _TAG = "SEMANTICS_SPEED "
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
 import pandas as pd
-from _common import scores
+from harness.scores import scores
 
 import semst_sc as sst
 

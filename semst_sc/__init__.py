@@ -4,7 +4,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, metrics, pl, pp, semantics, tl
-from ._pipeline import run_pipeline
+from ._pipeline import PRESETS, run_pipeline
 from ._settings import settings
 
 try:
@@ -12,7 +12,19 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["datasets", "metrics", "nn", "pl", "pp", "semantics", "tl", "run_pipeline", "settings", "__version__"]
+__all__ = [
+    "datasets",
+    "metrics",
+    "nn",
+    "pl",
+    "pp",
+    "semantics",
+    "tl",
+    "PRESETS",
+    "run_pipeline",
+    "settings",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

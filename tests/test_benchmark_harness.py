@@ -1,3 +1,6 @@
+import ast
+import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +13,8 @@ from sklearn.mixture import GaussianMixture
 
 from semst_sc.datasets import simulate_tissue
 
-RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+RUN = BENCHMARKS / "run.py"
 COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]
 
 
@@ -143,3 +147,95 @@ def test_probe_separates_what_a_representation_carries_from_what_clustering_find
 
     noise = diagnose(rng.normal(size=(1200, 2)), labels, truth, xy, k=2, seed=0)
     assert abs(noise["probe_ari"]) < 0.1  # nothing to read: the probe finds nothing
+
+
+def private_semst_names(source: str) -> list[str]:
+    """Private semst_sc names a Python source imports or reaches (``semst_sc._x``, ``from semst_sc... import _x``)."""
+
+    def private(part: str) -> bool:
+        return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+
+    tree, found, bound = ast.parse(source), [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "semst_sc":
+                    found += [alias.name] if any(map(private, alias.name.split("."))) else []
+                    bound.add(alias.asname or "semst_sc")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "semst_sc":
+            found += [node.module] if any(map(private, node.module.split("."))) else []
+            for alias in node.names:
+                found += [f"{node.module}.{alias.name}"] if private(alias.name) else []
+                bound.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # importlib.import_module("semst_sc._x")
+            found += re.findall(r"\bsemst_sc(?:\.\w+)*\._(?!_)\w*", node.value)
+    for node in ast.walk(tree):  # sst._pipeline.PRESETS, sst.tl._refine
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in bound:
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_private_name_check_catches_every_form():
+    for source in (
+        "from semst_sc._pipeline import PRESETS",
+        "from semst_sc.tl._refine import majority_vote",
+        "from semst_sc.tl import _refine",
+        "import semst_sc._pipeline",
+        "import semst_sc as sst\nsst._pipeline.PRESETS",
+        "from semst_sc import tl\ntl._refine.majority_vote",
+        "import importlib\nimportlib.import_module('semst_sc._cli')",
+    ):
+        assert private_semst_names(source), source
+    public = "import semst_sc as sst\nfrom semst_sc import PRESETS, tl\nsst.tl.refine\nsst.__version__\nx._private"
+    assert private_semst_names(public) == []
+
+
+def test_benchmarks_use_only_public_semst_sc_names():
+    files = [p for p in BENCHMARKS.rglob("*.py") if not any(part.startswith(".") for part in p.parts)]
+    assert RUN in files and BENCHMARKS / "harness" / "methods.py" in files
+    found = {str(p.relative_to(BENCHMARKS)): private_semst_names(p.read_text()) for p in files}
+    assert {file: names for file, names in found.items() if names} == {}
+
+
+def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # restores sys.path (run.py adds to it) afterwards
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    from harness.datasets import DATASETS
+    from harness.methods import METHODS, PEERS_DIR, names
+
+    actions = {action.dest: action for action in run.build_parser()._actions}
+    assert list(actions["methods"].choices) == list(METHODS) == actions["methods"].default
+    assert sorted(actions["dataset"].choices) == sorted(DATASETS)
+    assert {"semst", "semst_nosem", "pca_smooth_gmm", "graphst", "spagcn", "banksy"} <= set(METHODS)
+    for method in METHODS.values():
+        if method.kind == "semst":
+            assert method.function is None
+        elif method.kind == "baseline":
+            assert callable(method.function) and not method.settings
+        else:
+            assert method.kind == "peer" and method.folder == PEERS_DIR / method.name
+    readme = (BENCHMARKS / "README.md").read_text()
+    assert [name for name in METHODS if f"| `{name}` |" not in readme] == []  # each documented in the table
+
+    folders = sorted(p.name for p in PEERS_DIR.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    assert folders == sorted(names("peer"))
+    for name in folders:
+        runner, requirements = PEERS_DIR / name / "run.py", PEERS_DIR / name / "requirements.txt"
+        assert runner.is_file() and requirements.is_file(), name
+        assert "from harness.peer_io import" in runner.read_text(), f"{name}: the runner must use the peer protocol"
+        packages = [line for line in requirements.read_text().splitlines() if line.strip() and line[0] != "#"]
+        assert packages, f"{name}: empty requirements.txt"
+
+
+def test_peer_setup_reads_the_peer_folders_and_refuses_unknown_peers():
+    done = subprocess.run(["bash", str(BENCHMARKS / "peers" / "setup.sh"), "nosuch"], capture_output=True, text=True)
+    assert done.returncode == 2
+    peers = sorted(p.parent.name for p in (BENCHMARKS / "peers").glob("*/requirements.txt"))
+    assert peers and f"peers: {' '.join(peers)}" in done.stderr
+    assert not (BENCHMARKS / "peers" / ".venvs" / "nosuch").exists()

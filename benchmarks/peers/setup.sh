@@ -1,54 +1,57 @@
 #!/usr/bin/env bash
 # Install peer methods, each into its own virtual environment benchmarks/peers/.venvs/<peer>.
 #
-#   benchmarks/peers/setup.sh [graphst|spagcn|banksy|all]      (default: all)
+#   benchmarks/peers/setup.sh [PEER...|all]      (default: all)
 #
+# A peer is a folder benchmarks/peers/<peer>/ with its runner run.py and its requirements.txt: this script
+# installs the packages of that file. Every line of it with a version specifier (e.g. torch==2.13.0, numpy<2)
+# is also written to the environment's constraints.txt, which holds the whole install to it; a torch pin is
+# installed first (the CPU build), so pip never pulls a CUDA build.
 # PEER_PYTHON picks the interpreter the environments are built from (default: python3).
-# Environments that need torch get the CPU build torch==2.13.0 first, then the peer under a
-# constraints file that holds torch at that version, so pip never pulls a CUDA build.
 # A finished environment holds the marker file .installed; an interrupted one is rebuilt.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${PEER_PYTHON:-python3}"
-torch_pin="torch==2.13.0"
 
-# install NAME CONSTRAINTS PACKAGE...: a fresh venv with the packages, pinned by the constraints.
+# every peer: the folders with a requirements.txt
+peers() {
+    local dir
+    for dir in "$here"/*/; do
+        if [[ -f "$dir/requirements.txt" ]]; then basename "$dir"; fi
+    done
+}
+
+# install NAME: a fresh venv with NAME/requirements.txt, held by its pinned lines.
 install() {
-    local name="$1" constraints="$2"
-    shift 2
-    local venv="$here/.venvs/$name"
+    local name="$1"
+    local venv="$here/.venvs/$name" requirements="$here/$name/requirements.txt" torch_pin
     echo "== $name -> $venv"
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    printf '%s\n' $constraints > "$venv/constraints.txt"
+    { grep -E '^[^#]*[<>=!~]' "$requirements" || true; } | sed -E 's/[[:space:]]*#.*//' > "$venv/constraints.txt"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    if grep -q '^torch==' "$venv/constraints.txt"; then
+    torch_pin="$(grep -E '^torch==' "$venv/constraints.txt" || true)"
+    if [[ -n "$torch_pin" ]]; then
         "$venv/bin/python" -m pip install --quiet "$torch_pin"
     fi
-    "$venv/bin/python" -m pip install --quiet -c "$venv/constraints.txt" "$@"
+    "$venv/bin/python" -m pip install --quiet -c "$venv/constraints.txt" -r "$requirements"
     "$venv/bin/python" -m pip freeze > "$venv/installed.txt"
     touch "$venv/.installed"
 }
 
-graphst() {
-    # GraphST declares no dependencies of its own: these are the ones it imports, plus scanpy's Leiden (igraph).
-    install graphst "$torch_pin" GraphST POT scanpy scikit-misc igraph leidenalg scikit-learn scipy pandas tqdm
-}
-
-spagcn() {
-    # SpaGCN imports statsmodels without declaring it; louvain (its default initialisation) needs pkg_resources.
-    install spagcn "$torch_pin setuptools<80" SpaGCN statsmodels louvain igraph scanpy setuptools
-}
-
-banksy() {
-    install banksy "numpy<2" pybanksy
-}
-
-case "${1:-all}" in
-    graphst) graphst ;;
-    spagcn) spagcn ;;
-    banksy) banksy ;;
-    all) graphst; spagcn; banksy ;;
-    *) echo "usage: $0 [graphst|spagcn|banksy|all]" >&2; exit 2 ;;
-esac
+known="$(peers | tr '\n' ' ')"
+if [[ $# -eq 0 || " $* " == *" all "* ]]; then
+    chosen="$known"
+else
+    chosen="$*"
+    for name in $chosen; do
+        if [[ ! -f "$here/$name/requirements.txt" ]]; then
+            echo "usage: $0 [PEER...|all]; peers: ${known% }" >&2
+            exit 2
+        fi
+    done
+fi
+for name in $chosen; do
+    install "$name"
+done

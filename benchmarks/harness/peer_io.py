@@ -1,7 +1,11 @@
-"""Command line shared by the peer runners: they read an input .h5ad and write one domain label per spot.
+"""The peer protocol: how ``run.py`` calls a peer's runner, and how the runner reads its input and writes its labels.
 
-Each runner executes in its peer's own virtual environment, so this module imports only what every
-peer environment has (anndata, numpy, pandas).
+``PYTHON peers/<peer>/run.py INPUT N_CLUSTERS SEED OUTPUT``, with ``PYTHON`` the interpreter of the peer's own
+environment: ``INPUT`` an .h5ad with the raw counts of the shared genes in ``X`` and ``obsm['spatial']`` (no labels),
+``OUTPUT`` the CSV the runner writes (spot names, column ``domain``).
+
+The runners execute in their peers' environments, so this module imports only what every peer environment has
+(anndata, numpy, pandas).
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+
+
+def command(python: Path, runner: Path, data: Path, n_clusters: int, seed: int, output: Path) -> list[str]:
+    """The command line of one peer run (the ``run.py`` side of the protocol)."""
+    return [str(python), str(runner), str(data), str(n_clusters), str(seed), str(output)]
 
 
 def read_args(description: str) -> tuple[ad.AnnData, argparse.Namespace]:

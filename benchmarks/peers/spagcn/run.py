@@ -1,6 +1,6 @@
 """SpaGCN (Hu et al., Nat Methods 2021) on one slide, following its tutorial, without histology.
 
-    python run_spagcn.py INPUT N_CLUSTERS SEED OUTPUT
+    benchmarks/peers/.venvs/spagcn/bin/python benchmarks/peers/spagcn/run.py INPUT N_CLUSTERS SEED OUTPUT
 
 Spatial adjacency from the spot coordinates, the tutorial's gene filters and log-normalisation,
 ``l`` searched for p = 0.5, the Louvain resolution searched by ``search_res`` to give N_CLUSTERS
@@ -10,13 +10,17 @@ genes on panels with 50 genes or fewer (osmFISH has 33).
 """
 
 import random
+import sys
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[2]))  # benchmarks/: the harness's peer protocol
 
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
 import SpaGCN as spg
 import torch
-from _peer_io import read_args, write_labels
+from harness.peer_io import read_args, write_labels
 
 
 def main() -> None:

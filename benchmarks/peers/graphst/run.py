@@ -1,6 +1,6 @@
 """GraphST (Long et al., Nat Commun 2023) on one slide, as its tutorial runs it, on the CPU.
 
-    python run_graphst.py INPUT N_CLUSTERS SEED OUTPUT
+    benchmarks/peers/.venvs/graphst/bin/python benchmarks/peers/graphst/run.py INPUT N_CLUSTERS SEED OUTPUT
 
 GraphST preprocesses the raw counts itself (seurat_v3 genes, log-normalised, scaled), trains its
 graph contrastive model for its default 600 epochs with ``random_seed=SEED`` and clusters the
@@ -8,10 +8,15 @@ embedding with its pure-Python clustering: Leiden, its resolution searched from 
 (step 0.01) until it gives N_CLUSTERS domains, no refinement (mclust needs R).
 """
 
+import sys
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[2]))  # benchmarks/: the harness's peer protocol
+
 import torch
-from _peer_io import read_args, write_labels
 from GraphST import GraphST
 from GraphST.utils import clustering
+from harness.peer_io import read_args, write_labels
 
 
 def main() -> None:

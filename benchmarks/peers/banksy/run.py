@@ -1,6 +1,6 @@
 """BANKSY (Singhal et al., Nat Genet 2024; PyPI pybanksy) on one slide, with its domain-segmentation setting.
 
-    python run_banksy.py INPUT N_CLUSTERS SEED OUTPUT
+    benchmarks/peers/.venvs/banksy/bin/python benchmarks/peers/banksy/run.py INPUT N_CLUSTERS SEED OUTPUT
 
 Library-size normalised counts (no log, as the pybanksy DLPFC example), the BANKSY matrix with
 ``scaled_gaussian`` neighbour weights over 15 spatial neighbours, first-order azimuthal Gabor filter
@@ -10,15 +10,19 @@ Python's and numpy's global seeds are set to SEED first, as in the pybanksy exam
 """
 
 import random
+import sys
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[2]))  # benchmarks/: the harness's peer protocol
 
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
-from _peer_io import read_args, write_labels
 from banksy.cluster_methods import run_Leiden_partition
 from banksy.embed_banksy import generate_banksy_matrix
 from banksy.initialize_banksy import initialize_banksy
 from banksy_utils.umap_pca import pca_umap
+from harness.peer_io import read_args, write_labels
 
 LAMBDA = 0.8
 K_GEOM = 15

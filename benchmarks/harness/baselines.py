@@ -1,12 +1,14 @@
-"""Shared pieces of the benchmark scripts: baselines and result tables."""
+"""Simple baselines: PCA of the log-normalised counts, then a GMM or Leiden.
+
+Each baseline is ``function(adata, genes, k, rng)`` with the raw counts in ``adata.layers['counts']`` and returns
+one label per spot (the signature the method registry, :mod:`harness.methods`, expects).
+"""
 
 from __future__ import annotations
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import scanpy as sc
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
@@ -41,20 +43,6 @@ def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np
     return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit_predict(
         smoothed_pcs(adata, genes, rng)
     )
-
-
-def scores(truth: pd.Series, pred) -> dict[str, float]:
-    """ARI and NMI on the labelled spots."""
-    keep = truth.notna().to_numpy()
-    t, p = truth[keep].astype(str).to_numpy(), np.asarray(pred)[keep].astype(str)
-    return {"ari": adjusted_rand_score(t, p), "nmi": normalized_mutual_info_score(t, p)}
-
-
-def markdown(table: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table (no extra dependency)."""
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def pca_leiden(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:

@@ -1,0 +1,108 @@
+"""The method registry: every method ``run.py`` knows, one entry each, in the order of the tables and figures.
+
+An entry says how to run the method:
+
+- :func:`semst`: ``semst_sc.run_pipeline(adata, K, rng=seed, **settings)`` on the raw counts of every gene (it
+  selects its genes itself); a setting whose value is :data:`ORGANISM` takes the data set's organism;
+- :func:`baseline`: ``function(adata, genes, K, seed)`` (:mod:`harness.baselines`) on the raw counts of the
+  shared genes in ``layers['counts']``, returning one label per spot;
+- :func:`peer`: another package's method, run by its runner ``peers/<name>/run.py`` with the python of its own
+  environment ``peers/.venvs/<name>``, which ``peers/setup.sh <name>`` builds from ``peers/<name>/requirements.txt``
+  (the command line: :mod:`harness.peer_io`).
+
+A new method, peer included, is one line in :data:`METHODS` (and, for a peer, its folder under ``peers/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from harness.baselines import pca_gmm, pca_leiden, pca_smooth_gmm
+
+#: a run_pipeline setting with this value takes the data set's organism (gene descriptions)
+ORGANISM = "<organism>"
+#: the peers' folders: one per peer with its runner and requirements, ``setup.sh`` and ``.venvs/``
+PEERS_DIR = Path(__file__).resolve().parents[1] / "peers"
+
+Kind = Literal["semst", "baseline", "peer"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One benchmarked method: its name, its kind and how to run it."""
+
+    name: str
+    kind: Kind
+    settings: Mapping[str, Any] = field(default_factory=dict)  # semst: run_pipeline keywords
+    function: Callable | None = None  # baseline: function(adata, genes, k, rng) -> labels
+
+    @property
+    def needs_organism(self) -> bool:
+        """Whether a setting takes the data set's organism (gene descriptions)."""
+        return ORGANISM in self.settings.values()
+
+    def pipeline_kwargs(self, organism: str | None) -> dict[str, Any]:
+        """The ``run_pipeline`` keywords with the organism filled in; ``ValueError`` when it is needed and unknown."""
+        if self.needs_organism and organism is None:
+            raise ValueError("gene descriptions need the organism: pass --organism human|mouse")
+        return {key: organism if value == ORGANISM else value for key, value in self.settings.items()}
+
+    @property
+    def folder(self) -> Path:
+        """A peer's folder: ``run.py`` (its runner) and ``requirements.txt``."""
+        return PEERS_DIR / self.name
+
+    @property
+    def runner(self) -> Path:
+        """A peer's runner, called with :func:`harness.peer_io.command`."""
+        return self.folder / "run.py"
+
+    @property
+    def venv(self) -> Path:
+        """A peer's environment, built by ``peers/setup.sh`` (git-ignored)."""
+        return PEERS_DIR / ".venvs" / self.name
+
+
+def semst(name: str, **settings: Any) -> Method:
+    """A semst_sc variant: ``run_pipeline`` with these keywords."""
+    return Method(name, "semst", MappingProxyType(settings))
+
+
+def baseline(name: str, function: Callable) -> Method:
+    """A baseline: ``function(adata, genes, k, rng)``."""
+    return Method(name, "baseline", function=function)
+
+
+def peer(name: str) -> Method:
+    """A peer: ``peers/<name>/run.py`` in ``peers/.venvs/<name>``."""
+    return Method(name, "peer")
+
+
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        semst("semst"),
+        semst("semst_paper", preset="paper"),
+        semst("semst_nosem", semantics=False),
+        semst("semst_symbols", semantic_mode="symbols"),
+        semst("semst_genes_text", gene_text=ORGANISM),
+        semst("semst_symbols_text", semantic_mode="symbols", gene_text=ORGANISM),
+        semst("semst_contrastive", encoder="contrastive"),
+        semst("semst_contrastive_nosem", encoder="contrastive", semantics=False),
+        baseline("pca_leiden", pca_leiden),
+        baseline("pca_gmm", pca_gmm),
+        baseline("pca_smooth_gmm", pca_smooth_gmm),
+        peer("graphst"),
+        peer("spagcn"),
+        peer("banksy"),
+    )
+}
+
+
+def names(kind: Kind | None = None) -> list[str]:
+    """Names of the registered methods (of one kind), in registry order."""
+    return [name for name, method in METHODS.items() if kind is None or method.kind == kind]
