@@ -51,7 +51,7 @@ def main() -> None:
         for seed in args.seeds:
             for minibatch in (False, True):
                 start = time.perf_counter()
-                out = sst.tl.semst(adata, minibatch=minibatch, rng=seed, progress=False, copy=True)
+                out = sst.tl.semst(adata, train_kwargs={"minibatch": minibatch}, rng=seed, copy=True)
                 wall = time.perf_counter() - start
                 sst.tl.cluster(out, 7, rng=seed)
                 rows.append(

@@ -26,6 +26,8 @@ from harness.tables import markdown
 
 import semst_sc as sst
 
+sst.settings.progress = False
+
 
 def variants() -> dict[str, dict]:
     """Every variant and its ``run_pipeline`` keywords; registers one preset per step of the paper preset."""
@@ -57,7 +59,7 @@ def main() -> None:
         for seed in args.seeds:
             for variant in chosen:
                 start = time.perf_counter()
-                result = sst.run_pipeline(adata, k, rng=seed, progress=False, copy=True, **known[variant])
+                result = sst.run_pipeline(adata, k, rng=seed, copy=True, **known[variant])
                 wall = time.perf_counter() - start
                 rows.append(
                     {

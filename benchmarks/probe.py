@@ -40,6 +40,8 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 
 import semst_sc as sst
 
+sst.settings.progress = False
+
 BASELINE = "pca_smooth_gmm"
 REPRESENTATIONS = ["semst", "semst_nosem", "semst_contrastive_nosem", BASELINE]
 
@@ -56,7 +58,7 @@ def clustered_features(
         labels = GaussianMixture(k, covariance_type="tied", n_init=5, random_state=seed).fit_predict(features)
         return features, labels
     settings = METHODS[method].pipeline_kwargs(organism)
-    result = sst.run_pipeline(adata, k, rng=seed, progress=False, copy=True, **settings)
+    result = sst.run_pipeline(adata, k, rng=seed, copy=True, **settings)
     params = result.uns["semst_domain"]["params"]
     features = np.asarray(result.obsm[params["use_rep"]], dtype=np.float64)
     if params["n_pcs"] is not None and features.shape[1] > params["n_pcs"]:

@@ -45,6 +45,8 @@ from harness.tables import markdown
 
 import semst_sc as sst
 
+sst.settings.progress = False
+
 COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
@@ -255,7 +257,7 @@ def worker(method: str, path: str, k: str, seed: str, output: str, organism: str
     adata, entry = ad.read_h5ad(path), METHODS[method]
     if entry.kind == "semst":
         settings = entry.pipeline_kwargs(organism)
-        result = sst.run_pipeline(adata, int(k), rng=int(seed), progress=False, copy=True, **settings)
+        result = sst.run_pipeline(adata, int(k), rng=int(seed), copy=True, **settings)
         labels = result.obs["semst_domain"].to_numpy()
     else:
         adata.layers["counts"] = adata.X

@@ -82,7 +82,7 @@ def run(args) -> list[dict]:
 
     def semst():
         if args.processes == 1:
-            sst.tl.semst(state["adata"], rng=args.seed, progress=False)
+            sst.tl.semst(state["adata"], rng=args.seed)
         else:
             state["adata"].obsm["X_semst"] = _torchrun(state["prepared"], args, Path(work.name))
 

@@ -20,6 +20,8 @@ from harness.scores import scores
 
 import semst_sc as sst
 
+sst.settings.progress = False
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,7 +38,7 @@ def main() -> None:
             for seed in args.seeds:
                 adata = sst.datasets.dlpfc(slice_id)
                 start = time.perf_counter()
-                sst.run_pipeline(adata, 7, spatial_neighbors=k, rng=seed, progress=False)
+                sst.run_pipeline(adata, 7, spatial_neighbors=k, rng=seed)
                 rows.append(
                     {
                         "k": k,

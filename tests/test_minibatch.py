@@ -172,7 +172,8 @@ def test_minibatch_accuracy_is_comparable_to_full_batch(_slide):
     assert mini.obsm["X_semst"].shape == (mini.n_obs, 128) and mini.obsm["X_semst"].dtype == np.float32
     assert len(mini.uns["semst"]["loss_history"]["total"]) == 60
     ari_full, ari_mini = _ari(full), _ari(mini)
-    assert ari_full > 0.6 and ari_mini > 0.6 and abs(ari_full - ari_mini) < 0.1, (ari_full, ari_mini)
+    # mini-batches must not cost accuracy (they may gain: on this tissue 0.90 vs 0.76 at 60 steps, one thread)
+    assert ari_full > 0.6 and ari_mini > ari_full - 0.1, (ari_full, ari_mini)
 
 
 def test_contrastive_encoder_trains_in_minibatches(_slide):

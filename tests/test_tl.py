@@ -149,3 +149,64 @@ def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):
         sst.tl.refine(raw, domain_key="nope")
     with pytest.raises(KeyError, match="spatial_graph"):
         sst.tl.refine(raw, connectivity_key="nope")
+
+
+class _SmoothMLP(__import__("semst_sc").nn.SpotEncoder):
+    """The encoder of docs/extending.md: one file, one registry line."""
+
+    graphs = ("spatial",)
+    input_transform = "scaled"
+    n_epochs = 7
+    weight_decay = 0.0
+
+    def __init__(self, n_input, n_output, semantic_dim=None, *, latent_dim=4):
+        import torch
+
+        from semst_sc.nn import FSM
+
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(n_input, 16), torch.nn.ReLU(), torch.nn.Linear(16, latent_dim))
+        self.fsm = None if semantic_dim is None else FSM(semantic_dim, latent_dim, head_dim=latent_dim)
+        self.latent_dim = latent_dim
+
+    @property
+    def embedding_dim(self):
+        return self.latent_dim
+
+    def encode(self, batch):
+        import torch
+
+        return {"spatial": self.mlp(torch.sparse.mm(batch.adjacency["spatial"], batch.x["spatial"]))[: batch.n_seeds]}
+
+    def fuse(self, views, semantic):
+        return self.modulate(views["spatial"], semantic)
+
+    def forward(self, batch):
+        from semst_sc.nn import spatial_pair_loss
+
+        loss = spatial_pair_loss(self.fuse(self.encode(batch), batch.seed_semantic()), batch.pairs, batch.negative)
+        return {"pairs": loss, "total": loss}
+
+
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_a_registered_encoder_trains_through_tl_semst(tissue, monkeypatch, minibatch):
+    from semst_sc import nn
+
+    monkeypatch.setitem(nn.ENCODERS, "smooth_mlp", _SmoothMLP)
+    tissue = _ready(tissue)
+    del tissue.obsp["semst_feature_connectivities"]  # an encoder without the feature graph does not need it
+    out = sst.tl.semst(
+        tissue, encoder="smooth_mlp", encoder_kwargs={"latent_dim": 3}, train_kwargs={"minibatch": minibatch}, copy=True
+    )
+    params = out.uns["semst"]["params"]
+    assert (
+        out.obsm["X_semst"].shape == (tissue.n_obs, 3) and params["n_epochs"] == 7 and params["minibatch"] is minibatch
+    )
+    assert params["encoder"] == "smooth_mlp" and params["encoder_kwargs"] == {"latent_dim": 3}
+    assert set(params) >= {"lr", "weight_decay", "input", "embedding", "connectivity_key"}
+    instance = _SmoothMLP(int(tissue.var["highly_variable"].sum()), 0, tissue.obsm["X_semantic"].shape[1])
+    assert sst.tl.semst(tissue, encoder=instance, n_epochs=2, copy=True).obsm["X_semst"].shape == (tissue.n_obs, 4)
+    with pytest.raises(ValueError, match="has no FSM"):
+        sst.tl.semst(tissue, encoder=_SmoothMLP(5, 0, None), copy=True)
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        sst.tl.semst(tissue, encoder="vae", copy=True)
