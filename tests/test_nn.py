@@ -73,6 +73,22 @@ def test_zinb_nll_matches_scipy():
     assert float(got) == pytest.approx(expected, rel=1e-4)
 
 
+def test_zinb_nll_gradients_are_those_of_the_likelihood(monkeypatch):
+    from semst_sc.nn import _losses
+
+    monkeypatch.setattr(_losses, "_CHUNK", 37)  # several chunks, one ending mid-row
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.poisson(0.7, size=(9, 11)), dtype=torch.float64)
+    params = [
+        torch.tensor(rng.uniform(lo, hi, x.shape), requires_grad=True) for lo, hi in ((0.1, 4), (0.3, 6), (0.02, 0.9))
+    ]
+    assert torch.autograd.gradcheck(lambda mu, theta, pi: zinb_nll(x, mu, theta, pi), params)
+    mu, theta, pi = (p.detach().numpy() for p in params)  # and the value is the scipy likelihood
+    nb = stats.nbinom.pmf(x.numpy(), theta, theta / (theta + mu))
+    like = np.where(x.numpy() == 0, pi + (1 - pi) * nb, (1 - pi) * nb)
+    assert float(zinb_nll(x, *params)) == pytest.approx(np.mean(-np.log(like) + 0.05 * pi**2), rel=1e-9)
+
+
 def test_dicr_loss_is_zero_for_decorrelated_identical_views():
     rng = np.random.default_rng(0)
     m = rng.normal(size=(200, 8))

@@ -4,12 +4,16 @@ import torch
 import torch.nn.functional as F
 
 _EPS = 1e-10
+_CHUNK = 1 << 18  # entries per chunk of the ZINB pass: bounds its temporaries (1 MB each)
 
 
 def zinb_nll(
     x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor, pi: torch.Tensor, *, ridge: float = 0.05
 ) -> torch.Tensor:
     """Mean zero-inflated negative binomial negative log-likelihood of counts ``x``, plus ``ridge * pi**2``.
+
+    The value and its gradients are computed together, in chunks, with the closed-form derivatives (DCA's loss):
+    memory holds the three gradients, not the dozens of intermediates autograd would keep.
 
     Parameters
     ----------
@@ -20,19 +24,75 @@ def zinb_nll(
     ridge
         Penalty on the dropout probability.
     """
-    log_theta = torch.log(theta + _EPS)
-    log_theta_mu = torch.log(theta + mu + _EPS)
-    nb_case = (
-        torch.lgamma(theta + _EPS)
-        + torch.lgamma(x + 1.0)
-        - torch.lgamma(x + theta + _EPS)
-        + (theta + x) * (log_theta_mu - log_theta)
-        + x * (log_theta - torch.log(mu + _EPS))
-        - torch.log(1.0 - pi + _EPS)
+    return _ZINB.apply(x, mu, theta, pi, ridge)
+
+
+class _ZINB(torch.autograd.Function):
+    """ZINB NLL with analytic gradients for ``mu``, ``theta`` and ``pi`` (``x`` holds observations: no gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, mu, theta, pi, ridge):
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        grads = [torch.empty_like(t) for t in (mu, theta, pi)] if ctx.needs_input_grad[1:4] != (False,) * 3 else None
+        flat = [t.reshape(-1) for t in (x, mu, theta, pi)]
+        for start in range(0, flat[0].numel(), _CHUNK):
+            part = [t[start : start + _CHUNK] for t in flat]
+            value, chunk_grads = _zinb_terms(*part, ridge, grads is not None)
+            total += value.sum(dtype=torch.float64)
+            if grads is not None:
+                for g, cg in zip(grads, chunk_grads, strict=True):
+                    g.view(-1)[start : start + _CHUNK] = cg
+        n = x.numel()
+        if grads is not None:
+            ctx.save_for_backward(*grads)
+        ctx.n = n
+        return (total / n).to(mu.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        scale = grad_output / ctx.n
+        g_mu, g_theta, g_pi = (g * scale for g in ctx.saved_tensors)
+        return None, g_mu, g_theta, g_pi, None
+
+
+def _zinb_terms(x, mu, theta, pi, ridge: float, with_grads: bool):
+    """Per-entry ZINB NLL (plus ridge) and, when asked, its derivatives in ``mu``, ``theta`` and ``pi``.
+
+    Every entry is first scored as a zero; the negative binomial terms (``lgamma``, ``digamma``) are then computed
+    on the observed entries alone, usually a small fraction of a count matrix.
+    """
+    theta_eps, theta_mu = theta + _EPS, theta + mu + _EPS
+    ratio = torch.log(theta_mu) - torch.log(theta_eps)  # log((theta + mu) / theta) >= 0
+    nb_zero = torch.exp(-theta * ratio)  # NB probability of a zero
+    denominator = pi + (1.0 - pi) * nb_zero + _EPS
+    value = -torch.log(denominator) + ridge * pi.square()
+    observed = torch.nonzero(x > 0).squeeze(1)
+    xo, mo, to, po, ro = (t[observed] for t in (x, mu, theta, pi, ratio))
+    to_eps = to + _EPS
+    value[observed] = (
+        torch.lgamma(to_eps)
+        + torch.lgamma(xo + 1.0)
+        - torch.lgamma(xo + to_eps)
+        + (to + xo) * ro
+        - xo * torch.log((mo + _EPS) / to_eps)
+        - torch.log(1.0 - po + _EPS)
+        + ridge * po.square()
     )
-    zero_case = -torch.log(pi + (1.0 - pi) * torch.exp(theta * (log_theta - log_theta_mu)) + _EPS)
-    # one dense pass with a select: cheaper than gathering the nonzero entries (deterministic backward)
-    return (torch.where(x > 0, nb_case, zero_case).sum() + ridge * pi.square().sum()) / x.numel()
+    if not with_grads:
+        return value, None
+    # zeros: d(-log D) = -dD / D with D = pi + (1 - pi) P, P = ((theta + eps) / (theta + mu + eps))**theta
+    weight = -(1.0 - pi) * nb_zero / denominator
+    d_mu = weight * (-theta / theta_mu)
+    d_theta = weight * (-ratio + theta * (1.0 / theta_eps - 1.0 / theta_mu))
+    d_pi = -(1.0 - nb_zero) / denominator + 2.0 * ridge * pi
+    # counts > 0
+    inv_to, inv_tmo = 1.0 / to_eps, 1.0 / (to + mo + _EPS)
+    d_mu[observed] = (to + xo) * inv_tmo - xo / (mo + _EPS)
+    d_theta[observed] = (
+        torch.digamma(to_eps) - torch.digamma(xo + to_eps) + ro + (to + xo) * (inv_tmo - inv_to) + xo * inv_to
+    )
+    d_pi[observed] = 1.0 / (1.0 - po + _EPS) + 2.0 * ridge * po
+    return value, (d_mu, d_theta, d_pi)
 
 
 def dicr_loss(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
