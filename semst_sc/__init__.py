@@ -3,8 +3,6 @@
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, metrics, pl, pp, semantics, tl
-from ._pipeline import PRESETS, run_pipeline
 from ._settings import settings
 
 try:
@@ -12,23 +10,34 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = [
-    "datasets",
-    "metrics",
-    "nn",
-    "pl",
-    "pp",
-    "semantics",
-    "tl",
-    "PRESETS",
-    "run_pipeline",
-    "settings",
-    "__version__",
-]
+#: subpackages and names, loaded on first use (SPEC 1): ``import semst_sc`` stays instant, and ``semst_sc.nn``
+#: (torch only) imports without scanpy
+_LAZY = {
+    "datasets": None,
+    "metrics": None,
+    "nn": None,
+    "pl": None,
+    "pp": None,
+    "semantics": None,
+    "tl": None,
+    "PRESETS": "._pipeline",
+    "run_pipeline": "._pipeline",
+}
+
+__all__ = [*_LAZY, "settings", "__version__"]
 
 
 def __getattr__(name: str):
-    # `nn` imports torch (slow): load it on first use
-    if name == "nn":
-        return import_module(".nn", __name__)
-    raise AttributeError(f"module 'semst_sc' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'semst_sc' has no attribute {name!r}")
+    value = (
+        import_module(f".{name}", __name__)
+        if _LAZY[name] is None
+        else getattr(import_module(_LAZY[name], __name__), name)
+    )
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -6,6 +6,7 @@ from ._distributed import distributed_session
 from ._encoder import SpotEncoder
 from ._fsm import FSM
 from ._gcn import GCNEncoder, gcn_adjacency
+from ._inputs import standardised_log
 from ._losses import dicr_loss, spatial_pair_loss, zinb_nll
 from ._model import SemSTModel
 from ._registry import ENCODERS, get_encoder
@@ -32,6 +33,7 @@ __all__ = [
     "get_encoder",
     "sample_batch",
     "spatial_pair_loss",
+    "standardised_log",
     "train",
     "zinb_nll",
 ]

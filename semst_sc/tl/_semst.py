@@ -241,21 +241,20 @@ def _storable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: "" if v is None else list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-def _standardised_log(counts: np.ndarray) -> np.ndarray:
-    """GraphST's input: counts scaled to 1e4 per spot, log1p, standardised per gene, clipped at 10."""
-    totals = np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
-    logged = np.log1p(counts / totals * 1e4)
-    scaled = (logged - logged.mean(axis=0)) / np.maximum(logged.std(axis=0), 1e-6)
-    return np.clip(scaled, -10, 10).astype(np.float32)
-
-
 def _scaled(adata: AnnData, genes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """SemST's input: ``layers['semst_scaled']`` of the modelled genes."""
     return _dense(adata.layers[C.SCALED_LAYER][:, genes])
 
 
+def _log_standardised(adata: AnnData, genes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """GraphST's input: :func:`semst_sc.nn.standardised_log` of the modelled genes' counts."""
+    from ..nn import standardised_log
+
+    return standardised_log(counts)
+
+
 #: encoder inputs by :attr:`~semst_sc.nn.SpotEncoder.input_transform`
-INPUTS = {"scaled": _scaled, "log_standardised": lambda adata, genes, counts: _standardised_log(counts)}
+INPUTS = {"scaled": _scaled, "log_standardised": _log_standardised}
 
 
 def _dense(matrix) -> np.ndarray:

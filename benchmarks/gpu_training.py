@@ -1,0 +1,207 @@
+"""Training time of the encoders on a GPU against this CPU, on one DLPFC slice, with semst_sc's own nn layer.
+
+    python benchmarks/gpu_training.py prepare --slice 151673 --out .gpu          # here: the prepared tensors (npz)
+    python benchmarks/gpu_training.py train --data .gpu/dlpfc151673.npz --device cuda --out DIR   # on the GPU
+    python benchmarks/gpu_training.py train --data .gpu/dlpfc151673.npz --device cpu --out DIR2   # the same here
+    python benchmarks/gpu_training.py score --slice 151673 --runs DIR DIR2 --out benchmarks/results/gpu_training
+
+``prepare`` runs the default preprocessing, graphs and gene semantics (offline model) and stores what
+:func:`semst_sc.tl.semst` trains on, so the GPU machine needs torch and semst_sc but no AnnData stack, data set
+or language model. ``train`` trains each configuration (SemST's dual encoder full batch, the contrastive encoder
+full batch, the dual encoder on neighbour-sampled mini-batches) for seeds 0-4 with the defaults of
+``tl.semst``, after one short warm-up run, and writes ``timings.csv`` (wall seconds of training and of
+embedding, peak device memory) and ``embeddings.npz`` (each embedding's first 20 principal components, the first
+step of ``tl.cluster``, so that little travels back). ``score`` clusters them (``tl.cluster``, K = 7)
+and writes ``runs.csv`` and ``summary.md`` with the ARI beside the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+CONFIGS = {  # name: encoder, mini-batches
+    "dual": ("dual", False),
+    "contrastive": ("contrastive", False),
+    "dual_minibatch": ("dual", True),
+}
+
+
+def prepare(args) -> None:
+    import semst_sc as sst
+
+    sst.settings.progress = False
+    adata = sst.datasets.dlpfc(args.slice)
+    sst.pp.prepare(adata)
+    sst.pp.spatial_graph(adata)
+    sst.pp.feature_graph(adata)
+    sst.pp.gene_semantics(adata)
+    genes = adata.var["highly_variable"].to_numpy()
+    arrays = {
+        "scaled": sp.csr_matrix(adata.layers["semst_scaled"][:, genes], dtype=np.float32),
+        "counts": sp.csr_matrix(adata.layers["counts"][:, genes], dtype=np.float32),
+        "spatial": sp.csr_matrix(adata.obsp["spatial_connectivities"]),
+        "feature": sp.csr_matrix(adata.obsp["semst_feature_connectivities"]),
+    }
+    out = {"semantic": adata.obsm["X_semantic"].astype(np.float32), "obs_names": adata.obs_names.to_numpy(str)}
+    for name, matrix in arrays.items():
+        out.update({f"{name}_data": matrix.data, f"{name}_indices": matrix.indices, f"{name}_indptr": matrix.indptr})
+        out[f"{name}_shape"] = np.array(matrix.shape)
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out / f"dlpfc{args.slice}.npz", **out)
+
+
+def _load(path: Path) -> dict:
+    f = np.load(path)
+    matrices = {
+        name: sp.csr_matrix(
+            (f[f"{name}_data"], f[f"{name}_indices"], f[f"{name}_indptr"]), shape=tuple(f[f"{name}_shape"])
+        )
+        for name in ("scaled", "counts", "spatial", "feature")
+    }
+    return {**matrices, "semantic": f["semantic"]}
+
+
+def train(args) -> None:
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    import pandas as pd
+    import torch
+
+    from semst_sc import nn
+
+    data = _load(args.data)
+    counts = data["counts"].toarray()
+    totals = counts.sum(axis=1)
+    size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
+    inputs = {"scaled": data["scaled"].toarray(), "log_standardised": nn.standardised_log(counts)}
+    graphs = {"spatial": data["spatial"], "feature": data["feature"]}
+    device = torch.device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows, embeddings = [], {}
+
+    def run(config: str, seed: int, n_steps: int | None = None) -> dict:
+        name, minibatch = CONFIGS[config]
+        cls = nn.get_encoder(name)
+        tissue = nn.GraphData(inputs[cls.input_transform], counts, size_factors, graphs, data["semantic"])
+        torch.manual_seed(seed)
+        model = cls(tissue.x.shape[1], counts.shape[1], tissue.semantic.shape[1]).to(device)
+        if minibatch:
+            sampler = nn.NeighbourSampler(tissue, cls.graphs, device, rng=seed)
+        else:
+            sampler = nn.FullBatchSampler(tissue, cls.graphs, device, rng=seed)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        nn.train(model, sampler, n_steps=n_steps or cls.n_epochs, weight_decay=cls.weight_decay, progress=False)
+        trained = time.perf_counter()
+        z = nn.embed(model, sampler).cpu().numpy()
+        done = time.perf_counter()
+        peak = round(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else None
+        return {
+            "config": config,
+            "seed": seed,
+            "train_s": trained - start,
+            "embed_s": done - trained,
+            "z": z,
+            "peak_device_mb": peak,
+            "n_steps": n_steps or cls.n_epochs,
+        }
+
+    for config in CONFIGS:
+        warm = run(config, 0, n_steps=2)  # CUDA context, kernels and allocator warm
+        print(f"warm-up {config}: {warm['train_s']:.2f} s", flush=True)
+        for seed in args.seeds:
+            result = run(config, seed, args.n_steps)
+            embeddings[f"{config}_{seed}"] = _first_pcs(result.pop("z"), seed)
+            result.update(
+                device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                threads=torch.get_num_threads(),
+                torch=torch.__version__,
+            )
+            rows.append(result)
+            print(result, flush=True)
+    pd.DataFrame(rows).to_csv(args.out / "timings.csv", index=False)
+    np.savez_compressed(args.out / "embeddings.npz", **embeddings)
+
+
+def _first_pcs(z: np.ndarray, seed: int, n_pcs: int = 20) -> np.ndarray:
+    """The first step of ``tl.cluster`` (PCA to ``n_pcs``, seeded), so that only small arrays travel back."""
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=n_pcs, random_state=seed).fit_transform(z.astype(np.float64)).astype(np.float32)
+
+
+def score(args) -> None:
+    import anndata as ad
+    import pandas as pd
+    from harness.scores import scores
+    from harness.tables import markdown
+
+    import semst_sc as sst
+
+    truth = sst.datasets.dlpfc(args.slice).obs["layer_guess_reordered"]
+    rows = []
+    for folder in args.runs:
+        timings = pd.read_csv(folder / "timings.csv")
+        embeddings = np.load(folder / "embeddings.npz")
+        for row in timings.to_dict("records"):
+            z = embeddings[f"{row['config']}_{row['seed']}"].astype(np.float64)
+            spots = ad.AnnData(
+                np.zeros((len(z), 1), np.float32), obs=pd.DataFrame(index=truth.index), obsm={"X_semst": z}
+            )
+            sst.tl.cluster(spots, 7, rng=int(row["seed"]))
+            rows.append({**row, "ari": round(scores(truth, spots.obs["semst_domain"])["ari"], 3)})
+    runs = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / "runs.csv", index=False)
+    summary = (
+        runs.groupby(["config", "device"])
+        .agg(
+            train_s=("train_s", "mean"),
+            train_s_sd=("train_s", "std"),
+            embed_s=("embed_s", "mean"),
+            peak_device_mb=("peak_device_mb", "max"),
+            ari=("ari", "mean"),
+            ari_min=("ari", "min"),
+            ari_max=("ari", "max"),
+            seeds=("seed", "size"),
+        )
+        .round(3)
+        .reset_index()
+    )
+    text = f"# Training on DLPFC {args.slice}: GPU against this CPU (seeds {sorted(runs.seed.unique())})\n\n"
+    (args.out / "summary.md").write_text(text + markdown(summary) + "\n")
+    print(text + markdown(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--slice", default="151673")
+    p.add_argument("--out", type=Path, default=Path(".gpu"))
+    p.set_defaults(func=prepare)
+    t = sub.add_parser("train")
+    t.add_argument("--data", type=Path, required=True)
+    t.add_argument("--device", default="cuda")
+    t.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    t.add_argument("--n-steps", type=int, help="training steps (default: each encoder's own; fewer for a smoke test)")
+    t.add_argument("--out", type=Path, required=True)
+    t.set_defaults(func=train)
+    s = sub.add_parser("score")
+    s.add_argument("--slice", default="151673")
+    s.add_argument("--runs", nargs="+", type=Path, required=True)
+    s.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_training"))
+    s.set_defaults(func=score)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
