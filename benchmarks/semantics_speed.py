@@ -92,7 +92,7 @@ def _measure(case: dict) -> dict:
     start = time.perf_counter()
     sst.pp.gene_semantics(adata, mode=case["mode"], gene_text=case["gene_text"])
     wall = time.perf_counter() - start
-    params = adata.uns["X_semantic"]["params"]
+    params = adata.uns["semantic"]["params"]
     return {
         "dataset": "DLPFC 151673" if case["dataset"] == "dlpfc" else case["dataset"].replace("_", " "),
         "n_spots": adata.n_obs,

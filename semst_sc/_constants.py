@@ -41,6 +41,11 @@ def distances_key(key: str) -> str:
     return f"{key}_distances"
 
 
+def uns_key(obsm_key: str) -> str:
+    """Return the ``uns`` key of the metadata of an ``obsm`` entry, scanpy's rule: ``X_pca`` -> ``pca``."""
+    return obsm_key.removeprefix("X_")
+
+
 def neighbors_key(key: str) -> str:
     """Return the ``uns`` key of a graph's metadata."""
     return f"{key}_neighbors"

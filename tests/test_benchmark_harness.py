@@ -13,6 +13,8 @@ from sklearn.mixture import GaussianMixture
 
 from semst_sc.datasets import simulate_tissue
 
+pytestmark = pytest.mark.slow  # subprocesses and end-to-end runs
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 RUN = BENCHMARKS / "run.py"
 COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]

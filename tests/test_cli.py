@@ -80,6 +80,7 @@ def test_demo(tmp_path, capsys):
     assert (tmp_path / "demo.h5ad").exists() and (tmp_path / "domains.png").stat().st_size > 5_000
 
 
+@pytest.mark.slow
 def test_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "semst_sc", "run", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--n-clusters" in done.stdout

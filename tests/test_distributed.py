@@ -14,6 +14,8 @@ from sklearn.metrics import adjusted_rand_score
 import semst_sc as sst
 from semst_sc.nn._distributed import average_terms, distributed_session, process_group, share_from_first
 
+pytestmark = pytest.mark.slow  # subprocesses and end-to-end runs
+
 torch.set_num_threads(1)
 
 STEPS, BATCH = 50, 512

@@ -119,7 +119,7 @@ def test_gene_semantics_reads_the_table(tissue, gene_text_dir):
     sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=table, top_k=50)
     modelled = set(tissue.var_names[tissue.var["highly_variable"].to_numpy()])
     assert "RELN" in modelled and any(t.startswith("RELN: reelin.") for t in seen)
-    params = tissue.uns["X_semantic"]["params"]
+    params = tissue.uns["semantic"]["params"]
     n = len(modelled & set(table.index))
     assert params["gene_text_coverage"] == pytest.approx(n / len(modelled))
 
@@ -146,5 +146,5 @@ def test_real_gene_text_covers_the_simulated_tissue(tissue, data_dir):
 
     path = data_dir / "gene_text" / "human_gene_text.tsv.gz"
     sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=path)
-    params = tissue.uns["X_semantic"]["params"]
+    params = tissue.uns["semantic"]["params"]
     assert params["gene_text"] == str(path) and params["gene_text_coverage"] > 0.9

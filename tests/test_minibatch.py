@@ -162,6 +162,7 @@ def _ari(adata):
     return adjusted_rand_score(adata.obs["domain"], adata.obs["semst_domain"])
 
 
+@pytest.mark.slow
 def test_minibatch_accuracy_is_comparable_to_full_batch(_slide):
     full, mini = _slide.copy(), _slide.copy()
     sst.tl.semst(full, n_epochs=60, train_kwargs={"minibatch": False})

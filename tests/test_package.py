@@ -26,6 +26,7 @@ def test_signature_rules(func):
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     assert len(positional) <= 3
     assert func.__doc__ and "Parameters" in func.__doc__ and "Returns" in func.__doc__
+    assert "{doc_" not in func.__doc__  # every shared snippet (semst_sc._docs) filled in
     documented = func.__doc__.split("Returns")[0]
     for p in params:
         assert p.name in documented, f"{func.__qualname__}: parameter {p.name} is not documented"

@@ -9,7 +9,7 @@ def test_paper_preset_applies_the_reference_settings(tissue):
     out = sst.run_pipeline(tissue, 4, preset="paper", model=CountingEncoder(), n_epochs=2, copy=True)
     assert out.uns["semst_prepare"]["params"]["min_cells"] == 100
     assert out.uns["spatial_neighbors"]["params"]["n_neighbors"] == 60
-    assert out.uns["X_semantic"]["params"]["mode"] == "symbols"
+    assert out.uns["semantic"]["params"]["mode"] == "symbols"
     semst = out.uns["semst"]["params"]
     assert semst["recon_batch_size"] == "" and semst["pair_batch_size"] == ""  # None: every spot and pair
     assert semst["n_epochs"] == 2  # an explicit argument wins over the preset
@@ -52,7 +52,7 @@ def test_semantic_mode_and_gene_text_reach_the_semantic_step(tissue):
     encoder = CountingEncoder()
     text = {"GFAP": "glial fibrillary acidic protein, astrocytes"}
     out = sst.run_pipeline(tissue, 3, model=encoder, semantic_mode="symbols", gene_text=text, n_epochs=2, copy=True)
-    params = out.uns["X_semantic"]["params"]
+    params = out.uns["semantic"]["params"]
     assert params["mode"] == "symbols"
     assert params["gene_text"] == "mapping"
     assert any("glial fibrillary" in seen for seen in encoder.seen)

@@ -169,7 +169,7 @@ def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
     x = tissue.layers["semst_scaled"][:, tissue.var["highly_variable"].to_numpy()].toarray()
     first = ", ".join(hvg[np.argsort(-x[0], kind="stable")[:3]])
     assert f"{PROMPT} Highly expressed genes: {first}" in encoder.seen
-    params = tissue.uns["X_semantic"]["params"]
+    params = tissue.uns["semantic"]["params"]
     assert params["mode"] == "symbols" and params["top_k"] == 3 and params["n_texts"] == len(encoder.seen)
 
 
@@ -184,7 +184,7 @@ def test_gene_semantics_genes_mode_is_weighted_mean(tissue):
     vectors = encoder.encode([symbols[j] for j in top])
     expected = (x[5, top, None] * vectors).sum(0) / x[5, top].sum()
     np.testing.assert_allclose(tissue.obsm["X_semantic"][5], expected, rtol=1e-5)
-    assert tissue.uns["X_semantic"]["params"]["n_texts"] <= hvg.sum()
+    assert tissue.uns["semantic"]["params"]["n_texts"] <= hvg.sum()
 
 
 def test_gene_semantics_default_model_is_offline_and_deterministic(tissue):
@@ -193,7 +193,7 @@ def test_gene_semantics_default_model_is_offline_and_deterministic(tissue):
     b = sst.pp.gene_semantics(tissue, copy=True)
     assert a.obsm["X_semantic"].shape == (tissue.n_obs, 384)
     np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
-    assert "all-MiniLM-L6-v2" in a.uns["X_semantic"]["params"]["model"]
+    assert "all-MiniLM-L6-v2" in a.uns["semantic"]["params"]["model"]
     assert "X_semantic" not in tissue.obsm
 
 

@@ -123,7 +123,7 @@ def test_gene_semantics_with_decoder_both_modes(prepared, tiny_decoder, cache, t
         b = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, copy=True)
         assert a.obsm["X_semantic"].shape == (prepared.n_obs, 32)
         np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
-        params = b.uns["X_semantic"]["params"]
+        params = b.uns["semantic"]["params"]
         assert params["backend"] == "hf" and params["revision"] and params["pooling"] == "mean"
         assert params["cache_hits"] == params["n_texts"] > 0
         assert params["prompt"] == (PROMPT if mode == "symbols" else "")
@@ -146,7 +146,7 @@ def test_gene_table_is_weighted_mean_of_its_rows(prepared):
     rng = np.random.default_rng(0)
     table = pd.DataFrame(rng.normal(size=(len(symbols) - 5, 4)), index=symbols[5:])  # first 5 genes absent
     sst.pp.gene_semantics(prepared, model=table, top_k=3)
-    params = prepared.uns["X_semantic"]["params"]
+    params = prepared.uns["semantic"]["params"]
     assert params["backend"] == "table" and params["n_genes_not_in_table"] == 5 and params["n_texts"] == 0
     x = prepared.layers["semst_scaled"][:, hvg].toarray()
     x[:, :5] = -np.inf  # absent genes are never among the top genes
@@ -170,7 +170,7 @@ def test_gene_text_mapping_in_both_modes(prepared):
     described = {g: f"{g.lower()} protein. Does things in the brain." for g in hvg[:30]}
     encoder = CountingEncoder()
     sst.pp.gene_semantics(prepared, model=encoder, gene_text=described)
-    params = prepared.uns["X_semantic"]["params"]
+    params = prepared.uns["semantic"]["params"]
     assert params["gene_text"] == "mapping" and params["gene_text_coverage"] == pytest.approx(30 / 60)
     with_text = [t for t in encoder.seen if ":" in t]
     assert with_text and all(t == f"{t.split(':')[0]}: {described[t.split(':')[0]]}" for t in with_text)
@@ -192,7 +192,7 @@ def test_gene_text_dataframe_and_tsv(prepared, tmp_path):
     for gene_text, source in ((table, "DataFrame"), (path, str(path))):
         encoder = CountingEncoder()
         sst.pp.gene_semantics(prepared, model=encoder, gene_text=gene_text)
-        assert prepared.uns["X_semantic"]["params"]["gene_text"] == source
+        assert prepared.uns["semantic"]["params"]["gene_text"] == source
         assert {t for t in encoder.seen if ":" in t} <= {f"{g}: some name. A summary." for g in hvg[:10]}
     with pytest.raises(FileNotFoundError, match="gene_text file"):
         sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=tmp_path / "none.tsv")
@@ -206,7 +206,7 @@ def test_gene_text_lookup_ignores_case(prepared):
     encoder = CountingEncoder()
     sst.pp.gene_semantics(prepared, model=encoder, gene_text={hvg[0].upper(): "described"})
     assert f"{hvg[0]}: described" in encoder.seen or hvg[0] not in {t.split(":")[0] for t in encoder.seen}
-    assert prepared.uns["X_semantic"]["params"]["gene_text_coverage"] == pytest.approx(1 / 60)
+    assert prepared.uns["semantic"]["params"]["gene_text_coverage"] == pytest.approx(1 / 60)
 
 
 # --- symbol resolution ---------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_symbols_behind_ensembl_ids_with_gaps_are_counted(tissue):
     encoder = CountingEncoder()
     sst.pp.gene_semantics(tissue, model=encoder)
     missing = int(pd.isna(tissue.var.loc[tissue.var["highly_variable"], "feature_name"]).sum())
-    assert tissue.uns["X_semantic"]["params"]["n_genes_without_symbol"] == missing
+    assert tissue.uns["semantic"]["params"]["n_genes_without_symbol"] == missing
     assert not any(t.startswith("ENSG") or t == "nan" for t in encoder.seen)
     sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="feature_name")
     with pytest.raises(KeyError, match="var\\['nope'\\]"):
@@ -245,7 +245,7 @@ def test_cache_hit_skips_the_encoder(prepared, cache):
     b = sst.pp.gene_semantics(prepared, model=second, copy=True)
     assert first.seen and not second.seen
     np.testing.assert_array_equal(a.obsm["X_semantic"], b.obsm["X_semantic"])
-    params = b.uns["X_semantic"]["params"]
+    params = b.uns["semantic"]["params"]
     assert params["cache_hits"] == params["n_texts"] and params["cache_dir"] == str(cache)
     # overlapping run: only the new texts are embedded
     third = _with_identity("fake-v1")
@@ -271,7 +271,7 @@ def test_objects_without_identity_and_cache_dir_false_write_nothing(prepared, ca
     settings.cache_dir = False
     sst.pp.gene_semantics(prepared, model=_with_identity("k"))
     assert not cache.exists() or not any(cache.iterdir())
-    assert prepared.uns["X_semantic"]["params"]["cache_dir"] == ""
+    assert prepared.uns["semantic"]["params"]["cache_dir"] == ""
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "tampered", "other_header"])
@@ -325,7 +325,7 @@ def _raise(texts):
 
 def test_default_model_warm_run_does_not_load_weights(prepared, cache, monkeypatch):
     a = sst.pp.gene_semantics(prepared, mode="symbols", top_k=3, copy=True)
-    params = a.uns["X_semantic"]["params"]
+    params = a.uns["semantic"]["params"]
     assert params["backend"] == "sentence-transformers" and len(params["revision"]) == 16
 
     def no_load(*args):
@@ -357,7 +357,7 @@ def test_unusable_cache_folder_warns_and_runs_without_the_cache(
         monkeypatch.setenv("SEMST_CACHE_DIR", str(folder))
     encoder = _with_identity("fake-v1")
     out = sst.pp.gene_semantics(prepared, model=encoder, copy=True)
-    params = out.uns["X_semantic"]["params"]
+    params = out.uns["semantic"]["params"]
     assert encoder.seen and out.obsm["X_semantic"].shape == (prepared.n_obs, 8)
     assert params["cache_dir"] == "" and params["cache_hits"] == 0
     assert len(logged_warnings) == 1 and str(folder) in logged_warnings[0]
@@ -386,13 +386,13 @@ def test_an_encoder_implementing_the_protocol_is_used_as_is(prepared, cache, set
     assert isinstance(encoder, TextEncoder)
     settings.progress = False
     sst.pp.gene_semantics(prepared, model=encoder, batch_size=7)
-    params = prepared.uns["X_semantic"]["params"]
+    params = prepared.uns["semantic"]["params"]
     assert (params["model"], params["backend"], params["revision"]) == ("my-model", "custom", "r1")
     assert encoder.calls == [(params["n_texts"], 7, False)]  # batch size and settings.progress reach encode
     assert params["cache_dir"] == str(cache)
     again = _Protocol()
     sst.pp.gene_semantics(prepared, model=again)
-    assert not again.calls and prepared.uns["X_semantic"]["params"]["cache_hits"] == params["n_texts"]
+    assert not again.calls and prepared.uns["semantic"]["params"]["cache_hits"] == params["n_texts"]
 
 
 def test_object_encoder_identity_and_checked_output(prepared, cache):
@@ -400,7 +400,7 @@ def test_object_encoder_identity_and_checked_output(prepared, cache):
     assert isinstance(wrapped, TextEncoder) and wrapped.identity == "object:v1" and wrapped.backend == "object"
     assert ObjectEncoder(CountingEncoder()).identity is None
     sst.pp.gene_semantics(prepared, model=wrapped)
-    assert prepared.uns["X_semantic"]["params"]["cache_dir"] == str(cache)
+    assert prepared.uns["semantic"]["params"]["cache_dir"] == str(cache)
     bad = ObjectEncoder(type("Bad", (), {"encode": lambda self, texts: np.ones((len(texts) + 1, 2))})())
     with pytest.raises(ValueError, match="returned shape"):
         bad.encode(["a"])

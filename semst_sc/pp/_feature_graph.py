@@ -9,12 +9,14 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import check_adata, require_prepared, sparse_knn_graph, store_graph
 
 #: from this many spots on, the neighbours are searched approximately (NN-descent) instead of exactly
 APPROXIMATE_FROM = 100_000
 
 
+@doc_params
 def feature_graph(
     adata: AnnData,
     *,
@@ -43,7 +45,7 @@ def feature_graph(
     key_added
         Prefix of the keys written.
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------

@@ -8,6 +8,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._settings import settings
 from .._utils import check_adata, looks_like_ensembl, require_prepared
 from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
@@ -18,6 +19,7 @@ PROMPT = (
 )
 
 
+@doc_params
 def gene_semantics(
     adata: AnnData,
     *,
@@ -77,9 +79,9 @@ def gene_semantics(
     batch_size
         Texts per model call.
     key_added
-        Key in ``obsm`` and ``uns``.
+        ``obsm`` key; the parameters go to ``uns[key_added.removeprefix('X_')]``.
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------
@@ -87,7 +89,7 @@ def gene_semantics(
 
     ``obsm['{key_added}']``
         Semantic vectors (float32, n_obs x model dimension).
-    ``uns['{key_added}']['params']``
+    ``uns['semantic']['params']`` (the ``uns`` key is ``key_added`` without its ``X_`` prefix)
         ``model``, ``backend``, ``revision`` (weights fingerprint), ``pooling``, ``mode``, ``top_k``, ``prompt``,
         ``gene_text`` (source), ``gene_text_coverage`` (share of the modelled genes with a symbol that have a
         description), ``n_texts``, ``n_genes_without_symbol``, ``n_genes_not_in_table``, ``cache_dir`` (the
@@ -185,7 +187,7 @@ def gene_semantics(
 
     out = adata.copy() if copy else adata
     out.obsm[key_added] = vectors.astype(np.float32, copy=False)
-    out.uns[key_added] = {
+    out.uns[C.uns_key(key_added)] = {
         "params": {
             "model": encoder.name,
             "backend": encoder.backend,

@@ -7,9 +7,11 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import check_adata, check_counts, get_matrix
 
 
+@doc_params
 def prepare(
     adata: AnnData,
     *,
@@ -36,7 +38,7 @@ def prepare(
     layer
         Layer holding the raw counts; ``None`` reads ``X``.
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------

@@ -7,12 +7,14 @@ from scanpy import logging as logg
 from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import check_adata, get_spatial, sparse_knn_graph, store_graph
 
 #: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
 DEFAULT_N_NEIGHBORS = 6
 
 
+@doc_params
 def spatial_graph(
     adata: AnnData,
     *,
@@ -42,7 +44,7 @@ def spatial_graph(
     key_added
         Prefix of the keys written (squidpy's layout).
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------

@@ -8,12 +8,14 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import check_adata, require_graph, require_obsm
 from ._refine import majority_vote
 
 Method = Literal["gmm", "kmeans", "leiden"]
 
 
+@doc_params
 def cluster(
     adata: AnnData,
     n_clusters: int | None = None,
@@ -50,7 +52,7 @@ def cluster(
         Relabel each spot with the majority label of its spatial neighbours when more than half
         of them agree (:func:`semst_sc.tl.refine`).
     connectivity_key
-        Spatial graph used by ``refine``: ``obsp['{connectivity_key}_connectivities']``.
+        {doc_connectivity_key}
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
     sample_size
@@ -62,7 +64,7 @@ def cluster(
     key_added
         ``obs`` column (and ``uns`` key) written.
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------

@@ -6,9 +6,11 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import check_adata, require_graph
 
 
+@doc_params
 def refine(
     adata: AnnData,
     *,
@@ -29,11 +31,11 @@ def refine(
     domain_key
         ``obs`` column with the labels to refine.
     connectivity_key
-        Spatial graph: ``obsp['{connectivity_key}_connectivities']`` (a full ``obsp`` key is accepted too).
+        {doc_connectivity_key}
     key_added
         ``obs`` column written (``None``: overwrite ``domain_key``); its parameters go to ``uns[key_added]``.
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------

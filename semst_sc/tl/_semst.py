@@ -10,6 +10,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._settings import settings
 from .._utils import check_adata, require_graph, require_obsm, require_prepared
 
@@ -26,6 +27,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 
+@doc_params
 def semst(
     adata: AnnData,
     *,
@@ -71,7 +73,7 @@ def semst(
     semantic_key
         ``obsm`` key of the semantic vectors; ``None`` trains without FSM.
     connectivity_key
-        Spatial graph: ``obsp['{connectivity_key}_connectivities']``.
+        {doc_connectivity_key}
     feature_connectivity_key
         Expression graph of encoders that use one: ``obsp['{feature_connectivity_key}_connectivities']``.
     rng
@@ -81,7 +83,7 @@ def semst(
     key_added
         ``obsm`` key of the embedding; metadata go to ``uns[key_added.removeprefix('X_')]``.
     copy
-        Return a modified copy instead of writing to ``adata``.
+        {doc_copy}
 
     Returns
     -------
@@ -175,7 +177,7 @@ def semst(
 
     out = adata.copy() if copy else adata
     out.obsm[key_added] = z
-    out.uns[key_added.removeprefix("X_")] = {
+    out.uns[C.uns_key(key_added)] = {
         "params": {
             "encoder": name,
             "encoder_kwargs": _storable(encoder_kwargs or {}),

@@ -1,0 +1,20 @@
+"""Docstring snippets shared by the public functions, as scanpy's ``_doc_params``: one text, many docstrings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+SNIPPETS = {
+    "doc_copy": "Return a modified copy instead of writing to ``adata`` (which is then left untouched).",
+    "doc_connectivity_key": (
+        "Spatial graph: ``obsp['{connectivity_key}_connectivities']`` (squidpy's layout; a full ``obsp`` key is "
+        "accepted too)."
+    ),
+}
+
+
+def doc_params(func: Callable) -> Callable:
+    """Fill the ``{doc_...}`` placeholders of ``func``'s docstring (a parameter's description) with the snippets."""
+    for name, text in SNIPPETS.items():
+        func.__doc__ = func.__doc__.replace("{" + name + "}", text)
+    return func

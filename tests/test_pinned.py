@@ -1,0 +1,40 @@
+"""Pinned results: the same seed gives the same domains on the simulated tissue, for every registered encoder.
+
+A change that alters these labels changes results. If that is intended, measure it first (paired by seed on the
+real data: ``benchmarks/before_after.py``), then pin the new labels here and say so in the commit.
+"""
+
+import pytest
+from fakes import CountingEncoder
+from threadpoolctl import threadpool_limits
+
+import semst_sc as sst
+
+PINNED = {  # 16 x 16 simulated spots, 7 domains, rng 0, 15 epochs, one thread
+    "dual": (
+        "2222222222222222222222233222222233223233333222223333333333333333333444444443333344445444444444334455555555"
+        "444444555555555566444400000555556665540000000006666555000000000066600011000001000000001111111111000000111111"
+        "111110000011111111111110001111111111111100"
+    ),
+    "contrastive": (
+        "5555555544444444555555554444444455555555444444443333553333344444333333333333334433111111133333331111111111"
+        "666611111111111666661121111111166666112222222226666611222222222266621122000000222222210000000000002222000000"
+        "000000022200000000000000220000000000000022"
+    ),
+}
+
+
+@pytest.fixture
+def one_thread():
+    threads = sst.settings.n_threads
+    sst.settings.n_threads = 1
+    with threadpool_limits(1):
+        yield
+    sst.settings.n_threads = threads
+
+
+@pytest.mark.parametrize("encoder", sorted(PINNED))
+def test_same_seed_same_domains_as_pinned(encoder, one_thread):
+    adata = sst.datasets.simulate_tissue(16, 16, n_genes=120, rng=0)
+    sst.run_pipeline(adata, 7, model=CountingEncoder(), encoder=encoder, n_epochs=15, rng=0)
+    assert "".join(adata.obs["semst_domain"].astype(str)) == PINNED[encoder]
