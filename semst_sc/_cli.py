@@ -11,6 +11,9 @@ import os
 import sys
 from pathlib import Path
 
+#: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
+ENCODER_HELP = "spot encoder, a name in semst_sc.nn.ENCODERS: dual (SemST's, the default) or contrastive"
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``semst-sc`` and ``python -m semst_sc``; returns the exit status."""
@@ -30,9 +33,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .nn import ENCODERS
-
-    encoders = sorted(ENCODERS)
     parser = argparse.ArgumentParser(prog="semst-sc", description="Semantic-guided spatial domains (SemST).")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--preset", default="default", choices=["default", "paper"], help="'paper': the reference hyper-parameters"
     )
-    run.add_argument("--encoder", default="dual", choices=encoders, help="spot encoder (default: SemST's dual GCN)")
+    run.add_argument("--encoder", default="dual", help=ENCODER_HELP)
     run.add_argument("--epochs", type=int, default=None, help="training epochs (default: the documented default)")
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     run.add_argument(
@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--distributed", action="store_true", help="data-parallel training across the processes of a torchrun job"
     )
-    train.add_argument("--encoder", default="dual", choices=encoders, help="spot encoder (default: SemST's dual GCN)")
+    train.add_argument("--encoder", default="dual", help=ENCODER_HELP)
     train.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     train.set_defaults(func=_train)
 
@@ -114,7 +114,9 @@ def _run(args) -> int:
 
     from . import datasets, pl
     from ._pipeline import run_pipeline
+    from .nn import get_encoder
 
+    get_encoder(args.encoder)  # an unknown encoder fails before the data are read
     if not args.input.exists():
         raise FileNotFoundError(f"{args.input} does not exist")
     if args.input.is_dir():
@@ -156,7 +158,9 @@ def _train(args) -> int:
     import numpy as np
 
     from . import tl
+    from .nn import get_encoder
 
+    get_encoder(args.encoder)
     if args.output.suffix not in (".h5ad", ".npy"):
         raise ValueError(f"--output must end in .h5ad or .npy, got {args.output}")
     if not args.input.exists():

@@ -84,3 +84,11 @@ def test_demo(tmp_path, capsys):
 def test_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "semst_sc", "run", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--n-clusters" in done.stdout
+
+
+def test_help_imports_no_torch_and_unknown_encoder_fails_first(tmp_path, capsys):
+    code = "import sys; from semst_sc._cli import _parser; _parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    missing = tmp_path / "none.h5ad"  # the encoder is checked before the input is even looked at
+    assert main(["run", str(missing), "--output", str(tmp_path / "o.h5ad"), "--encoder", "vae", "--quiet"]) == 1
+    assert "encoder must be one of" in capsys.readouterr().err

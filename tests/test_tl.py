@@ -206,6 +206,8 @@ def test_a_registered_encoder_trains_through_tl_semst(tissue, monkeypatch, minib
     assert set(params) >= {"lr", "weight_decay", "input", "embedding", "connectivity_key"}
     instance = _SmoothMLP(int(tissue.var["highly_variable"].sum()), 0, tissue.obsm["X_semantic"].shape[1])
     assert sst.tl.semst(tissue, encoder=instance, n_epochs=2, copy=True).obsm["X_semst"].shape == (tissue.n_obs, 4)
+    with pytest.raises(ValueError, match="encoder_kwargs"):
+        sst.tl.semst(tissue, encoder=instance, encoder_kwargs={"latent_dim": 2}, copy=True)
     with pytest.raises(ValueError, match="has no FSM"):
         sst.tl.semst(tissue, encoder=_SmoothMLP(5, 0, None), copy=True)
     with pytest.raises(ValueError, match="encoder must be one of"):

@@ -102,6 +102,8 @@ def semst(
     check_adata(adata)
     options = _train_options(train_kwargs)
     cls = type(encoder) if isinstance(encoder, nn.SpotEncoder) else nn.get_encoder(encoder)
+    if isinstance(encoder, nn.SpotEncoder) and encoder_kwargs:
+        raise ValueError("encoder_kwargs build a registered encoder: pass them to your instance's constructor instead")
     name = encoder if isinstance(encoder, str) else cls.__name__
     n_epochs = cls.n_epochs if n_epochs is None else n_epochs
     if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
