@@ -41,13 +41,15 @@ def _ari(adata, embedding):
     return adjusted_rand_score(adata.obs["domain"], adata.obs["semst_domain"])
 
 
-def test_two_processes_under_torchrun_match_one_process(prepared, tmp_path):
+@pytest.mark.parametrize("encoder", ["dual", "contrastive"])
+def test_two_processes_under_torchrun_match_one_process(prepared, tmp_path, encoder):
     adata, path = prepared
-    single = sst.tl.semst(adata, n_epochs=STEPS, train_kwargs={"minibatch": True, "minibatch_size": BATCH}, copy=True)
+    train_kwargs = {"minibatch": True, "minibatch_size": BATCH}
+    single = sst.tl.semst(adata, encoder=encoder, n_epochs=STEPS, train_kwargs=train_kwargs, copy=True)
 
     out = tmp_path / "embedding.npy"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    command += ["-m", "semst_sc", "train", str(path), "--output", str(out), "--distributed"]
+    command += ["-m", "semst_sc", "train", str(path), "--output", str(out), "--distributed", "--encoder", encoder]
     command += ["--epochs", str(STEPS), "--minibatch-size", str(BATCH), "--seed", "0", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -73,7 +75,8 @@ def test_outside_a_process_group_everything_is_local(monkeypatch):
             pass
 
 
-def test_a_single_process_group_trains_like_plain_minibatch(prepared, monkeypatch):
+@pytest.mark.parametrize("encoder", ["dual", "contrastive"])
+def test_a_single_process_group_trains_like_plain_minibatch(prepared, monkeypatch, encoder):
     """distributed=True in a one-process torchrun-like environment: same result as mini-batch training."""
     adata, _ = prepared
     with socket.socket() as probe:  # a free port for the rendezvous
@@ -81,8 +84,8 @@ def test_a_single_process_group_trains_like_plain_minibatch(prepared, monkeypatc
         port = probe.getsockname()[1]
     for name, value in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():
         monkeypatch.setenv(name, value)
-    alone = sst.tl.semst(adata, n_epochs=3, train_kwargs={"distributed": True}, copy=True)
-    plain = sst.tl.semst(adata, n_epochs=3, train_kwargs={"minibatch": True}, copy=True)
+    alone = sst.tl.semst(adata, encoder=encoder, n_epochs=3, train_kwargs={"distributed": True}, copy=True)
+    plain = sst.tl.semst(adata, encoder=encoder, n_epochs=3, train_kwargs={"minibatch": True}, copy=True)
     assert not torch.distributed.is_initialized()  # the group made for the call is gone
     params = alone.uns["semst"]["params"]
     assert params["distributed"] is True and params["world_size"] == 1 and params["minibatch"] is True
