@@ -2,6 +2,10 @@
 
 ``semst-sc run`` on an .h5ad or Space Ranger folder, ``semst-sc demo`` on the simulated tissue, ``semst-sc train``
 on a prepared .h5ad (the step ``torchrun`` starts for distributed training).
+
+Every argument and path is checked before the first expensive step: parsing, ``--help``, ``--version`` and the
+usage and path errors import neither scanpy nor torch; output folders are created (and probed for writing) before the
+data are read.
 """
 
 from __future__ import annotations
@@ -9,10 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = "spot encoder, a name in semst_sc.nn.ENCODERS: dual (SemST's, the default) or contrastive"
+#: image formats --plot accepts (matplotlib's, without the ones that need optional Pillow plugins)
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+#: --gene-text values that name the bundled description tables instead of a file
+GENE_TEXT_NAMES = ("human", "mouse")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,14 +43,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semst-sc", description="Semantic-guided spatial domains (SemST).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="find spatial domains in an .h5ad file or a Space Ranger folder")
     run.add_argument("input", type=Path, help=".h5ad file (raw counts, obsm['spatial']) or Space Ranger output folder")
-    run.add_argument("--n-clusters", type=int, default=None, help="number of domains (default: estimated)")
+    run.add_argument(
+        "--count-file",
+        default=None,
+        help="count matrix inside a Space Ranger folder: a 10x .h5 file or an mtx folder "
+        "(default: filtered_feature_bc_matrix.h5, else filtered_feature_bc_matrix/)",
+    )
+    run.add_argument("--n-clusters", type=_positive_int, default=None, help="number of domains (default: estimated)")
     run.add_argument("--output", type=Path, required=True, help="output .h5ad (domains in obs['semst_domain'])")
     run.add_argument("--plot", type=Path, default=None, help="write a PNG of the domains")
-    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
     run.add_argument(
@@ -51,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         "--preset", default="default", choices=["default", "paper"], help="'paper': the reference hyper-parameters"
     )
     run.add_argument("--encoder", default="dual", help=ENCODER_HELP)
-    run.add_argument("--epochs", type=int, default=None, help="training epochs (default: the documented default)")
+    run.add_argument(
+        "--epochs", type=_positive_int, default=None, help="training epochs (default: the documented default)"
+    )
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     run.add_argument(
         "--semantic-mode", default=None, choices=["genes", "symbols"], help="semantic step mode (default: genes)"
@@ -62,8 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the simulated demo tissue")
     demo.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="folder for demo.h5ad, domains.png")
-    demo.add_argument("--size", type=int, default=40, help="rows and columns of the simulated Visium grid")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--size", type=_positive_int, default=40, help="rows and columns of the simulated Visium grid (at least 2)"
+    )
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
 
     train = sub.add_parser(
@@ -79,12 +99,16 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help=".h5ad (the input with obsm['X_semst'] and uns['semst']) or .npy (the embedding alone); rank 0 writes",
     )
-    train.add_argument("--epochs", type=int, default=None, help="training steps (default: the documented default)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--epochs", type=_positive_int, default=None, help="training steps (default: the documented default)"
+    )
+    train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     train.add_argument(
         "--minibatch", default="auto", choices=["auto", "on", "off"], help="mini-batch training (default: auto)"
     )
-    train.add_argument("--minibatch-size", type=int, default=None, help="spots per mini-batch step (default 1024)")
+    train.add_argument(
+        "--minibatch-size", type=_positive_int, default=None, help="spots per mini-batch step (default 1024)"
+    )
     train.add_argument(
         "--distributed", action="store_true", help="data-parallel training across the processes of a torchrun job"
     )
@@ -98,6 +122,84 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _positive_int(text: str) -> int:
+    """Argparse type of counts (epochs, domains, sizes): an integer >= 1, refused while parsing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """Argparse type of --seed: an integer >= 0 (numpy's seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def _check_input(path: Path, *, folder_ok: bool) -> None:
+    """Raise unless ``path`` is an existing .h5ad file (or, when ``folder_ok``, a folder)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.is_dir() and folder_ok:
+        return
+    if path.is_dir() or path.suffix != ".h5ad":
+        what = "an .h5ad file or a Space Ranger output folder" if folder_ok else "an .h5ad file"
+        raise ValueError(f"{path}: give {what}")
+
+
+def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
+    """Check an output file name, create its folder and probe that a file can be written there.
+
+    Runs before any data are read, so that a bad output path fails in a second, not after the training.
+    """
+    if path.suffix.lower() not in suffixes:
+        allowed = " or ".join(suffixes) if len(suffixes) < 3 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+        raise ValueError(f"{option} must end in {allowed}, got {path}")
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder: give a file name ending in {suffixes[0]}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise PermissionError(
+            f"cannot write {option} {path}: its folder {folder} cannot be created or written ({reason}); "
+            "choose a writable location"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {option} {path}: the file exists and is read-only")
+
+
+def _read_h5ad(path: Path):
+    """Read an .h5ad file; a damaged or foreign file gives an error that names it."""
+    import anndata as ad
+
+    try:
+        return ad.read_h5ad(path)
+    except Exception as error:  # noqa: BLE001 - h5py, anndata and OS errors all mean the same to the user
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{path} is not a readable .h5ad file ({reason}): it may be truncated or another format; "
+            "write it again with adata.write_h5ad()"
+        ) from error
+
+
 def _setup(args) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import scanpy as sc
@@ -109,25 +211,31 @@ def _setup(args) -> None:
 
 
 def _run(args) -> int:
-    _setup(args)
-    import anndata as ad
-
-    from . import datasets, pl
-    from ._pipeline import run_pipeline
+    # cheap checks first (no scanpy, no torch): paths, then the encoder name, then the data
+    _check_input(args.input, folder_ok=True)
+    if args.count_file is not None and not args.input.is_dir():
+        raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is a file")
+    if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
+        if not Path(args.gene_text).expanduser().is_file():
+            raise FileNotFoundError(
+                f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or the path of a TSV of gene "
+                "descriptions"
+            )
+    _check_output(args.output, "--output", (".h5ad",))
+    if args.plot is not None:
+        _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
     from .nn import get_encoder
 
     get_encoder(args.encoder)  # an unknown encoder fails before the data are read
-    if not args.input.exists():
-        raise FileNotFoundError(f"{args.input} does not exist")
-    if args.input.is_dir():
-        adata = datasets.read_spaceranger(args.input)
-    elif args.input.suffix == ".h5ad":
-        adata = ad.read_h5ad(args.input)
-    else:
-        raise ValueError(f"{args.input}: give an .h5ad file or a Space Ranger output folder")
-    if args.output.suffix != ".h5ad":
-        raise ValueError(f"--output must end in .h5ad, got {args.output}")
+    _setup(args)
+    from . import datasets, pl
+    from ._pipeline import run_pipeline
 
+    if args.input.is_dir():
+        adata = datasets.read_spaceranger(args.input, count_file=args.count_file)
+    else:
+        adata = _read_h5ad(args.input)
+    # run_pipeline checks the data and the remaining arguments (layer, gene symbols, spots) before its first step
     run_pipeline(
         adata,
         args.n_clusters,
@@ -143,29 +251,26 @@ def _run(args) -> int:
         refine=args.refine,
         rng=args.seed,
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    adata.write_h5ad(args.output)
-    if args.plot is not None:
+    if args.plot is not None:  # before the .h5ad: a failing plot leaves no result behind an exit status of 1
         pl.domains(adata, show=False, save=str(args.plot))
+    adata.write_h5ad(args.output)
     n = adata.obs["semst_domain"].nunique()
     print(f"semst-sc: {adata.n_obs} spots in {n} domains -> {args.output}")
     return 0
 
 
 def _train(args) -> int:
-    _setup(args)
-    import anndata as ad
-    import numpy as np
-
-    from . import tl
+    _check_input(args.input, folder_ok=False)
+    _check_output(args.output, "--output", (".h5ad", ".npy"))
     from .nn import get_encoder
 
     get_encoder(args.encoder)
-    if args.output.suffix not in (".h5ad", ".npy"):
-        raise ValueError(f"--output must end in .h5ad or .npy, got {args.output}")
-    if not args.input.exists():
-        raise FileNotFoundError(f"{args.input} does not exist")
-    adata = ad.read_h5ad(args.input)
+    _setup(args)
+    import numpy as np
+
+    from . import tl
+
+    adata = _read_h5ad(args.input)
     train_kwargs = {"minibatch": {"auto": "auto", "on": True, "off": False}[args.minibatch]}
     train_kwargs["distributed"] = args.distributed
     if args.minibatch_size is not None:
@@ -180,7 +285,6 @@ def _train(args) -> int:
     )
     if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
         return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.output.suffix == ".npy":
         np.save(args.output, adata.obsm["X_semst"])
     else:
@@ -191,6 +295,9 @@ def _train(args) -> int:
 
 
 def _demo(args) -> int:
+    if args.size < 2:
+        raise ValueError(f"--size must be at least 2, got {args.size}")
+    _check_output(args.output_dir / "demo.h5ad", "--output-dir", (".h5ad",))
     _setup(args)
     from . import datasets, metrics, pl
     from ._pipeline import run_pipeline
@@ -200,8 +307,6 @@ def _demo(args) -> int:
     print(f"semst-sc demo: simulated {adata.n_obs} spots x {adata.n_vars} genes, {n_domains} domains")
     run_pipeline(adata, n_domains, rng=args.seed)
     scores = metrics.evaluate(adata, "domain")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    adata.write_h5ad(args.output_dir / "demo.h5ad")
     pl.domains(
         adata,
         color=["domain", "semst_domain"],
@@ -209,6 +314,7 @@ def _demo(args) -> int:
         show=False,
         save=str(args.output_dir / "domains.png"),
     )
+    adata.write_h5ad(args.output_dir / "demo.h5ad")
     print(f"ARI = {scores['ari']:.3f}  NMI = {scores['nmi']:.3f}  PAS = {scores['pas']:.3f}")
     print(f"wrote {args.output_dir / 'demo.h5ad'} and {args.output_dir / 'domains.png'}")
     return 0

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from anndata import AnnData
 
+from . import _constants as C
 from . import pp, tl
+from ._utils import check_adata, get_matrix, get_spatial
+from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
+from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
 
 #: settings of each step that differ from the documented defaults, per preset
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -91,13 +97,33 @@ def run_pipeline(
     ``None``, or a copy when ``copy=True``; writes every key of the steps it runs, the domains in
     ``obs['semst_domain']``.
     """
-    if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:  # fail before the expensive steps
+    # every argument and the data are checked here, before the first expensive step; nothing is written on failure
+    check_adata(adata)  # an AnnData, with spots and genes, unique spot names
+    for name, value in (("n_clusters", n_clusters), ("n_epochs", n_epochs), ("spatial_neighbors", spatial_neighbors)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{name} must be a positive integer (or None), got {value!r}")
+    if n_clusters is not None and n_clusters > adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     from .nn import get_encoder
 
     get_encoder(encoder)  # an unknown name fails here, not after the semantic step
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    if method is not None and method not in ("gmm", "kmeans", "leiden"):
+        raise ValueError(f"method must be 'gmm', 'kmeans' or 'leiden', got {method!r}")
+    if semantic_mode is not None and semantic_mode not in ("genes", "symbols"):
+        raise ValueError(f"semantic_mode must be 'genes' or 'symbols', got {semantic_mode!r}")
+    get_matrix(adata, layer)  # a missing layer names the layers there are
+    if gene_symbols is not None and gene_symbols not in adata.var:
+        raise KeyError(
+            f"var['{gene_symbols}'] not found: gene_symbols (CLI: --gene-symbols) names the var column with gene "
+            f"symbols; var columns: {list(adata.var.columns)}"
+        )
+    if isinstance(gene_text, (str, Path)) and gene_text not in ("human", "mouse"):
+        if not Path(gene_text).expanduser().is_file():
+            raise FileNotFoundError(
+                f"gene_text file {gene_text} not found: pass 'human', 'mouse', a TSV path, a DataFrame or a dict"
+            )
     steps = {name: dict(settings) for name, settings in PRESETS[preset].items()}
     for step, key, value in (
         ("spatial_graph", "n_neighbors", spatial_neighbors),
@@ -107,6 +133,18 @@ def run_pipeline(
     ):
         if value is not None:  # an explicit argument wins over the preset
             steps.setdefault(step, {})[key] = value
+    k_feature = steps.get("feature_graph", {}).get("n_neighbors", FEATURE_NEIGHBORS)
+    k_spatial = steps.get("spatial_graph", {}).get("n_neighbors")
+    if k_spatial is not None or C.connectivities_key(C.SPATIAL_GRAPH_KEY) not in adata.obsp:
+        get_spatial(adata)  # coordinates present, finite and spread out (a squidpy graph already there is kept)
+        k_spatial = SPATIAL_NEIGHBORS if k_spatial is None else k_spatial
+    minimum = max(k_feature, k_spatial or 0) + 1
+    if adata.n_obs < minimum:
+        graphs = f"{k_feature} expression" + (f" and {k_spatial} spatial" if k_spatial else "")
+        raise ValueError(
+            f"the slide has {adata.n_obs} spots, too few for the neighbour graphs: SemST needs at least {minimum} "
+            f"spots ({graphs} neighbours per spot)"
+        )
     work = adata.copy()  # compute on a copy: a failure half-way leaves the input untouched
     pp.prepare(work, n_top_genes=n_top_genes, layer=layer, **steps.get("prepare", {}))
     pp.spatial_graph(work, **steps.get("spatial_graph", {}))

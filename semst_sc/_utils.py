@@ -14,18 +14,21 @@ _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
 
 
 def check_adata(adata) -> None:
-    """Raise a clear error when ``adata`` is not an AnnData or has duplicate spot names."""
+    """Raise a clear error when ``adata`` is not an AnnData, has no spots or genes, or has duplicate spot names."""
     if not isinstance(adata, AnnData):
         raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise ValueError(f"adata is empty ({adata.n_obs} spots x {adata.n_vars} genes)")
+    shape = f"{adata.n_obs} spots x {adata.n_vars} genes"
+    if adata.n_obs == 0:
+        raise ValueError(f"the data have no spots ({shape}): check the filtering or subsetting that produced them")
+    if adata.n_vars == 0:
+        raise ValueError(f"the data have no genes ({shape}): check the filtering or subsetting that produced them")
     if not adata.obs_names.is_unique:
         n = int(adata.obs_names.duplicated().sum())
         raise ValueError(f"{n} duplicate spot names in adata.obs_names: run adata.obs_names_make_unique() first")
 
 
 def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
-    """Return the spot coordinates, checked: present, 2-D or 3-D, finite."""
+    """Return the spot coordinates, checked: present, 2-D or 3-D, finite, not all at one point."""
     if key not in adata.obsm:
         raise KeyError(
             f"obsm['{key}'] not found: store the spot coordinates (n_obs x 2) in adata.obsm['{key}'] "
@@ -40,6 +43,11 @@ def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
             f"obsm['{key}'] has {int(bad.sum())} spots with NaN or infinite coordinates "
             f"(first: {adata.obs_names[bad][0]!r}): remove them, "
             f"e.g. adata = adata[np.isfinite(adata.obsm['{key}']).all(1)].copy()"
+        )
+    if len(coords) > 1 and not np.ptp(coords, axis=0).any():
+        raise ValueError(
+            f"obsm['{key}'] has no spread: all {len(coords)} spots are at the same coordinate "
+            f"{tuple(float(c) for c in coords[0])}; store each spot's own position (n_obs x 2) in obsm['{key}']"
         )
     return coords
 

@@ -1,6 +1,15 @@
 """Test doubles shared by the test modules."""
 
+import gzip
+import io
+import json
+from pathlib import Path
+
+import h5py
 import numpy as np
+import pandas as pd
+import scipy.io
+import scipy.sparse as sp
 
 
 class CountingEncoder:
@@ -13,3 +22,70 @@ class CountingEncoder:
     def encode(self, texts):
         self.seen.extend(texts)
         return np.stack([np.random.default_rng(len(t) * 7919 + sum(map(ord, t))).normal(size=self.dim) for t in texts])
+
+
+# ---------------------------------------------------------------- a tiny Space Ranger folder
+
+BARCODES = ["AAAC-1", "AAAG-1", "AACT-1", "AAGA-1", "ACGT-1", "AGGT-1"]
+GENE_IDS = ["ENSG00000197971", "ENSG00000123560", "ENSG00000075624", "ENSG00000183036", "ENSG00000999999"]
+GENE_NAMES = ["MBP", "PLP1", "ACTB", "PCP4", "PCP4"]  # duplicated symbol on purpose
+
+
+def write_10x_h5(path: Path, counts: np.ndarray) -> None:
+    """Write a cells x genes count matrix as a Cell Ranger v3 HDF5 file."""
+    m = sp.csc_matrix(counts.T)  # genes x cells, one column per barcode
+    with h5py.File(path, "w") as f:
+        f.attrs["library_ids"] = np.array([b"fake_library"])
+        g = f.create_group("matrix")
+        g["data"] = m.data.astype(np.int32)
+        g["indices"] = m.indices.astype(np.int64)
+        g["indptr"] = m.indptr.astype(np.int64)
+        g["shape"] = np.array(m.shape, dtype=np.int32)
+        g["barcodes"] = np.array(BARCODES, dtype="S")
+        features = g.create_group("features")
+        features["id"] = np.array(GENE_IDS, dtype="S")
+        features["name"] = np.array(GENE_NAMES, dtype="S")
+        features["feature_type"] = np.array([b"Gene Expression"] * len(GENE_IDS))
+        features["genome"] = np.array([b"GRCh38"] * len(GENE_IDS))
+        features["_all_tag_keys"] = np.array([b"genome"])
+
+
+def write_10x_mtx(folder: Path, counts: np.ndarray) -> None:
+    """Write a cells x genes count matrix as a Cell Ranger v3 mtx folder (matrix, features, barcodes; gzipped)."""
+    folder.mkdir(parents=True)
+    buffer = io.BytesIO()
+    scipy.io.mmwrite(buffer, sp.coo_matrix(counts.T), field="integer")  # genes x cells
+    (folder / "matrix.mtx.gz").write_bytes(gzip.compress(buffer.getvalue()))
+    features = "".join(f"{i}\t{n}\tGene Expression\n" for i, n in zip(GENE_IDS, GENE_NAMES, strict=True))
+    (folder / "features.tsv.gz").write_bytes(gzip.compress(features.encode()))
+    (folder / "barcodes.tsv.gz").write_bytes(gzip.compress("".join(f"{b}\n" for b in BARCODES).encode()))
+
+
+def make_spaceranger(folder: Path, *, positions: str = "list", layout: str = "h5") -> np.ndarray:
+    """Build a tiny Space Ranger folder; the last matrix barcode lies outside the tissue.
+
+    ``layout``: ``"h5"`` writes ``filtered_feature_bc_matrix.h5``, ``"mtx"`` the ``filtered_feature_bc_matrix/``
+    folder, ``"both"`` both.
+    """
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(3, size=(len(BARCODES), len(GENE_IDS)))
+    (folder / "spatial").mkdir(parents=True)
+    if layout in ("h5", "both"):
+        write_10x_h5(folder / "filtered_feature_bc_matrix.h5", counts)
+    if layout in ("mtx", "both"):
+        write_10x_mtx(folder / "filtered_feature_bc_matrix", counts)
+    rows = [
+        [b, int(i < 5), i // 3, 2 * (i % 3) + (i // 3) % 2, 1000 + 10 * i, 2000 + 20 * i]
+        for i, b in enumerate(BARCODES)
+    ]
+    rows.append(["TTTT-1", 1, 5, 5, 1, 2])  # a spot without counts
+    table = pd.DataFrame(
+        rows, columns=["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
+    )
+    if positions == "list":
+        table.to_csv(folder / "spatial" / "tissue_positions_list.csv", header=False, index=False)
+    else:
+        table.to_csv(folder / "spatial" / "tissue_positions.csv", index=False)
+    scalefactors = {"spot_diameter_fullres": 96.4, "tissue_hires_scalef": 0.15, "tissue_lowres_scalef": 0.045}
+    (folder / "spatial" / "scalefactors_json.json").write_text(json.dumps(scalefactors))
+    return counts

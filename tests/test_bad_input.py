@@ -26,21 +26,85 @@ def _assert_untouched(adata, snap):
         np.testing.assert_array_equal(adata.obsm["spatial"], snap["spatial"])
 
 
-def _fails(adata, error, match, **kwargs):
+def _fails(adata, error, match, n_clusters=3, **kwargs):
     snap = _snapshot(adata)
     with pytest.raises(error, match=match):
-        sst.run_pipeline(adata, 3, n_epochs=2, **kwargs)
+        sst.run_pipeline(adata, n_clusters, n_epochs=2, **kwargs)
     _assert_untouched(adata, snap)
 
 
-def test_missing_coordinates(tissue):
+@pytest.fixture
+def no_work(monkeypatch):
+    """Record calls of the pipeline's first step: a check of the arguments or the data must fail before it."""
+    calls = []
+    monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: calls.append("prepare"))
+    return calls
+
+
+def _fails_early(adata, no_work, error, match, n_clusters=3, **kwargs):
+    _fails(adata, error, match, n_clusters=n_clusters, **kwargs)
+    assert no_work == [], "the error came after sst.pp.prepare ran"
+
+
+def test_missing_coordinates(tissue, no_work):
     del tissue.obsm["spatial"]
-    _fails(tissue, KeyError, r"obsm\['spatial'\] not found")
+    _fails_early(tissue, no_work, KeyError, r"obsm\['spatial'\] not found")
 
 
-def test_nan_coordinates(tissue):
+def test_nan_coordinates(tissue, no_work):
     tissue.obsm["spatial"][3, 0] = np.nan
-    _fails(tissue, ValueError, "NaN or infinite coordinates")
+    _fails_early(tissue, no_work, ValueError, "NaN or infinite coordinates")
+
+
+def test_all_spots_at_one_coordinate(tissue, no_work):
+    tissue.obsm["spatial"][:] = [120.0, 80.0]
+    _fails_early(tissue, no_work, ValueError, r"obsm\['spatial'\] has no spread: all 576 spots are at the same")
+    with pytest.raises(ValueError, match="has no spread"):
+        sst.pp.spatial_graph(tissue)
+
+
+def test_no_spots(tissue, no_work):
+    _fails_early(tissue[:0].copy(), no_work, ValueError, r"the data have no spots \(0 spots x 300 genes\)")
+    _fails_early(tissue[:, :0].copy(), no_work, ValueError, "the data have no genes")
+
+
+def test_too_few_spots_for_the_graphs(tissue, no_work):
+    five = tissue[:5].copy()
+    _fails_early(five, no_work, ValueError, r"the slide has 5 spots, too few .* at least 15 spots \(14 expression")
+    _fails_early(five, no_work, ValueError, "at least 61 spots", preset="paper")
+    with pytest.raises(ValueError, match="too few for a spatial graph of 6 neighbours per spot: at least 7"):
+        sst.pp.spatial_graph(five)
+
+
+def test_too_few_spots_for_the_expression_graph(tissue):
+    ten = sst.pp.prepare(tissue[:10].copy(), n_top_genes=50, copy=True)
+    with pytest.raises(ValueError, match="the slide has 10 spots, too few for an expression graph .* at least 15"):
+        sst.pp.feature_graph(ten)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_clusters": 7.5}, ValueError, "n_clusters must be a positive integer .*got 7.5"),
+        ({"n_clusters": "7"}, ValueError, "n_clusters must be a positive integer .*got '7'"),
+        ({"n_clusters": 0}, ValueError, "n_clusters must be a positive integer"),
+        ({"n_epochs": 0}, ValueError, "n_epochs must be a positive integer"),
+        ({"n_epochs": 2.5}, ValueError, "n_epochs must be a positive integer"),
+        ({"spatial_neighbors": 0}, ValueError, "spatial_neighbors must be a positive integer"),
+        ({"gene_symbols": "nope"}, KeyError, r"var\['nope'\] not found"),
+        ({"gene_text": "/missing/genes.tsv"}, FileNotFoundError, "gene_text file /missing/genes.tsv not found"),
+        ({"layer": "nope"}, KeyError, r"layers\['nope'\] not found"),
+        ({"method": "dbscan"}, ValueError, "method must be"),
+        ({"semantic_mode": "words"}, ValueError, "semantic_mode must be"),
+    ],
+)
+def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):
+    kwargs = {"n_clusters": 3, "n_epochs": 2, **kwargs}
+    snap = _snapshot(tissue)
+    with pytest.raises(error, match=match):
+        sst.run_pipeline(tissue, **kwargs)
+    _assert_untouched(tissue, snap)
+    assert no_work == []
 
 
 def test_duplicate_spot_names(tissue):

@@ -17,7 +17,7 @@ def slide(tissue, tmp_path):
 
 
 def test_run_writes_domains_and_keeps_obs(slide, tmp_path, capsys):
-    out, png = tmp_path / "out" / "res.h5ad", tmp_path / "res.png"
+    out, png = tmp_path / "out" / "res.h5ad", tmp_path / "figures" / "maps" / "res.png"  # folders created
     code = main(
         [
             "run",
@@ -86,9 +86,200 @@ def test_module_entry_point():
     assert done.returncode == 0 and "--n-clusters" in done.stdout
 
 
-def test_help_imports_no_torch_and_unknown_encoder_fails_first(tmp_path, capsys):
+def test_help_imports_no_torch_and_unknown_encoder_fails_first(slide, tmp_path, capsys, monkeypatch):
     code = "import sys; from semst_sc._cli import _parser; _parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    missing = tmp_path / "none.h5ad"  # the encoder is checked before the input is even looked at
-    assert main(["run", str(missing), "--output", str(tmp_path / "o.h5ad"), "--encoder", "vae", "--quiet"]) == 1
-    assert "encoder must be one of" in capsys.readouterr().err
+    read = []  # the encoder is checked before the data are read
+    monkeypatch.setattr("anndata.read_h5ad", lambda *a, **k: read.append(a))
+    assert main(["run", str(slide), "--output", str(tmp_path / "o.h5ad"), "--encoder", "vae", "--quiet"]) == 1
+    assert "encoder must be one of" in capsys.readouterr().err and read == []
+
+
+# ---------------------------------------------------------------- fast start, early checks (issue 23: items 3, 7, 10)
+
+_NO_HEAVY_IMPORTS = """
+import sys
+from semst_sc._cli import main
+codes = []
+for argv in {argvs!r}:
+    try:
+        codes.append(main(argv))
+    except SystemExit as done:
+        codes.append(done.code)
+print(codes, sorted(m for m in ("scanpy", "torch", "anndata", "matplotlib") if m in sys.modules))
+"""
+
+
+def test_help_version_and_usage_errors_import_neither_scanpy_nor_torch(slide, tmp_path):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    out = str(tmp_path / "o.h5ad")
+    argvs = [
+        ["--help"],
+        ["--version"],
+        ["run", "--help"],
+        ["run"],  # missing arguments
+        ["run", str(slide), "--output", out, "--epochs", "0"],
+        ["run", str(slide), "--output", out, "--n-clusters", "7.5"],
+        ["train", str(slide), "--output", out, "--epochs", "-1"],
+        ["run", str(tmp_path / "missing.h5ad"), "--output", out],
+        ["run", str(slide), "--output", str(tmp_path / "o.csv")],
+        ["run", str(slide), "--output", out, "--gene-text", str(tmp_path / "missing.tsv")],
+        ["run", str(slide), "--output", str(blocked / "o.h5ad")],
+        ["run", str(slide), "--output", out, "--plot", str(tmp_path / "map.xyz")],
+        ["train", str(slide), "--output", str(blocked / "o.npy")],
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_HEAVY_IMPORTS.format(argvs=argvs)], capture_output=True, text=True, check=True
+    )
+    codes, imported = done.stdout.strip().splitlines()[-1].rsplit("] ", 1)
+    assert codes == "[0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1" and imported == "[]", done.stdout[-2000:]
+
+
+def test_version(capsys):
+    import semst_sc
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"semst-sc {semst_sc.__version__}"
+
+
+def test_module_help_is_fast():
+    """`python -m semst_sc --help` imports neither scanpy nor torch (measured with -X importtime)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "semst_sc", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "run" in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "semst_sc._cli" in imported and not {"scanpy", "torch", "anndata"} & imported
+
+
+def _exit_status(argv):
+    """Exit status of ``semst-sc argv``: main's return value, or argparse's exit (2 on a usage error)."""
+    try:
+        return main(argv)
+    except SystemExit as done:
+        return done.code
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Record every call of the first expensive step of each command (sst.pp.prepare, sst.tl.semst)."""
+    calls = []
+    monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: calls.append("prepare"))
+    monkeypatch.setattr("semst_sc.tl.semst", lambda *a, **k: calls.append("semst"))
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--epochs", "0"], 2, "argument --epochs: must be a positive integer, got 0"),
+        (["--n-clusters", "7.5"], 2, "argument --n-clusters: must be a positive integer, got '7.5'"),
+        (["--seed", "-3"], 2, "argument --seed: must be an integer >= 0"),
+        (["--gene-symbols", "nope"], 1, "var['nope'] not found"),
+        (["--gene-text", "/missing/genes.tsv"], 1, "--gene-text /missing/genes.tsv not found"),
+        (["--layer", "nope"], 1, "layers['nope'] not found"),
+        (["--plot", "{blocked}/map.png"], 1, "cannot write --plot"),
+        (["--plot", "{tmp}/map.xyz"], 1, "--plot must end in .png, .pdf, .svg"),
+        (["--count-file", "raw.h5"], 1, "--count-file names the matrix inside a Space Ranger folder"),
+    ],
+)
+def test_run_fails_before_any_work(slide, tmp_path, capsys, no_work, args, code, message):
+    blocked = tmp_path / "a_file"  # a file where a folder should be: the folder cannot be created
+    blocked.write_text("")
+    out = tmp_path / "res" / "o.h5ad"
+    args = [a.format(blocked=blocked, tmp=tmp_path) for a in args]
+    assert _exit_status(["run", str(slide), "--output", str(out), "--quiet", *args]) == code
+    err = capsys.readouterr().err
+    assert message in err and no_work == [] and not out.exists()
+
+
+def test_run_output_folder_checked_before_the_data_are_read(slide, tmp_path, capsys, no_work, monkeypatch):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    read = []
+    monkeypatch.setattr("anndata.read_h5ad", lambda *a, **k: read.append(a))
+    assert main(["run", str(slide), "--output", str(blocked / "o.h5ad"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("semst-sc: error: cannot write --output") and "writable location" in err
+    assert read == [] and no_work == []
+    (tmp_path / "taken.h5ad").mkdir()
+    assert main(["run", str(slide), "--output", str(tmp_path / "taken.h5ad"), "--quiet"]) == 1
+    assert "is a folder" in capsys.readouterr().err and read == []
+
+
+def test_train_fails_before_any_work(slide, tmp_path, capsys, no_work):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    assert _exit_status(["train", str(slide), "--output", str(tmp_path / "e.npy"), "--epochs", "0"]) == 2
+    assert "--epochs: must be a positive integer" in capsys.readouterr().err
+    assert main(["train", str(slide), "--output", str(blocked / "e.npy"), "--quiet"]) == 1
+    assert "cannot write --output" in capsys.readouterr().err
+    assert main(["train", str(slide), "--output", str(tmp_path / "e.csv"), "--quiet"]) == 1
+    assert "--output must end in .h5ad or .npy" in capsys.readouterr().err
+    assert no_work == []
+
+
+def test_failing_plot_leaves_no_result(slide, tmp_path, capsys, monkeypatch):
+    """The exit status is never 1 after the .h5ad was written: the plot is drawn first."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr("semst_sc.pl.domains", broken)
+    out = tmp_path / "o.h5ad"
+    code = main(
+        [
+            "run",
+            str(slide),
+            "--n-clusters",
+            "3",
+            "--epochs",
+            "2",
+            "--output",
+            str(out),
+            "--plot",
+            str(tmp_path / "m.png"),
+        ]
+    )
+    assert code == 1 and "no display" in capsys.readouterr().err and not out.exists()
+
+
+def test_plot_formats_are_matplotlibs():
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from semst_sc._cli import PLOT_FORMATS
+
+    assert set(PLOT_FORMATS) <= set(FigureCanvasBase.get_supported_filetypes())
+
+
+# ---------------------------------------------------------------- inputs (issue 23: items 8, 9)
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+@pytest.mark.parametrize("damage", ["truncated", "not_hdf5"])
+def test_damaged_h5ad_is_named(slide, tmp_path, capsys, command, damage):
+    bad = tmp_path / "damaged.h5ad"
+    data = slide.read_bytes()
+    bad.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"sample,x,y\n1,2,3\n" * 100)
+    assert main([command, str(bad), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"semst-sc: error: {bad} is not a readable .h5ad file" in err and "\n" not in err
+
+
+def test_run_reads_a_spaceranger_mtx_folder_and_count_file(tmp_path, capsys):
+    """Both Space Ranger layouts reach the pipeline (whose first check stops on the 5 spots of the tiny folder)."""
+    from fakes import make_spaceranger
+
+    make_spaceranger(tmp_path / "outs", layout="mtx")
+    out = str(tmp_path / "o.h5ad")
+    assert main(["run", str(tmp_path / "outs"), "--output", out, "--quiet"]) == 1
+    assert "the slide has 5 spots, too few for the neighbour graphs" in capsys.readouterr().err
+    (tmp_path / "outs" / "filtered_feature_bc_matrix").rename(tmp_path / "outs" / "raw_feature_bc_matrix")
+    assert main(["run", str(tmp_path / "outs"), "--output", out, "--quiet"]) == 1
+    assert "--count-file" in capsys.readouterr().err
+    args = ["run", str(tmp_path / "outs"), "--count-file", "raw_feature_bc_matrix", "--output", out, "--quiet"]
+    assert main(args) == 1
+    assert "the slide has 5 spots" in capsys.readouterr().err

@@ -1,13 +1,10 @@
-import json
-from pathlib import Path
-
 import anndata as ad
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import scanpy as sc
 import scipy.sparse as sp
+from fakes import BARCODES, GENE_IDS, GENE_NAMES, make_spaceranger, write_10x_h5
 from scipy.spatial import cKDTree
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
@@ -163,56 +160,10 @@ def test_simulate_spatial_smoothing_beats_expression_alone(sim):
 
 # ---------------------------------------------------------------- Space Ranger folders
 
-BARCODES = ["AAAC-1", "AAAG-1", "AACT-1", "AAGA-1", "ACGT-1", "AGGT-1"]
-GENE_IDS = ["ENSG00000197971", "ENSG00000123560", "ENSG00000075624", "ENSG00000183036", "ENSG00000999999"]
-GENE_NAMES = ["MBP", "PLP1", "ACTB", "PCP4", "PCP4"]  # duplicated symbol on purpose
-
-
-def _write_10x_h5(path: Path, counts: np.ndarray) -> None:
-    """Write a cells x genes count matrix as a Cell Ranger v3 HDF5 file."""
-    m = sp.csc_matrix(counts.T)  # genes x cells, one column per barcode
-    with h5py.File(path, "w") as f:
-        f.attrs["library_ids"] = np.array([b"fake_library"])
-        g = f.create_group("matrix")
-        g["data"] = m.data.astype(np.int32)
-        g["indices"] = m.indices.astype(np.int64)
-        g["indptr"] = m.indptr.astype(np.int64)
-        g["shape"] = np.array(m.shape, dtype=np.int32)
-        g["barcodes"] = np.array(BARCODES, dtype="S")
-        features = g.create_group("features")
-        features["id"] = np.array(GENE_IDS, dtype="S")
-        features["name"] = np.array(GENE_NAMES, dtype="S")
-        features["feature_type"] = np.array([b"Gene Expression"] * len(GENE_IDS))
-        features["genome"] = np.array([b"GRCh38"] * len(GENE_IDS))
-        features["_all_tag_keys"] = np.array([b"genome"])
-
-
-def _make_spaceranger(folder: Path, *, positions: str = "list") -> np.ndarray:
-    """Build a tiny Space Ranger folder; the last matrix barcode lies outside the tissue."""
-    rng = np.random.default_rng(0)
-    counts = rng.poisson(3, size=(len(BARCODES), len(GENE_IDS)))
-    (folder / "spatial").mkdir(parents=True)
-    _write_10x_h5(folder / "filtered_feature_bc_matrix.h5", counts)
-    rows = [
-        [b, int(i < 5), i // 3, 2 * (i % 3) + (i // 3) % 2, 1000 + 10 * i, 2000 + 20 * i]
-        for i, b in enumerate(BARCODES)
-    ]
-    rows.append(["TTTT-1", 1, 5, 5, 1, 2])  # a spot without counts
-    table = pd.DataFrame(
-        rows, columns=["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
-    )
-    if positions == "list":
-        table.to_csv(folder / "spatial" / "tissue_positions_list.csv", header=False, index=False)
-    else:
-        table.to_csv(folder / "spatial" / "tissue_positions.csv", index=False)
-    scalefactors = {"spot_diameter_fullres": 96.4, "tissue_hires_scalef": 0.15, "tissue_lowres_scalef": 0.045}
-    (folder / "spatial" / "scalefactors_json.json").write_text(json.dumps(scalefactors))
-    return counts
-
 
 @pytest.mark.parametrize("positions", ["list", "new"])
 def test_read_spaceranger(tmp_path, positions):
-    counts = _make_spaceranger(tmp_path / "outs", positions=positions)
+    counts = make_spaceranger(tmp_path / "outs", positions=positions)
     adata = read_spaceranger(tmp_path / "outs")
     assert list(adata.obs_names) == BARCODES[:5]  # in-tissue spots only
     assert list(adata.var_names) == ["MBP", "PLP1", "ACTB", "PCP4", "PCP4-1"]
@@ -226,10 +177,46 @@ def test_read_spaceranger(tmp_path, positions):
     assert adata.uns["spatial"]["fake_library"]["scalefactors"]["tissue_hires_scalef"] == 0.15
 
 
+def test_read_spaceranger_mtx_folder(tmp_path):
+    """Both Space Ranger layouts give the same AnnData (the mtx folder has no library id: the folder name is used)."""
+    counts = make_spaceranger(tmp_path / "outs", layout="mtx")
+    assert not (tmp_path / "outs" / "filtered_feature_bc_matrix.h5").exists()
+    adata = read_spaceranger(tmp_path / "outs")
+    make_spaceranger(tmp_path / "h5" / "outs")
+    reference = read_spaceranger(tmp_path / "h5" / "outs")
+    assert list(adata.obs_names) == BARCODES[:5]
+    assert list(adata.var_names) == list(reference.var_names) == ["MBP", "PLP1", "ACTB", "PCP4", "PCP4-1"]
+    assert list(adata.var["gene_symbol"]) == GENE_NAMES and list(adata.var["gene_ids"]) == GENE_IDS
+    assert sp.issparse(adata.X) and adata.X.format == "csr" and adata.X.dtype == reference.X.dtype == np.float32
+    np.testing.assert_array_equal(adata.X.toarray(), counts[:5])
+    assert adata.obs.equals(reference.obs)
+    np.testing.assert_array_equal(adata.obsm["spatial"], reference.obsm["spatial"])
+    assert list(adata.uns["spatial"]) == ["outs"]
+    assert adata.uns["spatial"]["outs"]["scalefactors"] == reference.uns["spatial"]["fake_library"]["scalefactors"]
+
+
+def test_read_spaceranger_count_file(tmp_path):
+    counts = make_spaceranger(tmp_path / "outs", layout="mtx")
+    (tmp_path / "outs" / "filtered_feature_bc_matrix").rename(tmp_path / "outs" / "raw_matrix")
+    with pytest.raises(FileNotFoundError, match="count_file=") as info:
+        read_spaceranger(tmp_path / "outs")
+    assert "filtered_feature_bc_matrix.h5" in str(info.value) and "--count-file" in str(info.value)
+    by_folder = read_spaceranger(tmp_path / "outs", count_file="raw_matrix")
+    np.testing.assert_array_equal(by_folder.X.toarray(), counts[:5])
+    write_10x_h5(tmp_path / "outs" / "raw_feature_bc_matrix.h5", counts)
+    by_file = read_spaceranger(tmp_path / "outs", count_file="raw_feature_bc_matrix.h5")
+    np.testing.assert_array_equal(by_file.X.toarray(), counts[:5])
+    (tmp_path / "outs" / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no matrix.mtx"):
+        read_spaceranger(tmp_path / "outs", count_file="empty")
+    with pytest.raises(FileNotFoundError, match="nope.h5"):
+        read_spaceranger(tmp_path / "outs", count_file="nope.h5")
+
+
 def test_read_spaceranger_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="filtered_feature_bc_matrix.h5"):
         read_spaceranger(tmp_path)
-    _make_spaceranger(tmp_path / "outs")
+    make_spaceranger(tmp_path / "outs")
     (tmp_path / "outs" / "spatial" / "tissue_positions_list.csv").unlink()
     with pytest.raises(FileNotFoundError, match="tissue_positions"):
         read_spaceranger(tmp_path / "outs")
@@ -239,7 +226,7 @@ def test_read_spaceranger_missing_files(tmp_path):
 
 
 def test_dlpfc_spaceranger_layout(tmp_path):
-    _make_spaceranger(tmp_path / "151673")
+    make_spaceranger(tmp_path / "151673")
     # spatialLIBD metadata as written by R: the header has no name for the barcode column
     labels = ["Layer1", "Layer3", "WM", "NA", "Layer3", "Layer6"]
     lines = ["barcode\tlayer_guess_reordered"] + [f"{b}\t{b}\t{lab}" for b, lab in zip(BARCODES, labels, strict=True)]
@@ -258,7 +245,7 @@ def test_dlpfc_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="SEMST_DATA_DIR") as info:
         dlpfc("151673", data_dir=tmp_path)
     assert "DLPFC_151673_top5000.h5ad" in str(info.value) and "download=True" in str(info.value)
-    _make_spaceranger(tmp_path / "151673")
+    make_spaceranger(tmp_path / "151673")
     with pytest.raises(FileNotFoundError, match="metadata.tsv"):
         dlpfc("151673", data_dir=tmp_path)
 

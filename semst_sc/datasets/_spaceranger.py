@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import scanpy as sc
+import scipy.sparse as sp
 from anndata import AnnData
 from matplotlib.image import imread
 from scanpy import logging as logg
@@ -17,20 +18,24 @@ from scanpy import logging as logg
 from .. import _constants as C
 
 _POSITION_COLUMNS = ["in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
+# the count matrices read when count_file is not given, in this order: the 10x HDF5 file, then the mtx folder
+_COUNT_FILES = ("filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix")
 # Space Ranger >= 2.0 writes tissue_positions.csv (with a header), older versions tissue_positions_list.csv (none)
 _POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
 
 
-def read_spaceranger(path: str | Path, *, count_file: str = "filtered_feature_bc_matrix.h5") -> AnnData:
+def read_spaceranger(path: str | Path, *, count_file: str | None = None) -> AnnData:
     """Read a Space Ranger output folder: counts, in-tissue spot positions and scale factors.
 
     Parameters
     ----------
     path
-        The Space Ranger ``outs`` folder, holding ``count_file`` and ``spatial/tissue_positions.csv``
+        The Space Ranger ``outs`` folder, holding the count matrix and ``spatial/tissue_positions.csv``
         (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read).
     count_file
-        Name of the 10x HDF5 count matrix inside ``path``.
+        The count matrix inside ``path``: a 10x HDF5 file (e.g. ``"raw_feature_bc_matrix.h5"``) or a folder in the
+        Matrix Market layout (``matrix.mtx.gz``, ``features.tsv.gz``, ``barcodes.tsv.gz``). ``None`` reads
+        ``filtered_feature_bc_matrix.h5``, else the folder ``filtered_feature_bc_matrix/``.
 
     Returns
     -------
@@ -44,15 +49,14 @@ def read_spaceranger(path: str | Path, *, count_file: str = "filtered_feature_bc
 
     """
     path = Path(path).expanduser()
-    matrix_file = path / count_file
-    if not matrix_file.is_file():
-        raise FileNotFoundError(
-            f"count matrix {matrix_file} not found: pass the Space Ranger output folder that holds '{count_file}' "
-            "(or name the matrix file with count_file=)"
-        )
+    matrix_file = _find_matrix(path, count_file)
     with warnings.catch_warnings():  # duplicated symbols are made unique right below
         warnings.filterwarnings("ignore", message="Variable names are not unique")
-        adata = sc.read_10x_h5(matrix_file)
+        if matrix_file.is_dir():
+            adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False)
+        else:
+            adata = sc.read_10x_h5(matrix_file)
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     adata.var["gene_symbol"] = adata.var_names.to_numpy()
     adata.var_names_make_unique()
 
@@ -93,8 +97,34 @@ def _read_positions(spatial: Path) -> pd.DataFrame:
     )
 
 
+def _find_matrix(path: Path, count_file: str | None) -> Path:
+    """Return the count matrix of a Space Ranger folder: ``count_file``, else the filtered .h5, else its mtx folder."""
+    names = _COUNT_FILES if count_file is None else (count_file,)
+    for name in names:
+        candidate = path / name
+        if candidate.is_file() or (candidate.is_dir() and _mtx_file(candidate) is not None):
+            return candidate
+    if count_file is not None and (path / count_file).is_dir():
+        raise FileNotFoundError(
+            f"{path / count_file} holds no matrix.mtx(.gz): count_file names a 10x .h5 file or a folder with "
+            "matrix.mtx.gz, features.tsv.gz and barcodes.tsv.gz"
+        )
+    tried = " or ".join(f"'{name}'" for name in names)
+    raise FileNotFoundError(
+        f"count matrix not found in {path}: pass the Space Ranger output folder that holds {tried} "
+        "(or name the matrix file or mtx folder with count_file=; CLI: --count-file)"
+    )
+
+
+def _mtx_file(folder: Path) -> Path | None:
+    """Return the Matrix Market file of a 10x mtx folder, or None."""
+    return next((folder / n for n in ("matrix.mtx.gz", "matrix.mtx") if (folder / n).is_file()), None)
+
+
 def _library_id(matrix_file: Path) -> str:
     """Return the library id stored in the 10x HDF5 file, else the folder name (as scanpy's read_visium does)."""
+    if matrix_file.is_dir():  # the mtx layout stores no library id
+        return matrix_file.parent.name
     with h5py.File(matrix_file, "r") as f:
         ids = f.attrs.get("library_ids")
     if ids is None or len(ids) == 0:

@@ -12,6 +12,8 @@ from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, require_prepared, sparse_knn_graph, store_graph
 
+#: neighbours per spot of the expression graph (SemST's reference value)
+DEFAULT_N_NEIGHBORS = 14
 #: from this many spots on, the neighbours are searched approximately (NN-descent) instead of exactly
 APPROXIMATE_FROM = 100_000
 
@@ -20,7 +22,7 @@ APPROXIMATE_FROM = 100_000
 def feature_graph(
     adata: AnnData,
     *,
-    n_neighbors: int = 14,
+    n_neighbors: int = DEFAULT_N_NEIGHBORS,
     n_comps: int | None = 50,
     rng: int = 0,
     key_added: str = C.FEATURE_GRAPH_KEY,
@@ -61,8 +63,13 @@ def feature_graph(
     check_adata(adata)
     genes = require_prepared(adata)
     n = adata.n_obs
-    if not 1 <= n_neighbors < n:
-        raise ValueError(f"n_neighbors must be between 1 and n_obs - 1 = {n - 1}, got {n_neighbors}")
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors}")
+    if n <= n_neighbors:
+        raise ValueError(
+            f"the slide has {n} spots, too few for an expression graph of {n_neighbors} neighbours per spot: "
+            f"at least {n_neighbors + 1} spots are needed (or lower n_neighbors)"
+        )
     X = adata.layers[C.SCALED_LAYER][:, genes]
     if n_comps is not None and n_comps < X.shape[1] - 1:
         X = TruncatedSVD(n_components=n_comps, random_state=rng).fit_transform(X)

@@ -78,8 +78,13 @@ def spatial_graph(
         params = {"radius": float(radius), "spatial_key": spatial_key}
     else:
         k = DEFAULT_N_NEIGHBORS if n_neighbors is None else int(n_neighbors)
-        if not 1 <= k < n:
-            raise ValueError(f"n_neighbors must be between 1 and n_obs - 1 = {n - 1}, got {k}")
+        if k < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {k}")
+        if n <= k:
+            raise ValueError(
+                f"the slide has {n} spots, too few for a spatial graph of {k} neighbours per spot: "
+                f"at least {k + 1} spots are needed (or lower n_neighbors, or pass radius=)"
+            )
         distances, indices = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()  # excludes the spot itself
         conn, dist = sparse_knn_graph(indices, distances, n)
         params = {"n_neighbors": k, "spatial_key": spatial_key}
