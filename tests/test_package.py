@@ -56,3 +56,12 @@ def test_public_namespaces():
     } <= set(sst.semantics.__all__)
     assert all(hasattr(sst.semantics, name) for name in sst.semantics.__all__)
     assert sst.__version__
+
+
+def test_api_page_lists_every_public_function():
+    from pathlib import Path
+
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    for module in ("pp", "tl", "pl", "metrics", "datasets"):
+        for name in getattr(sst, module).__all__:
+            assert f"{module}.{name}" in api, f"docs/api.md does not list {module}.{name}"
