@@ -34,7 +34,7 @@ import anndata as ad, pandas as pd, semst_sc as sst
 from harness.baselines import pca_smooth_gmm
 adata = ad.read_h5ad({source!r})
 sst.pp.prepare(adata)
-labels = pca_smooth_gmm(adata, adata.var["highly_variable"].to_numpy(), 7, {seed})
+labels = pca_smooth_gmm(adata, adata.var["semst_modelled"].to_numpy(), 7, {seed})
 pd.Series(labels, index=adata.obs_names).to_csv({labels!r})
 """
 

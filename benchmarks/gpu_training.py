@@ -41,10 +41,10 @@ def prepare(args) -> None:
     sst.pp.spatial_graph(adata)
     sst.pp.feature_graph(adata)
     sst.pp.gene_semantics(adata)
-    genes = adata.var["highly_variable"].to_numpy()
+    genes = adata.var["semst_modelled"].to_numpy()
     arrays = {
         "scaled": sp.csr_matrix(adata.layers["semst_scaled"][:, genes], dtype=np.float32),
-        "counts": sp.csr_matrix(adata.layers["counts"][:, genes], dtype=np.float32),
+        "counts": sp.csr_matrix(adata.X[:, genes], dtype=np.float32),
         "spatial": sp.csr_matrix(adata.obsp["spatial_connectivities"]),
         "feature": sp.csr_matrix(adata.obsp["semst_feature_connectivities"]),
     }

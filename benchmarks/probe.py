@@ -51,9 +51,8 @@ def clustered_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The features a method's GMM is fitted on and its label-free domains (``organism``: for gene descriptions)."""
     if method == BASELINE:
-        genes = sst.pp.prepare(adata, copy=True).var["highly_variable"].to_numpy()
+        genes = sst.pp.prepare(adata, copy=True).var["semst_modelled"].to_numpy()
         counts = adata[:, genes].copy()
-        counts.layers["counts"] = counts.X
         features = smoothed_pcs(counts, np.ones(counts.n_vars, dtype=bool), seed)
         labels = GaussianMixture(k, covariance_type="tied", n_init=5, random_state=seed).fit_predict(features)
         return features, labels

@@ -7,7 +7,7 @@
 Input: raw counts in ``X`` (or ``--layer``), ``obsm['spatial']`` and a label column. Spots whose label is
 NaN are clustered but not scored; ``--drop-labels`` removes spots with the given labels before anything
 else. Every method gets the same K and, apart from semst (which selects them itself from all genes),
-the counts of the same modelled genes: the ``highly_variable`` genes of ``semst_sc.pp.prepare``.
+the counts of the same modelled genes: the ``semst_modelled`` genes of ``semst_sc.pp.prepare``.
 
 The methods and how each runs are the registry ``harness/methods.py``, the ``--dataset`` shortcuts
 ``harness/datasets.py``. Each run is a fresh subprocess: its wall time and peak resident memory (``ru_maxrss`` of
@@ -153,7 +153,7 @@ def stage(adata: ad.AnnData, label_key: str, name: str, tmp: Path, out: Path) ->
     counts = ad.AnnData(
         adata.X, obs=pd.DataFrame(index=adata.obs_names), var=adata.var, obsm={"spatial": adata.obsm["spatial"]}
     )
-    genes = sst.pp.prepare(counts, copy=True).var["highly_variable"].to_numpy()
+    genes = sst.pp.prepare(counts, copy=True).var["semst_modelled"].to_numpy()
     inputs = {"all": tmp / "all_genes.h5ad", "shared": tmp / "shared_genes.h5ad"}
     counts.write_h5ad(inputs["all"])
     counts[:, genes].copy().write_h5ad(inputs["shared"])
@@ -260,7 +260,6 @@ def worker(method: str, path: str, k: str, seed: str, output: str, organism: str
         result = sst.run_pipeline(adata, int(k), rng=int(seed), copy=True, **settings)
         labels = result.obs["semst_domain"].to_numpy()
     else:
-        adata.layers["counts"] = adata.X
         labels = entry.function(adata, np.ones(adata.n_vars, dtype=bool), int(k), int(seed))
     spots = pd.Index(adata.obs_names, name="spot")
     pd.DataFrame({"domain": np.asarray(labels).astype(str)}, index=spots).to_csv(output)

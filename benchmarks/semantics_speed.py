@@ -96,7 +96,7 @@ def _measure(case: dict) -> dict:
     return {
         "dataset": "DLPFC 151673" if case["dataset"] == "dlpfc" else case["dataset"].replace("_", " "),
         "n_spots": adata.n_obs,
-        "n_modelled_genes": int(adata.var["highly_variable"].sum()),
+        "n_modelled_genes": int(adata.var["semst_modelled"].sum()),
         "mode": case["mode"],
         "gene_text": case["gene_text"] or "",
         "cache": case["cache"],

@@ -1,10 +1,11 @@
 """Key names and defaults shared across semst_sc: the AnnData contract lives here."""
 
-# layers / var
-COUNTS_LAYER = "counts"
-SCALED_LAYER = "semst_scaled"
-HVG_KEY = "highly_variable"
-PREPARE_KEY = "semst_prepare"
+# keys of sst.pp.prepare, all semst_sc's own: a user's scanpy keys (var['highly_variable'], layers['counts'])
+# are never written. The raw counts are not copied: they are read where prepare found them, in X or the layer
+# named in uns['semst_prepare']['params']['layer'].
+MODELLED_KEY = "semst_modelled"  # var: the genes SemST models
+SCALED_LAYER = "semst_scaled"  # layers: the encoder input (sparse; run_pipeline drops it unless asked to keep it)
+PREPARE_KEY = "semst_prepare"  # uns
 
 # obsm
 SPATIAL_KEY = "spatial"

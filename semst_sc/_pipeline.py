@@ -12,6 +12,9 @@ from ._utils import check_adata, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
 
+#: the layers run_pipeline computes on the way and drops from its result unless keep_intermediates=True
+INTERMEDIATE_LAYERS = (C.SCALED_LAYER,)
+
 #: settings of each step that differ from the documented defaults, per preset
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
@@ -44,6 +47,7 @@ def run_pipeline(
     preset: Literal["default", "paper"] = "default",
     encoder: str = "dual",
     refine: bool = False,
+    keep_intermediates: bool = False,
     rng: int = 0,
     copy: bool = False,
 ) -> AnnData | None:
@@ -87,6 +91,9 @@ def run_pipeline(
         GCN or the GraphST-style ``"contrastive"`` one (both with the FSM when ``semantics=True``).
     refine
         Spatial majority-vote refinement of the domains.
+    keep_intermediates
+        Keep the encoder input ``layers['semst_scaled']`` (sparse) in the result, as needed to train again with
+        :func:`semst_sc.tl.semst`. By default it is dropped, which keeps a written ``.h5ad`` light.
     rng
         Seed used by every step.
     copy
@@ -94,8 +101,12 @@ def run_pipeline(
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``; writes every key of the steps it runs, the domains in
-    ``obs['semst_domain']``.
+    ``None``, or a copy when ``copy=True``. Writes the domains in ``obs['semst_domain']``, the embeddings
+    ``obsm['X_semst']`` and ``obsm['X_semantic']``, the graphs in ``obsp``, each step's ``uns[...]['params']``
+    (and ``uns['semst']['loss_history']``) and the modelled genes in ``var['semst_modelled']``; with
+    ``keep_intermediates=True`` also ``layers['semst_scaled']``. ``X``, the raw counts and every key the input
+    already had are left as they were (only semst_sc's own keys, and the spatial graph when
+    ``spatial_neighbors`` asks for a new one, are replaced).
     """
     # every argument and the data are checked here, before the first expensive step; nothing is written on failure
     check_adata(adata)  # an AnnData, with spots and genes, unique spot names
@@ -146,6 +157,7 @@ def run_pipeline(
             f"spots ({graphs} neighbours per spot)"
         )
     work = adata.copy()  # compute on a copy: a failure half-way leaves the input untouched
+    before = _snapshot(work)
     pp.prepare(work, n_top_genes=n_top_genes, layer=layer, **steps.get("prepare", {}))
     pp.spatial_graph(work, **steps.get("spatial_graph", {}))
     pp.feature_graph(work, rng=rng, **steps.get("feature_graph", {}))
@@ -165,17 +177,38 @@ def run_pipeline(
         **steps.get("semst", {}),
     )
     tl.cluster(work, n_clusters, refine=refine, rng=rng, **steps.get("cluster", {}))
+    if not keep_intermediates:
+        for key in INTERMEDIATE_LAYERS:
+            del work.layers[key]
     if copy:
         return work
-    _write_back(adata, work)
+    _write_back(adata, work, before)
     return None
 
 
-def _write_back(target: AnnData, source: AnnData) -> None:
-    """Copy everything the pipeline wrote from ``source`` into ``target``."""
+_MAPPINGS = ("layers", "obsm", "obsp", "uns")
+
+
+def _snapshot(adata: AnnData) -> dict[str, dict[str, Any]]:
+    """Return the objects under every key of ``adata``'s mappings, to tell later which keys the steps (re)wrote."""
+    return {name: dict(getattr(adata, name).items()) for name in _MAPPINGS}
+
+
+def _write_back(target: AnnData, source: AnnData, before: dict[str, dict[str, Any]]) -> None:
+    """Copy into ``target`` what the pipeline wrote in ``source`` (a copy of it, as it was at ``before``).
+
+    Only keys the steps wrote are copied: the user's own objects stay in place. A key of ``before`` that
+    ``source`` no longer has (an intermediate layer) is removed from ``target``.
+    """
     for name in ("obs", "var"):
-        for column in getattr(source, name).columns:
-            getattr(target, name)[column] = getattr(source, name)[column]
-    for name in ("layers", "obsm", "obsp", "uns"):
+        frame = getattr(target, name)
+        for column, values in getattr(source, name).items():
+            if column not in frame or not frame[column].equals(values):
+                frame[column] = values
+    for name in _MAPPINGS:
+        mapping, old = getattr(target, name), before[name]
         for key, value in getattr(source, name).items():
-            getattr(target, name)[key] = value
+            if old.get(key) is not value:
+                mapping[key] = value
+        for key in old.keys() - getattr(source, name).keys():
+            del mapping[key]

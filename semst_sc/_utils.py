@@ -101,9 +101,38 @@ def require_graph(adata: AnnData, key: str, producer: str) -> sp.csr_matrix:
 
 def require_prepared(adata: AnnData) -> np.ndarray:
     """Return the boolean mask of modelled genes, checking that ``sst.pp.prepare`` ran."""
-    if C.SCALED_LAYER not in adata.layers or C.HVG_KEY not in adata.var:
-        raise KeyError(f"layers['{C.SCALED_LAYER}'] not found: run sst.pp.prepare(adata) first")
-    return adata.var[C.HVG_KEY].to_numpy(dtype=bool)
+    for where, keys, key in (
+        ("layers", adata.layers, C.SCALED_LAYER),
+        ("var", adata.var, C.MODELLED_KEY),
+        ("uns", adata.uns, C.PREPARE_KEY),
+    ):
+        if key not in keys:
+            raise KeyError(
+                f"{where}['{key}'] not found: run sst.pp.prepare(adata) first "
+                "(sst.run_pipeline keeps the encoder input only with keep_intermediates=True)"
+            )
+    return adata.var[C.MODELLED_KEY].to_numpy(dtype=bool)
+
+
+def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
+    """Return the raw counts of the modelled ``genes`` (dense float32), read where ``sst.pp.prepare`` found them."""
+    layer = adata.uns[C.PREPARE_KEY]["params"].get("layer") or None
+    where = "adata.X" if layer is None else f"layers['{layer}']"
+    if layer is not None and layer not in adata.layers:
+        raise KeyError(
+            f"{where} not found: sst.pp.prepare(adata, layer='{layer}') read the raw counts there; "
+            "put them back or run sst.pp.prepare(adata, layer=...) again"
+        )
+    counts = get_matrix(adata, layer)[:, genes]
+    try:
+        check_counts(counts, where)
+    except ValueError as error:
+        raise ValueError(
+            f"{error}. sst.pp.prepare(adata{'' if layer is None else f', layer={layer!r}'}) read the raw counts "
+            f"in {where}: keep them there (e.g. normalise a copy, or keep the counts in a layer and run "
+            "sst.pp.prepare(adata, layer='counts'))"
+        ) from None
+    return np.asarray(counts.toarray() if sp.issparse(counts) else counts, dtype=np.float32)
 
 
 def sparse_knn_graph(indices: np.ndarray, distances: np.ndarray, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:

@@ -148,7 +148,7 @@ def test_zero_count_spots_are_handled(tissue):
     x = tissue.X.tolil()
     x[:4] = 0
     tissue.X = x.tocsr()
-    out = sst.run_pipeline(tissue, 4, n_epochs=3, copy=True)
+    out = sst.run_pipeline(tissue, 4, n_epochs=3, keep_intermediates=True, copy=True)
     assert np.isfinite(out.obsm["X_semst"]).all()
     assert out.obs["semst_domain"].notna().all()
     assert out.layers["semst_scaled"][:4].nnz == 0

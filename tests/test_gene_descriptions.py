@@ -117,7 +117,7 @@ def test_gene_semantics_reads_the_table(tissue, gene_text_dir):
 
     table = gene_descriptions("human", gene_text_dir)
     sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=table, top_k=50)
-    modelled = set(tissue.var_names[tissue.var["highly_variable"].to_numpy()])
+    modelled = set(tissue.var_names[tissue.var["semst_modelled"].to_numpy()])
     assert "RELN" in modelled and any(t.startswith("RELN: reelin.") for t in seen)
     params = tissue.uns["semantic"]["params"]
     n = len(modelled & set(table.index))

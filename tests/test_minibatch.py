@@ -182,7 +182,7 @@ def test_contrastive_encoder_trains_in_minibatches(_slide):
         _slide, encoder="contrastive", n_epochs=60, train_kwargs={"minibatch": True, "minibatch_size": 512}, copy=True
     )
     assert mini.uns["semst"]["params"]["minibatch"] is True
-    assert mini.obsm["X_semst"].shape == (mini.n_obs, int(_slide.var["highly_variable"].sum()))
+    assert mini.obsm["X_semst"].shape == (mini.n_obs, int(_slide.var["semst_modelled"].sum()))
     assert _ari(mini) > 0.5
 
 

@@ -34,7 +34,7 @@ def test_unknown_preset_is_rejected_before_work(tissue):
 def test_contrastive_encoder_runs_end_to_end(tissue):
     out = sst.run_pipeline(tissue, 3, encoder="contrastive", model=CountingEncoder(), n_epochs=3, copy=True)
     assert out.uns["semst"]["params"]["encoder"] == "contrastive"
-    assert out.obsm["X_semst"].shape == (tissue.n_obs, int(out.var["highly_variable"].sum()))  # reconstruction
+    assert out.obsm["X_semst"].shape == (tissue.n_obs, int(out.var["semst_modelled"].sum()))  # reconstruction
     assert set(out.uns["semst"]["loss_history"]) == {"total", "recon", "contrast"}
     assert out.obs["semst_domain"].nunique() == 3
 
@@ -56,3 +56,48 @@ def test_semantic_mode_and_gene_text_reach_the_semantic_step(tissue):
     assert params["mode"] == "symbols"
     assert params["gene_text"] == "mapping"
     assert any("glial fibrillary" in seen for seen in encoder.seen)
+
+
+@pytest.mark.parametrize("layer", [None, "counts"])
+def test_run_pipeline_leaves_the_users_scanpy_keys_alone(tissue, layer):
+    """semst_sc writes its own keys: scanpy's highly variable genes and a user's counts layer stay as they were."""
+    import numpy as np
+    import scanpy as sc
+
+    counts = tissue.X.copy()
+    tissue.layers["counts"] = counts
+    sc.pp.highly_variable_genes(tissue, flavor="seurat_v3", n_top_genes=50)  # the user's own selection
+    var, x = tissue.var.copy(), tissue.X.copy()
+    sst.run_pipeline(tissue, 3, layer=layer, model=CountingEncoder(), n_epochs=2)
+    for column in ("highly_variable", "highly_variable_rank", "means", "variances", "variances_norm"):
+        assert tissue.var[column].equals(var[column]), column
+    assert tissue.var["highly_variable"].sum() == 50
+    assert tissue.layers["counts"] is counts and (counts != x).nnz == 0  # the same object, unchanged
+    assert (tissue.X != x).nnz == 0
+    assert set(tissue.layers) == {"counts"}  # no copy of the counts
+    assert tissue.var["semst_modelled"].sum() == tissue.uns["semst_prepare"]["params"]["n_modelled"] > 50
+    assert tissue.uns["semst_prepare"]["params"]["layer"] == layer  # where tl.semst read the counts
+    assert "semst_domain" in tissue.obs and not np.array_equal(tissue.var["semst_modelled"], var["highly_variable"])
+
+
+def test_run_pipeline_keeps_no_intermediate_layer_unless_asked(tissue):
+    import numpy as np
+    import scipy.sparse as sp
+
+    out = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, copy=True)
+    assert list(out.layers) == []  # what a user needs, no intermediate:
+    assert {"X_semst", "X_semantic"} <= set(out.obsm) and "semst_domain" in out.obs
+    assert {"spatial_connectivities", "semst_feature_connectivities"} <= set(out.obsp)
+    assert {"params", "loss_history"} <= set(out.uns["semst"])
+    with pytest.raises(KeyError, match=r"run sst.pp.prepare\(adata\) first .*keep_intermediates=True"):
+        sst.tl.semst(out, n_epochs=2)
+
+    kept = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, keep_intermediates=True, copy=True)
+    assert list(kept.layers) == ["semst_scaled"] and sp.issparse(kept.layers["semst_scaled"])
+    np.testing.assert_array_equal(kept.obsm["X_semst"], out.obsm["X_semst"])  # the option changes no result
+    sst.tl.semst(kept, n_epochs=2)  # a kept result trains again
+
+    sst.pp.prepare(tissue)  # in place, an earlier prepare's encoder input goes with the rest
+    sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2)
+    assert list(tissue.layers) == []
+    np.testing.assert_array_equal(tissue.obsm["X_semst"], out.obsm["X_semst"])

@@ -9,9 +9,9 @@ from semst_sc.pp._gene_semantics import PROMPT, _top_genes
 
 def test_prepare_scaling_matches_reference(tissue):
     sst.pp.prepare(tissue, n_top_genes=50)
-    hvg = tissue.var["highly_variable"].to_numpy()
+    hvg = tissue.var["semst_modelled"].to_numpy()
     assert hvg.sum() == 50
-    counts = tissue.layers["counts"][:, hvg].toarray().astype(np.float64)
+    counts = tissue.X[:, hvg].toarray().astype(np.float64)
     expected = counts / counts.sum(1, keepdims=True) * 1e4
     expected = np.minimum(expected / expected.std(0, ddof=1), 10)
     scaled = tissue.layers["semst_scaled"].toarray()
@@ -25,8 +25,9 @@ def test_prepare_keeps_x_and_small_panel_uses_all_genes(tissue):
     sst.pp.prepare(tissue, n_top_genes=10_000)
     assert (tissue.X != x_before).nnz == 0
     detected = np.asarray((tissue.X > 0).sum(0)).ravel()
-    assert tissue.var["highly_variable"].sum() == (detected >= max(3, np.ceil(0.01 * tissue.n_obs))).sum()
-    assert (tissue.layers["counts"] != x_before).nnz == 0
+    assert tissue.var["semst_modelled"].sum() == (detected >= max(3, np.ceil(0.01 * tissue.n_obs))).sum()
+    assert list(tissue.layers) == ["semst_scaled"]  # no copy of the counts
+    assert tissue.uns["semst_prepare"]["params"]["layer"] is None  # tl.semst reads them in X
 
 
 def test_prepare_reads_a_layer(tissue):
@@ -35,7 +36,8 @@ def test_prepare_reads_a_layer(tissue):
     with pytest.raises(ValueError, match="non-integer"):
         sst.pp.prepare(tissue)
     sst.pp.prepare(tissue, layer="raw")
-    assert (tissue.layers["counts"] != tissue.layers["raw"]).nnz == 0
+    assert sorted(tissue.layers) == ["raw", "semst_scaled"]  # no copy of the counts
+    assert tissue.uns["semst_prepare"]["params"]["layer"] == "raw"
 
 
 def test_spatial_graph_knn_is_symmetric_without_self_loops(tissue):
@@ -83,7 +85,7 @@ def test_feature_graph_matches_exact_cosine_neighbours(tissue):
     sst.pp.feature_graph(tissue, n_neighbors=5, n_comps=None)
     a = tissue.obsp["semst_feature_connectivities"]
     assert (a != a.T).nnz == 0 and a.diagonal().sum() == 0
-    x = tissue.layers["semst_scaled"][:, tissue.var["highly_variable"].to_numpy()].toarray()
+    x = tissue.layers["semst_scaled"][:, tissue.var["semst_modelled"].to_numpy()].toarray()
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     sim = x @ x.T
     np.fill_diagonal(sim, -np.inf)
@@ -143,7 +145,7 @@ def test_gene_semantics_reads_only_the_modelled_genes_once(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     before = sst.pp.gene_semantics(tissue, model=CountingEncoder(), copy=True)
     scaled = tissue.layers["semst_scaled"].toarray()
-    scaled[:, ~tissue.var["highly_variable"].to_numpy()] = 100.0  # other genes are never top genes
+    scaled[:, ~tissue.var["semst_modelled"].to_numpy()] = 100.0  # other genes are never top genes
     halves = sp.csr_matrix(scaled)
     n = np.diff(halves.indptr)
     # each entry stored twice, as two halves: a non-canonical CSR layer
@@ -165,8 +167,8 @@ def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
     assert len(encoder.seen) == len(set(encoder.seen))  # each distinct gene list embedded once
     assert all(t.startswith(PROMPT + " Highly expressed genes: ") for t in encoder.seen)
     # spots with the same top-3 list share a vector; the text lists the spot's top genes in order
-    hvg = tissue.var_names[tissue.var["highly_variable"].to_numpy()]
-    x = tissue.layers["semst_scaled"][:, tissue.var["highly_variable"].to_numpy()].toarray()
+    hvg = tissue.var_names[tissue.var["semst_modelled"].to_numpy()]
+    x = tissue.layers["semst_scaled"][:, tissue.var["semst_modelled"].to_numpy()].toarray()
     first = ", ".join(hvg[np.argsort(-x[0], kind="stable")[:3]])
     assert f"{PROMPT} Highly expressed genes: {first}" in encoder.seen
     params = tissue.uns["semantic"]["params"]
@@ -177,7 +179,7 @@ def test_gene_semantics_genes_mode_is_weighted_mean(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     encoder = CountingEncoder()
     sst.pp.gene_semantics(tissue, model=encoder, mode="genes", top_k=4)
-    hvg = tissue.var["highly_variable"].to_numpy()
+    hvg = tissue.var["semst_modelled"].to_numpy()
     symbols = tissue.var_names[hvg]
     x = tissue.layers["semst_scaled"][:, hvg].toarray()
     top = np.argsort(-x[5], kind="stable")[:4]

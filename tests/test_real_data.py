@@ -14,7 +14,7 @@ pytestmark = pytest.mark.real_data
 
 def _non_spatial_baseline(adata, labels_key, k, rng=0):
     """PCA + tied GMM on the log-normalised counts of the same genes: no spatial information."""
-    base = ad.AnnData(adata.layers["counts"][:, adata.var["highly_variable"].to_numpy()].copy())
+    base = ad.AnnData(adata.X[:, adata.var["semst_modelled"].to_numpy()].copy())
     sc.pp.normalize_total(base)
     sc.pp.log1p(base)
     sc.pp.pca(base, n_comps=30, random_state=rng)

@@ -141,7 +141,7 @@ def test_bad_backend_and_pooling(prepared):
 
 
 def test_gene_table_is_weighted_mean_of_its_rows(prepared):
-    hvg = prepared.var["highly_variable"].to_numpy()
+    hvg = prepared.var["semst_modelled"].to_numpy()
     symbols = prepared.var_names[hvg]
     rng = np.random.default_rng(0)
     table = pd.DataFrame(rng.normal(size=(len(symbols) - 5, 4)), index=symbols[5:])  # first 5 genes absent
@@ -166,7 +166,7 @@ def test_object_without_encode_is_rejected(prepared):
 
 
 def test_gene_text_mapping_in_both_modes(prepared):
-    hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
+    hvg = prepared.var_names[prepared.var["semst_modelled"].to_numpy()]
     described = {g: f"{g.lower()} protein. Does things in the brain." for g in hvg[:30]}
     encoder = CountingEncoder()
     sst.pp.gene_semantics(prepared, model=encoder, gene_text=described)
@@ -183,7 +183,7 @@ def test_gene_text_mapping_in_both_modes(prepared):
 
 
 def test_gene_text_dataframe_and_tsv(prepared, tmp_path):
-    hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
+    hvg = prepared.var_names[prepared.var["semst_modelled"].to_numpy()]
     table = pd.DataFrame(
         {"symbol": hvg[:10], "full_name": "some name", "refseq_summary": "A summary.", "go_bp": "biological_process"}
     )
@@ -202,7 +202,7 @@ def test_gene_text_dataframe_and_tsv(prepared, tmp_path):
 
 def test_gene_text_lookup_ignores_case(prepared):
     prepared.var_names = [g.capitalize() for g in prepared.var_names]  # mouse-style symbols, human table
-    hvg = prepared.var_names[prepared.var["highly_variable"].to_numpy()]
+    hvg = prepared.var_names[prepared.var["semst_modelled"].to_numpy()]
     encoder = CountingEncoder()
     sst.pp.gene_semantics(prepared, model=encoder, gene_text={hvg[0].upper(): "described"})
     assert f"{hvg[0]}: described" in encoder.seen or hvg[0] not in {t.split(":")[0] for t in encoder.seen}
@@ -220,7 +220,7 @@ def test_symbols_behind_ensembl_ids_with_gaps_are_counted(tissue):
     sst.pp.prepare(tissue, n_top_genes=60)
     encoder = CountingEncoder()
     sst.pp.gene_semantics(tissue, model=encoder)
-    missing = int(pd.isna(tissue.var.loc[tissue.var["highly_variable"], "feature_name"]).sum())
+    missing = int(pd.isna(tissue.var.loc[tissue.var["semst_modelled"], "feature_name"]).sum())
     assert tissue.uns["semantic"]["params"]["n_genes_without_symbol"] == missing
     assert not any(t.startswith("ENSG") or t == "nan" for t in encoder.seen)
     sst.pp.gene_semantics(tissue, model=CountingEncoder(), gene_symbols="feature_name")

@@ -47,7 +47,7 @@ def test_contrastive_encoder_defaults_follow_graphst(tissue):
     out = sst.tl.semst(tissue, encoder="contrastive", copy=True)
     params = out.uns["semst"]["params"]
     assert params["n_epochs"] == 300 and params["weight_decay"] == 0.0
-    assert out.obsm["X_semst"].shape == (tissue.n_obs, int(tissue.var["highly_variable"].sum()))
+    assert out.obsm["X_semst"].shape == (tissue.n_obs, int(tissue.var["semst_modelled"].sum()))
     dual = sst.tl.semst(tissue, n_epochs=2, copy=True).uns["semst"]["params"]
     assert dual["weight_decay"] == 5e-4
 
@@ -64,16 +64,39 @@ def test_semst_without_semantics_and_missing_inputs(tissue):
     assert tissue.uns["semst"]["params"]["semantic_key"] == ""  # none (.h5ad stores no None)
 
 
+def test_semst_reads_the_counts_where_prepare_found_them(tissue):
+    import scanpy as sc
+
+    tissue.layers["raw"] = tissue.X.copy()
+    sst.pp.prepare(tissue, n_top_genes=100, layer="raw")
+    sst.pp.spatial_graph(tissue)
+    sst.pp.feature_graph(tissue)
+    sc.pp.normalize_total(tissue)  # the usual scanpy steps on X, after prepare: no matter, the counts are in "raw"
+    sc.pp.log1p(tissue)
+    a = sst.tl.semst(tissue, n_epochs=2, semantic_key=None, copy=True)
+    tissue.X = tissue.layers["raw"].copy()
+    b = sst.tl.semst(tissue, n_epochs=2, semantic_key=None, copy=True)
+    np.testing.assert_array_equal(a.obsm["X_semst"], b.obsm["X_semst"])
+
+    sst.pp.prepare(tissue, n_top_genes=100)  # the counts in X, then normalised in place: a clear error
+    sc.pp.normalize_total(tissue)
+    with pytest.raises(ValueError, match=r"sst.pp.prepare\(adata\) read the raw counts in adata.X"):
+        sst.tl.semst(tissue, n_epochs=2, semantic_key=None)
+    sst.pp.prepare(tissue, n_top_genes=100, layer="raw")
+    del tissue.layers["raw"]
+    with pytest.raises(KeyError, match=r"layers\['raw'\] not found: sst.pp.prepare\(adata, layer='raw'\)"):
+        sst.tl.semst(tissue, n_epochs=2, semantic_key=None)
+
+
 def test_semst_beats_non_spatial_baseline_on_simulation(processed):
     import scanpy as sc
     from sklearn.mixture import GaussianMixture
 
     k = processed.obs["domain"].nunique()
     base = processed.copy()
-    base.X = base.layers["counts"].copy()
     sc.pp.normalize_total(base)
     sc.pp.log1p(base)
-    sc.pp.pca(base, n_comps=30, mask_var="highly_variable")
+    sc.pp.pca(base, n_comps=30, mask_var="semst_modelled")
     labels = GaussianMixture(k, covariance_type="tied", n_init=3, random_state=0).fit_predict(base.obsm["X_pca"])
     baseline = adjusted_rand_score(processed.obs["domain"], labels)
     ours = sst.metrics.evaluate(processed, "domain")["ari"]
@@ -204,7 +227,7 @@ def test_a_registered_encoder_trains_through_tl_semst(tissue, monkeypatch, minib
     )
     assert params["encoder"] == "smooth_mlp" and params["encoder_kwargs"] == {"latent_dim": 3}
     assert set(params) >= {"lr", "weight_decay", "input", "embedding", "connectivity_key"}
-    instance = _SmoothMLP(int(tissue.var["highly_variable"].sum()), 0, tissue.obsm["X_semantic"].shape[1])
+    instance = _SmoothMLP(int(tissue.var["semst_modelled"].sum()), 0, tissue.obsm["X_semantic"].shape[1])
     assert sst.tl.semst(tissue, encoder=instance, n_epochs=2, copy=True).obsm["X_semst"].shape == (tissue.n_obs, 4)
     with pytest.raises(ValueError, match="encoder_kwargs"):
         sst.tl.semst(tissue, encoder=instance, encoder_kwargs={"latent_dim": 2}, copy=True)

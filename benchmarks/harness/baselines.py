@@ -1,6 +1,6 @@
 """Simple baselines: PCA of the log-normalised counts, then a GMM or Leiden.
 
-Each baseline is ``function(adata, genes, k, rng)`` with the raw counts in ``adata.layers['counts']`` and returns
+Each baseline is ``function(adata, genes, k, rng)`` with the raw counts in ``adata.X`` and returns
 one label per spot (the signature the method registry, :mod:`harness.methods`, expects).
 """
 
@@ -17,7 +17,7 @@ import semst_sc as sst
 
 def log_pca(adata: ad.AnnData, genes: np.ndarray, rng: int, n_comps: int = 30) -> np.ndarray:
     """Log-normalised counts of ``genes`` -> PCA."""
-    base = ad.AnnData(adata.layers["counts"][:, genes].copy())
+    base = ad.AnnData(adata.X[:, genes].copy())
     sc.pp.normalize_total(base)
     sc.pp.log1p(base)
     sc.pp.pca(base, n_comps=n_comps, random_state=rng)

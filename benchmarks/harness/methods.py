@@ -5,7 +5,7 @@ An entry says how to run the method:
 - :func:`semst`: ``semst_sc.run_pipeline(adata, K, rng=seed, **settings)`` on the raw counts of every gene (it
   selects its genes itself); a setting whose value is :data:`ORGANISM` takes the data set's organism;
 - :func:`baseline`: ``function(adata, genes, K, seed)`` (:mod:`harness.baselines`) on the raw counts of the
-  shared genes in ``layers['counts']``, returning one label per spot;
+  shared genes in ``X``, returning one label per spot;
 - :func:`peer`: another package's method, run by its runner ``peers/<name>/run.py`` with the python of its own
   environment ``peers/.venvs/<name>``, which ``peers/setup.sh <name>`` builds from ``peers/<name>/requirements.txt``
   (the command line: :mod:`harness.peer_io`).

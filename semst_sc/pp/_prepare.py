@@ -36,7 +36,8 @@ def prepare(
     min_cells
         Minimum number of spots a gene must be detected in. ``None``: 1% of the spots (at least 3).
     layer
-        Layer holding the raw counts; ``None`` reads ``X``.
+        Layer holding the raw counts; ``None`` reads ``X``. The counts are not copied: :func:`semst_sc.tl.semst`
+        reads them there again, so keep them unchanged until then.
     copy
         {doc_copy}
 
@@ -44,14 +45,15 @@ def prepare(
     -------
     ``None``, or a copy when ``copy=True``. Writes
 
-    ``layers['counts']``
-        The raw counts (``X`` itself is never changed).
-    ``var['highly_variable']``
-        The modelled genes.
+    ``var['semst_modelled']``
+        The modelled genes (boolean).
     ``layers['semst_scaled']``
-        The scaled encoder input (zero outside the modelled genes).
+        The scaled encoder input (sparse, float32, zero outside the modelled genes).
     ``uns['semst_prepare']['params']``
-        The parameters used.
+        The parameters used; ``layer`` names where the raw counts are (``None``: ``X``).
+
+    ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
+    ``var['highly_variable']`` are never written.
     """
     check_adata(adata)
     counts = get_matrix(adata, layer)
@@ -85,9 +87,8 @@ def prepare(
         )
 
     out = adata.copy() if copy else adata
-    out.layers[C.COUNTS_LAYER] = counts
     out.layers[C.SCALED_LAYER] = scaled
-    out.var[C.HVG_KEY] = hvg
+    out.var[C.MODELLED_KEY] = hvg
     out.uns[C.PREPARE_KEY] = {
         "params": {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
     }

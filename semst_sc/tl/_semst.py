@@ -12,7 +12,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._settings import settings
-from .._utils import check_adata, require_graph, require_obsm, require_prepared
+from .._utils import check_adata, prepared_counts, require_graph, require_obsm, require_prepared
 
 #: training settings ``train_kwargs`` may hold, with their defaults (``None`` for weight_decay: the encoder's)
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -54,7 +54,7 @@ def semst(
     ----------
     adata
         Output of :func:`semst_sc.pp.prepare` with the graphs the encoder uses and (unless ``semantic_key=None``)
-        the semantic vectors.
+        the semantic vectors; the raw counts still where ``prepare`` read them (``X`` or its ``layer``).
     encoder
         A registered name (``"dual"``: SemST's dual-view GCN with a ZINB decoder; ``"contrastive"``: a
         GraphST-style contrastive GCN on the spatial graph, clustered on its spatially decoded reconstruction),
@@ -119,7 +119,7 @@ def semst(
         semantic = np.asarray(require_obsm(adata, semantic_key, "sst.pp.gene_semantics(adata)"), dtype=np.float32)
     dev = torch.device(settings.resolve_device(device))
 
-    counts = _dense(adata.layers[C.COUNTS_LAYER][:, genes])
+    counts = prepared_counts(adata, genes)  # in X or the layer sst.pp.prepare read them from: never copied
     x = INPUTS[cls.input_transform](adata, genes, counts)
     totals = counts.sum(axis=1)
     size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
