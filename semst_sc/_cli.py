@@ -133,26 +133,24 @@ def _version() -> str:
     return __version__
 
 
-def _positive_int(text: str) -> int:
-    """Argparse type of counts (epochs, domains, sizes): an integer >= 1, refused while parsing."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def _integer(minimum: int):
+    """Argparse type of an integer >= ``minimum`` (counts: 1; seeds: 0), refused while parsing."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            got = repr(text) if value is None else value
+            raise argparse.ArgumentTypeError(f"must be {what}, got {got}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    """Argparse type of --seed: an integer >= 0 (numpy's seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
+_positive_int, _seed = _integer(1), _integer(0)
 
 
 def _check_input(path: Path, *, folder_ok: bool) -> None:
