@@ -62,8 +62,9 @@ def gene_descriptions(
 
     Returns
     -------
-    DataFrame indexed by gene symbol (unique) with columns ``full_name``, ``summary``, ``go_bp`` (``; ``-separated
-    GO biological-process names), ``entrez_id``, ``gene_type``, ``synonyms``, ``ensembl_ids`` where available,
+    DataFrame indexed by gene symbol (unique) with columns ``full_name``, ``summary``, ``go_bp`` (GO
+    biological-process names separated by ``; ``), ``entrez_id``, ``gene_type``, ``synonyms``, ``ensembl_ids``
+    where available,
     ``summary_source`` (``organism``, ``"human"`` for a mouse fallback, or ``""``) and ``text``:
     ``"SYMBOL: full name. summary. GO: terms"`` with the summary cut to about 400 characters and the first 10 GO
     terms.
