@@ -135,6 +135,17 @@ def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
     return np.asarray(counts.toarray() if sp.issparse(counts) else counts, dtype=np.float32)
 
 
+def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str) -> None:
+    """Raise a clear error unless a kNN ``graph`` of ``n_neighbors`` per spot can be built on ``n_obs`` spots."""
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors}")
+    if n_obs <= n_neighbors:
+        raise ValueError(
+            f"the slide has {n_obs} spots, too few for {graph} of {n_neighbors} neighbours per spot: "
+            f"at least {n_neighbors + 1} spots are needed ({hint})"
+        )
+
+
 def sparse_knn_graph(indices: np.ndarray, distances: np.ndarray, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Build a symmetric binary connectivity and a distance matrix from kNN results (self excluded)."""
     rows = np.repeat(np.arange(n), indices.shape[1])

@@ -10,7 +10,7 @@ from sklearn.preprocessing import normalize
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, require_prepared, sparse_knn_graph, store_graph
+from .._utils import check_adata, check_n_neighbors, require_prepared, sparse_knn_graph, store_graph
 
 #: neighbours per spot of the expression graph (SemST's reference value)
 DEFAULT_N_NEIGHBORS = 14
@@ -63,13 +63,7 @@ def feature_graph(
     check_adata(adata)
     genes = require_prepared(adata)
     n = adata.n_obs
-    if n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors}")
-    if n <= n_neighbors:
-        raise ValueError(
-            f"the slide has {n} spots, too few for an expression graph of {n_neighbors} neighbours per spot: "
-            f"at least {n_neighbors + 1} spots are needed (or lower n_neighbors)"
-        )
+    check_n_neighbors(n, n_neighbors, "an expression graph", "or lower n_neighbors")
     X = adata.layers[C.SCALED_LAYER][:, genes]
     if n_comps is not None and n_comps < X.shape[1] - 1:
         X = TruncatedSVD(n_components=n_comps, random_state=rng).fit_transform(X)

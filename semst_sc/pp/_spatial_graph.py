@@ -8,7 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, get_spatial, sparse_knn_graph, store_graph
+from .._utils import check_adata, check_n_neighbors, get_spatial, sparse_knn_graph, store_graph
 
 #: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
 DEFAULT_N_NEIGHBORS = 6
@@ -78,13 +78,7 @@ def spatial_graph(
         params = {"radius": float(radius), "spatial_key": spatial_key}
     else:
         k = DEFAULT_N_NEIGHBORS if n_neighbors is None else int(n_neighbors)
-        if k < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {k}")
-        if n <= k:
-            raise ValueError(
-                f"the slide has {n} spots, too few for a spatial graph of {k} neighbours per spot: "
-                f"at least {k + 1} spots are needed (or lower n_neighbors, or pass radius=)"
-            )
+        check_n_neighbors(n, k, "a spatial graph", "or lower n_neighbors, or pass radius=")
         distances, indices = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()  # excludes the spot itself
         conn, dist = sparse_knn_graph(indices, distances, n)
         params = {"n_neighbors": k, "spatial_key": spatial_key}
