@@ -26,7 +26,10 @@ class Settings:
 
     @property
     def device(self) -> str:
-        """Torch device of training and of the text models: ``"auto"`` (a GPU when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``."""  # noqa: E501
+        """Torch device of training and of the text models.
+
+        ``"auto"`` (a GPU when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        """
         return self._device
 
     @device.setter
@@ -46,7 +49,10 @@ class Settings:
 
     @property
     def cache_dir(self) -> Path | None:
-        """Folder of the semantic-vector cache: ``$SEMST_CACHE_DIR`` or ``~/.cache/semst_sc`` unless set; ``None`` when set to ``False`` (no cache)."""  # noqa: E501
+        """Folder of the semantic-vector cache.
+
+        ``$SEMST_CACHE_DIR`` or ``~/.cache/semst_sc`` unless set; ``None`` when set to ``False`` (no cache).
+        """
         if self._cache_dir is False:
             return None
         if self._cache_dir is None:
