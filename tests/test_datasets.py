@@ -10,7 +10,15 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 from semst_sc import datasets
-from semst_sc.datasets import default_data_dir, dlpfc, osmfish, read_spaceranger, simulate_tissue
+from semst_sc.datasets import (
+    baristaseq,
+    default_data_dir,
+    dlpfc,
+    mouse_ob,
+    osmfish,
+    read_spaceranger,
+    simulate_tissue,
+)
 from semst_sc.datasets._simulate import DOMAINS, MAX_GENES
 
 # ---------------------------------------------------------------- paths
@@ -23,6 +31,8 @@ def test_public_api():
         "dlpfc",
         "read_spaceranger",
         "osmfish",
+        "baristaseq",
+        "mouse_ob",
         "gene_descriptions",
     }
 
@@ -281,3 +291,68 @@ def test_osmfish_real(data_dir):
 def test_osmfish_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="osmFISH"):
         osmfish(tmp_path / "absent.loom")
+
+
+# ---------------------------------------------------------------- BaristaSeq
+
+BARISTASEQ_LAYERS = ["VISp_I", "VISp_II/III", "VISp_IV", "VISp_V", "VISp_VI", "VISp_wm"]
+
+
+def assert_counts(adata):
+    assert sp.issparse(adata.X) and adata.X.format == "csr" and adata.X.dtype == np.float32
+    assert np.array_equal(adata.X.data, np.round(adata.X.data)) and (adata.X.data >= 0).all()
+    assert adata.obs_names.is_unique and list(adata.var["gene_symbol"]) == list(adata.var_names)
+    assert adata.obsm["spatial"].shape == (adata.n_obs, 2) and np.isfinite(adata.obsm["spatial"]).all()
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize(("section", "n_cells"), [(1, 1525), (2, 2042), (3, 1690)])
+def test_baristaseq_real(data_dir, section, n_cells):
+    adata = baristaseq(section, data_dir=data_dir)
+    assert adata.shape == (n_cells, 79)
+    assert_counts(adata)
+    assert list(adata.obs["layer"].cat.categories) == BARISTASEQ_LAYERS and adata.obs["layer"].notna().all()
+    assert "library_id" not in adata.obs
+
+
+@pytest.mark.real_data
+def test_baristaseq_sections_stacked(data_dir):
+    adata = baristaseq([3, 1], data_dir=data_dir)
+    assert adata.shape == (1690 + 1525, 79)
+    assert_counts(adata)
+    assert adata.obs["library_id"].value_counts().to_dict() == {"slice3": 1690, "slice1": 1525}
+    one = baristaseq(1, data_dir=data_dir)
+    assert list(adata.obs_names[-3:]) == [f"{name}-slice1" for name in one.obs_names[-3:]]
+    part = adata[adata.obs["library_id"] == "slice1"]
+    assert (part.X != one.X).nnz == 0 and np.array_equal(part.obsm["spatial"], one.obsm["spatial"])
+    assert list(adata.obs["layer"].cat.categories) == BARISTASEQ_LAYERS
+
+
+def test_baristaseq_bad_sections(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SEMST_DATA_DIR") as info:
+        baristaseq(2, data_dir=tmp_path)
+    assert "BaristaSeq_VISp_slice2.h5ad" in str(info.value)
+    with pytest.raises(ValueError, match="not 4"):
+        baristaseq(4, data_dir=tmp_path)
+    with pytest.raises(ValueError, match="distinct"):
+        baristaseq([1, 1], data_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- mouse olfactory bulb
+
+
+@pytest.mark.real_data
+def test_mouse_ob_real(data_dir):
+    adata = mouse_ob(data_dir / "mouse_ob" / "mouseOB_ST_Stahl2016.h5ad")
+    assert adata.shape == (262, 15928)
+    assert_counts(adata)
+    layer = adata.obs["layer"]
+    assert isinstance(layer.dtype, pd.CategoricalDtype) and len(layer.cat.categories) == 5
+    assert layer.isna().sum() == 2
+
+
+def test_mouse_ob_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMST_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="SEMST_DATA_DIR") as info:
+        mouse_ob()
+    assert str(tmp_path / "mouse_ob" / "mouseOB_ST_Stahl2016.h5ad") in str(info.value)

@@ -28,4 +28,8 @@ DATASETS: dict[str, Dataset] = {
     "dlpfc151673": Dataset(lambda: sst.datasets.dlpfc("151673"), "layer_guess_reordered", 7, "human"),
     "dlpfc151674": Dataset(lambda: sst.datasets.dlpfc("151674"), "layer_guess_reordered", 7, "human"),
     "osmfish": Dataset(lambda: sst.datasets.osmfish(drop_excluded=True), "Region", 11, "mouse"),
+    "baristaseq1": Dataset(lambda: sst.datasets.baristaseq(1), "layer", 6, "mouse"),
+    "baristaseq2": Dataset(lambda: sst.datasets.baristaseq(2), "layer", 6, "mouse"),
+    "baristaseq3": Dataset(lambda: sst.datasets.baristaseq(3), "layer", 6, "mouse"),
+    "mouse_ob": Dataset(sst.datasets.mouse_ob, "layer", 5, "mouse"),
 }

@@ -1,10 +1,21 @@
 """Loaders for the benchmark data and the simulated demo tissue."""
 
+from ._baristaseq import baristaseq
 from ._dlpfc import dlpfc
 from ._gene_descriptions import gene_descriptions
+from ._mouse_ob import mouse_ob
 from ._osmfish import osmfish
 from ._paths import default_data_dir
 from ._simulate import simulate_tissue
 from ._spaceranger import read_spaceranger
 
-__all__ = ["default_data_dir", "simulate_tissue", "dlpfc", "read_spaceranger", "osmfish", "gene_descriptions"]
+__all__ = [
+    "default_data_dir",
+    "simulate_tissue",
+    "dlpfc",
+    "read_spaceranger",
+    "osmfish",
+    "baristaseq",
+    "mouse_ob",
+    "gene_descriptions",
+]
