@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from harness import peer_io
 from harness.datasets import DATASETS
-from harness.methods import METHODS, PEERS_DIR
+from harness.methods import METHODS, PEERS_DIR, Method
 from harness.scores import scores
 from harness.tables import markdown
 
@@ -194,8 +194,8 @@ def command_for(method, inputs, k, seed, organism, labels_file, out, unavailable
     """The command line of one run: this script's worker mode, or a peer runner in the peer's environment."""
     entry = METHODS[method]
     if entry.kind == "peer":
-        python = ensure_peer(method, out, unavailable)
-        return peer_io.command(python, entry.runner, inputs["shared"], k, seed, labels_file)
+        python = ensure_peer(entry, out, unavailable)
+        return peer_io.command(python, entry.runner, inputs["shared"], k, seed, labels_file, entry.settings)
     arguments = [str(k), str(seed), str(labels_file)]
     if entry.kind == "semst":
         try:
@@ -207,9 +207,12 @@ def command_for(method, inputs, k, seed, organism, labels_file, out, unavailable
     return [sys.executable, str(Path(__file__).resolve()), "--worker", method, str(data), *worker_args]
 
 
-def ensure_peer(peer: str, out: Path, unavailable: dict[str, str]) -> Path:
-    """Python of the peer's environment, installed by ``setup.sh`` when missing; raises :class:`Unavailable`."""
-    venv = METHODS[peer].venv
+def ensure_peer(entry: Method, out: Path, unavailable: dict[str, str]) -> Path:
+    """Python of a peer's environment, installed by ``setup.sh`` when missing; raises :class:`Unavailable`.
+
+    Entries sharing a peer folder share its environment and ``unavailable`` (keyed by folder) reason.
+    """
+    peer, venv = entry.folder.name, entry.venv
     if peer in unavailable:
         raise Unavailable(unavailable[peer])
     if not (venv / ".installed").exists():

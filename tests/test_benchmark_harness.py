@@ -214,25 +214,63 @@ def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
     actions = {action.dest: action for action in run.build_parser()._actions}
     assert list(actions["methods"].choices) == list(METHODS) == actions["methods"].default
     assert sorted(actions["dataset"].choices) == sorted(DATASETS)
-    assert {"semst", "semst_nosem", "pca_smooth_gmm", "graphst", "spagcn", "banksy"} <= set(METHODS)
+    assert {"semst", "semst_nosem", "pca_smooth_gmm", "graphst", "spagcn", "banksy", "banksy_celltype"} <= set(METHODS)
     for method in METHODS.values():
         if method.kind == "semst":
             assert method.function is None
         elif method.kind == "baseline":
             assert callable(method.function) and not method.settings
         else:
-            assert method.kind == "peer" and method.folder == PEERS_DIR / method.name
+            assert method.kind == "peer" and method.folder.parent == PEERS_DIR
+            assert method.venv == PEERS_DIR / ".venvs" / method.folder.name
     readme = (BENCHMARKS / "README.md").read_text()
     assert [name for name in METHODS if f"| `{name}` |" not in readme] == []  # each documented in the table
 
     folders = sorted(p.name for p in PEERS_DIR.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    assert folders == sorted(names("peer"))
+    assert folders == sorted({METHODS[name].folder.name for name in names("peer")})
     for name in folders:
         runner, requirements = PEERS_DIR / name / "run.py", PEERS_DIR / name / "requirements.txt"
         assert runner.is_file() and requirements.is_file(), name
         assert "from harness.peer_io import" in runner.read_text(), f"{name}: the runner must use the peer protocol"
         packages = [line for line in requirements.read_text().splitlines() if line.strip() and line[0] != "#"]
         assert packages, f"{name}: empty requirements.txt"
+
+
+def test_banksy_lambda_settings_reach_the_runner(monkeypatch, tmp_path):
+    """``banksy`` and ``banksy_celltype``: one runner, one environment, lambda 0.8 and 0.2 on its command line."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    from harness import peer_io
+    from harness.methods import METHODS, PEERS_DIR
+
+    domain, celltype = METHODS["banksy"], METHODS["banksy_celltype"]
+    assert domain.runner == celltype.runner == PEERS_DIR / "banksy" / "run.py" and domain.venv == celltype.venv
+    # a failed setup of the banksy folder makes both unavailable, without a second try
+    with pytest.raises(run.Unavailable, match="setup.sh banksy failed"):
+        run.ensure_peer(celltype, tmp_path, {"banksy": "setup.sh banksy failed"})
+
+    inputs, labels = {"all": tmp_path / "all.h5ad", "shared": tmp_path / "shared.h5ad"}, tmp_path / "labels.csv"
+    monkeypatch.setattr(run, "ensure_peer", lambda entry, out, unavailable: entry.venv / "bin" / "python")
+    for entry, value in ((domain, 0.8), (celltype, 0.2)):
+        command = run.command_for(entry.name, inputs, 6, 0, "mouse", labels, tmp_path, {})
+        assert command == [
+            str(PEERS_DIR / ".venvs" / "banksy" / "bin" / "python"),
+            str(PEERS_DIR / "banksy" / "run.py"),
+            str(inputs["shared"]),
+            "6",
+            "0",
+            str(labels),
+            "--lambda",
+            str(value),
+        ]
+        simulate_tissue(4, 4, rng=0).write_h5ad(inputs["shared"])
+        monkeypatch.setattr(sys, "argv", command[1:])
+        adata, args = peer_io.read_args("runner", {"lambda": 0.8})
+        assert adata.n_obs == 16 and args.n_clusters == 6 and vars(args)["lambda"] == value
+    monkeypatch.setattr(sys, "argv", command[1:6])
+    assert vars(peer_io.read_args("runner", {"lambda": 0.8})[1])["lambda"] == 0.8  # the runner's default
 
 
 def test_peer_setup_reads_the_peer_folders_and_refuses_unknown_peers():

@@ -6,9 +6,10 @@ An entry says how to run the method:
   selects its genes itself); a setting whose value is :data:`ORGANISM` takes the data set's organism;
 - :func:`baseline`: ``function(adata, genes, K, seed)`` (:mod:`harness.baselines`) on the raw counts of the
   shared genes in ``X``, returning one label per spot;
-- :func:`peer`: another package's method, run by its runner ``peers/<name>/run.py`` with the python of its own
-  environment ``peers/.venvs/<name>``, which ``peers/setup.sh <name>`` builds from ``peers/<name>/requirements.txt``
-  (the command line: :mod:`harness.peer_io`).
+- :func:`peer`: another package's method, run by its runner ``peers/<peer>/run.py`` with the python of its own
+  environment ``peers/.venvs/<peer>``, which ``peers/setup.sh <peer>`` builds from ``peers/<peer>/requirements.txt``
+  (the command line: :mod:`harness.peer_io`); ``<peer>`` is the method's name unless another entry's folder is
+  reused with other runner options (``banksy_celltype``: the ``banksy`` runner with ``--lambda 0.2``).
 
 A new method, peer included, is one line in :data:`METHODS` (and, for a peer, its folder under ``peers/``).
 """
@@ -37,8 +38,9 @@ class Method:
 
     name: str
     kind: Kind
-    settings: Mapping[str, Any] = field(default_factory=dict)  # semst: run_pipeline keywords
+    settings: Mapping[str, Any] = field(default_factory=dict)  # semst: run_pipeline keywords; peer: runner options
     function: Callable | None = None  # baseline: function(adata, genes, k, rng) -> labels
+    peer_folder: str | None = None  # peer: its folder under peers/ (default: the name)
 
     @property
     def needs_organism(self) -> bool:
@@ -54,7 +56,7 @@ class Method:
     @property
     def folder(self) -> Path:
         """A peer's folder: ``run.py`` (its runner) and ``requirements.txt``."""
-        return PEERS_DIR / self.name
+        return PEERS_DIR / (self.peer_folder or self.name)
 
     @property
     def runner(self) -> Path:
@@ -64,7 +66,7 @@ class Method:
     @property
     def venv(self) -> Path:
         """A peer's environment, built by ``peers/setup.sh`` (git-ignored)."""
-        return PEERS_DIR / ".venvs" / self.name
+        return PEERS_DIR / ".venvs" / self.folder.name
 
 
 def semst(name: str, **settings: Any) -> Method:
@@ -77,9 +79,9 @@ def baseline(name: str, function: Callable) -> Method:
     return Method(name, "baseline", function=function)
 
 
-def peer(name: str) -> Method:
-    """A peer: ``peers/<name>/run.py`` in ``peers/.venvs/<name>``."""
-    return Method(name, "peer")
+def peer(name: str, folder: str | None = None, options: Mapping[str, Any] | None = None) -> Method:
+    """A peer: ``peers/<folder>/run.py`` in ``peers/.venvs/<folder>`` (folder: the name), given ``--KEY VALUE``."""
+    return Method(name, "peer", MappingProxyType(dict(options or {})), peer_folder=folder)
 
 
 METHODS: dict[str, Method] = {
@@ -98,7 +100,8 @@ METHODS: dict[str, Method] = {
         baseline("pca_smooth_gmm", pca_smooth_gmm),
         peer("graphst"),
         peer("spagcn"),
-        peer("banksy"),
+        peer("banksy", options={"lambda": 0.8}),  # BANKSY's domain-segmentation setting
+        peer("banksy_celltype", folder="banksy", options={"lambda": 0.2}),  # its default, for cell typing
     )
 }
 

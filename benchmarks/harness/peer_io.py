@@ -1,8 +1,9 @@
 """The peer protocol: how ``run.py`` calls a peer's runner, and how the runner reads its input and writes its labels.
 
-``PYTHON peers/<peer>/run.py INPUT N_CLUSTERS SEED OUTPUT``, with ``PYTHON`` the interpreter of the peer's own
-environment: ``INPUT`` an .h5ad with the raw counts of the shared genes in ``X`` and ``obsm['spatial']`` (no labels),
-``OUTPUT`` the CSV the runner writes (spot names, column ``domain``).
+``PYTHON peers/<peer>/run.py INPUT N_CLUSTERS SEED OUTPUT [--KEY VALUE ...]``, with ``PYTHON`` the interpreter of the
+peer's own environment: ``INPUT`` an .h5ad with the raw counts of the shared genes in ``X`` and ``obsm['spatial']``
+(no labels), ``OUTPUT`` the CSV the runner writes (spot names, column ``domain``), and the runner's options as the
+registry entry gives them (e.g. BANKSY's ``--lambda``).
 
 The runners execute in their peers' environments, so this module imports only what every peer environment has
 (anndata, numpy, pandas).
@@ -11,35 +12,51 @@ The runners execute in their peers' environments, so this module imports only wh
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
 
-def command(python: Path, runner: Path, data: Path, n_clusters: int, seed: int, output: Path) -> list[str]:
-    """The command line of one peer run (the ``run.py`` side of the protocol)."""
-    return [str(python), str(runner), str(data), str(n_clusters), str(seed), str(output)]
+def command(
+    python: Path,
+    runner: Path,
+    data: Path,
+    n_clusters: int,
+    seed: int,
+    output: Path,
+    options: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The command line of one peer run (the ``run.py`` side of the protocol); ``options`` become ``--KEY VALUE``."""
+    flags = [text for key, value in (options or {}).items() for text in (f"--{key}", str(value))]
+    return [str(python), str(runner), str(data), str(n_clusters), str(seed), str(output), *flags]
 
 
-def read_args(description: str) -> tuple[ad.AnnData, argparse.Namespace]:
-    """Parse ``INPUT N_CLUSTERS SEED OUTPUT`` and read the input.
+def read_args(description: str, options: Mapping[str, Any] | None = None) -> tuple[ad.AnnData, argparse.Namespace]:
+    """Parse ``INPUT N_CLUSTERS SEED OUTPUT [--KEY VALUE ...]`` and read the input.
 
     Parameters
     ----------
     description
         The runner's help text.
+    options
+        The runner's options and their defaults (a value's type parses the option).
 
     Returns
     -------
-    The input (raw counts of the shared genes in ``X``, ``obsm['spatial']``) and the arguments.
+    The input (raw counts of the shared genes in ``X``, ``obsm['spatial']``) and the arguments (an option ``KEY``
+    as ``vars(args)[KEY]``).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("input", type=Path, help=".h5ad with raw counts in X and obsm['spatial']")
     parser.add_argument("n_clusters", type=int)
     parser.add_argument("seed", type=int)
     parser.add_argument("output", type=Path, help="CSV written: spot names and column 'domain'")
+    for key, default in (options or {}).items():
+        parser.add_argument(f"--{key}", type=type(default), default=default, help=f"default: {default}")
     args = parser.parse_args()
     return ad.read_h5ad(args.input), args
 

@@ -1,11 +1,12 @@
-"""BANKSY (Singhal et al., Nat Genet 2024; PyPI pybanksy) on one slide, with its domain-segmentation setting.
+"""BANKSY (Singhal et al., Nat Genet 2024; PyPI pybanksy) on one slide.
 
-    benchmarks/peers/.venvs/banksy/bin/python benchmarks/peers/banksy/run.py INPUT N_CLUSTERS SEED OUTPUT
+    benchmarks/peers/.venvs/banksy/bin/python benchmarks/peers/banksy/run.py INPUT N_CLUSTERS SEED OUTPUT [--lambda L]
 
 Library-size normalised counts (no log, as the pybanksy DLPFC example), the BANKSY matrix with
 ``scaled_gaussian`` neighbour weights over 15 spatial neighbours, first-order azimuthal Gabor filter
-(``max_m=1``) and lambda = 0.8 (the value BANKSY recommends for domain segmentation), 20 PCs, then
-BANKSY's Leiden partition with its resolution search for N_CLUSTERS labels (``partition_seed=SEED``).
+(``max_m=1``) and the neighbourhood weight lambda = L (default 0.8, the value BANKSY recommends for domain
+segmentation; 0.2, its default, is the one for cell typing), 20 PCs, then BANKSY's Leiden partition with its
+resolution search for N_CLUSTERS labels (``partition_seed=SEED``).
 Python's and numpy's global seeds are set to SEED first, as in the pybanksy examples (its PCA draws from them).
 """
 
@@ -24,12 +25,11 @@ from banksy.initialize_banksy import initialize_banksy
 from banksy_utils.umap_pca import pca_umap
 from harness.peer_io import read_args, write_labels
 
-LAMBDA = 0.8
 K_GEOM = 15
 
 
 def main() -> None:
-    adata, args = read_args(__doc__)
+    adata, args = read_args(__doc__, {"lambda": 0.8})
     random.seed(args.seed)
     np.random.seed(args.seed)
     sc.pp.normalize_total(adata)
@@ -39,7 +39,7 @@ def main() -> None:
     banksy = initialize_banksy(
         adata, ("x", "y", "spatial"), K_GEOM, nbr_weight_decay="scaled_gaussian", max_m=1, **no_plots
     )
-    banksy, _ = generate_banksy_matrix(adata, banksy, [LAMBDA], max_m=1)
+    banksy, _ = generate_banksy_matrix(adata, banksy, [vars(args)["lambda"]], max_m=1)
     pca_umap(banksy, pca_dims=[20], plt_remaining_var=False, add_umap=False)
     results, _ = run_Leiden_partition(
         banksy,
