@@ -1,7 +1,7 @@
 """Command line of semst_sc.
 
-``semst-sc run`` on an .h5ad or Space Ranger folder, ``semst-sc demo`` on the simulated tissue, ``semst-sc train``
-on a prepared .h5ad (the step ``torchrun`` starts for distributed training).
+``semst-sc run`` on an .h5ad, a Space Ranger folder or a SpatialData .zarr store, ``semst-sc demo`` on the simulated
+tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for distributed training).
 
 Every argument and path is checked before the first expensive step: parsing, ``--help``, ``--version`` and the
 usage and path errors import neither scanpy nor torch; output folders are created (and probed for writing) before the
@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
+
+from ._constants import TABLE_KEY
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = "spot encoder, a name in semst_sc.nn.ENCODERS: dual (SemST's, the default) or contrastive"
@@ -22,6 +26,12 @@ ENCODER_HELP = "spot encoder, a name in semst_sc.nn.ENCODERS: dual (SemST's, the
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 #: --gene-text values that name the bundled description tables instead of a file
 GENE_TEXT_NAMES = ("human", "mouse")
+#: help of run's --output
+OUTPUT_HELP = (
+    "output .h5ad (domains in obs['semst_domain']). For a SpatialData .zarr input: a new .zarr store, the whole "
+    "SpatialData with the results in its table (SpatialData.write; images and other elements are copied along), or "
+    "an .h5ad of that table alone (lighter). The input store is never rewritten"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="find spatial domains in an .h5ad file or a Space Ranger folder")
-    run.add_argument("input", type=Path, help=".h5ad file (raw counts, obsm['spatial']) or Space Ranger output folder")
+    run = sub.add_parser(
+        "run", help="find spatial domains in an .h5ad file, a Space Ranger folder or a SpatialData .zarr store"
+    )
+    run.add_argument(
+        "input",
+        type=Path,
+        help=".h5ad file (raw counts, obsm['spatial']), Space Ranger output folder, or SpatialData .zarr store "
+        "(Xenium, CosMx, Visium HD written by spatialdata-io: a folder ending in .zarr or holding zarr metadata)",
+    )
+    run.add_argument(
+        "--table-key",
+        default=TABLE_KEY,
+        help=f"table of a SpatialData input with the counts (default: {TABLE_KEY}); without obsm['spatial'], the "
+        "centroids of the shapes, points or labels it annotates are its coordinates",
+    )
     run.add_argument(
         "--count-file",
         default=None,
@@ -55,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: filtered_feature_bc_matrix.h5, else filtered_feature_bc_matrix/)",
     )
     run.add_argument("--n-clusters", type=_positive_int, default=None, help="number of domains (default: estimated)")
-    run.add_argument("--output", type=Path, required=True, help="output .h5ad (domains in obs['semst_domain'])")
+    run.add_argument("--output", type=Path, required=True, help=OUTPUT_HELP)
     run.add_argument("--plot", type=Path, default=None, help="write a PNG of the domains")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
@@ -160,8 +183,19 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
     if path.is_dir() and folder_ok:
         return
     if path.is_dir() or path.suffix != ".h5ad":
-        what = "an .h5ad file or a Space Ranger output folder" if folder_ok else "an .h5ad file"
+        what = (
+            "an .h5ad file, a Space Ranger output folder or a SpatialData .zarr folder"
+            if folder_ok
+            else "an .h5ad file"
+        )
         raise ValueError(f"{path}: give {what}")
+
+
+def _is_zarr_store(path: Path) -> bool:
+    """Return True when ``path`` is a zarr store: a folder ending in .zarr or holding zarr (v2 or v3) metadata."""
+    return path.is_dir() and (
+        path.suffix.lower() == ".zarr" or (path / ".zgroup").is_file() or (path / "zarr.json").is_file()
+    )
 
 
 def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
@@ -174,6 +208,20 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
         raise ValueError(f"{option} must end in {allowed}, got {path}")
     if path.is_dir():
         raise ValueError(f"{option} {path} is a folder: give a file name ending in {suffixes[0]}")
+    _probe_folder(path, option)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {option} {path}: the file exists and is read-only")
+
+
+def _check_new_store(path: Path, option: str) -> None:
+    """Check that ``path`` names a zarr store still to be written, in a folder that can be written."""
+    if path.exists():
+        raise FileExistsError(f"{option} {path} already exists: give a new .zarr name (a store is never overwritten)")
+    _probe_folder(path, option)
+
+
+def _probe_folder(path: Path, option: str) -> None:
+    """Create the folder of output ``path`` and probe that a file can be written there."""
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -185,8 +233,6 @@ def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
             f"cannot write {option} {path}: its folder {folder} cannot be created or written ({reason}); "
             "choose a writable location"
         ) from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise PermissionError(f"cannot write {option} {path}: the file exists and is read-only")
 
 
 def _read_h5ad(path: Path):
@@ -203,6 +249,33 @@ def _read_h5ad(path: Path):
         ) from error
 
 
+def _read_zarr(path: Path):
+    """Read a SpatialData .zarr store; a missing spatialdata package or a foreign folder gives an error naming it."""
+    from ._spatialdata import import_spatialdata
+
+    spatialdata = import_spatialdata()
+    try:
+        return spatialdata.read_zarr(path)
+    except Exception as error:  # noqa: BLE001 - zarr, spatialdata and OS errors all mean the same to the user
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{path} is not a readable SpatialData .zarr store ({reason}): read the raw output with spatialdata-io "
+            "and write it with SpatialData.write()"
+        ) from error
+
+
+def _write_store(sdata, path: Path) -> None:
+    """Write ``sdata`` as the new zarr store ``path``: into a hidden folder beside it, renamed there when complete."""
+    partial = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        with warnings.catch_warnings():  # one zarr notice per array written, about a future default
+            warnings.filterwarnings("ignore", message="zarr v3 autosharding", category=UserWarning)
+            sdata.write(partial / path.name, update_sdata_path=False)
+        os.replace(partial / path.name, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 def _setup(args) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import scanpy as sc
@@ -216,15 +289,28 @@ def _setup(args) -> None:
 def _run(args) -> int:
     # cheap checks first (no scanpy, no torch): paths, then the encoder name, then the data
     _check_input(args.input, folder_ok=True)
-    if args.count_file is not None and not args.input.is_dir():
-        raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is a file")
+    store = _is_zarr_store(args.input)
+    if args.count_file is not None and (store or not args.input.is_dir()):
+        what = "a SpatialData .zarr store" if store else "a file"
+        raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is {what}")
+    if args.table_key != TABLE_KEY and not store:
+        raise ValueError(f"--table-key names a table of a SpatialData .zarr input, but {args.input} is no zarr store")
     if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
         if not Path(args.gene_text).expanduser().is_file():
             raise FileNotFoundError(
                 f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or the path of a TSV of gene "
                 "descriptions"
             )
-    _check_output(args.output, "--output", (".h5ad",))
+    to_store = args.output.suffix.lower() == ".zarr"
+    if to_store and not store:
+        raise ValueError(
+            f"--output {args.output}: a .zarr output is a SpatialData, written for a SpatialData .zarr input only; "
+            "give an .h5ad"
+        )
+    if to_store:
+        _check_new_store(args.output, "--output")
+    else:
+        _check_output(args.output, "--output", (".h5ad", ".zarr") if store else (".h5ad",))
     if args.plot is not None:
         _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
     from .nn import get_encoder
@@ -234,13 +320,15 @@ def _run(args) -> int:
     from . import datasets, pl
     from ._pipeline import run_pipeline
 
-    if args.input.is_dir():
-        adata = datasets.read_spaceranger(args.input, count_file=args.count_file)
+    if store:
+        data = _read_zarr(args.input)
+    elif args.input.is_dir():
+        data = datasets.read_spaceranger(args.input, count_file=args.count_file)
     else:
-        adata = _read_h5ad(args.input)
-    # run_pipeline checks the data and the remaining arguments (layer, gene symbols, spots) before its first step
+        data = _read_h5ad(args.input)
+    # run_pipeline checks the data and the remaining arguments (table, layer, gene symbols, spots) before its first step
     run_pipeline(
-        adata,
+        data,
         args.n_clusters,
         layer=args.layer,
         gene_symbols=args.gene_symbols,
@@ -254,10 +342,15 @@ def _run(args) -> int:
         refine=args.refine,
         keep_intermediates=args.keep_intermediates,
         rng=args.seed,
+        table_key=args.table_key,
     )
-    if args.plot is not None:  # before the .h5ad: a failing plot leaves no result behind an exit status of 1
+    adata = data.tables[args.table_key] if store else data
+    if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
         pl.domains(adata, show=False, save=str(args.plot))
-    adata.write_h5ad(args.output, compression="gzip")  # counts and graphs compress well: about half the size
+    if to_store:
+        _write_store(data, args.output)
+    else:
+        adata.write_h5ad(args.output, compression="gzip")  # counts and graphs compress well: about half the size
     n = adata.obs["semst_domain"].nunique()
     print(f"semst-sc: {adata.n_obs} spots in {n} domains -> {args.output}")
     return 0

@@ -19,6 +19,9 @@ FEATURE_GRAPH_KEY = "semst_feature"
 # obs
 DOMAIN_KEY = "semst_domain"
 
+# the SpatialData table run_pipeline reads: the name spatialdata-io readers (Xenium, CosMx, Visium HD) give it
+TABLE_KEY = "table"
+
 # the gene-symbol columns looked up when var_names are not symbols
 SYMBOL_COLUMNS = ("gene_symbol", "gene_symbols", "gene_name", "gene_names", "feature_name", "symbol", "gene")
 

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from anndata import AnnData
 
 from . import _constants as C
 from . import pp, tl
+from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
 
 #: the layers run_pipeline computes on the way and drops from its result unless keep_intermediates=True
 INTERMEDIATE_LAYERS = (C.SCALED_LAYER,)
@@ -31,7 +35,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def run_pipeline(
-    adata: AnnData,
+    adata: AnnData | SpatialData,
     n_clusters: int | None = None,
     *,
     layer: str | None = None,
@@ -49,14 +53,19 @@ def run_pipeline(
     refine: bool = False,
     keep_intermediates: bool = False,
     rng: int = 0,
+    table_key: str = C.TABLE_KEY,
     copy: bool = False,
-) -> AnnData | None:
+) -> AnnData | SpatialData | None:
     """Run the documented default SemST pipeline: prepare, graphs, semantics, model, clustering.
 
     Parameters
     ----------
     adata
-        Spots x genes with raw counts and ``obsm['spatial']``.
+        Spots x genes with raw counts and ``obsm['spatial']``; or a :class:`spatialdata.SpatialData` (Xenium, CosMx,
+        Visium HD read with spatialdata-io), whose table ``table_key`` is the data and receives the results. When that
+        table has no ``obsm['spatial']``, the coordinates are the centroids (:func:`spatialdata.get_centroids`, in
+        the ``'global'`` coordinate system or the element's only one) of the shapes, points or labels it annotates
+        (``uns['spatialdata_attrs']``), written to its ``obsm['spatial']`` with the results.
     n_clusters
         Number of domains (``None``: estimated, see :func:`semst_sc.tl.cluster`).
     layer
@@ -96,19 +105,29 @@ def run_pipeline(
         :func:`semst_sc.tl.semst`. By default it is dropped, which keeps a written ``.h5ad`` light.
     rng
         Seed used by every step.
+    table_key
+        The table of a SpatialData ``adata`` (``sdata.tables[table_key]``; spatialdata-io names it ``'table'``).
+        Ignored for an AnnData.
     copy
-        Work on a copy and return it.
+        Work on a copy and return it. For a SpatialData: a new SpatialData holding the result table under
+        ``table_key`` and sharing every other element (images, shapes, points, other tables) with the input, uncopied,
+        as :meth:`spatialdata.SpatialData.subset` does; the input and its table are left untouched.
 
     Returns
     -------
-    ``None``, or a copy when ``copy=True``. Writes the domains in ``obs['semst_domain']``, the embeddings
-    ``obsm['X_semst']`` and ``obsm['X_semantic']``, the graphs in ``obsp``, each step's ``uns[...]['params']``
-    (and ``uns['semst']['loss_history']``) and the modelled genes in ``var['semst_modelled']``; with
-    ``keep_intermediates=True`` also ``layers['semst_scaled']``. ``X``, the raw counts and every key the input
-    already had are left as they were (only semst_sc's own keys, and the spatial graph when
-    ``spatial_neighbors`` asks for a new one, are replaced).
+    ``None``, or a copy when ``copy=True`` (a SpatialData for a SpatialData). Writes the domains in
+    ``obs['semst_domain']``, the embeddings ``obsm['X_semst']`` and ``obsm['X_semantic']``, the graphs in ``obsp``,
+    each step's ``uns[...]['params']`` (and ``uns['semst']['loss_history']``) and the modelled genes in
+    ``var['semst_modelled']``; with ``keep_intermediates=True`` also ``layers['semst_scaled']``; for a SpatialData
+    table without coordinates, ``obsm['spatial']``. ``X``, the raw counts and every key the input already had are left
+    as they were (only semst_sc's own keys, and the spatial graph when ``spatial_neighbors`` asks for a new one, are
+    replaced). A SpatialData's table is updated in memory; to save it into the .zarr store it was read from:
+    ``sdata.delete_element_from_disk(table_key); sdata.write_element(table_key)`` (or ``sdata.write(new_path)``).
     """
     # every argument and the data are checked here, before the first expensive step; nothing is written on failure
+    sdata = None
+    if is_spatialdata(adata):
+        sdata, adata = adata, get_table(adata, table_key)  # the results go in place into this table
     check_adata(adata)  # an AnnData, with spots and genes, unique spot names
     for name, value in (("n_clusters", n_clusters), ("n_epochs", n_epochs), ("spatial_neighbors", spatial_neighbors)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
@@ -144,10 +163,14 @@ def run_pipeline(
     ):
         if value is not None:  # an explicit argument wins over the preset
             steps.setdefault(step, {})[key] = value
+    coordinates = None  # a SpatialData table without obsm['spatial']: the centroids of the elements it annotates
+    if sdata is not None and C.SPATIAL_KEY not in adata.obsm:
+        coordinates = element_coordinates(sdata, adata, table_key)  # checked as get_spatial checks obsm['spatial']
     k_feature = steps.get("feature_graph", {}).get("n_neighbors", FEATURE_NEIGHBORS)
     k_spatial = steps.get("spatial_graph", {}).get("n_neighbors")
     if k_spatial is not None or C.connectivities_key(C.SPATIAL_GRAPH_KEY) not in adata.obsp:
-        get_spatial(adata)  # coordinates present, finite and spread out (a squidpy graph already there is kept)
+        if coordinates is None:
+            get_spatial(adata)  # coordinates present, finite and spread out (a squidpy graph already there is kept)
         k_spatial = SPATIAL_NEIGHBORS if k_spatial is None else k_spatial
     minimum = max(k_feature, k_spatial or 0) + 1
     if adata.n_obs < minimum:
@@ -158,6 +181,8 @@ def run_pipeline(
         )
     work = adata.copy()  # compute on a copy: a failure half-way leaves the input untouched
     before = _snapshot(work)
+    if coordinates is not None:
+        work.obsm[C.SPATIAL_KEY] = coordinates  # after the snapshot: written back with the results
     pp.prepare(work, n_top_genes=n_top_genes, layer=layer, **steps.get("prepare", {}))
     pp.spatial_graph(work, **steps.get("spatial_graph", {}))
     pp.feature_graph(work, rng=rng, **steps.get("feature_graph", {}))
@@ -181,8 +206,8 @@ def run_pipeline(
         for key in INTERMEDIATE_LAYERS:
             del work.layers[key]
     if copy:
-        return work
-    _write_back(adata, work, before)
+        return work if sdata is None else with_table(sdata, table_key, work)
+    _write_back(adata, work, before)  # for a SpatialData, into the table object it holds
     return None
 
 

@@ -16,7 +16,10 @@ _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
 def check_adata(adata) -> None:
     """Raise a clear error when ``adata`` is not an AnnData, has no spots or genes, or has duplicate spot names."""
     if not isinstance(adata, AnnData):
-        raise TypeError(f"expected an AnnData object, got {type(adata).__name__}")
+        hint = ""
+        if type(adata).__name__ == "SpatialData":
+            hint = f": pass its table, e.g. sdata.tables['{C.TABLE_KEY}'] (sst.run_pipeline takes a SpatialData)"
+        raise TypeError(f"expected an AnnData object, got {type(adata).__name__}{hint}")
     shape = f"{adata.n_obs} spots x {adata.n_vars} genes"
     if adata.n_obs == 0:
         raise ValueError(f"the data have no spots ({shape}): check the filtering or subsetting that produced them")
@@ -35,21 +38,29 @@ def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
             "(scanpy/squidpy readers do this for Visium)"
         )
     coords = np.asarray(adata.obsm[key], dtype=np.float64)
+    check_spatial(coords, adata.obs_names, key)
+    return coords
+
+
+def check_spatial(coords: np.ndarray, obs_names, key: str = C.SPATIAL_KEY, what: str | None = None) -> None:
+    """Raise unless spot coordinates bound for ``obsm[key]`` are n x 2 (or 3), finite and spread out.
+
+    ``what`` names them in the errors (default ``obsm[key]``), e.g. the centroids they were derived from.
+    """
+    what = f"obsm['{key}']" if what is None else what
     if coords.ndim != 2 or coords.shape[1] not in (2, 3):
-        raise ValueError(f"obsm['{key}'] must be n_obs x 2 (or 3) coordinates, got shape {coords.shape}")
+        raise ValueError(f"{what} must be n_obs x 2 (or 3) coordinates, got shape {coords.shape}")
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
         raise ValueError(
-            f"obsm['{key}'] has {int(bad.sum())} spots with NaN or infinite coordinates "
-            f"(first: {adata.obs_names[bad][0]!r}): remove them, "
-            f"e.g. adata = adata[np.isfinite(adata.obsm['{key}']).all(1)].copy()"
+            f"{what} has {int(bad.sum())} spots with NaN or infinite coordinates (first: {obs_names[bad][0]!r}): "
+            f"remove them, e.g. adata = adata[np.isfinite(adata.obsm['{key}']).all(1)].copy()"
         )
     if len(coords) > 1 and not np.ptp(coords, axis=0).any():
         raise ValueError(
-            f"obsm['{key}'] has no spread: all {len(coords)} spots are at the same coordinate "
+            f"{what} has no spread: all {len(coords)} spots are at the same coordinate "
             f"{tuple(float(c) for c in coords[0])}; store each spot's own position (n_obs x 2) in obsm['{key}']"
         )
-    return coords
 
 
 def get_matrix(adata: AnnData, layer: str | None):

@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -89,3 +90,39 @@ def make_spaceranger(folder: Path, *, positions: str = "list", layout: str = "h5
     scalefactors = {"spot_diameter_fullres": 96.4, "tissue_hires_scalef": 0.15, "tissue_lowres_scalef": 0.045}
     (folder / "spatial" / "scalefactors_json.json").write_text(json.dumps(scalefactors))
     return counts
+
+
+# ---------------------------------------------------------------- a small Xenium-like SpatialData
+
+
+def make_spatialdata(element: str = "circles", *, scale: float = 1.0):
+    """Build a SpatialData of 400 simulated Xenium cells: ``element`` 'cells' and the table 'table' annotating it.
+
+    ``element`` is ``"circles"`` (shapes) or ``"points"``, stored in the reverse order of the table's rows (rows are
+    matched by instance id) and mapped to the 'global' coordinate system by a scale of ``scale``. The table keeps
+    ``obsm['spatial']`` (the cell centres, unscaled) and the simulation's truth in ``obs['domain']``.
+    """
+    import spatialdata as sd
+    from spatialdata.models import PointsModel, ShapesModel, TableModel
+    from spatialdata.transformations import Scale
+
+    from semst_sc.datasets import simulate_tissue
+
+    table = simulate_tissue(platform="xenium", n_cells=400, n_genes=60)
+    ids = np.arange(table.n_obs)[::-1]
+    xy = table.obsm["spatial"][ids]
+    transformations = {"global": Scale([scale, scale], axes=("x", "y"))}
+    if element == "circles":
+        cells = ShapesModel.parse(
+            xy, geometry=0, radius=np.full(len(xy), 5.0), index=pd.Index(ids), transformations=transformations
+        )
+        elements = {"shapes": {"cells": cells}}
+    else:
+        with warnings.catch_warnings():  # the unsorted index, on purpose
+            warnings.filterwarnings("ignore", message="The index of the dataframe is not monotonic")
+            cells = PointsModel.parse(pd.DataFrame(xy, columns=["x", "y"], index=ids), transformations=transformations)
+        elements = {"points": {"cells": cells}}
+    table.obs["region"] = pd.Categorical(["cells"] * table.n_obs)
+    table.obs["cell_id"] = np.arange(table.n_obs)
+    table = TableModel.parse(table, region="cells", region_key="region", instance_key="cell_id")
+    return sd.SpatialData(**elements, tables={"table": table})

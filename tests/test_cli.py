@@ -312,3 +312,64 @@ def test_run_output_holds_the_results_not_the_intermediates(slide, tmp_path):
     size, source = out.stat().st_size, slide.stat().st_size
     # measured: 1.5 MB from a 0.49 MB input (results 1.5 MB uncompressed); before, 2.8 MB with two copies of X
     assert size < source + results, (size, source, results)
+
+
+# ---------------------------------------------------------------- SpatialData .zarr stores (issue 19, item 5)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A SpatialData .zarr store of 400 Xenium-like cells whose table has no obsm['spatial'] (cells as circles)."""
+    import warnings
+
+    from fakes import make_spatialdata
+
+    sdata = make_spatialdata()
+    del sdata.tables["table"].obsm["spatial"]
+    path = tmp_path / "xenium.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zarr's notice about a future default
+        sdata.write(path)
+    return path
+
+
+def test_run_on_a_spatialdata_store(store, tmp_path, capsys):
+    import spatialdata as sd
+
+    out = tmp_path / "res" / "domains.zarr"
+    args = ["run", str(store), "--n-clusters", "4", "--epochs", "2", "--quiet", "--output"]
+    assert main([*args, str(out)]) == 0
+    result = sd.read_zarr(out)
+    table = result.tables["table"]
+    assert table.obs["semst_domain"].nunique() == 4 and table.obsm["spatial"].shape == (400, 2)
+    assert "cells" in result.shapes and table.uns["spatialdata_attrs"]["region"] == "cells"
+    assert "semst_domain" not in sd.read_zarr(store).tables["table"].obs  # the input store is not rewritten
+    assert [p.name for p in out.parent.iterdir()] == ["domains.zarr"]  # no partial store left beside it
+    assert "400 spots in 4 domains" in capsys.readouterr().out
+    h5ad, png = tmp_path / "table.h5ad", tmp_path / "map.png"  # or the table alone
+    assert main([*args, str(h5ad), "--table-key", "table", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 5_000  # drawn from the shapes' centroids
+    written = ad.read_h5ad(h5ad)
+    np.testing.assert_array_equal(written.obs["semst_domain"].to_numpy(), table.obs["semst_domain"].to_numpy())
+
+
+def test_run_on_a_store_fails_before_any_work(store, slide, tmp_path, capsys, no_work, monkeypatch):
+    taken = tmp_path / "taken.zarr"
+    taken.mkdir()
+    bare = store.rename(tmp_path / "xenium_store")  # a zarr store without the .zarr suffix is one too
+    cases = [
+        ([str(slide), "--output", str(tmp_path / "o.zarr")], "written for a SpatialData .zarr input only"),
+        ([str(slide), "--output", str(tmp_path / "o.h5ad"), "--table-key", "cells"], "--table-key names a table"),
+        ([str(bare), "--output", str(taken)], f"--output {taken} already exists"),
+        ([str(bare), "--output", str(tmp_path / "o.csv")], "--output must end in .h5ad or .zarr"),
+        ([str(bare), "--output", str(tmp_path / "o.zarr"), "--count-file", "m.h5"], "is a SpatialData .zarr store"),
+        ([str(bare), "--output", str(tmp_path / "o.zarr"), "--table-key", "cells"], "table 'cells' not found"),
+    ]
+    for args, message in cases:
+        assert main(["run", *args, "--quiet"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("semst-sc: error:") and message in err and "\n" not in err, (args, err)
+    assert no_work == [] and not (tmp_path / "o.zarr").exists()
+    monkeypatch.setitem(sys.modules, "spatialdata", None)  # spatialdata not installed
+    assert main(["run", str(bare), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
+    assert "needs the spatialdata package: pip install spatialdata" in capsys.readouterr().err
