@@ -3,9 +3,10 @@
     python benchmarks/scale.py --n-cells 100000 --out benchmarks/results/scale
     python benchmarks/scale.py --n-cells 100000 --processes 2 --out benchmarks/results/scale
 
-Stages: ``simulate`` (``datasets.simulate_tissue(platform="xenium")``, 300 genes), ``prepare``, ``spatial_graph``,
-``feature_graph``, ``gene_semantics`` (``"genes"`` mode, the bundled offline model, an empty cache: cold),
-``semst`` (the defaults: mini-batch from 50,000 cells on), ``cluster`` (GMM with the true K = 7). With
+Stages: ``simulate`` (``datasets.simulate_tissue(platform="xenium")``: the default tissue of mixed cell types, 300
+genes), ``prepare``, ``spatial_graph``, ``feature_graph``, ``gene_semantics`` (``"genes"`` mode, the bundled offline
+model, an empty cache: cold), ``semst`` (the defaults: mini-batch from 50,000 cells on), ``cluster`` (GMM with the
+true K = 7). With
 ``--processes P > 1`` the ``semst`` stage runs under ``torchrun`` with P processes: a ``handoff`` stage writes the
 prepared tissue to a temporary .h5ad, ``semst`` then runs ``torchrun --nproc-per-node P -m semst_sc train
 ... --distributed`` (every process reads that file, rank 0 writes the embedding as .npy) and reads the embedding

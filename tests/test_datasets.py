@@ -98,6 +98,9 @@ def test_simulate_genes(sim):
         assert gene in sim.var_names
     markers = sim.uns["simulation"]["markers"]
     assert set(markers) == set(DOMAINS) and "MBP" in markers["WM"]
+    cell_types = sim.uns["simulation"]["cell_types"]
+    assert "MBP" in cell_types["Oligodendrocyte"] and "CLDN5" in cell_types["Endothelial"]
+    assert set(sim.uns["simulation"]["proportions"]) == set(DOMAINS)
     params = sim.uns["simulation"]["params"]
     assert (params["n_rows"], params["n_cols"], params["n_genes"], params["rng"]) == (40, 40, 300, 0)
 
@@ -114,7 +117,7 @@ def test_simulate_marker_biology(sim):
 def test_simulate_deterministic():
     a, b = simulate_tissue(12, 10, n_genes=80, rng=3), simulate_tissue(12, 10, n_genes=80, rng=3)
     assert (a.X != b.X).nnz == 0
-    assert a.obs["domain"].equals(b.obs["domain"])
+    assert a.obs.equals(b.obs) and a.obsm["cell_type_counts"].equals(b.obsm["cell_type_counts"])
     c = simulate_tissue(12, 10, n_genes=80, rng=4)
     assert (a.X != c.X).nnz > 0
 
@@ -139,6 +142,8 @@ def test_simulate_h5ad_roundtrip(tmp_path):
     adata.write_h5ad(tmp_path / "sim.h5ad")
     back = ad.read_h5ad(tmp_path / "sim.h5ad")
     assert (back.X != adata.X).nnz == 0 and back.uns["simulation"]["params"]["n_genes"] == 20
+    assert back.obs.equals(adata.obs) and back.obsm["cell_type_counts"].equals(adata.obsm["cell_type_counts"])
+    assert back.uns["simulation"]["proportions"]["WM"]["Oligodendrocyte"] == 0.68
 
 
 def test_simulate_gene_limits():

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 import semst_sc as sst
 
-PINNED = {  # 16 x 16 simulated spots, 7 domains, rng 0, 15 epochs, one thread
+PINNED = {  # 16 x 16 simulated spots (the domain-program tissue), 7 domains, rng 0, 15 epochs, one thread
     "dual": (
         "2222222222222222222222233222222233223233333222223333333333333333333444444443333344445444444444334455555555"
         "444444555555555566444400000555556665540000000006666555000000000066600011000001000000001111111111000000111111"
@@ -35,6 +35,6 @@ def one_thread():
 
 @pytest.mark.parametrize("encoder", sorted(PINNED))
 def test_same_seed_same_domains_as_pinned(encoder, one_thread):
-    adata = sst.datasets.simulate_tissue(16, 16, n_genes=120, rng=0)
+    adata = sst.datasets.simulate_tissue(16, 16, n_genes=120, tissue="programs", rng=0)
     sst.run_pipeline(adata, 7, model=CountingEncoder(), encoder=encoder, n_epochs=15, rng=0)
     assert "".join(adata.obs["semst_domain"].astype(str)) == PINNED[encoder]
