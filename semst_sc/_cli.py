@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", type=Path, default=None, help="write a PNG of the domains")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
+    run.add_argument(
+        "--resolution",
+        default="auto",
+        choices=["auto", "spot", "cell"],
+        help="'spot' (Visium, ST), 'cell' (single cells or bins, modelled with their neighbourhood) or 'auto' "
+        "(default: detected from the coordinates' lattice and the counts per observation)",
+    )
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
     run.add_argument(
         "--method", default=None, choices=["gmm", "kmeans", "leiden"], help="clustering method (default: gmm)"
@@ -331,6 +338,7 @@ def _run(args) -> int:
         data,
         args.n_clusters,
         layer=args.layer,
+        resolution=args.resolution,
         gene_symbols=args.gene_symbols,
         semantics=not args.no_semantics,
         semantic_mode=args.semantic_mode,

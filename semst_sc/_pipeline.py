@@ -41,6 +41,7 @@ def run_pipeline(
     layer: str | None = None,
     gene_symbols: str | None = None,
     n_top_genes: int = 3000,
+    resolution: Literal["auto", "spot", "cell"] = "auto",
     spatial_neighbors: int | None = None,
     model: Any = None,
     semantics: bool = True,
@@ -74,6 +75,9 @@ def run_pipeline(
         ``var`` column with gene symbols, when ``var_names`` are not symbols.
     n_top_genes
         Genes modelled.
+    resolution
+        ``"spot"`` (multi-cell spots), ``"cell"`` (single cells or sub-cellular bins: each is modelled with its
+        neighbourhood) or ``"auto"`` (detected from the lattice and the counts); see :func:`semst_sc.pp.prepare`.
     spatial_neighbors
         Neighbours per spot of the spatial graph (``None``: the default of
         :func:`semst_sc.pp.spatial_graph`, or a graph already in ``obsp``).
@@ -141,6 +145,8 @@ def run_pipeline(
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     if method is not None and method not in ("gmm", "kmeans", "leiden"):
         raise ValueError(f"method must be 'gmm', 'kmeans' or 'leiden', got {method!r}")
+    if resolution not in ("auto", "spot", "cell"):
+        raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
     if semantic_mode is not None and semantic_mode not in ("genes", "symbols"):
         raise ValueError(f"semantic_mode must be 'genes' or 'symbols', got {semantic_mode!r}")
     get_matrix(adata, layer)  # a missing layer names the layers there are
@@ -183,7 +189,7 @@ def run_pipeline(
     before = _snapshot(work)
     if coordinates is not None:
         work.obsm[C.SPATIAL_KEY] = coordinates  # after the snapshot: written back with the results
-    pp.prepare(work, n_top_genes=n_top_genes, layer=layer, **steps.get("prepare", {}))
+    pp.prepare(work, n_top_genes=n_top_genes, layer=layer, resolution=resolution, **steps.get("prepare", {}))
     pp.spatial_graph(work, **steps.get("spatial_graph", {}))
     pp.feature_graph(work, rng=rng, **steps.get("feature_graph", {}))
     if semantics:

@@ -126,8 +126,12 @@ def require_prepared(adata: AnnData) -> np.ndarray:
 
 
 def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
-    """Return the raw counts of the modelled ``genes`` (dense float32), read where ``sst.pp.prepare`` found them."""
-    layer = adata.uns[C.PREPARE_KEY]["params"].get("layer") or None
+    """Return the raw counts of the modelled ``genes`` (dense float32), read where ``sst.pp.prepare`` found them.
+
+    At cell resolution these are the neighbourhoods' summed counts (``obsp['semst_neighbourhood']``).
+    """
+    params = adata.uns[C.PREPARE_KEY]["params"]
+    layer = params.get("layer") or None
     where = "adata.X" if layer is None else f"layers['{layer}']"
     if layer is not None and layer not in adata.layers:
         raise KeyError(
@@ -143,6 +147,13 @@ def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
             f"in {where}: keep them there (e.g. normalise a copy, or keep the counts in a layer and run "
             "sst.pp.prepare(adata, layer='counts'))"
         ) from None
+    if params.get("resolution") == "cell":
+        if C.NEIGHBOURHOOD_KEY not in adata.obsp:
+            raise KeyError(
+                f"obsp['{C.NEIGHBOURHOOD_KEY}'] not found: sst.pp.prepare chose cell resolution and wrote it; "
+                "run sst.pp.prepare(adata) again"
+            )
+        counts = sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]) @ sp.csr_matrix(counts, dtype=np.float32)
     return np.asarray(counts.toarray() if sp.issparse(counts) else counts, dtype=np.float32)
 
 

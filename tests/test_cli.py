@@ -47,6 +47,19 @@ def test_run_writes_domains_and_keeps_obs(slide, tmp_path, capsys):
     assert "4 domains" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flag", [[], ["--resolution", "cell"], ["--resolution", "spot"]])
+def test_run_resolution_flag(tmp_path, flag):
+    from semst_sc.datasets import simulate_tissue
+
+    path, out = tmp_path / "cells.h5ad", tmp_path / "res.h5ad"
+    simulate_tissue(platform="xenium", n_cells=300, n_genes=40, rng=0).write_h5ad(path)
+    args = ["run", str(path), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--no-semantics", "--quiet"]
+    assert main(args + flag) == 0
+    params = ad.read_h5ad(out).uns["semst_prepare"]["params"]
+    assert params["resolution"] == (flag[1] if flag else "cell")  # auto: single cells are detected
+    assert params["resolution_requested"] == (flag[1] if flag else "auto")
+
+
 def test_run_is_deterministic(slide, tmp_path):
     outs = [tmp_path / f"r{i}.h5ad" for i in range(2)]
     for out in outs:

@@ -8,7 +8,8 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_counts, get_matrix
+from .._utils import check_adata, check_counts, get_matrix, get_spatial
+from ._resolution import DEFAULT_NEIGHBOURHOOD_SIZE, Resolution, detect_resolution, neighbourhood
 
 
 @doc_params
@@ -18,6 +19,9 @@ def prepare(
     n_top_genes: int = 3000,
     min_cells: int | None = None,
     layer: str | None = None,
+    resolution: Resolution = "auto",
+    neighbourhood_size: int | None = None,
+    spatial_key: str = C.SPATIAL_KEY,
     copy: bool = False,
 ) -> AnnData | None:
     """Select the modelled genes and build SemST's encoder input from raw counts.
@@ -26,6 +30,11 @@ def prepare(
     genes are chosen with scanpy's ``seurat_v3`` flavour on the counts (all kept genes when the
     panel is smaller), and each spot is scaled to 1e4 counts, each gene divided by its standard
     deviation (no centring) and clipped at 10.
+
+    At cell resolution (single cells, or sub-cellular bins) a spot is replaced by its neighbourhood: the summed
+    counts of its ``neighbourhood_size`` nearest observations, itself included. The encoder input, the semantic
+    vectors and the ZINB target then all describe the mix of cells around each cell, so that the domains found are
+    tissue neighbourhoods, not cell types.
 
     Parameters
     ----------
@@ -38,6 +47,15 @@ def prepare(
     layer
         Layer holding the raw counts; ``None`` reads ``X``. The counts are not copied: :func:`semst_sc.tl.semst`
         reads them there again, so keep them unchanged until then.
+    resolution
+        ``"spot"`` (multi-cell spots: Visium, ST), ``"cell"`` (single cells or bins: Xenium, CosMx, MERFISH,
+        Visium HD) or ``"auto"``: ``"spot"`` when the observations sit on a regular lattice and hold a median of at
+        least 500 counts, ``"cell"`` otherwise (without coordinates: ``"spot"``). The rule and its evidence are
+        recorded in ``uns['semst_prepare']['params']``.
+    neighbourhood_size
+        Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
+    spatial_key
+        Key of the coordinates in ``obsm`` (read to detect the resolution and build the neighbourhoods).
     copy
         {doc_copy}
 
@@ -49,8 +67,11 @@ def prepare(
         The modelled genes (boolean).
     ``layers['semst_scaled']``
         The scaled encoder input (sparse, float32, zero outside the modelled genes).
+    ``obsp['semst_neighbourhood']``
+        At cell resolution: the neighbourhoods (binary, row i marks the observations pooled for i).
     ``uns['semst_prepare']['params']``
-        The parameters used; ``layer`` names where the raw counts are (``None``: ``X``).
+        The parameters used; ``layer`` names where the raw counts are (``None``: ``X``); ``resolution`` the
+        resolution used, with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
 
     ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
     ``var['highly_variable']`` are never written.
@@ -61,6 +82,16 @@ def prepare(
     counts = sp.csr_matrix(counts, dtype=np.float32)
     if n_top_genes < 1:
         raise ValueError(f"n_top_genes must be positive, got {n_top_genes}")
+    if resolution not in ("auto", "spot", "cell"):
+        raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
+    size = DEFAULT_NEIGHBOURHOOD_SIZE if neighbourhood_size is None else neighbourhood_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"neighbourhood_size must be a positive integer, got {neighbourhood_size!r}")
+    resolved, evidence = _resolve(adata, counts, resolution, spatial_key)
+    pool = None
+    if resolved == "cell":
+        size = min(size, adata.n_obs)
+        pool = neighbourhood(get_spatial(adata, spatial_key), size)
 
     if min_cells is None:
         min_cells = max(3, int(np.ceil(0.01 * adata.n_obs)))
@@ -77,9 +108,10 @@ def prepare(
         hvg[np.flatnonzero(kept)] = table["highly_variable"].to_numpy()
     logg.info(f"modelling {int(hvg.sum())} of {adata.n_vars} genes (detected in >= {min_cells} spots)")
 
-    scaled = _scale(counts, hvg)
+    modelled = counts[:, hvg] if pool is None else (pool @ counts[:, hvg]).tocsr()
+    scaled = _scale(modelled, hvg)
 
-    n_empty = int((np.asarray(counts[:, hvg].sum(axis=1)).ravel() == 0).sum())
+    n_empty = int((np.asarray(modelled.sum(axis=1)).ravel() == 0).sum())
     if n_empty:
         logg.warning(
             f"{n_empty} spots have zero counts in the modelled genes: they keep an all-zero encoder input "
@@ -89,15 +121,39 @@ def prepare(
     out = adata.copy() if copy else adata
     out.layers[C.SCALED_LAYER] = scaled
     out.var[C.MODELLED_KEY] = hvg
-    out.uns[C.PREPARE_KEY] = {
-        "params": {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
-    }
+    if pool is not None:
+        out.obsp[C.NEIGHBOURHOOD_KEY] = pool
+    elif C.NEIGHBOURHOOD_KEY in out.obsp:  # from an earlier run at cell resolution
+        del out.obsp[C.NEIGHBOURHOOD_KEY]
+    params = {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
+    params |= {"resolution": resolved, "resolution_requested": resolution, **evidence}
+    if pool is not None:
+        params["neighbourhood_size"] = int(size)
+    out.uns[C.PREPARE_KEY] = {"params": params}
     return out if copy else None
 
 
-def _scale(counts: sp.csr_matrix, genes: np.ndarray) -> sp.csr_matrix:
-    """Scale spots to 1e4 counts, divide genes by their std (no centring), clip at 10; zero outside ``genes``."""
-    sub = counts[:, genes]
+def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key: str) -> tuple[str, dict]:
+    """Return the resolution to use and, under ``"auto"``, the evidence of :func:`detect_resolution`."""
+    if resolution != "auto":
+        return resolution, {}
+    if spatial_key not in adata.obsm:
+        logg.info(f"no obsm['{spatial_key}']: resolution 'spot' (the neighbourhoods of cell resolution need them)")
+        return "spot", {}
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    resolved, evidence = detect_resolution(get_spatial(adata, spatial_key), totals)
+    logg.info(
+        f"resolution {resolved!r}: {evidence['lattice_share']:.0%} of nearest-neighbour distances on a lattice, "
+        f"median {evidence['median_counts']:.0f} counts per observation"
+    )
+    return resolved, evidence
+
+
+def _scale(sub: sp.csr_matrix, genes: np.ndarray) -> sp.csr_matrix:
+    """Scale spots to 1e4 counts, divide genes by their std (no centring), clip at 10; zero outside ``genes``.
+
+    ``sub`` holds the counts of the ``genes`` columns only; the result has every column.
+    """
     totals = np.asarray(sub.sum(axis=1)).ravel()
     factor = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
     sub = sp.diags(factor.astype(np.float32)) @ sub
@@ -109,7 +165,7 @@ def _scale(counts: sp.csr_matrix, genes: np.ndarray) -> sp.csr_matrix:
     np.minimum(sub.data, 10, out=sub.data)
     expand = sp.csr_matrix(
         (np.ones(genes.sum(), np.float32), (np.arange(genes.sum()), np.flatnonzero(genes))),
-        shape=(int(genes.sum()), counts.shape[1]),
+        shape=(int(genes.sum()), len(genes)),
     )
     out = (sub @ expand).tocsr()
     out.eliminate_zeros()

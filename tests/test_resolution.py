@@ -1,0 +1,85 @@
+"""Spot or cell resolution: detection, the override, and the neighbourhoods modelled at cell resolution."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import NearestNeighbors
+
+import semst_sc as sst
+from semst_sc._utils import prepared_counts
+from semst_sc.datasets import simulate_tissue
+from semst_sc.pp._resolution import detect_resolution
+
+
+@pytest.mark.parametrize(("platform", "expected"), [("visium", "spot"), ("xenium", "cell"), ("visium_hd", "cell")])
+def test_platforms_are_classified(platform, expected):
+    adata = simulate_tissue(20, 20, platform=platform, n_genes=80, rng=1)
+    sst.pp.prepare(adata)
+    params = adata.uns["semst_prepare"]["params"]
+    assert params["resolution"] == expected
+    assert params["resolution_requested"] == "auto"
+    assert {"lattice_share", "median_counts"} <= set(params)
+    assert ("semst_neighbourhood" in adata.obsp) == (expected == "cell")
+
+
+def test_rule_needs_a_lattice_and_spot_counts():
+    gen = np.random.default_rng(0)
+    grid = np.stack(np.meshgrid(np.arange(30.0), np.arange(30.0)), -1).reshape(-1, 2)
+    many, few = np.full(len(grid), 3000.0), np.full(len(grid), 150.0)
+    assert detect_resolution(grid, many)[0] == "spot"
+    assert detect_resolution(grid, few)[0] == "cell"  # lattice bins with few counts (Visium HD)
+    scattered = gen.uniform(0, 30, size=(900, 2))
+    resolution, evidence = detect_resolution(scattered, many)
+    assert resolution == "cell" and evidence["lattice_share"] < 0.3  # cells at irregular positions
+    assert evidence["median_counts"] == 3000
+
+
+def test_the_override_wins():
+    cells = simulate_tissue(platform="xenium", n_cells=600, n_genes=60, rng=0)
+    spot = sst.pp.prepare(cells, resolution="spot", copy=True)
+    assert spot.uns["semst_prepare"]["params"]["resolution"] == "spot"
+    assert "semst_neighbourhood" not in spot.obsp
+    visium = simulate_tissue(12, 12, n_genes=60, rng=0)
+    cell = sst.pp.prepare(visium, resolution="cell", neighbourhood_size=7, copy=True)
+    params = cell.uns["semst_prepare"]["params"]
+    assert (params["resolution"], params["resolution_requested"], params["neighbourhood_size"]) == ("cell", "cell", 7)
+    # preparing again at spot resolution removes the neighbourhoods of the earlier run
+    sst.pp.prepare(cell, resolution="spot")
+    assert "semst_neighbourhood" not in cell.obsp
+    with pytest.raises(ValueError, match="resolution must be 'auto', 'spot' or 'cell'"):
+        sst.pp.prepare(visium, resolution="cells")
+    with pytest.raises(ValueError, match="neighbourhood_size must be a positive integer"):
+        sst.pp.prepare(cells, neighbourhood_size=0)
+
+
+def test_cell_resolution_models_the_summed_neighbourhood():
+    adata = simulate_tissue(platform="xenium", n_cells=500, n_genes=60, rng=2)
+    sst.pp.prepare(adata, neighbourhood_size=5)
+    genes = adata.var["semst_modelled"].to_numpy()
+    coords = adata.obsm["spatial"]
+    _, idx = NearestNeighbors(n_neighbors=5).fit(coords).kneighbors(coords)  # itself included
+    own = adata.X[:, genes].toarray().astype(np.float64)
+    pooled = own[idx].sum(axis=1)
+    pool = adata.obsp["semst_neighbourhood"]
+    assert sp.issparse(pool) and (pool.sum(axis=1) == 5).all() and (pool.diagonal() == 1).all()
+    np.testing.assert_allclose(prepared_counts(adata, genes), pooled)  # the ZINB target
+    expected = pooled / pooled.sum(1, keepdims=True) * 1e4
+    expected = np.minimum(expected / expected.std(0, ddof=1), 10)
+    np.testing.assert_allclose(adata.layers["semst_scaled"][:, genes].toarray(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_without_coordinates_auto_is_spot(tissue):
+    del tissue.obsm["spatial"]
+    sst.pp.prepare(tissue)
+    assert tissue.uns["semst_prepare"]["params"]["resolution"] == "spot"
+
+
+@pytest.mark.slow
+def test_cell_resolution_finds_domains_where_cells_alone_find_cell_types():
+    adata = simulate_tissue(platform="xenium", n_cells=3000, n_genes=120, rng=0)
+    scores = {}
+    for resolution in ("spot", "cell"):
+        result = sst.run_pipeline(adata, 7, resolution=resolution, semantics=False, n_epochs=60, copy=True)
+        scores[resolution] = adjusted_rand_score(adata.obs["domain"], result.obs["semst_domain"])
+    assert scores["cell"] > scores["spot"] + 0.2, scores
