@@ -83,3 +83,19 @@ def test_cell_resolution_finds_domains_where_cells_alone_find_cell_types():
         result = sst.run_pipeline(adata, 7, resolution=resolution, semantics=False, n_epochs=60, copy=True)
         scores[resolution] = adjusted_rand_score(adata.obs["domain"], result.obs["semst_domain"])
     assert scores["cell"] > scores["spot"] + 0.2, scores
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize(
+    ("load", "expected"),
+    [
+        (lambda: sst.datasets.dlpfc("151673"), "spot"),
+        (sst.datasets.mouse_ob, "spot"),
+        (lambda: sst.datasets.osmfish(drop_excluded=True), "cell"),
+        (lambda: sst.datasets.baristaseq(1), "cell"),
+    ],
+)
+def test_real_platforms_are_classified(load, expected):
+    adata = load()
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    assert detect_resolution(adata.obsm["spatial"], totals)[0] == expected

@@ -32,4 +32,8 @@ DATASETS: dict[str, Dataset] = {
     "baristaseq2": Dataset(lambda: sst.datasets.baristaseq(2), "layer", 6, "mouse"),
     "baristaseq3": Dataset(lambda: sst.datasets.baristaseq(3), "layer", 6, "mouse"),
     "mouse_ob": Dataset(sst.datasets.mouse_ob, "layer", 5, "mouse"),
+    # the simulated tissue of mixed cell types (obs['domain'] the truth, obs['cell_type'] what cells alone find)
+    "sim_xenium100k": Dataset(
+        lambda: sst.datasets.simulate_tissue(platform="xenium", n_cells=100_000, rng=0), "domain", 7, "human"
+    ),
 }

@@ -88,6 +88,7 @@ METHODS: dict[str, Method] = {
     method.name: method
     for method in (
         semst("semst"),
+        semst("semst_spot", resolution="spot"),  # single cells modelled alone, as before cell resolution
         semst("semst_paper", preset="paper"),
         semst("semst_nosem", semantics=False),
         semst("semst_symbols", semantic_mode="symbols"),
