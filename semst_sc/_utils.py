@@ -153,8 +153,16 @@ def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
                 f"obsp['{C.NEIGHBOURHOOD_KEY}'] not found: sst.pp.prepare chose cell resolution and wrote it; "
                 "run sst.pp.prepare(adata) again"
             )
-        counts = sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]) @ sp.csr_matrix(counts, dtype=np.float32)
+        return _pooled(sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]), sp.csr_matrix(counts, dtype=np.float32))
     return np.asarray(counts.toarray() if sp.issparse(counts) else counts, dtype=np.float32)
+
+
+def _pooled(pool: sp.csr_matrix, counts: sp.csr_matrix, block: int = 65536) -> np.ndarray:
+    """Return ``pool @ counts`` as a dense float32 array, ``block`` rows at a time (no sparse product in full)."""
+    out = np.empty((pool.shape[0], counts.shape[1]), np.float32)
+    for start in range(0, pool.shape[0], block):
+        out[start : start + block] = (pool[start : start + block] @ counts).toarray()
+    return out
 
 
 def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str) -> None:

@@ -109,9 +109,8 @@ def prepare(
     logg.info(f"modelling {int(hvg.sum())} of {adata.n_vars} genes (detected in >= {min_cells} spots)")
 
     modelled = counts[:, hvg] if pool is None else (pool @ counts[:, hvg]).tocsr()
-    scaled = _scale(modelled, hvg)
-
     n_empty = int((np.asarray(modelled.sum(axis=1)).ravel() == 0).sum())
+    scaled = _scale(sp.csr_matrix(modelled, dtype=np.float32), hvg)
     if n_empty:
         logg.warning(
             f"{n_empty} spots have zero counts in the modelled genes: they keep an all-zero encoder input "
@@ -152,21 +151,18 @@ def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key
 def _scale(sub: sp.csr_matrix, genes: np.ndarray) -> sp.csr_matrix:
     """Scale spots to 1e4 counts, divide genes by their std (no centring), clip at 10; zero outside ``genes``.
 
-    ``sub`` holds the counts of the ``genes`` columns only; the result has every column.
+    ``sub`` (float32 CSR) holds the counts of the ``genes`` columns only and is scaled in place, so that no copy of
+    a large matrix is made; the result, sharing its arrays, has every column.
     """
     totals = np.asarray(sub.sum(axis=1)).ravel()
     factor = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
-    sub = sp.diags(factor.astype(np.float32)) @ sub
+    sub.data *= np.repeat(factor.astype(np.float32), np.diff(sub.indptr))
     mean = np.asarray(sub.mean(axis=0)).ravel()
     sq = np.asarray(sub.multiply(sub).mean(axis=0)).ravel()
     std = np.sqrt(np.maximum(sq - mean**2, 0) * sub.shape[0] / max(sub.shape[0] - 1, 1))
     inv = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
-    sub = (sub @ sp.diags(inv.astype(np.float32))).tocsr()
+    sub.data *= inv.astype(np.float32)[sub.indices]
     np.minimum(sub.data, 10, out=sub.data)
-    expand = sp.csr_matrix(
-        (np.ones(genes.sum(), np.float32), (np.arange(genes.sum()), np.flatnonzero(genes))),
-        shape=(int(genes.sum()), len(genes)),
-    )
-    out = (sub @ expand).tocsr()
+    out = sp.csr_matrix((sub.data, np.flatnonzero(genes)[sub.indices], sub.indptr), shape=(sub.shape[0], len(genes)))
     out.eliminate_zeros()
-    return out.astype(np.float32)
+    return out
