@@ -99,3 +99,12 @@ def test_real_platforms_are_classified(load, expected):
     adata = load()
     totals = np.asarray(adata.X.sum(axis=1)).ravel()
     assert detect_resolution(adata.obsm["spatial"], totals)[0] == expected
+
+
+def test_pooled_counts_block_by_block_equal_the_whole_product():
+    from semst_sc._utils import _pooled
+
+    gen = np.random.default_rng(0)
+    pool = sp.random(50, 50, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    counts = sp.csr_matrix(gen.poisson(1.0, size=(50, 7)).astype(np.float32))
+    np.testing.assert_array_equal(_pooled(pool, counts, block=8), (pool @ counts).toarray())
