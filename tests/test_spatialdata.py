@@ -36,10 +36,11 @@ def test_coordinates_are_the_centroids_of_the_annotated_element(element, capfd):
     centres = table.obsm["spatial"].copy()
     del table.obsm["spatial"]
     verbosity, sc.settings.verbosity = sc.settings.verbosity, 2
+    logfile, sc.settings.logfile = sc.settings.logfile, sys.stderr  # not a stream an earlier test captured
     try:
         _run(sdata)
     finally:
-        sc.settings.verbosity = verbosity
+        sc.settings.verbosity, sc.settings.logfile = verbosity, logfile
     np.testing.assert_allclose(table.obsm["spatial"], 2 * centres)  # matched by instance id, in 'global'
     assert table.obs["semst_domain"].nunique() == 4
     kind = "shapes" if element == "circles" else "points"
