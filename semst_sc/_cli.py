@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         help="'spot' (Visium, ST), 'cell' (single cells or bins, modelled with their neighbourhood) or 'auto' "
         "(default: detected from the coordinates' lattice and the counts per observation)",
     )
+    run.add_argument(
+        "--neighbourhood-size",
+        type=_positive_int,
+        default=None,
+        help="observations pooled per neighbourhood at cell resolution, itself included (default 20)",
+    )
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
     run.add_argument(
         "--method", default=None, choices=["gmm", "kmeans", "leiden"], help="clustering method (default: gmm)"
@@ -339,6 +345,7 @@ def _run(args) -> int:
         args.n_clusters,
         layer=args.layer,
         resolution=args.resolution,
+        neighbourhood_size=args.neighbourhood_size,
         gene_symbols=args.gene_symbols,
         semantics=not args.no_semantics,
         semantic_mode=args.semantic_mode,

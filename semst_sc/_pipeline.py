@@ -42,6 +42,7 @@ def run_pipeline(
     gene_symbols: str | None = None,
     n_top_genes: int = 3000,
     resolution: Literal["auto", "spot", "cell"] = "auto",
+    neighbourhood_size: int | None = None,
     spatial_neighbors: int | None = None,
     model: Any = None,
     semantics: bool = True,
@@ -78,6 +79,8 @@ def run_pipeline(
     resolution
         ``"spot"`` (multi-cell spots), ``"cell"`` (single cells or sub-cellular bins: each is modelled with its
         neighbourhood) or ``"auto"`` (detected from the lattice and the counts); see :func:`semst_sc.pp.prepare`.
+    neighbourhood_size
+        Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
     spatial_neighbors
         Neighbours per spot of the spatial graph (``None``: the default of
         :func:`semst_sc.pp.spatial_graph`, or a graph already in ``obsp``).
@@ -133,7 +136,12 @@ def run_pipeline(
     if is_spatialdata(adata):
         sdata, adata = adata, get_table(adata, table_key)  # the results go in place into this table
     check_adata(adata)  # an AnnData, with spots and genes, unique spot names
-    for name, value in (("n_clusters", n_clusters), ("n_epochs", n_epochs), ("spatial_neighbors", spatial_neighbors)):
+    for name, value in (
+        ("n_clusters", n_clusters),
+        ("n_epochs", n_epochs),
+        ("spatial_neighbors", spatial_neighbors),
+        ("neighbourhood_size", neighbourhood_size),
+    ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise ValueError(f"{name} must be a positive integer (or None), got {value!r}")
     if n_clusters is not None and n_clusters > adata.n_obs:
@@ -189,7 +197,14 @@ def run_pipeline(
     before = _snapshot(work)
     if coordinates is not None:
         work.obsm[C.SPATIAL_KEY] = coordinates  # after the snapshot: written back with the results
-    pp.prepare(work, n_top_genes=n_top_genes, layer=layer, resolution=resolution, **steps.get("prepare", {}))
+    pp.prepare(
+        work,
+        n_top_genes=n_top_genes,
+        layer=layer,
+        resolution=resolution,
+        neighbourhood_size=neighbourhood_size,
+        **steps.get("prepare", {}),
+    )
     pp.spatial_graph(work, **steps.get("spatial_graph", {}))
     pp.feature_graph(work, rng=rng, **steps.get("feature_graph", {}))
     if semantics:

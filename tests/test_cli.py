@@ -60,6 +60,18 @@ def test_run_resolution_flag(tmp_path, flag):
     assert params["resolution_requested"] == (flag[1] if flag else "auto")
 
 
+def test_run_neighbourhood_size_flag(tmp_path):
+    from semst_sc.datasets import simulate_tissue
+
+    path, out = tmp_path / "cells.h5ad", tmp_path / "res.h5ad"
+    simulate_tissue(platform="xenium", n_cells=300, n_genes=40, rng=0).write_h5ad(path)
+    args = ["run", str(path), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--no-semantics", "--quiet"]
+    assert main(args + ["--neighbourhood-size", "9"]) == 0
+    result = ad.read_h5ad(out)
+    assert result.uns["semst_prepare"]["params"]["neighbourhood_size"] == 9
+    assert (result.obsp["semst_neighbourhood"].sum(axis=1) == 9).all()
+
+
 def test_run_is_deterministic(slide, tmp_path):
     outs = [tmp_path / f"r{i}.h5ad" for i in range(2)]
     for out in outs:

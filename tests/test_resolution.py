@@ -108,3 +108,11 @@ def test_pooled_counts_block_by_block_equal_the_whole_product():
     pool = sp.random(50, 50, density=0.2, format="csr", random_state=0, dtype=np.float32)
     counts = sp.csr_matrix(gen.poisson(1.0, size=(50, 7)).astype(np.float32))
     np.testing.assert_array_equal(_pooled(pool, counts, block=8), (pool @ counts).toarray())
+
+
+def test_run_pipeline_checks_resolution_arguments_first(tissue):
+    with pytest.raises(ValueError, match="neighbourhood_size must be a positive integer"):
+        sst.run_pipeline(tissue, 3, neighbourhood_size=0)
+    with pytest.raises(ValueError, match="resolution must be 'auto', 'spot' or 'cell'"):
+        sst.run_pipeline(tissue, 3, resolution="bins")
+    assert "semst_domain" not in tissue.obs
