@@ -3,6 +3,15 @@
     python benchmarks/run.py --dataset dlpfc151673 osmfish --methods semst pca_smooth_gmm graphst --seeds 0 1 2 3 4 \\
         --out benchmarks/results/peers
     python benchmarks/run.py --data slide.h5ad --label-key domain --n-clusters 7 --methods semst pca_gmm --out DIR
+    python benchmarks/run.py --dataset dlpfc151673 dlpfc151674 dlpfc151673+dlpfc151674 --methods semst pca_smooth_gmm \
+        --out DIR
+    python benchmarks/run.py --data A.h5ad B.h5ad --label-key domain --n-clusters 7 --methods semst --out DIR
+
+Sections joined by ``+`` (or several ``--data`` files) are fitted jointly: one run over all of them
+(``semst_sc.concat_sections``, ``obs['library_id']``, ``run_pipeline(library_key='library_id')``; the baselines smooth
+within each section), scored one row per section, named ``SECTION@JOINT`` (e.g.
+``dlpfc151673@dlpfc151673+dlpfc151674``) beside the rows of the same section fitted alone. Peers get no joint mode
+here: their rows say so.
 
 Input: raw counts in ``X`` (or ``--layer``), ``obsm['spatial']`` and a label column. Spots whose label is
 NaN are clustered but not scored; ``--drop-labels`` removes spots with the given labels before anything
@@ -48,6 +57,8 @@ import semst_sc as sst
 sst.settings.progress = False
 
 COLUMNS = ["method", "dataset", "seed", "ari", "nmi", "pas", "wall_s", "peak_mb", "status"]
+#: the obs column of the sections of a joint data set (semst_sc.concat_sections writes it)
+LIBRARY_KEY = "library_id"
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
@@ -67,16 +78,16 @@ def main() -> None:
     ran = False
 
     for name, adata, label_key, k, organism in datasets(args):
-        todo = [(s, m) for s in args.seeds for m in args.methods if (m, name, s) not in done]
+        todo = [(s, m) for s in args.seeds for m in args.methods if not all((m, d, s) in done for d in rows_of(name))]
         if not todo:
             continue
         ran = True
         with tempfile.TemporaryDirectory(prefix="semst_bench_") as tmp:
             inputs = stage(adata, label_key, name, Path(tmp), args.out)
             for seed, method in todo:
-                row = run_one(method, name, seed, k, organism, inputs, args, unavailable)
-                rows = [r for r in rows if key(r) != key(row)] + [row]  # a retried row replaces the old one
-                print(" ".join(f"{field}={value}" for field, value in row.items()), flush=True)
+                for row in run_one(method, name, seed, k, organism, inputs, args, unavailable):
+                    rows = [r for r in rows if key(r) != key(row)] + [row]  # a retried row replaces the old one
+                    print(" ".join(f"{field}={value}" for field, value in row.items()), flush=True)
                 pd.DataFrame(rows, columns=COLUMNS).to_csv(runs_file, index=False)
 
     if not ran:  # e.g. a fresh clone's committed results: keep them, the labels for domains.png are not there
@@ -94,11 +105,21 @@ def key(row: dict) -> tuple[str, str, int]:
     return row["method"], row["dataset"], int(row["seed"])
 
 
+def rows_of(name: str) -> list[str]:
+    """The ``dataset`` values of a run's rows: the name itself, or ``SECTION@JOINT`` per section of a joint run."""
+    sections = name.split("+")
+    return [name] if len(sections) == 1 else [f"{section}@{name}" for section in sections]
+
+
 def parse_args() -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args()
     if args.data is not None and (args.label_key is None or args.n_clusters is None):
         parser.error("--data needs --label-key and --n-clusters")
+    for name in args.dataset or []:
+        unknown = [part for part in name.split("+") if part not in DATASETS]
+        if unknown:
+            parser.error(f"unknown data set {unknown[0]!r} in --dataset; known: {', '.join(sorted(DATASETS))}")
     return args
 
 
@@ -106,8 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: methods from the registry, data set shortcuts from the harness."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="an .h5ad with raw counts, obsm['spatial'] and a label column")
-    source.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), help="data sets in SEMST_DATA_DIR")
+    source.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        help=".h5ad files with raw counts, obsm['spatial'], a label column (several: joint)",
+    )
+    source.add_argument(
+        "--dataset",
+        nargs="+",
+        metavar="NAME",
+        help=f"data sets in SEMST_DATA_DIR, A+B fitted jointly: {sorted(DATASETS)}",
+    )
     parser.add_argument("--label-key", help="obs column of the truth (needed with --data)")
     parser.add_argument("--n-clusters", type=int, help="K (needed with --data; overrides a shortcut's K)")
     parser.add_argument("--layer", help="layer with the raw counts (default: X)")
@@ -124,36 +155,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def datasets(args: argparse.Namespace):
-    """Yield ``(name, adata, label_key, k)`` with raw counts in ``X`` and the dropped labels removed."""
+    """Yield ``(name, adata, label_key, k, organism)``, raw counts in ``X``; a joint one has ``obs['library_id']``."""
     if args.data is not None:
-        sources = [(args.name or args.data.stem, lambda: ad.read_h5ad(args.data), None, None, None)]
+        names = [path.stem for path in args.data]
+        if args.name is not None and len(args.data) == 1:
+            names = [args.name]
+        parts = {
+            name: (lambda path=path: ad.read_h5ad(path), None, None, None)
+            for name, path in zip(names, args.data, strict=True)
+        }
+        sources = [("+".join(names), parts)]
     else:
-        sources = [(name, *DATASETS[name]) for name in args.dataset]
-    for name, load, label_key, k, organism in sources:
-        adata = load()
-        label_key, k = args.label_key or label_key, args.n_clusters or k
-        if label_key not in adata.obs:
-            raise SystemExit(f"{name}: obs has no column {label_key!r}; columns: {list(adata.obs.columns)}")
-        if "spatial" not in adata.obsm:
-            raise SystemExit(f"{name}: obsm['spatial'] is missing")
-        if args.layer is not None:
-            adata.X = adata.layers[args.layer]
-        if args.drop_labels:
-            adata = adata[~adata.obs[label_key].isin(args.drop_labels)].copy()
+        sources = [(name, {part: DATASETS[part] for part in name.split("+")}) for name in args.dataset]
+    for name, parts in sources:
+        loaded = {}
+        organism = None
+        for part, (load, label_key, k, part_organism) in parts.items():
+            organism = organism or part_organism
+            adata = load()
+            label_key, k = args.label_key or label_key, args.n_clusters or k
+            if label_key not in adata.obs:
+                raise SystemExit(f"{part}: obs has no column {label_key!r}; columns: {list(adata.obs.columns)}")
+            if "spatial" not in adata.obsm:
+                raise SystemExit(f"{part}: obsm['spatial'] is missing")
+            if args.layer is not None:
+                adata.X = adata.layers[args.layer]
+            if args.drop_labels:
+                adata = adata[~adata.obs[label_key].isin(args.drop_labels)].copy()
+            loaded[part] = adata
+        adata = loaded[name] if len(loaded) == 1 else sst.concat_sections(loaded)
         yield name, adata, label_key, k, args.organism or organism
 
 
 def stage(adata: ad.AnnData, label_key: str, name: str, tmp: Path, out: Path) -> dict[str, Path]:
     """Write the methods' inputs (no labels in them) and the truth with coordinates for the figures.
 
+    A joint data set's inputs keep ``obs['library_id']``; its truth is written per section (``SECTION@JOINT``).
+
     Returns
     -------
     ``all``: every gene (semst selects its genes itself); ``shared``: the counts of the modelled genes.
     """
-    counts = ad.AnnData(
-        adata.X, obs=pd.DataFrame(index=adata.obs_names), var=adata.var, obsm={"spatial": adata.obsm["spatial"]}
-    )
-    genes = sst.pp.prepare(counts, copy=True).var["semst_modelled"].to_numpy()
+    obs = pd.DataFrame(index=adata.obs_names)
+    joint = LIBRARY_KEY in adata.obs
+    if joint:
+        obs[LIBRARY_KEY] = adata.obs[LIBRARY_KEY].to_numpy()
+    counts = ad.AnnData(adata.X, obs=obs, var=adata.var, obsm={"spatial": adata.obsm["spatial"]})
+    library_key = LIBRARY_KEY if joint else None
+    genes = sst.pp.prepare(counts, library_key=library_key, copy=True).var["semst_modelled"].to_numpy()
     inputs = {"all": tmp / "all_genes.h5ad", "shared": tmp / "shared_genes.h5ad"}
     counts.write_h5ad(inputs["all"])
     counts[:, genes].copy().write_h5ad(inputs["shared"])
@@ -161,33 +210,58 @@ def stage(adata: ad.AnnData, label_key: str, name: str, tmp: Path, out: Path) ->
     truth = pd.DataFrame(
         {"x": xy[:, 0], "y": xy[:, 1], "truth": adata.obs[label_key].to_numpy()}, index=adata.obs_names
     )
-    truth.to_csv(out / "labels" / f"{name}_truth.csv", index_label="spot")
+    for dataset, spots in sections(name, adata):
+        truth[spots].to_csv(out / "labels" / f"{dataset}_truth.csv", index_label="spot")
     return inputs
 
 
-def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> dict:
-    """Run one method in a subprocess and score its labels; never raises for the method's own failures."""
-    row = {"method": method, "dataset": dataset, "seed": seed, "ari": np.nan, "nmi": np.nan, "pas": np.nan}
+def sections(name: str, adata: ad.AnnData):
+    """Yield ``(dataset, mask)``: each row's data set name (:func:`rows_of`) and its spots."""
+    if LIBRARY_KEY not in adata.obs:
+        yield name, np.ones(adata.n_obs, dtype=bool)
+        return
+    for dataset, section in zip(rows_of(name), name.split("+"), strict=True):
+        yield dataset, (adata.obs[LIBRARY_KEY] == section).to_numpy()
+
+
+def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> list[dict]:
+    """Run one method in a subprocess and score its labels, one row per section; never raises for the method's own
+    failures."""
+    rows = rows_of(dataset)
+    row = {"method": method, "seed": seed, "ari": np.nan, "nmi": np.nan, "pas": np.nan}
     row.update({"wall_s": np.nan, "peak_mb": np.nan})
     stem = f"{dataset}_{method}_{seed}"
     labels_file, log = args.out / "labels" / f"{stem}.csv", args.out / "logs" / f"{stem}.log"
     labels_file.unlink(missing_ok=True)
+
+    def each(**fields):
+        return [{**row, "dataset": name, **fields} for name in rows]
+
     try:
+        if len(rows) > 1 and METHODS[method].kind == "peer":
+            raise Unavailable("no joint mode for peers in this harness yet: fit the sections one by one")
         command = command_for(method, inputs, k, seed, organism, labels_file, args.out, unavailable)
     except Unavailable as error:
-        return {**row, "status": f"unavailable: {error}"}
+        return each(status=f"unavailable: {error}")
     wall, peak_mb, code = measure(command, log, args.timeout)
     row.update({"wall_s": round(wall, 1), "peak_mb": round(peak_mb)})
     if code != 0:
         reason = f"timed out after {args.timeout:.0f} s" if code is None else last_line(log)
-        return {**row, "status": f"failed: {reason} (exit {code}, log {log.name})"}
-    truth = read_csv(args.out / "labels" / f"{dataset}_truth.csv")
-    pred = read_csv(labels_file)["domain"].reindex(truth.index)
-    if pred.isna().any():
-        return {**row, "status": f"failed: no label for {int(pred.isna().sum())} spots"}
-    row.update({key: round(value, 4) for key, value in scores(truth["truth"], pred).items()})
-    row["pas"] = round(sst.metrics.pas(truth[["x", "y"]].to_numpy(), pred.to_numpy()), 4)
-    return {**row, "status": "ok"}
+        return each(status=f"failed: {reason} (exit {code}, log {log.name})")
+    predicted = read_csv(labels_file)["domain"]
+    scored = []
+    for name in rows:
+        truth = read_csv(args.out / "labels" / f"{name}_truth.csv")
+        pred = predicted.reindex(truth.index)
+        if pred.isna().any():
+            scored.append({**row, "dataset": name, "status": f"failed: no label for {int(pred.isna().sum())} spots"})
+            continue
+        if len(rows) > 1:
+            pred.to_frame().to_csv(args.out / "labels" / f"{name}_{method}_{seed}.csv", index_label="spot")
+        result = {key: round(value, 4) for key, value in scores(truth["truth"], pred).items()}
+        result["pas"] = round(sst.metrics.pas(truth[["x", "y"]].to_numpy(), pred.to_numpy()), 4)
+        scored.append({**row, "dataset": name, **result, "status": "ok"})
+    return scored
 
 
 def command_for(method, inputs, k, seed, organism, labels_file, out, unavailable) -> list[str]:
@@ -260,7 +334,8 @@ def worker(method: str, path: str, k: str, seed: str, output: str, organism: str
     adata, entry = ad.read_h5ad(path), METHODS[method]
     if entry.kind == "semst":
         settings = entry.pipeline_kwargs(organism)
-        result = sst.run_pipeline(adata, int(k), rng=int(seed), copy=True, **settings)
+        library_key = LIBRARY_KEY if LIBRARY_KEY in adata.obs else None
+        result = sst.run_pipeline(adata, int(k), rng=int(seed), library_key=library_key, copy=True, **settings)
         labels = result.obs["semst_domain"].to_numpy()
     else:
         labels = entry.function(adata, np.ones(adata.n_vars, dtype=bool), int(k), int(seed))

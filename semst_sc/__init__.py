@@ -21,6 +21,7 @@ _LAZY = {
     "semantics": None,
     "tl": None,
     "PRESETS": "._pipeline",
+    "concat_sections": "._sections",
     "run_pipeline": "._pipeline",
 }
 

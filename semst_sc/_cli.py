@@ -62,8 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "input",
         type=Path,
+        nargs="+",
         help=".h5ad file (raw counts, obsm['spatial']), Space Ranger output folder, or SpatialData .zarr store "
-        "(Xenium, CosMx, Visium HD written by spatialdata-io: a folder ending in .zarr or holding zarr metadata)",
+        "(Xenium, CosMx, Visium HD written by spatialdata-io: a folder ending in .zarr or holding zarr metadata). "
+        "Several .h5ad files or Space Ranger folders are sections fitted jointly, one set of domains for all, each "
+        "named by its file stem or folder name in obs['library_id']",
+    )
+    run.add_argument(
+        "--library-key",
+        default=None,
+        help="obs column telling the sections of one .h5ad apart (fitted jointly); several inputs set it to "
+        "'library_id'",
     )
     run.add_argument(
         "--table-key",
@@ -301,7 +310,11 @@ def _setup(args) -> None:
 
 def _run(args) -> int:
     # cheap checks first (no scanpy, no torch): paths, then the encoder name, then the data
-    _check_input(args.input, folder_ok=True)
+    inputs = args.input
+    for path in inputs:
+        _check_input(path, folder_ok=True)
+    names = _section_names(inputs, args.library_key)
+    args.input = inputs[0]
     store = _is_zarr_store(args.input)
     if args.count_file is not None and (store or not args.input.is_dir()):
         what = "a SpatialData .zarr store" if store else "a file"
@@ -333,12 +346,19 @@ def _run(args) -> int:
     from . import datasets, pl
     from ._pipeline import run_pipeline
 
+    def read(path: Path):
+        return datasets.read_spaceranger(path, count_file=args.count_file) if path.is_dir() else _read_h5ad(path)
+
+    library_key = args.library_key
     if store:
         data = _read_zarr(args.input)
-    elif args.input.is_dir():
-        data = datasets.read_spaceranger(args.input, count_file=args.count_file)
+    elif names is not None:
+        from ._sections import LIBRARY_KEY, concat_sections
+
+        data = concat_sections({name: read(path) for name, path in zip(names, inputs, strict=True)})
+        library_key = LIBRARY_KEY
     else:
-        data = _read_h5ad(args.input)
+        data = read(args.input)
     # run_pipeline checks the data and the remaining arguments (table, layer, gene symbols, spots) before its first step
     run_pipeline(
         data,
@@ -346,6 +366,7 @@ def _run(args) -> int:
         layer=args.layer,
         resolution=args.resolution,
         neighbourhood_size=args.neighbourhood_size,
+        library_key=library_key,
         gene_symbols=args.gene_symbols,
         semantics=not args.no_semantics,
         semantic_mode=args.semantic_mode,
@@ -361,14 +382,31 @@ def _run(args) -> int:
     )
     adata = data.tables[args.table_key] if store else data
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
-        pl.domains(adata, show=False, save=str(args.plot))
+        pl.domains(adata, library_key=library_key, show=False, save=str(args.plot))
     if to_store:
         _write_store(data, args.output)
     else:
         adata.write_h5ad(args.output, compression="gzip")  # counts and graphs compress well: about half the size
     n = adata.obs["semst_domain"].nunique()
-    print(f"semst-sc: {adata.n_obs} spots in {n} domains -> {args.output}")
+    sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
+    print(f"semst-sc: {adata.n_obs} spots{sections} in {n} domains -> {args.output}")
     return 0
+
+
+def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | None:
+    """Name the sections of several inputs by file stem or folder name (``None`` for one input); raise on clashes."""
+    if len(inputs) == 1:
+        return None
+    if any(_is_zarr_store(path) for path in inputs):
+        raise ValueError(
+            "several inputs are joined as sections of .h5ad files or Space Ranger folders, not .zarr stores"
+        )
+    if library_key is not None:
+        raise ValueError("--library-key names the section column of one .h5ad; several inputs are named by their files")
+    names = [path.stem if path.is_file() else path.name for path in inputs]
+    if len(set(names)) < len(names):
+        raise ValueError(f"the inputs must have distinct file stems or folder names, the section names; got {names}")
+    return names
 
 
 def _train(args) -> int:

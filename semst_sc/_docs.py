@@ -10,6 +10,10 @@ SNIPPETS = {
         "Spatial graph: ``obsp['{connectivity_key}_connectivities']`` (squidpy's layout; a full ``obsp`` key is "
         "accepted too)."
     ),
+    "doc_library_key": (
+        "``obs`` column telling several sections apart (squidpy's name; :func:`semst_sc.concat_sections` writes "
+        "``'library_id'``); ``None``: one section."
+    ),
 }
 
 

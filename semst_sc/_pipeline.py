@@ -8,6 +8,7 @@ from anndata import AnnData
 
 from . import _constants as C
 from . import pp, tl
+from ._sections import section_indices
 from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
@@ -44,6 +45,7 @@ def run_pipeline(
     resolution: Literal["auto", "spot", "cell"] = "auto",
     neighbourhood_size: int | None = None,
     spatial_neighbors: int | None = None,
+    library_key: str | None = None,
     model: Any = None,
     semantics: bool = True,
     semantic_mode: Literal["genes", "symbols"] | None = None,
@@ -84,6 +86,11 @@ def run_pipeline(
     spatial_neighbors
         Neighbours per spot of the spatial graph (``None``: the default of
         :func:`semst_sc.pp.spatial_graph`, or a graph already in ``obsp``).
+    library_key
+        ``obs`` column telling several sections apart (e.g. ``'library_id'``, as :func:`semst_sc.concat_sections`
+        writes it): one model and one clustering over all sections, so that a domain has the same name in each;
+        genes, spatial graphs and scaling are handled per section (see :func:`semst_sc.pp.prepare`). ``None``: one
+        section.
     model
         Text encoder for the semantic step (``None``: the bundled offline model).
     semantics
@@ -187,6 +194,15 @@ def run_pipeline(
             get_spatial(adata)  # coordinates present, finite and spread out (a squidpy graph already there is kept)
         k_spatial = SPATIAL_NEIGHBORS if k_spatial is None else k_spatial
     minimum = max(k_feature, k_spatial or 0) + 1
+    groups = section_indices(adata, library_key)
+    if groups is not None:
+        share = int(np.ceil(k_feature / len(groups)))
+        smallest = min(len(g) for g in groups)
+        if smallest < max(share, k_spatial or 0) + 1:
+            raise ValueError(
+                f"a section of obs['{library_key}'] has {smallest} spots, too few for the neighbour graphs "
+                f"({max(share, k_spatial or 0)} neighbours per spot within a section): remove it"
+            )
     if adata.n_obs < minimum:
         graphs = f"{k_feature} expression" + (f" and {k_spatial} spatial" if k_spatial else "")
         raise ValueError(
@@ -203,10 +219,11 @@ def run_pipeline(
         layer=layer,
         resolution=resolution,
         neighbourhood_size=neighbourhood_size,
+        library_key=library_key,
         **steps.get("prepare", {}),
     )
-    pp.spatial_graph(work, **steps.get("spatial_graph", {}))
-    pp.feature_graph(work, rng=rng, **steps.get("feature_graph", {}))
+    pp.spatial_graph(work, library_key=library_key, **steps.get("spatial_graph", {}))
+    pp.feature_graph(work, rng=rng, library_key=library_key, **steps.get("feature_graph", {}))
     if semantics:
         pp.gene_semantics(
             work,

@@ -32,10 +32,16 @@ def pca_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarra
 
 
 def smoothed_pcs(adata: ad.AnnData, genes: np.ndarray, rng: int, n_neighbors: int = 6) -> np.ndarray:
-    """Each spot's PCs averaged with those of its nearest spatial neighbours."""
+    """Each spot's PCs averaged with those of its nearest spatial neighbours (within its section, when
+    ``obs['library_id']`` tells several apart; the PCA is joint)."""
     pcs = log_pca(adata, genes, rng)
-    _, idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(adata.obsm["spatial"]).kneighbors()
-    return pcs[idx].mean(axis=1)
+    sections = adata.obs["library_id"].to_numpy() if "library_id" in adata.obs else np.zeros(adata.n_obs)
+    smoothed = np.empty_like(pcs)
+    for section in np.unique(sections):
+        rows = np.flatnonzero(sections == section)
+        _, idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(adata.obsm["spatial"][rows]).kneighbors()
+        smoothed[rows] = pcs[rows][idx].mean(axis=1)
+    return smoothed
 
 
 def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:

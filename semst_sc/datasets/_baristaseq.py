@@ -37,9 +37,9 @@ def baristaseq(slices: int | Sequence[int] = 1, data_dir: str | Path | None = No
       published cell attributes in ``obs``;
     - ``obsm['spatial']``: cell positions.
 
-    For a list, the sections are concatenated on their shared genes: ``obs['library_id']`` says the section
-    (``'slice1'``, ...) and the cell names become ``'{cell}-slice1'``, ... Each section keeps its own coordinates,
-    so the sections overlap in ``obsm['spatial']``: build spatial graphs per ``library_id``.
+    For a list, the sections are joined with :func:`semst_sc.concat_sections`: ``obs['library_id']`` says the
+    section (``'slice1'``, ...) and the cell names become ``'{cell}-slice1'``, ... Each section keeps its own
+    coordinates, so the sections overlap in ``obsm['spatial']``: pass ``library_key='library_id'`` to the steps.
 
     """
     root = default_data_dir() if data_dir is None else Path(data_dir).expanduser().resolve()
@@ -48,8 +48,9 @@ def baristaseq(slices: int | Sequence[int] = 1, data_dir: str | Path | None = No
     slices = list(slices)
     if not slices or len(set(slices)) < len(slices):
         raise ValueError(f"slices={slices}: give distinct sections out of {SLICES}")
-    sections = {f"slice{s}": _read(root, s) for s in slices}
-    return ad.concat(sections, join="inner", label="library_id", index_unique="-", merge="same", uns_merge="same")
+    from .._sections import concat_sections
+
+    return concat_sections({f"slice{s}": _read(root, s) for s in slices})
 
 
 def _read(root: Path, slice_id: int) -> AnnData:

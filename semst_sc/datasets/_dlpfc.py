@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import anndata as ad
@@ -28,8 +29,10 @@ _SEDR_URL = (
 _SEDR_FILES = ("metadata.tsv", "spatial/tissue_positions_list.csv", "spatial/scalefactors_json.json")
 
 
-def dlpfc(slice_id: str = "151673", data_dir: str | Path | None = None, *, download: bool = False) -> AnnData:
-    """Load a DLPFC Visium slice with its manual layer annotation.
+def dlpfc(
+    slice_id: str | Sequence[str] = "151673", data_dir: str | Path | None = None, *, download: bool = False
+) -> AnnData:
+    """Load a DLPFC Visium slice with its manual layer annotation, or several as one AnnData.
 
     Two layouts are read, in this order:
 
@@ -41,7 +44,8 @@ def dlpfc(slice_id: str = "151673", data_dir: str | Path | None = None, *, downl
     Parameters
     ----------
     slice_id
-        The spatialLIBD sample id, e.g. ``"151673"``.
+        The spatialLIBD sample id, e.g. ``"151673"``; a list, e.g. ``["151673", "151674"]``, joins the slices with
+        :func:`semst_sc.concat_sections` (``obs['library_id']`` the sample id, spot names ``"{barcode}-{id}"``).
     data_dir
         Data folder; defaults to :func:`~semst_sc.datasets.default_data_dir` (``$SEMST_DATA_DIR``).
     download
@@ -57,6 +61,13 @@ def dlpfc(slice_id: str = "151673", data_dir: str | Path | None = None, *, downl
     - ``obs['array_row']``, ``obs['array_col']``; ``obsm['spatial']``: (pxl_col, pxl_row) full-resolution pixels.
 
     """
+    if not isinstance(slice_id, str | int):
+        from .._sections import concat_sections
+
+        ids = [str(s) for s in slice_id]
+        if not ids or len(set(ids)) < len(ids):
+            raise ValueError(f"slice_id={list(slice_id)}: give one or more distinct sample ids")
+        return concat_sections({s: dlpfc(s, data_dir, download=download) for s in ids})
     slice_id = str(slice_id)
     root = default_data_dir() if data_dir is None else Path(data_dir).expanduser().resolve()
     derived = root / "dlpfc" / "derived" / f"DLPFC_{slice_id}_top5000.h5ad"

@@ -7,11 +7,16 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
+from .._docs import doc_params
+from .._sections import section_indices, section_names
 from .._utils import get_spatial
 
 
-def evaluate(adata: AnnData, labels_key: str, *, domain_key: str = C.DOMAIN_KEY) -> dict[str, float]:
-    """Compare domains with ground-truth labels.
+@doc_params
+def evaluate(
+    adata: AnnData, labels_key: str, *, domain_key: str = C.DOMAIN_KEY, library_key: str | None = None
+) -> dict[str, float]:
+    """Compare domains with ground-truth labels, over all spots and, with ``library_key``, per section.
 
     Spots whose label is missing (NaN) are left out of ARI and NMI.
 
@@ -23,11 +28,15 @@ def evaluate(adata: AnnData, labels_key: str, *, domain_key: str = C.DOMAIN_KEY)
         ``obs`` column of the ground truth.
     domain_key
         ``obs`` column of the predicted domains.
+    library_key
+        {doc_library_key} Its sections are also scored one by one, and the spatial score is computed within each.
 
     Returns
     -------
     ``ari`` and ``nmi`` (on labelled spots), ``pas`` (spatial incoherence of the domains, lower is
-    better; present when ``obsm['spatial']`` exists) and ``n_evaluated``.
+    better; present when ``obsm['spatial']`` exists) and ``n_evaluated``. With ``library_key``, also
+    ``sections``: the same scores for each section, by name (``ari`` and ``nmi`` over all spots compare the domains
+    of every section with one truth, as one set of domains should).
     """
     for key, producer in ((labels_key, "the column with the ground truth"), (domain_key, "sst.tl.cluster(adata)")):
         if key not in adata.obs:
@@ -36,6 +45,7 @@ def evaluate(adata: AnnData, labels_key: str, *, domain_key: str = C.DOMAIN_KEY)
     keep = truth.notna().to_numpy()
     if not keep.any():
         raise ValueError(f"obs['{labels_key}'] has no labelled spot")
+    groups = section_indices(adata, library_key)
     t = truth[keep].astype(str).to_numpy()
     p = adata.obs[domain_key][keep].astype(str).to_numpy()
     result = {
@@ -43,8 +53,20 @@ def evaluate(adata: AnnData, labels_key: str, *, domain_key: str = C.DOMAIN_KEY)
         "nmi": float(normalized_mutual_info_score(t, p)),
         "n_evaluated": int(keep.sum()),
     }
-    if C.SPATIAL_KEY in adata.obsm:
-        result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())
+    if groups is None:
+        if C.SPATIAL_KEY in adata.obsm:
+            result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())
+        return result
+    names = section_names(adata, library_key)
+    per_section = {}
+    for name, rows in zip(names, groups, strict=True):
+        section = adata[rows]
+        if section.obs[labels_key].notna().any():
+            per_section[name] = evaluate(section, labels_key, domain_key=domain_key)
+    if C.SPATIAL_KEY in adata.obsm:  # the spots-weighted mean of the sections'
+        coords, domains = get_spatial(adata), adata.obs[domain_key].to_numpy()
+        result["pas"] = float(sum(pas(coords[rows], domains[rows]) * len(rows) for rows in groups) / adata.n_obs)
+    result["sections"] = per_section
     return result
 
 

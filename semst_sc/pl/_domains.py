@@ -8,15 +8,19 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _constants as C
+from .._docs import doc_params
+from .._sections import section_indices, section_names
 from .._utils import get_spatial
 from ._show import finish
 
 
+@doc_params
 def domains(
     adata: AnnData,
     *,
     color: str | Sequence[str] = C.DOMAIN_KEY,
     spatial_key: str = C.SPATIAL_KEY,
+    library_key: str | None = None,
     spot_size: float | None = None,
     title: str | Sequence[str] | None = None,
     ncols: int = 4,
@@ -24,6 +28,8 @@ def domains(
     save: str | None = None,
 ):
     """Show labels (domains, ground truth, any categorical ``obs`` column) at the spot positions.
+
+    With ``library_key``, each section gets its own panel per column, all with the same colour for the same label.
 
     Parameters
     ----------
@@ -33,12 +39,14 @@ def domains(
         One or several ``obs`` columns, one panel each.
     spatial_key
         ``obsm`` key of the coordinates.
+    library_key
+        {doc_library_key}
     spot_size
         Marker size in points squared; by default scaled to the number of spots.
     title
-        Panel titles; by default the column names.
+        Panel titles, one per column; by default the column names (with the section name when ``library_key``).
     ncols
-        Panels per row.
+        Panels per row (with ``library_key``: one row per column, a panel per section).
     show
         Show the figure; by default when not saving.
     save
@@ -54,27 +62,38 @@ def domains(
         if column not in adata.obs:
             raise KeyError(f"obs['{column}'] not found: run sst.tl.cluster(adata) or pick an existing column")
     coords = get_spatial(adata, spatial_key)
-    size = spot_size if spot_size is not None else float(np.clip(40_000 / adata.n_obs, 0.5, 60))
-    ncols = min(ncols, len(columns))
-    nrows = int(np.ceil(len(columns) / ncols))
+    groups = section_indices(adata, library_key) or [np.arange(adata.n_obs)]
+    panels = [  # (column, title, rows of the spots drawn)
+        (column, name if library_key is None else f"{name}: {section}", rows)
+        for column, name in zip(columns, titles, strict=False)
+        for section, rows in zip(
+            [""] if library_key is None else section_names(adata, library_key), groups, strict=True
+        )
+    ]
+    largest = max(len(rows) for rows in groups)
+    size = spot_size if spot_size is not None else float(np.clip(40_000 / largest, 0.5, 60))
+    ncols = min(ncols, len(panels)) if library_key is None else len(groups)
+    nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4 * nrows), squeeze=False)
-    for ax, column, name in zip(axes.ravel(), columns, titles, strict=False):
-        values = pd.Categorical(adata.obs[column].astype("string"))
-        palette = plt.get_cmap("tab20" if len(values.categories) > 10 else "tab10")
-        for i, category in enumerate(values.categories):
+    for ax, (column, name, rows) in zip(axes.ravel(), panels, strict=False):
+        everywhere = pd.Categorical(adata.obs[column].astype("string"))  # colours shared by every section
+        palette = plt.get_cmap("tab20" if len(everywhere.categories) > 10 else "tab10")
+        values = everywhere[rows]
+        xy = coords[rows]
+        for i, category in enumerate(everywhere.categories):
             where = np.asarray(values == category)
-            ax.scatter(
-                coords[where, 0], coords[where, 1], s=size, color=palette(i % palette.N), label=category, linewidths=0
-            )
+            if not where.any():
+                continue
+            ax.scatter(xy[where, 0], xy[where, 1], s=size, color=palette(i % palette.N), label=category, linewidths=0)
         missing = np.asarray(pd.isna(values))
         if missing.any():
-            ax.scatter(coords[missing, 0], coords[missing, 1], s=size, color="lightgrey", label="NA", linewidths=0)
+            ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", label="NA", linewidths=0)
         ax.set_title(name)
         ax.set_aspect("equal")
         ax.invert_yaxis()  # image coordinates: y grows downwards
         ax.axis("off")
         ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, markerscale=max(1, 6 / np.sqrt(size)))
-    for ax in axes.ravel()[len(columns) :]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     return finish(fig, show, save)

@@ -8,6 +8,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
+from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices
 from .._utils import check_adata, check_counts, get_matrix, get_spatial
 from ._resolution import DEFAULT_NEIGHBOURHOOD_SIZE, Resolution, detect_resolution, neighbourhood
 
@@ -22,6 +23,7 @@ def prepare(
     resolution: Resolution = "auto",
     neighbourhood_size: int | None = None,
     spatial_key: str = C.SPATIAL_KEY,
+    library_key: str | None = None,
     copy: bool = False,
 ) -> AnnData | None:
     """Select the modelled genes and build SemST's encoder input from raw counts.
@@ -35,6 +37,12 @@ def prepare(
     counts of its ``neighbourhood_size`` nearest observations, itself included. The encoder input, the semantic
     vectors and the ZINB target then all describe the mix of cells around each cell, so that the domains found are
     tissue neighbourhoods, not cell types.
+
+    Several sections (``library_key``) are modelled together: only genes detected in every section are kept (how many
+    were dropped is logged), the variable genes are chosen across sections (scanpy's ``batch_key``), the resolution
+    is detected per section (they must agree), neighbourhoods never cross sections, and each section's genes are
+    divided by their standard deviation within that section, so that a section's overall depth or gene-wise
+    efficiency does not become a domain.
 
     Parameters
     ----------
@@ -56,6 +64,8 @@ def prepare(
         Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
     spatial_key
         Key of the coordinates in ``obsm`` (read to detect the resolution and build the neighbourhoods).
+    library_key
+        {doc_library_key}
     copy
         {doc_copy}
 
@@ -87,11 +97,15 @@ def prepare(
     size = DEFAULT_NEIGHBOURHOOD_SIZE if neighbourhood_size is None else neighbourhood_size
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"neighbourhood_size must be a positive integer, got {neighbourhood_size!r}")
-    resolved, evidence = _resolve(adata, counts, resolution, spatial_key)
+    groups = section_indices(adata, library_key)
+    sections = groups or [np.arange(adata.n_obs)]
+    resolved, evidence = _resolve(adata, counts, resolution, spatial_key, sections)
     pool = None
     if resolved == "cell":
-        size = min(size, adata.n_obs)
-        pool = neighbourhood(get_spatial(adata, spatial_key), size)
+        size = min(size, *(len(index) for index in sections))
+        coords = get_spatial(adata, spatial_key)
+        blocks = [neighbourhood(coords[index], size) for index in sections]
+        pool = blocks[0] if groups is None else block_diagonal(blocks, sections, adata.n_obs)
 
     if min_cells is None:
         min_cells = max(3, int(np.ceil(0.01 * adata.n_obs)))
@@ -99,18 +113,41 @@ def prepare(
     kept = detected >= min_cells
     if not kept.any():
         raise ValueError(f"no gene is detected in at least min_cells={min_cells} spots: lower min_cells")
+    if groups is not None:
+        everywhere = np.logical_and.reduce(
+            [np.asarray((counts[index] > 0).sum(axis=0)).ravel() > 0 for index in groups]
+        )
+        if (kept & ~everywhere).any():
+            logg.info(f"leaving out {int((kept & ~everywhere).sum())} genes not detected in every section")
+        kept &= everywhere
+        if kept.sum() < MIN_SHARED_GENES:
+            raise ValueError(
+                f"only {int(kept.sum())} genes are detected in every section of obs['{library_key}'] (at least "
+                f"{MIN_SHARED_GENES} are needed): check that the sections measure the same genes under the same names"
+            )
 
     n_hvg = min(n_top_genes, int(kept.sum()))
     hvg = kept.copy()
     if n_hvg < kept.sum():
         sub = AnnData(counts[:, kept])
-        table = sc.pp.highly_variable_genes(sub, flavor="seurat_v3", n_top_genes=n_hvg, inplace=False)
+        batch_key = None
+        if groups is not None:
+            batch_key = "section"
+            sub.obs[batch_key] = adata.obs[library_key].astype(str).to_numpy()
+        table = sc.pp.highly_variable_genes(
+            sub, flavor="seurat_v3", n_top_genes=n_hvg, batch_key=batch_key, inplace=False
+        )
         hvg[np.flatnonzero(kept)] = table["highly_variable"].to_numpy()
     logg.info(f"modelling {int(hvg.sum())} of {adata.n_vars} genes (detected in >= {min_cells} spots)")
 
     modelled = counts[:, hvg] if pool is None else (pool @ counts[:, hvg]).tocsr()
     n_empty = int((np.asarray(modelled.sum(axis=1)).ravel() == 0).sum())
-    scaled = _scale(sp.csr_matrix(modelled, dtype=np.float32), hvg)
+    modelled = sp.csr_matrix(modelled, dtype=np.float32)
+    if groups is None:
+        scaled = _scale(modelled, hvg)
+    else:  # each section standardised on its own; rows put back in their order
+        order = np.concatenate(groups)
+        scaled = sp.vstack([_scale(modelled[index], hvg) for index in groups]).tocsr()[np.argsort(order)]
     if n_empty:
         logg.warning(
             f"{n_empty} spots have zero counts in the modelled genes: they keep an all-zero encoder input "
@@ -125,27 +162,41 @@ def prepare(
     elif C.NEIGHBOURHOOD_KEY in out.obsp:  # from an earlier run at cell resolution
         del out.obsp[C.NEIGHBOURHOOD_KEY]
     params = {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
-    params |= {"resolution": resolved, "resolution_requested": resolution, **evidence}
+    params |= {"resolution": resolved, "resolution_requested": resolution, **evidence, "library_key": library_key or ""}
     if pool is not None:
         params["neighbourhood_size"] = int(size)
     out.uns[C.PREPARE_KEY] = {"params": params}
     return out if copy else None
 
 
-def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key: str) -> tuple[str, dict]:
-    """Return the resolution to use and, under ``"auto"``, the evidence of :func:`detect_resolution`."""
+def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key: str, sections) -> tuple[str, dict]:
+    """Return the resolution to use and, under ``"auto"``, the evidence of :func:`detect_resolution`.
+
+    With several sections each is judged on its own (a list of evidence per section); they must agree.
+    """
     if resolution != "auto":
         return resolution, {}
     if spatial_key not in adata.obsm:
         logg.info(f"no obsm['{spatial_key}']: resolution 'spot' (the neighbourhoods of cell resolution need them)")
         return "spot", {}
+    coords = get_spatial(adata, spatial_key)
     totals = np.asarray(counts.sum(axis=1)).ravel()
-    resolved, evidence = detect_resolution(get_spatial(adata, spatial_key), totals)
+    found = [detect_resolution(coords[index], totals[index]) for index in sections]
+    kinds = {kind for kind, _ in found}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"the sections differ in resolution ({[kind for kind, _ in found]}): pass resolution='spot' or 'cell'"
+        )
+    resolved = kinds.pop()
+    shares = [e["lattice_share"] for _, e in found]
+    medians = [e["median_counts"] for _, e in found]
     logg.info(
-        f"resolution {resolved!r}: {evidence['lattice_share']:.0%} of nearest-neighbour distances on a lattice, "
-        f"median {evidence['median_counts']:.0f} counts per observation"
+        f"resolution {resolved!r}: {min(shares):.0%} or more of nearest-neighbour distances on a lattice, "
+        f"median {min(medians):.0f} or more counts per observation"
     )
-    return resolved, evidence
+    if len(found) == 1:
+        return resolved, found[0][1]
+    return resolved, {"lattice_share": shares, "median_counts": medians}
 
 
 def _scale(sub: sp.csr_matrix, genes: np.ndarray) -> sp.csr_matrix:

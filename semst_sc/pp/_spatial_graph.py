@@ -8,6 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
 from .._docs import doc_params
+from .._sections import block_diagonal, section_indices
 from .._utils import check_adata, check_n_neighbors, get_spatial, sparse_knn_graph, store_graph
 
 #: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
@@ -21,6 +22,7 @@ def spatial_graph(
     n_neighbors: int | None = None,
     radius: float | None = None,
     spatial_key: str = C.SPATIAL_KEY,
+    library_key: str | None = None,
     key_added: str = C.SPATIAL_GRAPH_KEY,
     copy: bool = False,
 ) -> AnnData | None:
@@ -29,7 +31,8 @@ def spatial_graph(
     With neither ``n_neighbors`` nor ``radius`` given, a graph already stored under ``key_added``
     (e.g. by ``squidpy.gr.spatial_neighbors``) is used as is; otherwise a k-nearest-neighbour graph
     with k = 6 is built (squidpy's default, Visium's first ring; one default for every platform). The
-    graph is symmetric, binary and has no self loops.
+    graph is symmetric, binary and has no self loops. With ``library_key``, neighbours are found within each
+    section only: no edge joins two sections (whose coordinates are separate frames).
 
     Parameters
     ----------
@@ -41,6 +44,8 @@ def spatial_graph(
         Build a radius graph: spots closer than ``radius`` (coordinate units) are neighbours.
     spatial_key
         Key of the coordinates in ``obsm``.
+    library_key
+        {doc_library_key}
     key_added
         Prefix of the keys written (squidpy's layout).
     copy
@@ -66,22 +71,20 @@ def spatial_graph(
         raise ValueError("give n_neighbors or radius, not both")
     coords = get_spatial(adata, spatial_key)
     n = adata.n_obs
-
-    if radius is not None:
-        if radius <= 0:
-            raise ValueError(f"radius must be positive, got {radius}")
-        dist = NearestNeighbors(radius=radius).fit(coords).radius_neighbors_graph(mode="distance")
-        dist = sp.csr_matrix(dist, dtype=np.float32)
-        dist.setdiag(0)
-        dist.eliminate_zeros()
-        conn = (dist > 0).astype(np.float32).tocsr()
-        params = {"radius": float(radius), "spatial_key": spatial_key}
+    groups = section_indices(adata, library_key) or [np.arange(n)]
+    if radius is not None and radius <= 0:
+        raise ValueError(f"radius must be positive, got {radius}")
+    k = DEFAULT_N_NEIGHBORS if n_neighbors is None else int(n_neighbors)
+    if radius is None:
+        check_n_neighbors(min(len(g) for g in groups), k, "a spatial graph", "or lower n_neighbors, or pass radius=")
+    graphs = [_graph(coords[index], k, radius) for index in groups]
+    if len(groups) == 1:
+        conn, dist = graphs[0]
     else:
-        k = DEFAULT_N_NEIGHBORS if n_neighbors is None else int(n_neighbors)
-        check_n_neighbors(n, k, "a spatial graph", "or lower n_neighbors, or pass radius=")
-        distances, indices = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()  # excludes the spot itself
-        conn, dist = sparse_knn_graph(indices, distances, n)
-        params = {"n_neighbors": k, "spatial_key": spatial_key}
+        conn = block_diagonal([g[0] for g in graphs], groups, n)
+        dist = block_diagonal([g[1] for g in graphs], groups, n)
+    params = {"spatial_key": spatial_key, "library_key": library_key or ""}
+    params |= {"n_neighbors": k} if radius is None else {"radius": float(radius)}
 
     isolated = int((np.diff(conn.indptr) == 0).sum())
     if isolated:
@@ -91,3 +94,16 @@ def spatial_graph(
     out = adata.copy() if copy else adata
     store_graph(out, key_added, conn, dist, params)
     return out if copy else None
+
+
+def _graph(coords: np.ndarray, k: int, radius: float | None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Return the connectivities and distances of a kNN graph (``radius`` None) or a radius graph of one section."""
+    n = len(coords)
+    if radius is None:
+        distances, indices = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()  # excludes the spot itself
+        return sparse_knn_graph(indices, distances, n)
+    dist = NearestNeighbors(radius=radius).fit(coords).radius_neighbors_graph(mode="distance")
+    dist = sp.csr_matrix(dist, dtype=np.float32)
+    dist.setdiag(0)
+    dist.eliminate_zeros()
+    return (dist > 0).astype(np.float32).tocsr(), dist

@@ -1,0 +1,158 @@
+"""Several sections in one AnnData: how they are joined, and how each step finds them (``obs[library_key]``).
+
+Sections (replicates, adjacent slices, patients) are told apart by an ``obs`` column, squidpy's ``library_key``.
+Their coordinates live in separate frames, so everything spatial (graphs, neighbourhoods, spatial scores) is built
+within a section; everything about expression (genes, the model, the clustering) is shared, so that one domain has
+one name in every section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scanpy import logging as logg
+
+#: the obs column concat_sections, the multi-slice loaders and the CLI write (squidpy's and scanpy's name)
+LIBRARY_KEY = "library_id"
+#: a section needs at least this many observations to get its own graphs and scaling
+MIN_SECTION_SIZE = 20
+#: fewer shared genes than this cannot make a joint model
+MIN_SHARED_GENES = 20
+
+
+def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRARY_KEY) -> AnnData:
+    """Join sections into one AnnData, told apart by ``obs[library_key]``.
+
+    Genes are joined inner (only genes every section measured; how many were dropped is logged), coordinates and
+    ``uns['spatial']`` are kept per section, and spot names become ``"{spot}-{section}"`` (anndata's
+    ``index_unique``). The inputs are not modified.
+
+    Parameters
+    ----------
+    sections
+        Section name -> AnnData with raw counts and ``obsm['spatial']``, e.g. ``{"151673": a, "151674": b}``.
+    library_key
+        ``obs`` column written with the section names.
+
+    Returns
+    -------
+    The joined AnnData: ``obs[library_key]`` (categorical, in the order given), the union of the ``obs`` columns,
+    ``obsm['spatial']`` and ``uns['spatial'][library_id]`` of every section that had one.
+    """
+    import anndata as ad
+
+    if not isinstance(sections, Mapping) or len(sections) == 0:
+        raise TypeError("concat_sections takes a dict {section name: AnnData} with at least one section")
+    for name, adata in sections.items():
+        if not isinstance(adata, AnnData):
+            raise TypeError(f"section {name!r} is a {type(adata).__name__}, not an AnnData")
+        if not adata.var_names.is_unique:
+            raise ValueError(f"section {name!r} has duplicate gene names: run adata.var_names_make_unique() first")
+    names = [str(name) for name in sections]
+    if len(set(names)) < len(names):
+        raise ValueError(f"section names must be distinct as strings, got {names}")
+    shared = _shared_genes(sections)
+    joined = ad.concat(
+        {str(k): v for k, v in sections.items()},
+        join="inner",
+        label=library_key,
+        index_unique="-",
+        merge="same",
+        uns_merge=None,
+    )
+    joined.obs[library_key] = pd.Categorical(joined.obs[library_key], categories=names)
+    joined.var = _same_var(sections, joined.var_names)
+    spatial = {}
+    for adata in sections.values():
+        spatial.update(adata.uns.get("spatial", {}))
+    if spatial:
+        joined.uns["spatial"] = spatial
+    logg.info(f"joined {len(names)} sections: {joined.n_obs} spots, {len(shared)} shared genes")
+    return joined
+
+
+def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:
+    """Return the genes every section has; log how many were dropped, raise when too few are shared."""
+    shared = None
+    for adata in sections.values():
+        shared = adata.var_names if shared is None else shared.intersection(adata.var_names)
+    largest = max(adata.n_vars for adata in sections.values())
+    if len(shared) < MIN_SHARED_GENES:
+        kinds = {name: _id_kind(adata.var_names) for name, adata in sections.items()}
+        hint = (
+            f"; the sections name genes differently ({kinds}): give them the same kind of names, e.g. "
+            "adata.var_names = adata.var['gene_symbol']"
+            if len(set(kinds.values())) > 1
+            else ""
+        )
+        raise ValueError(
+            f"the sections share {len(shared)} genes, fewer than the {MIN_SHARED_GENES} a joint model needs{hint}"
+        )
+    if len(shared) < largest:
+        logg.warning(f"keeping the {len(shared)} genes measured in every section ({largest - len(shared)} dropped)")
+    return shared
+
+
+def _same_var(sections: Mapping[str, AnnData], genes: pd.Index) -> pd.DataFrame:
+    """Return the ``var`` columns whose values agree in every section (categories compared by value)."""
+    frames = [adata.var.loc[genes] for adata in sections.values()]
+    columns = [c for c in frames[0].columns if all(c in f for f in frames)]
+    same = [c for c in columns if all(f[c].astype(object).equals(frames[0][c].astype(object)) for f in frames[1:])]
+    return frames[0][same].copy()
+
+
+def _id_kind(names) -> str:
+    from ._utils import looks_like_ensembl
+
+    return "Ensembl IDs" if looks_like_ensembl(names) else "symbols"
+
+
+def section_indices(adata: AnnData, library_key: str | None) -> list[np.ndarray] | None:
+    """Return the row indices of each section of ``obs[library_key]`` (``None`` when ``library_key`` is ``None``).
+
+    Raises a clear error when the column is missing, has missing values, or a section is too small.
+    """
+    if library_key is None:
+        return None
+    if library_key not in adata.obs:
+        raise KeyError(
+            f"obs['{library_key}'] not found: library_key names the obs column that tells the sections apart "
+            f"(sst.concat_sections writes obs['{LIBRARY_KEY}']); obs columns: {list(adata.obs.columns)}"
+        )
+    labels = adata.obs[library_key]
+    if labels.isna().any():
+        raise ValueError(
+            f"obs['{library_key}'] has {int(labels.isna().sum())} spots without a section: fill or remove them"
+        )
+    codes, names = pd.factorize(labels.astype(str), sort=False)
+    groups = [np.flatnonzero(codes == i) for i in range(len(names))]
+    small = {str(names[i]): len(g) for i, g in enumerate(groups) if len(g) < MIN_SECTION_SIZE}
+    if small:
+        raise ValueError(
+            f"sections with fewer than {MIN_SECTION_SIZE} spots in obs['{library_key}']: {small}; "
+            "remove them or check the section labels"
+        )
+    return groups
+
+
+def section_names(adata: AnnData, library_key: str) -> list[str]:
+    """Return the section names in the order :func:`section_indices` returns them."""
+    return [str(n) for n in pd.factorize(adata.obs[library_key].astype(str), sort=False)[1]]
+
+
+def block_diagonal(blocks, groups: list[np.ndarray], n: int):
+    """Place each section's n_s x n_s sparse matrix at its rows and columns of an n x n CSR matrix."""
+    import scipy.sparse as sp
+
+    rows, cols, data = [], [], []
+    for block, index in zip(blocks, groups, strict=True):
+        coo = sp.coo_matrix(block)
+        rows.append(index[coo.row])
+        cols.append(index[coo.col])
+        data.append(coo.data)
+    return sp.csr_matrix(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float32
+    )

@@ -1,0 +1,171 @@
+"""Several sections in one AnnData: joining them, and every step honouring ``library_key``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import adjusted_rand_score
+
+import semst_sc as sst
+from semst_sc.datasets import simulate_tissue
+
+
+@pytest.fixture(scope="module")
+def _pair():
+    """Two sections of the same simulated tissue (same genes, other spots); the second sequenced three times deeper."""
+    a = simulate_tissue(20, 20, rng=0)
+    b = simulate_tissue(22, 18, rng=0)
+    b.X = sp.csr_matrix(b.X * 3)
+    return a, b
+
+
+@pytest.fixture
+def pair(_pair):
+    return _pair[0].copy(), _pair[1].copy()
+
+
+@pytest.fixture
+def joined(pair):
+    return sst.concat_sections({"A": pair[0], "B": pair[1]})
+
+
+def crosses(graph: sp.spmatrix, sections: np.ndarray) -> int:
+    rows, cols = sp.coo_matrix(graph).nonzero()
+    return int((sections[rows] != sections[cols]).sum())
+
+
+def test_concat_sections_joins_on_shared_genes_and_keeps_the_inputs(pair, caplog):
+    a, b = pair
+    b = b[:, 10:].copy()  # B lacks 10 genes
+    b.uns["spatial"] = {"B": {"scalefactors": {"spot_diameter_fullres": 1.0}}}
+    a_before, b_before = a.copy(), b.copy()
+    joined = sst.concat_sections({"A": a, "B": b})
+    assert joined.n_obs == a.n_obs + b.n_obs and joined.n_vars == a.n_vars - 10
+    assert list(joined.obs["library_id"].cat.categories) == ["A", "B"]
+    assert joined.obs_names[0] == f"{a.obs_names[0]}-A"
+    assert joined.obs_names.is_unique
+    assert joined.uns["spatial"] == b.uns["spatial"]
+    assert "domain" in joined.obs and joined.obsm["spatial"].shape == (joined.n_obs, 2)
+    np.testing.assert_array_equal(joined[joined.obs["library_id"] == "B"].X.toarray(), b.X.toarray())
+    for before, after in ((a_before, a), (b_before, b)):
+        assert before.obs_names.equals(after.obs_names) and before.var_names.equals(after.var_names)
+        assert list(before.obs.columns) == list(after.obs.columns)
+
+
+def test_concat_sections_explains_sections_that_share_no_genes(pair):
+    a, b = pair
+    b.var_names = [f"ENSG{i:011d}" for i in range(b.n_vars)]
+    with pytest.raises(ValueError, match="share 0 genes.*Ensembl IDs"):
+        sst.concat_sections({"A": a, "B": b})
+    with pytest.raises(TypeError, match="dict"):
+        sst.concat_sections([a, b])
+
+
+def test_bad_section_labels_are_clear_errors(joined):
+    with pytest.raises(KeyError, match="obs\\['sample'\\] not found"):
+        sst.pp.spatial_graph(joined, library_key="sample")
+    joined.obs["with_nan"] = joined.obs["library_id"].astype(object)
+    joined.obs.iloc[:3, joined.obs.columns.get_loc("with_nan")] = np.nan
+    with pytest.raises(ValueError, match="3 spots without a section"):
+        sst.pp.prepare(joined, library_key="with_nan")
+    joined.obs["tiny"] = np.where(np.arange(joined.n_obs) < 5, "small", "big")
+    with pytest.raises(ValueError, match="fewer than 20 spots.*'small': 5"):
+        sst.run_pipeline(joined, 7, library_key="tiny")
+
+
+def test_spatial_graph_never_crosses_sections(joined, pair):
+    sst.pp.spatial_graph(joined, library_key="library_id")
+    sections = joined.obs["library_id"].to_numpy()
+    graph = joined.obsp["spatial_connectivities"]
+    assert crosses(graph, sections) == 0
+    alone = pair[1].copy()
+    sst.pp.spatial_graph(alone)
+    b = np.flatnonzero(sections == "B")
+    assert (graph[b][:, b] != alone.obsp["spatial_connectivities"]).nnz == 0
+    # without library_key the overlapping coordinate frames join the sections: what library_key prevents
+    sst.pp.spatial_graph(joined, n_neighbors=6)
+    assert crosses(joined.obsp["spatial_connectivities"], sections) > 0
+
+
+def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):
+    b = (joined.obs["library_id"] == "B").to_numpy()
+    X = joined.X.tolil()
+    X[np.flatnonzero(b)[:, None], [0, 1]] = 0  # genes 0 and 1 not measured in B
+    joined.X = X.tocsr()
+    sst.pp.prepare(joined, library_key="library_id")
+    modelled = joined.var["semst_modelled"].to_numpy()
+    assert not modelled[:2].any() and modelled[2:].sum() > 100
+    genes = np.flatnonzero(modelled)
+    section = joined[b][:, genes].copy()
+    sst.pp.prepare(section, n_top_genes=len(genes), min_cells=1)  # B alone, on the jointly modelled genes
+    assert section.var["semst_modelled"].all()
+    # B's rows of the joint input are B scaled alone: the deeper section does not stand out
+    np.testing.assert_allclose(
+        joined.layers["semst_scaled"][b][:, genes].toarray(), section.layers["semst_scaled"].toarray(), rtol=1e-5
+    )
+    params = joined.uns["semst_prepare"]["params"]
+    assert params["library_key"] == "library_id" and len(params["lattice_share"]) == 2
+
+
+def test_cell_resolution_neighbourhoods_stay_in_their_section():
+    a = simulate_tissue(platform="xenium", n_cells=800, rng=0)
+    b = simulate_tissue(platform="xenium", n_cells=700, rng=1)
+    joined = sst.concat_sections({"A": a, "B": b})
+    sst.pp.prepare(joined, library_key="library_id")
+    assert joined.uns["semst_prepare"]["params"]["resolution"] == "cell"
+    assert crosses(joined.obsp["semst_neighbourhood"], joined.obs["library_id"].to_numpy()) == 0
+
+
+def test_balanced_feature_graph_draws_neighbours_from_every_section(joined):
+    sst.pp.prepare(joined, library_key="library_id")
+    sst.pp.feature_graph(joined, library_key="library_id")
+    graph = sp.csr_matrix(joined.obsp["semst_feature_connectivities"])
+    sections = joined.obs["library_id"].to_numpy()
+    in_b = np.asarray(graph[:, sections == "B"].sum(axis=1)).ravel()
+    in_a = np.asarray(graph[:, sections == "A"].sum(axis=1)).ravel()
+    assert (in_a >= 7).all() and (in_b >= 7).all()  # ceil(14 / 2) per section, before symmetrisation adds more
+    assert graph.diagonal().sum() == 0
+    assert joined.uns["semst_feature_neighbors"]["params"]["balanced"]
+
+
+def test_joint_pipeline_gives_one_set_of_domains_and_leaves_the_input(joined):
+    before = joined.copy()
+    result = sst.run_pipeline(joined, 7, library_key="library_id", n_epochs=40, copy=True)
+    assert joined.obs.equals(before.obs) and set(joined.obsp) == set(before.obsp)
+    sections = result.obs["library_id"].to_numpy()
+    assert crosses(result.obsp["spatial_connectivities"], sections) == 0
+    scores = sst.metrics.evaluate(result, "domain", library_key="library_id")
+    assert set(scores["sections"]) == {"A", "B"}
+    assert min(s["ari"] for s in scores["sections"].values()) > 0.5
+    # one set of domains: scored against one truth over both sections, the matching holds across them
+    assert scores["ari"] > 0.5
+    for name in ("A", "B"):  # every domain found is used in both sections, not one set per section
+        assert result.obs.loc[sections == name, "semst_domain"].nunique() >= 6
+    fig = sst.pl.domains(result, color=["semst_domain", "domain"], library_key="library_id", show=False)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["semst_domain: A", "semst_domain: B", "domain: A", "domain: B"]
+
+
+def test_evaluate_scores_each_section(joined):
+    joined.obs["semst_domain"] = joined.obs["domain"].astype(str)
+    joined.obs.loc[joined.obs["library_id"] == "B", "semst_domain"] = "one"  # B collapsed to a single domain
+    scores = sst.metrics.evaluate(joined, "domain", library_key="library_id")
+    assert scores["sections"]["A"]["ari"] == pytest.approx(1.0)
+    assert scores["sections"]["B"]["ari"] == pytest.approx(0.0)
+    assert 0 < scores["ari"] < 1
+    n = joined.obs["library_id"].value_counts()
+    assert scores["sections"]["B"]["pas"] == 0  # one domain: perfectly coherent
+    assert scores["pas"] == pytest.approx(scores["sections"]["A"]["pas"] * n["A"] / joined.n_obs)
+
+
+def test_joint_scores_differ_from_pooled_when_sections_are_swapped(joined):
+    """A sanity check of the per-section score: labels swapped between sections are caught."""
+    labels = pd.Series(joined.obs["domain"].astype(str).to_numpy(), index=joined.obs_names)
+    b = (joined.obs["library_id"] == "B").to_numpy()
+    codes = {d: i for i, d in enumerate(sorted(labels.unique()))}
+    labels[b] = labels[b].map(lambda d: str((codes[d] + 1) % len(codes)))  # B's domains renamed
+    joined.obs["semst_domain"] = labels.to_numpy()
+    scores = sst.metrics.evaluate(joined, "domain", library_key="library_id")
+    assert scores["sections"]["B"]["ari"] == pytest.approx(1.0)  # within B the partition is right
+    assert adjusted_rand_score(joined.obs["domain"], labels) == pytest.approx(scores["ari"])
+    assert scores["ari"] < 0.8  # but across sections the names do not match
