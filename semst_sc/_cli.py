@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         help=".h5ad file (raw counts, obsm['spatial']), Space Ranger output folder, or SpatialData .zarr store "
         "(Xenium, CosMx, Visium HD written by spatialdata-io: a folder ending in .zarr or holding zarr metadata). "
         "Several .h5ad files or Space Ranger folders are sections fitted jointly, one set of domains for all, each "
-        "named by its file stem or folder name in obs['library_id']",
+        "named by its file stem or folder name (the folder above an 'outs' folder) in obs['library_id']",
     )
     run.add_argument(
         "--library-key",
@@ -403,7 +403,8 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
         )
     if library_key is not None:
         raise ValueError("--library-key names the section column of one .h5ad; several inputs are named by their files")
-    names = [path.stem if path.is_file() else path.name for path in inputs]
+    names = [path.stem if path.is_file() else path.resolve().name for path in inputs]
+    names = [Path(p).resolve().parent.name if n == "outs" else n for n, p in zip(names, inputs, strict=True)]
     if len(set(names)) < len(names):
         raise ValueError(f"the inputs must have distinct file stems or folder names, the section names; got {names}")
     return names

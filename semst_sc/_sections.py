@@ -80,7 +80,8 @@ def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:
     for adata in sections.values():
         shared = adata.var_names if shared is None else shared.intersection(adata.var_names)
     largest = max(adata.n_vars for adata in sections.values())
-    if len(shared) < MIN_SHARED_GENES:
+    smallest = min(adata.n_vars for adata in sections.values())
+    if len(shared) < min(MIN_SHARED_GENES, smallest):  # small panels that share all their genes are fine
         kinds = {name: _id_kind(adata.var_names) for name, adata in sections.items()}
         hint = (
             f"; the sections name genes differently ({kinds}): give them the same kind of names, e.g. "

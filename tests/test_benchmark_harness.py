@@ -279,3 +279,45 @@ def test_peer_setup_reads_the_peer_folders_and_refuses_unknown_peers():
     peers = sorted(p.parent.name for p in (BENCHMARKS / "peers").glob("*/requirements.txt"))
     assert peers and f"peers: {' '.join(peers)}" in done.stderr
     assert not (BENCHMARKS / "peers" / ".venvs" / "nosuch").exists()
+
+
+def test_joint_run_scores_each_section_beside_the_single_runs(tmp_path):
+    first, second = tmp_path / "first.h5ad", tmp_path / "second.h5ad"
+    simulate_tissue(20, 20, rng=0).write_h5ad(first)
+    simulate_tissue(18, 22, rng=0).write_h5ad(second)
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        str(RUN),
+        "--label-key",
+        "domain",
+        "--n-clusters",
+        "7",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
+    for data, methods in (
+        ([first], ["pca_smooth_gmm"]),
+        ([second], ["pca_smooth_gmm"]),
+        ([first, second], ["pca_smooth_gmm", "graphst"]),
+    ):
+        done = subprocess.run(
+            [*command, "--data", *map(str, data), "--methods", *methods],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    runs = pd.read_csv(out / "runs.csv").set_index(["method", "dataset"])
+    joint = ["first@first+second", "second@first+second"]
+    assert set(runs.loc["pca_smooth_gmm"].index) == {"first", "second", *joint}
+    assert (runs.loc["pca_smooth_gmm", "status"] == "ok").all()
+    assert (runs.loc["pca_smooth_gmm"].loc[joint, "ari"] > 0.3).all()
+    # the joint labels of a section are the joint run's labels of its spots
+    both = pd.read_csv(out / "labels" / "first+second_pca_smooth_gmm_0.csv", index_col="spot", dtype=str)
+    alone = pd.read_csv(out / "labels" / "second@first+second_pca_smooth_gmm_0.csv", index_col="spot", dtype=str)
+    assert alone["domain"].equals(both.loc[alone.index, "domain"])
+    assert runs.loc[("graphst", joint[0]), "status"].startswith("unavailable: no joint mode")
+    assert "second@first+second" in (out / "summary.md").read_text()

@@ -398,3 +398,52 @@ def test_run_on_a_store_fails_before_any_work(store, slide, tmp_path, capsys, no
     monkeypatch.setitem(sys.modules, "spatialdata", None)  # spatialdata not installed
     assert main(["run", str(bare), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
     assert "needs the spatialdata package: pip install spatialdata" in capsys.readouterr().err
+
+
+@pytest.fixture
+def two_sections(tmp_path):
+    from semst_sc.datasets import simulate_tissue
+
+    paths = []
+    for name, shape in (("left", (16, 16)), ("right", (18, 14))):
+        section = simulate_tissue(*shape, n_genes=120, rng=0)
+        section.obs["donor"] = name.upper()
+        paths.append(tmp_path / f"{name}.h5ad")
+        section.write_h5ad(paths[-1])
+    return paths
+
+
+def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys):
+    out, png = tmp_path / "joint.h5ad", tmp_path / "joint.png"
+    args = ["run", *map(str, two_sections), "--n-clusters", "4", "--output", str(out), "--plot", str(png)]
+    assert main([*args, "--epochs", "3", "--no-semantics", "--quiet"]) == 0
+    result = ad.read_h5ad(out)
+    assert list(result.obs["library_id"].cat.categories) == ["left", "right"]
+    assert set(result.obs["donor"]) == {"LEFT", "RIGHT"}  # each input's obs columns kept
+    assert result.obs_names.str.endswith("-left").sum() == 256
+    assert result.uns["semst_prepare"]["params"]["library_key"] == "library_id"
+    assert result.uns["spatial_neighbors"]["params"]["library_key"] == "library_id"
+    assert png.stat().st_size > 5_000
+    assert "of 2 sections in 4 domains" in capsys.readouterr().out
+
+
+def test_run_library_key_of_one_file(two_sections, tmp_path):
+    joined = ad.concat({"a": ad.read_h5ad(two_sections[0]), "b": ad.read_h5ad(two_sections[1])}, index_unique="-")
+    path, out = tmp_path / "both.h5ad", tmp_path / "res.h5ad"
+    joined.write_h5ad(path)
+    args = ["run", str(path), "--library-key", "donor", "--n-clusters", "3", "--output", str(out), "--epochs", "2"]
+    assert main([*args, "--no-semantics", "--quiet"]) == 0
+    assert ad.read_h5ad(out).uns["semst_prepare"]["params"]["library_key"] == "donor"
+
+
+def test_several_inputs_need_distinct_names(two_sections, tmp_path, capsys, no_work):
+    other = tmp_path / "copy"
+    other.mkdir()
+    twin = other / "left.h5ad"
+    twin.write_bytes(two_sections[0].read_bytes())
+    out = str(tmp_path / "o.h5ad")
+    assert main(["run", str(two_sections[0]), str(twin), "--output", out, "--quiet"]) == 1
+    assert "distinct file stems" in capsys.readouterr().err
+    assert main(["run", *map(str, two_sections), "--library-key", "donor", "--output", out, "--quiet"]) == 1
+    assert "--library-key names the section column of one .h5ad" in capsys.readouterr().err
+    assert no_work == []

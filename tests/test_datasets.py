@@ -192,6 +192,17 @@ def test_read_spaceranger(tmp_path, positions):
     assert adata.uns["spatial"]["fake_library"]["scalefactors"]["tissue_hires_scalef"] == 0.15
 
 
+def test_read_spaceranger_of_several_folders_joins_sections(tmp_path):
+    first = make_spaceranger(tmp_path / "sample_a" / "outs")
+    make_spaceranger(tmp_path / "sample_b" / "outs")
+    adata = read_spaceranger([tmp_path / "sample_a" / "outs", tmp_path / "sample_b" / "outs"])
+    assert list(adata.obs["library_id"].cat.categories) == ["sample_a", "sample_b"]
+    assert adata.n_obs == 10 and adata.obs_names[0] == f"{BARCODES[0]}-sample_a"
+    np.testing.assert_array_equal(adata[adata.obs["library_id"] == "sample_a"].X.toarray(), first[:5])
+    with pytest.raises(ValueError, match="distinct names"):
+        read_spaceranger([tmp_path / "sample_a" / "outs", tmp_path / "sample_a" / "outs"])
+
+
 def test_read_spaceranger_mtx_folder(tmp_path):
     """Both Space Ranger layouts give the same AnnData (the mtx folder has no library id: the folder name is used)."""
     counts = make_spaceranger(tmp_path / "outs", layout="mtx")
@@ -278,6 +289,16 @@ def test_dlpfc_real(data_dir):
     assert layer.isna().sum() == 28
     coords = adata.obsm["spatial"]
     assert coords.shape == (3639, 2) and np.isfinite(coords).all()
+
+
+@pytest.mark.real_data
+def test_dlpfc_several_slices_join_as_sections(data_dir):
+    adata = dlpfc(["151673", "151674"], data_dir=data_dir)
+    assert list(adata.obs["library_id"].cat.categories) == ["151673", "151674"]
+    assert (adata.obs["library_id"] == "151673").sum() == 3639
+    assert adata.n_vars == 2340  # the genes both benchmark copies hold (each its own 5,000 most variable)
+    assert "gene_symbol" in adata.var and adata.obs_names.is_unique
+    assert adata.obs["layer_guess_reordered"].notna().sum() > 6000
 
 
 @pytest.mark.real_data

@@ -169,3 +169,13 @@ def test_joint_scores_differ_from_pooled_when_sections_are_swapped(joined):
     assert scores["sections"]["B"]["ari"] == pytest.approx(1.0)  # within B the partition is right
     assert adjusted_rand_score(joined.obs["domain"], labels) == pytest.approx(scores["ari"])
     assert scores["ari"] < 0.8  # but across sections the names do not match
+
+
+def test_minibatch_training_works_with_sections(joined):
+    sst.pp.prepare(joined, library_key="library_id")
+    sst.pp.spatial_graph(joined, library_key="library_id")
+    sst.pp.feature_graph(joined, library_key="library_id")
+    train = {"minibatch": True, "minibatch_size": 128}
+    sst.tl.semst(joined, semantic_key=None, n_epochs=3, train_kwargs=train)
+    assert joined.obsm["X_semst"].shape[0] == joined.n_obs and np.isfinite(joined.obsm["X_semst"]).all()
+    assert joined.uns["semst"]["params"]["minibatch"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -24,14 +25,16 @@ _COUNT_FILES = ("filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix")
 _POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
 
 
-def read_spaceranger(path: str | Path, *, count_file: str | None = None) -> AnnData:
-    """Read a Space Ranger output folder: counts, in-tissue spot positions and scale factors.
+def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str | None = None) -> AnnData:
+    """Read a Space Ranger output folder: counts, in-tissue spot positions and scale factors; or several folders.
 
     Parameters
     ----------
     path
         The Space Ranger ``outs`` folder, holding the count matrix and ``spatial/tissue_positions.csv``
-        (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read).
+        (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read). A list of
+        folders reads each as a section and joins them with :func:`semst_sc.concat_sections`, each named by its
+        folder, or the folder above an ``outs`` folder (``obs['library_id']``).
     count_file
         The count matrix inside ``path``: a 10x HDF5 file (e.g. ``"raw_feature_bc_matrix.h5"``) or a folder in the
         Matrix Market layout (``matrix.mtx.gz``, ``features.tsv.gz``, ``barcodes.tsv.gz``). ``None`` reads
@@ -48,6 +51,16 @@ def read_spaceranger(path: str | Path, *, count_file: str | None = None) -> AnnD
     - ``uns['spatial'][library_id]``: ``scalefactors`` and ``images`` (hires/lowres), those present in ``spatial/``.
 
     """
+    if not isinstance(path, str | Path):
+        from .._sections import concat_sections
+
+        folders = [Path(p).expanduser() for p in path]
+        names = [section_name(folder) for folder in folders]
+        if len(set(names)) < len(names):
+            raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
+        return concat_sections(
+            {n: read_spaceranger(f, count_file=count_file) for n, f in zip(names, folders, strict=True)}
+        )
     path = Path(path).expanduser()
     matrix_file = _find_matrix(path, count_file)
     with warnings.catch_warnings():  # duplicated symbols are made unique right below
@@ -78,6 +91,12 @@ def read_spaceranger(path: str | Path, *, count_file: str | None = None) -> AnnD
     library_id = _library_id(matrix_file)
     adata.uns["spatial"] = {library_id: _spatial_metadata(path / "spatial")}
     return adata
+
+
+def section_name(folder: Path) -> str:
+    """Name a Space Ranger folder as a section: its name, or its parent's for an ``outs`` folder."""
+    folder = folder.resolve()
+    return folder.parent.name if folder.name == "outs" else folder.name
 
 
 def _read_positions(spatial: Path) -> pd.DataFrame:
