@@ -42,7 +42,8 @@ def cluster(
         the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under half the
         largest gain so far) and the spatially coherent K (the last K before the first at which some domain keeps
         less than half of its spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
-        its own partition at resolution 1. An estimate on a bound of the search logs a warning.
+        its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
+        warning.
     method
         ``"gmm"``: Gaussian mixture with one shared (tied) covariance on a PCA of the embedding,
         the pure-Python counterpart of mclust's EEE model; ``"kmeans"``; ``"leiden"``: Leiden on
