@@ -158,7 +158,14 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
     models = {k: fit(k) for k in candidates}
     if method == "gmm":
         bic = {k: float(model.bic(fitted)) for k, model in models.items()}
-        coherence = {k: _least_coherence(model.predict(rep), spatial) for k, model in models.items()}
+        rows = np.arange(rep.shape[0]) if fit_rows is None else fit_rows
+        edges = spatial[rows].tocoo()  # the spatial edges of the fitted spots: bounded work on a sample
+        seen = np.union1d(rows, edges.col)
+        labels = np.zeros(rep.shape[0], dtype=int)
+        coherence = {}
+        for k, model in models.items():
+            labels[seen] = model.predict(rep[seen])
+            coherence[k] = _least_coherence(labels[rows[edges.row]], labels[edges.col], edges.data)
         info["k_elbow"], info["k_coherent"] = _bic_elbow(bic), _last_coherent(coherence)
         best = min(info["k_elbow"], info["k_coherent"])
         info["estimated_by"] = "BIC elbow and spatial coherence"
@@ -201,12 +208,13 @@ def _last_coherent(coherence: dict[int, float]) -> int:
     return max(failing[0] - 1, ks[0]) if failing else ks[-1]
 
 
-def _least_coherence(labels: np.ndarray, graph) -> float:
-    """Return the share of its spatial-graph edge weight that the least coherent domain keeps inside itself."""
-    graph = graph.tocoo()
-    same = labels[graph.row] == labels[graph.col]
-    inside = np.bincount(labels[graph.row], weights=graph.data * same, minlength=labels.max() + 1)
-    total = np.bincount(labels[graph.row], weights=graph.data, minlength=labels.max() + 1)
+def _least_coherence(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
+    """Return the share of its edge weight that the least coherent domain keeps inside itself.
+
+    ``source``, ``target``: the domains at the two ends of each spatial edge; ``weights``: the edge weights.
+    """
+    inside = np.bincount(source, weights=weights * (source == target), minlength=source.max() + 1)
+    total = np.bincount(source, weights=weights, minlength=source.max() + 1)
     return float((inside[total > 0] / total[total > 0]).min())
 
 
