@@ -86,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         help="count matrix inside a Space Ranger folder: a 10x .h5 file or an mtx folder "
         "(default: filtered_feature_bc_matrix.h5, else filtered_feature_bc_matrix/)",
     )
-    run.add_argument("--n-clusters", type=_positive_int, default=None, help="number of domains (default: estimated)")
+    run.add_argument(
+        "--n-clusters",
+        type=_positive_int,
+        default=None,
+        help="number of domains (default: estimated, see sst.tl.cluster; a warning when on a bound)",
+    )
     run.add_argument("--output", type=Path, required=True, help=OUTPUT_HELP)
     run.add_argument("--plot", type=Path, default=None, help="write a PNG of the domains")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")

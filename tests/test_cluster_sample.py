@@ -10,8 +10,9 @@ import semst_sc as sst
 
 @pytest.fixture(scope="module")
 def _embedded():
-    """The default simulated tissue with a cheap spatial embedding: PCs averaged over 6 spatial neighbours."""
+    """The default simulated tissue, its spatial graph and a cheap embedding: PCs averaged over 6 spatial neighbours."""
     adata = sst.datasets.simulate_tissue()
+    sst.pp.spatial_graph(adata)
     base = adata.copy()
     sc.pp.normalize_total(base)
     sc.pp.log1p(base)
@@ -51,7 +52,11 @@ def test_small_data_are_fitted_whole_by_default(embedded):
 def test_the_number_of_domains_is_estimated_on_the_sample(embedded):
     sst.tl.cluster(embedded, method="gmm", sample_size=500, max_clusters=9)
     params = embedded.uns["semst_domain"]["params"]
-    assert params["estimated_by"] == "BIC" and params["fitted_on"] == 500 and 2 <= params["n_found"] <= 9
+    assert (
+        params["estimated_by"] == "BIC elbow and spatial coherence"
+        and params["fitted_on"] == 500
+        and 2 <= params["n_found"] <= 9
+    )
 
 
 def test_sample_size_is_checked(embedded):

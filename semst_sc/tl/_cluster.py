@@ -38,8 +38,12 @@ def cluster(
     adata
         Spots with an embedding in ``obsm[use_rep]``.
     n_clusters
-        Number of domains. ``None`` estimates it: the lowest BIC for ``gmm``, the best silhouette
-        for ``kmeans`` (both over 2..``max_clusters``), Leiden's own partition at resolution 1.
+        Number of domains. ``None`` estimates it over 2..``max_clusters``. ``gmm``: the smaller of two numbers,
+        the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under half the
+        largest gain so far) and the spatially coherent K (the last K before the first at which some domain keeps
+        less than half of its spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
+        its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
+        warning.
     method
         ``"gmm"``: Gaussian mixture with one shared (tied) covariance on a PCA of the embedding,
         the pure-Python counterpart of mclust's EEE model; ``"kmeans"``; ``"leiden"``: Leiden on
@@ -52,7 +56,7 @@ def cluster(
         Relabel each spot with the majority label of its spatial neighbours when more than half
         of them agree (:func:`semst_sc.tl.refine`).
     connectivity_key
-        {doc_connectivity_key}
+        {doc_connectivity_key} Read by ``refine`` and by the ``gmm`` estimate of the number of domains.
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
     sample_size
@@ -73,8 +77,11 @@ def cluster(
     ``obs['{key_added}']``
         Domain labels (categorical ``"0"``, ``"1"``, ... by decreasing size).
     ``uns['{key_added}']['params']``
-        Method, requested and found number of domains, how it was chosen, and (``gmm``, ``kmeans``)
-        ``fitted_on``: the number of spots the model was fitted on (fewer than ``n_obs`` when a sample was used).
+        Method, requested and found number of domains, how it was chosen (``estimated_by``), and (``gmm``,
+        ``kmeans``) ``fitted_on``: the number of spots the model was fitted on (fewer than ``n_obs`` when a sample
+        was used). An estimate by ``gmm`` also records its curves, keyed by K as strings: ``bic``, and
+        ``coherence`` (the share of spatial-graph edge weight kept inside the least coherent domain), with the two
+        numbers they give, ``k_elbow`` and ``k_coherent``; by ``kmeans``: ``scores`` (minus the silhouette).
     """
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
@@ -85,7 +92,10 @@ def cluster(
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
         raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
-    spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if refine else None
+    estimate_on_graph = n_clusters is None and method == "gmm"
+    spatial = None
+    if refine or estimate_on_graph:
+        spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size must be positive or None, got {sample_size}")
 
@@ -102,7 +112,7 @@ def cluster(
 
             pca = PCA(n_components=min(n_pcs, adata.n_obs - 1), random_state=rng)
             rep = pca.fit_transform(rep) if fit_rows is None else pca.fit(rep[fit_rows]).transform(rep)
-        labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, rng, info)
+        labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
     if refine:
         labels = majority_vote(labels, spatial)
 
@@ -127,7 +137,7 @@ def cluster(
     return out if copy else None
 
 
-def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, rng, info) -> np.ndarray:
+def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info) -> np.ndarray:
     """Fit a mixture on ``rep[fit_rows]`` (all rows when ``None``) and label every row."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -142,19 +152,70 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, rng, info) -> 
 
     if n_clusters is not None:
         return fit(n_clusters).predict(rep)
-    candidates = range(2, min(max_clusters, fitted.shape[0] - 1) + 1)
-    sample = np.random.default_rng(rng).permutation(rep.shape[0])[:10_000]
-    scores, models = {}, {}
-    for k in candidates:
-        models[k] = fit(k)
-        if method == "gmm":
-            scores[k] = float(models[k].bic(fitted))
-        else:
-            scores[k] = -float(silhouette_score(rep[sample], models[k].predict(rep[sample]), random_state=rng))
-    best = min(scores, key=scores.get)
-    info["estimated_by"] = "BIC" if method == "gmm" else "silhouette"
-    info["scores"] = {str(k): v for k, v in scores.items()}  # str keys: .h5ad needs them
+    candidates = list(range(2, min(max_clusters, fitted.shape[0] - 1) + 1))
+    if not candidates:
+        raise ValueError(f"max_clusters must be at least 2 to estimate the number of domains, got {max_clusters}")
+    models = {k: fit(k) for k in candidates}
+    if method == "gmm":
+        bic = {k: float(model.bic(fitted)) for k, model in models.items()}
+        rows = np.arange(rep.shape[0]) if fit_rows is None else fit_rows
+        edges = spatial[rows].tocoo()  # the spatial edges of the fitted spots: bounded work on a sample
+        seen = np.union1d(rows, edges.col)
+        labels = np.zeros(rep.shape[0], dtype=int)
+        coherence = {}
+        for k, model in models.items():
+            labels[seen] = model.predict(rep[seen])
+            coherence[k] = _least_coherence(labels[rows[edges.row]], labels[edges.col], edges.data)
+        info["k_elbow"], info["k_coherent"] = _bic_elbow(bic), _last_coherent(coherence)
+        best = min(info["k_elbow"], info["k_coherent"])
+        info["estimated_by"] = "BIC elbow and spatial coherence"
+        info["bic"] = {str(k): v for k, v in bic.items()}  # str keys: .h5ad needs them
+        info["coherence"] = {str(k): v for k, v in coherence.items()}
+    else:
+        sample = np.random.default_rng(rng).permutation(rep.shape[0])[:10_000]
+        scores = {
+            k: -float(silhouette_score(rep[sample], model.predict(rep[sample]), random_state=rng))
+            for k, model in models.items()
+        }
+        best = min(scores, key=scores.get)
+        info["estimated_by"] = "silhouette"
+        info["scores"] = {str(k): v for k, v in scores.items()}
+    if best in (candidates[0], candidates[-1]):
+        bound = "smallest" if best == candidates[0] else "largest"
+        logg.warning(
+            f"the estimated number of domains, {best}, is the {bound} one tried ({candidates[0]}..{candidates[-1]}): "
+            "the estimate may be off; pass n_clusters" + (", or widen max_clusters" if bound == "largest" else "")
+        )
     return models[best].predict(rep)
+
+
+def _bic_elbow(bic: dict[int, float]) -> int:
+    """Return the last K before the first whose BIC gain is under half the largest gain so far (or not a gain)."""
+    ks = sorted(bic)
+    largest = 0.0
+    for i in range(1, len(ks)):
+        gain = bic[ks[i - 1]] - bic[ks[i]]
+        if gain < largest / 2:
+            return ks[i - 1]
+        largest = max(largest, gain)
+    return ks[-1]
+
+
+def _last_coherent(coherence: dict[int, float]) -> int:
+    """Return the last K before the first at which some domain keeps under half of its spatial edges inside."""
+    ks = sorted(coherence)
+    failing = [k for k in ks if coherence[k] < 0.5]
+    return max(failing[0] - 1, ks[0]) if failing else ks[-1]
+
+
+def _least_coherence(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
+    """Return the share of its edge weight that the least coherent domain keeps inside itself.
+
+    ``source``, ``target``: the domains at the two ends of each spatial edge; ``weights``: the edge weights.
+    """
+    inside = np.bincount(source, weights=weights * (source == target), minlength=source.max() + 1)
+    total = np.bincount(source, weights=weights, minlength=source.max() + 1)
+    return float((inside[total > 0] / total[total > 0]).min())
 
 
 def _leiden(rep, n_clusters, rng, info) -> np.ndarray:

@@ -1,0 +1,192 @@
+"""The number of domains when it is not given: the estimate of ``sst.tl.cluster`` against the annotation.
+
+    python benchmarks/estimate_k.py embed --cache /tmp/k_embeddings --seeds 0 1 2 3 4
+    python benchmarks/estimate_k.py evaluate --cache /tmp/k_embeddings --out benchmarks/results/estimate_k
+
+``embed`` trains the default pipeline (``sst.run_pipeline(adata, K, rng=seed)``) once per labelled data set and seed,
+and keeps the embedding, the spatial graph and the annotation in ``CACHE/<dataset>_<seed>.npz`` (outside the
+repository: the annotation of real data is not committed). Files already there are kept. ``evaluate`` runs
+``sst.tl.cluster(adata, None)`` (the ``gmm`` default, ``max_clusters=15``) on every cached embedding and writes
+``OUT/runs.csv`` (one row per data set and seed: annotated and estimated K, ARI at each, the estimate's curve) and
+``OUT/summary.md``. The annotation is read only to score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from harness.datasets import DATASETS, Dataset
+from harness.scores import scores
+from harness.tables import markdown
+
+import semst_sc as sst
+
+sst.settings.progress = False
+
+#: the labelled data sets, fastest first, with the simulated tissues of the tests and of the issue
+SETS: dict[str, Dataset] = {
+    "sim30": Dataset(lambda: sst.datasets.simulate_tissue(30, 30, rng=0), "domain", 7, "human"),
+    "sim40": Dataset(lambda: sst.datasets.simulate_tissue(rng=1), "domain", 7, "human"),
+    "mouse_ob": DATASETS["mouse_ob"],
+    "baristaseq1": DATASETS["baristaseq1"],
+    "baristaseq2": DATASETS["baristaseq2"],
+    "baristaseq3": DATASETS["baristaseq3"],
+    "osmfish": DATASETS["osmfish"],
+    "dlpfc151673": DATASETS["dlpfc151673"],
+    "dlpfc151674": DATASETS["dlpfc151674"],
+}
+
+
+def main() -> None:
+    args = parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.command == "embed":
+        embed(args)
+    else:
+        evaluate(args)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["embed", "evaluate"])
+    parser.add_argument("--cache", type=Path, required=True, help="folder of the cached embeddings")
+    parser.add_argument("--datasets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "estimate_k")
+    return parser.parse_args()
+
+
+def embed(args: argparse.Namespace) -> None:
+    """Train the default pipeline once per data set and seed (seed-major: every data set gets seed 0 first)."""
+    loaded: dict[str, ad.AnnData] = {}
+    for seed in args.seeds:
+        for name in args.datasets:
+            path = args.cache / f"{name}_{seed}.npz"
+            if path.exists():
+                continue
+            load, label_key, k, _ = SETS[name]
+            if name not in loaded:
+                loaded[name] = load()
+            start = time.perf_counter()
+            out = sst.run_pipeline(loaded[name], k, rng=seed, copy=True)
+            graph = sp.csr_matrix(out.obsp["spatial_connectivities"])
+            truth = np.asarray(out.obs[label_key].astype(object).where(out.obs[label_key].notna(), ""), dtype=str)
+            np.savez_compressed(
+                path,
+                embedding=np.asarray(out.obsm["X_semst"], dtype=np.float32),
+                graph_data=graph.data,
+                graph_indices=graph.indices,
+                graph_indptr=graph.indptr,
+                truth=truth,
+                k=k,
+            )
+            print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def load_cached(path: Path) -> tuple[ad.AnnData, pd.Series, int]:
+    """An AnnData with the cached embedding and spatial graph, the annotation (NaN: unlabelled) and K."""
+    z = np.load(path, allow_pickle=False)
+    n = z["embedding"].shape[0]
+    graph = sp.csr_matrix((z["graph_data"], z["graph_indices"], z["graph_indptr"]), shape=(n, n))
+    adata = ad.AnnData(
+        np.zeros((n, 1), dtype=np.float32),
+        obsm={"X_semst": z["embedding"]},
+        obsp={"spatial_connectivities": graph},
+    )
+    truth = pd.Series(z["truth"]).replace("", np.nan)
+    return adata, truth, int(z["k"])
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Estimate K on every cached embedding, score it and write ``runs.csv`` and ``summary.md``."""
+    rows = []
+    for name in args.datasets:
+        for seed in args.seeds:
+            path = args.cache / f"{name}_{seed}.npz"
+            if not path.exists():
+                continue
+            adata, truth, k = load_cached(path)
+            start = time.perf_counter()
+            sst.tl.cluster(adata, None, rng=seed)
+            wall = time.perf_counter() - start
+            params = adata.uns["semst_domain"]["params"]
+            estimated = params["n_found"]
+            ari_estimated = scores(truth, adata.obs["semst_domain"])["ari"]
+            sst.tl.cluster(adata, k, rng=seed, key_added="at_k")
+            ari_annotated = scores(truth, adata.obs["at_k"])["ari"]
+            kmeans = sst.tl.cluster(adata, None, method="kmeans", rng=seed, key_added="kmeans", copy=True)
+            rows.append(
+                {
+                    "dataset": name,
+                    "seed": seed,
+                    "annotated_k": k,
+                    "estimated_k": estimated,
+                    "k_elbow": params["k_elbow"],
+                    "k_coherent": params["k_coherent"],
+                    "ari_estimated_k": round(ari_estimated, 3),
+                    "ari_annotated_k": round(ari_annotated, 3),
+                    "kmeans_estimated_k": kmeans.uns["kmeans"]["params"]["n_found"],
+                    "estimate_s": round(wall, 1),
+                    "bic": json.dumps({key: round(float(v), 1) for key, v in params["bic"].items()}),
+                    "coherence": json.dumps({key: round(float(v), 3) for key, v in params["coherence"].items()}),
+                }
+            )
+            print(f"{name} seed {seed}: K {k}, estimated {estimated}", flush=True)
+    runs = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / "runs.csv", index=False)
+    (args.out / "summary.md").write_text(summary(runs))
+
+
+def summary(runs: pd.DataFrame) -> str:
+    """One row per data set: annotated K, the estimates over seeds, ARI at the estimated and at the annotated K."""
+    rows = []
+    for name, group in runs.groupby("dataset", sort=False):
+        k = int(group["annotated_k"].iloc[0])
+        off = (group["estimated_k"] - k).abs()
+        lowest_bic = [min(json.loads(curve), key=json.loads(curve).get) for curve in group["bic"]]
+        rows.append(
+            {
+                "data set": name,
+                "annotated K": k,
+                "estimated K per seed": " ".join(str(int(v)) for v in group["estimated_k"]),
+                "within +-2": f"{int((off <= 2).sum())}/{len(group)}",
+                "on a bound": int(group["estimated_k"].isin([2, 15]).sum()),
+                "ARI at estimated K": f"{group['ari_estimated_k'].mean():.3f}",
+                "ARI at annotated K": f"{group['ari_annotated_k'].mean():.3f}",
+                "BIC elbow / coherent K": " ".join(map("{}/{}".format, group["k_elbow"], group["k_coherent"])),
+                "lowest BIC (before)": " ".join(lowest_bic),
+                "kmeans (silhouette)": " ".join(str(int(v)) for v in group["kmeans_estimated_k"]),
+            }
+        )
+    return (
+        "# The number of domains estimated by sst.tl.cluster (gmm, max_clusters=15)\n\n"
+        "Rule: the smaller of the BIC elbow and the spatially coherent K (see sst.tl.cluster). One\n"
+        "default-pipeline embedding per data set and seed (0-4); the estimate and both ARIs use it (means over\n"
+        'seeds). "lowest BIC (before)": the previous rule on the same fits; "kmeans (silhouette)":\n'
+        'method="kmeans", whose estimate is unchanged.\n\n'
+        "How the rule was chosen: among about a dozen candidates (the lowest BIC at an effective sample size, ICL,\n"
+        "BIC elbows at several fractions, the knee of the BIC curve, stability over half-samples, spatial coherence\n"
+        "alone, jumps of the embedding across domain boundaries), on the curves of seed 0 of every data set here\n"
+        "and seed 1 of a few, labels read to score. Its two constants are halves (of the largest gain, of the edge\n"
+        "weight); the only others looked at, a third of the gain and 0.6 of the weight, did worse or no better.\n"
+        "Seeds 2-4 were not looked at before the choice; no held-out data set was scored.\n\n"
+        "    python benchmarks/estimate_k.py embed --cache /tmp/k_embeddings\n"
+        "    python benchmarks/estimate_k.py evaluate --cache /tmp/k_embeddings\n\n"
+        + markdown(pd.DataFrame(rows))
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""tl.cluster estimates the number of domains when it is not given, records how, and warns on a bound."""
+
+import io
+
+import anndata as ad
+import pytest
+import scanpy as sc
+from scipy.spatial import cKDTree
+
+import semst_sc as sst
+
+
+@pytest.fixture(scope="module")
+def _slide():
+    """The simulated tissue of the issue (7 domains), its spatial graph, a cheap embedding (PCs averaged over 6
+    spatial neighbours) and the number of domains estimated on it."""
+    adata = sst.datasets.simulate_tissue(30, 30, rng=0)
+    sst.pp.spatial_graph(adata)
+    base = adata.copy()
+    sc.pp.normalize_total(base)
+    sc.pp.log1p(base)
+    sc.pp.pca(base, n_comps=30, random_state=0)
+    neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=7)[1]
+    adata.obsm["X_semst"] = base.obsm["X_pca"][neighbours].mean(axis=1)
+    sst.tl.cluster(adata, None)
+    return adata
+
+
+@pytest.fixture
+def slide(_slide):
+    return _slide.copy()
+
+
+def _warnings(call) -> str:
+    """Run ``call`` and return what scanpy logged at warning level."""
+    stream = io.StringIO()
+    verbosity, logfile = sc.settings.verbosity, sc.settings.logfile
+    sc.settings.verbosity, sc.settings.logfile = 1, stream
+    try:
+        call()
+    finally:
+        sc.settings.verbosity, sc.settings.logfile = verbosity, logfile
+    return stream.getvalue()
+
+
+def _check_estimate(adata):
+    params = adata.uns["semst_domain"]["params"]
+    truth = adata.obs["domain"].nunique()
+    assert truth == 7 and params["n_clusters"] is None
+    assert abs(params["n_found"] - truth) <= 2, params  # the lowest BIC gave 15, the largest K tried
+    assert params["estimated_by"] == "BIC elbow and spatial coherence"
+    assert params["n_found"] == min(params["k_elbow"], params["k_coherent"])
+
+
+def test_the_estimate_is_near_the_truth(slide):
+    _check_estimate(slide)
+
+
+@pytest.mark.slow
+def test_the_estimate_after_the_default_pipeline_is_near_the_truth():
+    adata = sst.datasets.simulate_tissue(30, 30, rng=0)
+    sst.run_pipeline(adata, rng=0)  # `semst-sc run` without --n-clusters
+    _check_estimate(adata)
+
+
+def test_the_curves_are_recorded_and_written(slide, tmp_path):
+    params = slide.uns["semst_domain"]["params"]
+    assert list(params["bic"]) == list(params["coherence"]) == [str(k) for k in range(2, 16)]
+    assert all(0 <= v <= 1 for v in params["coherence"].values())
+    slide.write_h5ad(tmp_path / "slide.h5ad")
+    read = ad.read_h5ad(tmp_path / "slide.h5ad").uns["semst_domain"]["params"]
+    assert read["bic"]["7"] == pytest.approx(params["bic"]["7"]) and read["n_found"] == params["n_found"]
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans"])
+def test_an_estimate_on_a_bound_warns(slide, method):
+    logged = _warnings(lambda: sst.tl.cluster(slide, None, method=method, max_clusters=3))
+    assert slide.uns["semst_domain"]["params"]["n_found"] == 3
+    assert "is the largest one tried (2..3)" in logged and "pass n_clusters, or widen max_clusters" in logged
+
+
+def test_an_estimate_inside_the_range_does_not_warn(slide):
+    assert "estimated number" not in _warnings(lambda: sst.tl.cluster(slide, None))
+
+
+def test_the_estimate_needs_the_spatial_graph(slide):
+    del slide.obsp["spatial_connectivities"]
+    with pytest.raises(KeyError, match="sst.pp.spatial_graph"):
+        sst.tl.cluster(slide, None)
+    sst.tl.cluster(slide, 7)  # a given number needs no graph
+
+
+def test_the_bic_elbow_and_coherence_rules():
+    from semst_sc.tl._cluster import _bic_elbow, _last_coherent
+
+    assert _bic_elbow({2: 0.0, 3: -100.0, 4: -180.0, 5: -220.0, 6: -230.0}) == 4  # gains 100, 80, 40 < 80 / 2
+    assert _bic_elbow({2: 0.0, 3: 10.0, 4: -50.0}) == 2  # a third domain raises the BIC
+    assert _bic_elbow({2: 0.0, 3: -100.0, 4: -200.0}) == 4  # no elbow: the largest K tried
+    assert _last_coherent({2: 0.9, 3: 0.8, 4: 0.4, 5: 0.7}) == 3
+    assert _last_coherent({2: 0.4, 3: 0.8}) == 2 and _last_coherent({2: 0.9, 3: 0.8}) == 3
