@@ -190,9 +190,10 @@ def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key
     resolved = kinds.pop()
     shares = [e["lattice_share"] for _, e in found]
     medians = [e["median_counts"] for _, e in found]
+    each = "" if len(found) == 1 else " (the lowest of the sections)"
     logg.info(
-        f"resolution {resolved!r}: {min(shares):.0%} or more of nearest-neighbour distances on a lattice, "
-        f"median {min(medians):.0f} or more counts per observation"
+        f"resolution {resolved!r}: {min(shares):.0%} of nearest-neighbour distances on a lattice, "
+        f"median {min(medians):.0f} counts per observation{each}"
     )
     if len(found) == 1:
         return resolved, found[0][1]

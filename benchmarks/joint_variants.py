@@ -1,0 +1,117 @@
+"""How to join sections: the joint default against the alternatives it was chosen over, paired by seed.
+
+    OMP_NUM_THREADS=1 python benchmarks/joint_variants.py --dataset dlpfc151673+dlpfc151674 --seeds 0 1 2 3 4 \\
+        --out benchmarks/results/joint
+
+Variants (each one semst_sc pipeline over all sections, K given, labels only to score):
+
+- ``default``: ``run_pipeline(library_key=...)``: genes in every section, variable genes across sections,
+  per-section scaling, spatial graphs within sections, a balanced expression graph;
+- ``pooled_graph``: the same, with the expression graph searched over all spots together
+  (``feature_graph(balanced=False)``);
+- ``global_scaling``: genes and scaling chosen on the pooled spots as if one section (``prepare`` without
+  ``library_key``), the graphs as in ``default``;
+- ``stacked``: nothing told apart (every step without ``library_key``; the sections' coordinate frames overlap, as a
+  naive concatenation would leave them).
+
+Writes ``DIR/variants.csv`` (one row per variant, seed and section; rows there are kept) and ``DIR/variants.md``
+(mean, min-max and the paired difference to ``default`` per section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+import pandas as pd
+from harness.datasets import DATASETS
+from harness.tables import markdown
+from sklearn.metrics import adjusted_rand_score
+
+import semst_sc as sst
+
+sst.settings.progress = False
+VARIANTS = ("default", "pooled_graph", "global_scaling", "stacked")
+
+
+def run(adata, k: int, seed: int, variant: str) -> np.ndarray:
+    """Domains of one variant (see the module docstring)."""
+    if variant == "default":
+        return sst.run_pipeline(adata, k, library_key="library_id", rng=seed, copy=True).obs["semst_domain"]
+    work = adata.copy()
+    sections = None if variant == "stacked" else "library_id"
+    sst.pp.prepare(work, library_key=None if variant in ("global_scaling", "stacked") else sections)
+    sst.pp.spatial_graph(work, n_neighbors=6, library_key=sections)
+    sst.pp.feature_graph(work, rng=seed, library_key=sections, balanced=variant != "pooled_graph")
+    sst.pp.gene_semantics(work)
+    sst.tl.semst(work, rng=seed)
+    sst.tl.cluster(work, k, rng=seed)
+    return work.obs["semst_domain"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="sections joined by +, e.g. dlpfc151673+dlpfc151674")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/joint"))
+    args = parser.parse_args()
+    parts = args.dataset.split("+")
+    loaded = {part: DATASETS[part].load() for part in parts}
+    label_key, k = DATASETS[parts[0]].label_key, DATASETS[parts[0]].n_clusters
+    adata = sst.concat_sections(loaded)
+    args.out.mkdir(parents=True, exist_ok=True)
+    file = args.out / "variants.csv"
+    rows = pd.read_csv(file, dtype={"seed": int}).to_dict("records") if file.exists() else []
+    done = {(r["dataset"], r["variant"], r["seed"]) for r in rows}
+    for seed in args.seeds:
+        for variant in args.variants:
+            if (args.dataset, variant, seed) in done:
+                continue
+            start = time.perf_counter()
+            domains = run(adata, k, seed, variant)
+            wall = time.perf_counter() - start
+            for part in parts:
+                keep = (adata.obs["library_id"] == part).to_numpy() & adata.obs[label_key].notna().to_numpy()
+                ari = adjusted_rand_score(adata.obs[label_key][keep].astype(str), domains[keep].astype(str))
+                row = {"dataset": args.dataset, "section": part, "variant": variant, "seed": seed}
+                rows.append({**row, "ari": round(ari, 4), "wall_s": round(wall, 1)})
+                print(rows[-1], flush=True)
+            pd.DataFrame(rows).to_csv(file, index=False)
+    (args.out / "variants.md").write_text(summary(pd.DataFrame(rows)))
+
+
+def summary(runs: pd.DataFrame) -> str:
+    """Markdown: ARI mean (min-max) per section and variant, and the paired difference to ``default``."""
+    lines = []
+    for (dataset, section), group in runs.groupby(["dataset", "section"], sort=False):
+        base = group[group["variant"] == "default"].set_index("seed")["ari"]
+        for variant, rows in group.groupby("variant", sort=False):
+            ari = rows.set_index("seed")["ari"]
+            diff = (ari - base).dropna()
+            paired = f"{diff.mean():+.3f} ({diff.min():+.3f} to {diff.max():+.3f})" if variant != "default" else ""
+            lines.append(
+                {
+                    "dataset": dataset,
+                    "section": section,
+                    "variant": variant,
+                    "n": len(ari),
+                    "ari": f"{ari.mean():.3f} ({ari.min():.3f}-{ari.max():.3f})",
+                    "vs default (paired)": paired,
+                    "wall_s": round(rows["wall_s"].mean(), 1),
+                }
+            )
+    return (
+        "# Joining sections: the default and its alternatives\n\n"
+        "`python benchmarks/joint_variants.py` (one thread); ARI per section, mean (min-max) over seeds, "
+        "and the paired difference to the default.\n\n" + markdown(pd.DataFrame(lines)) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
