@@ -238,8 +238,8 @@ def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> li
         return [{**row, "dataset": name, **fields} for name in rows]
 
     try:
-        if len(rows) > 1 and METHODS[method].kind == "peer":
-            raise Unavailable("no joint mode for peers in this harness yet: fit the sections one by one")
+        if len(rows) > 1 and not METHODS[method].joint:
+            raise Unavailable("its runner has no joint mode (several sections): fit the sections one by one")
         command = command_for(method, inputs, k, seed, organism, labels_file, args.out, unavailable)
     except Unavailable as error:
         return each(status=f"unavailable: {error}")

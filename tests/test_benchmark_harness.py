@@ -319,5 +319,5 @@ def test_joint_run_scores_each_section_beside_the_single_runs(tmp_path):
     both = pd.read_csv(out / "labels" / "first+second_pca_smooth_gmm_0.csv", index_col="spot", dtype=str)
     alone = pd.read_csv(out / "labels" / "second@first+second_pca_smooth_gmm_0.csv", index_col="spot", dtype=str)
     assert alone["domain"].equals(both.loc[alone.index, "domain"])
-    assert runs.loc[("graphst", joint[0]), "status"].startswith("unavailable: no joint mode")
+    assert runs.loc[("graphst", joint[0]), "status"].startswith("unavailable: its runner has no joint mode")
     assert "second@first+second" in (out / "summary.md").read_text()

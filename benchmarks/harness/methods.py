@@ -41,6 +41,7 @@ class Method:
     settings: Mapping[str, Any] = field(default_factory=dict)  # semst: run_pipeline keywords; peer: runner options
     function: Callable | None = None  # baseline: function(adata, genes, k, rng) -> labels
     peer_folder: str | None = None  # peer: its folder under peers/ (default: the name)
+    joint: bool = True  # fits several sections told apart by obs['library_id'] (a peer: its runner does)
 
     @property
     def needs_organism(self) -> bool:
@@ -79,9 +80,10 @@ def baseline(name: str, function: Callable) -> Method:
     return Method(name, "baseline", function=function)
 
 
-def peer(name: str, folder: str | None = None, options: Mapping[str, Any] | None = None) -> Method:
-    """A peer: ``peers/<folder>/run.py`` in ``peers/.venvs/<folder>`` (folder: the name), given ``--KEY VALUE``."""
-    return Method(name, "peer", MappingProxyType(dict(options or {})), peer_folder=folder)
+def peer(name: str, folder: str | None = None, options: Mapping[str, Any] | None = None, joint: bool = False) -> Method:
+    """A peer: ``peers/<folder>/run.py`` in ``peers/.venvs/<folder>`` (folder: the name), given ``--KEY VALUE``;
+    ``joint``: its runner fits the sections of ``obs['library_id']`` together (its authors' multi-sample mode)."""
+    return Method(name, "peer", MappingProxyType(dict(options or {})), peer_folder=folder, joint=joint)
 
 
 METHODS: dict[str, Method] = {
@@ -101,8 +103,8 @@ METHODS: dict[str, Method] = {
         baseline("pca_smooth_gmm", pca_smooth_gmm),
         peer("graphst"),
         peer("spagcn"),
-        peer("banksy", options={"lambda": 0.8}),  # BANKSY's domain-segmentation setting
-        peer("banksy_celltype", folder="banksy", options={"lambda": 0.2}),  # its default, for cell typing
+        peer("banksy", options={"lambda": 0.8}, joint=True),  # BANKSY's domain-segmentation setting
+        peer("banksy_celltype", folder="banksy", options={"lambda": 0.2}, joint=True),  # its default, for cell typing
     )
 }
 
