@@ -32,7 +32,7 @@ def annotate_domains(
     layer: str | None = None,
     n_markers: int = 50,
     n_terms: int = 10,
-    text_weight: float = 0.3,
+    text_weight: float = 0.2,
     min_confidence: float = 0.15,
     model: Any = None,
     key_added: str = C.DOMAIN_NAME_KEY,
@@ -47,9 +47,10 @@ def annotate_domains(
     catalogue of 51 tissue compartments and cell types (white matter, cortical layers, interneurons, glia,
     vasculature, immune and stromal cells, epithelium, tumour, olfactory bulb layers, ...). The match score is the
     rank-weighted overlap (nDCG) of the domain's markers with the entry's markers, combined, when gene descriptions
-    are available, with the cosine similarity (scaled to [0, 1] over the catalogue) between the entry's description
-    and the mean text vector of the domain's top markers. Without gene descriptions the names come from the markers
-    alone, without terms, and the log says so.
+    are available, with a text similarity: how much closer the entry's description is to the mean text vector of
+    the domain's markers than to those of the slide's other domains (scaled to [0, 1]); the text only re-ranks
+    entries that share markers with the domain. Without gene descriptions the names come from the markers alone,
+    without terms, and the log says so.
 
     Parameters
     ----------
@@ -76,7 +77,8 @@ def annotate_domains(
     n_terms
         Enriched terms reported per domain (adjusted p < 0.05).
     text_weight
-        Weight of the text similarity in the score, in [0, 1] (0: markers alone).
+        Weight of the text similarity in the score, in [0, 1] (0: markers alone). The text model reading gene
+        descriptions is a weak signal: markers weigh four times as much by default.
     min_confidence
         Below this confidence a domain is named ``"unassigned"`` (its best match stays in the table).
     model
@@ -136,7 +138,7 @@ def annotate_domains(
     model_name = ""
     if weight > 0 and any(markers):
         similarity, model_name = _text_similarity(markers, symbols, table, model)
-    score = (1 - weight) * overlap + weight * similarity
+    score = (1 - weight) * overlap + weight * similarity * (overlap > 0)  # text re-ranks what markers support
 
     rows = []
     for i, domain in enumerate(labels.categories):
@@ -285,22 +287,24 @@ def _enrichment(markers: list[list[str]], domains: list[str], symbols: np.ndarra
 
 
 def _text_similarity(markers: list[list[str]], symbols: np.ndarray, table, model) -> tuple[np.ndarray, str]:
-    """Cosine of each entry's description with the rank-weighted mean text vector of each domain's markers.
+    """How much more each entry's description resembles a domain's markers than the slide's other domains' markers.
 
-    Scaled to [0, 1] per domain over the catalogue (0 for a domain without markers).
+    A domain's vector is the rank-weighted mean text vector of its markers; its cosine with each entry is taken
+    relative to the mean cosine of that entry over the domains (what the whole tissue shares, e.g. "neurons", does
+    not name one domain), scaled by the largest such difference and clipped to [0, 1] (0 without markers).
     """
     genes = sorted({g for m in markers for g in m})
     entries = [f"{entry.name}: {entry.description}" for entry in CATALOGUE]
     vectors, name = encode(gene_texts(np.array(genes, dtype=object), table) + entries, model, batch_size=64)
     gene_vectors, entry_vectors = vectors[: len(genes)], vectors[len(genes) :]
     position = {g: i for i, g in enumerate(genes)}
-    out = np.zeros((len(markers), len(CATALOGUE)))
+    has = np.array([len(m) > 0 for m in markers])
+    cosine = np.zeros((len(markers), len(CATALOGUE)))
     for i, m in enumerate(markers):
-        if not m:
-            continue
-        weights = 1 / np.log2(np.arange(len(m)) + 2)
-        domain = weights @ gene_vectors[[position[g] for g in m]]
-        cosine = entry_vectors @ (domain / np.linalg.norm(domain))
-        span = cosine.max() - cosine.min()
-        out[i] = (cosine - cosine.min()) / span if span > 0 else 0.0
-    return out, name
+        if m:
+            weights = 1 / np.log2(np.arange(len(m)) + 2)
+            domain = weights @ gene_vectors[[position[g] for g in m]]
+            cosine[i] = entry_vectors @ (domain / np.linalg.norm(domain))
+    contrast = np.where(has[:, None], cosine - cosine[has].mean(axis=0), 0)
+    top = np.abs(contrast).max()
+    return (np.clip(contrast / top, 0, 1) if top > 0 else contrast), name
