@@ -75,7 +75,7 @@ def name_regions(name: str, seeds: list[int], labels: Path, truth: dict) -> tupl
         if not path.exists():
             print(f"skip {name} seed {seed}: {path} not found", flush=True)
             continue
-        found = pd.read_csv(path, index_col=0, dtype=str)["domain"].reindex(adata.obs_names)
+        found = pd.read_csv(path, dtype=str).set_index("spot")["domain"].reindex(adata.obs_names)
         adata.obs["semst_domain"] = pd.Categorical(found)
         start = time.perf_counter()
         sst.tl.annotate_domains(adata, organism=organism, **kwargs)
