@@ -140,7 +140,7 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
         )  # fmt: skip
         timing += [
             {"dataset": name, "seed": "", "step": f"query {text!r} ({when})", "wall_s": t}
-            for when, t in zip(("first call", "repeat"), times, strict=True)
+            for when, t in zip(("first call of the process", "repeat"), times, strict=True)
         ]
         print(rows[-1], flush=True)
     return rows, timing
@@ -226,7 +226,10 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
         "",
         f"annotate_domains on a DLPFC Visium slice: median {visium.median():.1f} s, max {visium.max():.1f} s "
         "(the first call of a process reads the gene table and loads the text model; later calls read both from "
-        "memory and the vector cache).",
+        "memory and the vector cache). The query times below read the gene vectors from the on-disk cache "
+        "(`SEMST_CACHE_DIR`, filled by an earlier run); with an empty cache the first query embeds the text of every "
+        "modelled gene (3,000 texts), which took 300 s and 308 s on the two slices on one thread of this shared "
+        "machine (`sst.tl.query(adata, 'myelination', organism='human')` after `sst.pp.prepare`, run by hand).",
         "",
         markdown(timing[timing["dataset"].str.startswith("dlpfc")]),
         "",
