@@ -130,7 +130,8 @@ def annotate_domains(
         logg.warning("no gene knowledge: names from marker overlap with the catalogue alone, no enriched terms")
 
     markers = _markers(X, symbols, labels, n_markers)
-    overlap = np.array([[_ndcg(m, entry.markers, symbols) for entry in CATALOGUE] for m in markers])
+    measured = {s.upper() for s in symbols}
+    overlap = np.array([[_ndcg(m, entry.markers, measured) for entry in CATALOGUE] for m in markers])
     domain_names = list(labels.categories.astype(str))
     terms = _enrichment(markers, domain_names, symbols, table) if table is not None else _no_terms()
     similarity = np.zeros_like(overlap)
@@ -212,10 +213,13 @@ def _markers(X: sp.csr_matrix, symbols: np.ndarray, labels: pd.Categorical, n_ma
     return out
 
 
-def _ndcg(markers: list[str], entry: tuple[str, ...], symbols: np.ndarray) -> float:
-    """Rank-weighted overlap of a domain's markers with an entry's (nDCG), at least ``_MIN_EVIDENCE`` genes ideal."""
+def _ndcg(markers: list[str], entry: tuple[str, ...], measured: set[str]) -> float:
+    """Rank-weighted overlap of a domain's markers with an entry's (nDCG), at least ``_MIN_EVIDENCE`` genes ideal.
+
+    ``measured``: the upper-cased symbols of the genes read (an entry's markers outside them cannot be found).
+    """
     wanted = {g.upper() for g in entry}
-    present = sum(s.upper() in wanted for s in set(symbols))
+    present = len(wanted & measured)
     if present == 0 or not markers:
         return 0.0
     gains = 1 / np.log2(np.arange(len(markers)) + 2)
