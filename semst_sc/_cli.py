@@ -1,7 +1,8 @@
 """Command line of semst_sc.
 
 ``semst-sc run`` on an .h5ad, a Space Ranger folder or a SpatialData .zarr store, ``semst-sc demo`` on the simulated
-tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for distributed training).
+tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for distributed training),
+``semst-sc query`` on ``run``'s output (a free-text search of the tissue).
 
 Every argument and path is checked before the first expensive step: parsing, ``--help``, ``--version`` and the
 usage and path errors import neither scanpy nor torch; output folders are created (and probed for writing) before the
@@ -127,6 +128,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a TSV path")
     run.add_argument("--refine", action="store_true", help="spatial majority-vote refinement of the domains")
     run.add_argument(
+        "--annotate",
+        action="store_true",
+        help="name each domain from its marker genes and gene knowledge (obs['semst_domain_name'], "
+        "uns['semst_domain_annotation'], names in the plot legend); gene descriptions: --gene-text, else those of "
+        "SEMST_DATA_DIR when found",
+    )
+    run.add_argument(
         "--keep-intermediates",
         action="store_true",
         help="keep the encoder input layers['semst_scaled'] in the output (default: dropped, a lighter file)",
@@ -171,7 +179,19 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     train.set_defaults(func=_train)
 
-    for p in (run, demo, train):
+    query = sub.add_parser("query", help="score each spot of run's output for a free-text query, e.g. 'myelination'")
+    query.add_argument("input", type=Path, help=".h5ad written by semst-sc run (raw counts, obsm['spatial'])")
+    query.add_argument("text", help="the query, e.g. 'myelination', 'reactive astrocytes', 'B cells'")
+    query.add_argument("--plot", type=Path, default=None, help="write an image of the score map")
+    query.add_argument(
+        "--output", type=Path, default=None, help="write the input with the score (obs['semst_query']) to this .h5ad"
+    )
+    query.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a table path")
+    query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
+    query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
+    query.set_defaults(func=_query)
+
+    for p in (run, demo, train, query):
         p.add_argument("--quiet", action="store_true", help="no progress bars or log messages")
         p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
@@ -386,8 +406,17 @@ def _run(args) -> int:
         table_key=args.table_key,
     )
     adata = data.tables[args.table_key] if store else data
+    if args.annotate:
+        from . import tl
+
+        tl.annotate_domains(adata, gene_text=args.gene_text)
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
-        pl.domains(adata, library_key=library_key, show=False, save=str(args.plot))
+        pl.domains(
+            _named(adata, library_key) if args.annotate else adata,
+            library_key=library_key,
+            show=False,
+            save=str(args.plot),
+        )
     if to_store:
         _write_store(data, args.output)
     else:
@@ -413,6 +442,48 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
     if len(set(names)) < len(names):
         raise ValueError(f"the inputs must have distinct file stems or folder names, the section names; got {names}")
     return names
+
+
+def _named(adata, library_key: str | None):
+    """Return a light AnnData whose ``semst_domain`` reads ``"3: white matter"`` (and its sections), for the plot."""
+    import anndata as ad
+    import pandas as pd
+
+    names = adata.uns["semst_domain_annotation"]["domains"].set_index("domain")["name"]
+    domains = adata.obs["semst_domain"].astype(str)
+    obs = pd.DataFrame({"semst_domain": pd.Categorical(domains + ": " + domains.map(names).astype(str))})
+    obs.index = adata.obs_names
+    if library_key is not None:
+        obs[library_key] = adata.obs[library_key]
+    return ad.AnnData(obs=obs, obsm=dict(adata.obsm))
+
+
+def _query(args) -> int:
+    _check_input(args.input, folder_ok=False)
+    if not args.text.strip():
+        raise ValueError("the query text is empty: give words to search for, e.g. 'myelination'")
+    if args.plot is not None:
+        _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
+    if args.output is not None:
+        _check_output(args.output, "--output", (".h5ad",))
+    if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
+        if not Path(args.gene_text).expanduser().exists():
+            raise FileNotFoundError(f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or a table path")
+    _setup(args)
+    from . import pl, tl
+
+    adata = _read_h5ad(args.input)
+    tl.query(adata, args.text, organism=args.organism, gene_text=args.gene_text, n_genes=args.n_genes)
+    genes = adata.uns["semst_query"]["genes"]
+    top = ", ".join(genes["gene"].head(10))
+    if args.plot is not None:
+        pl.query(adata, show=False, save=str(args.plot))
+    if args.output is not None:
+        adata.write_h5ad(args.output, compression="gzip")
+    written = [str(p) for p in (args.plot, args.output) if p is not None]
+    print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} spots; top genes: {top}"
+          + (f" -> {', '.join(written)}" if written else ""))  # fmt: skip
+    return 0
 
 
 def _train(args) -> int:

@@ -63,3 +63,11 @@ CACHE_DIR_ENV = "SEMST_CACHE_DIR"
 GENE_TEXT_SUMMARY_CHARS = 400
 GENE_TEXT_GO_TERMS = 10
 GENE_TEXT_SHORT_CHARS = 60
+
+# tl.annotate_domains: obs (the name of each spot's domain) and uns (one row per domain, the enriched terms)
+DOMAIN_NAME_KEY = "semst_domain_name"
+ANNOTATION_KEY = "semst_domain_annotation"
+UNASSIGNED = "unassigned"  # the name of a domain without markers or without a confident match
+
+# tl.query: obs (the per-spot score) and uns (the genes that drive it)
+QUERY_KEY = "semst_query"

@@ -14,9 +14,11 @@ WRITERS = [
     sst.tl.semst,
     sst.tl.cluster,
     sst.tl.refine,
+    sst.tl.annotate_domains,
+    sst.tl.query,
     sst.run_pipeline,
 ]
-READERS = [sst.metrics.evaluate, sst.pl.domains, sst.pl.loss]
+READERS = [sst.metrics.evaluate, sst.pl.domains, sst.pl.loss, sst.pl.domain_report, sst.pl.query]
 
 
 @pytest.mark.parametrize("func", WRITERS + READERS, ids=lambda f: f.__qualname__)
@@ -42,7 +44,7 @@ def test_writers_have_copy_and_key_added(func):
 
 def test_public_namespaces():
     assert set(sst.pp.__all__) == {"prepare", "spatial_graph", "feature_graph", "gene_semantics"}
-    assert set(sst.tl.__all__) == {"semst", "cluster", "refine"}
+    assert set(sst.tl.__all__) == {"semst", "cluster", "refine", "annotate_domains", "query"}
     assert {"FSM", "SemSTModel", "ZINBDecoder", "GCNEncoder"} <= set(sst.nn.__all__)
     assert {"simulate_tissue", "dlpfc", "osmfish", "read_spaceranger"} <= set(sst.datasets.__all__)
     assert {

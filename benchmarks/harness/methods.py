@@ -3,7 +3,8 @@
 An entry says how to run the method:
 
 - :func:`semst`: ``semst_sc.run_pipeline(adata, K, rng=seed, **settings)`` on the raw counts of every gene (it
-  selects its genes itself); a setting whose value is :data:`ORGANISM` takes the data set's organism;
+  selects its genes itself); a setting whose value is :data:`ORGANISM` takes the data set's organism, one that is a
+  :class:`KnowledgeTable` the gene-vector table it builds for that organism (in the run's own process);
 - :func:`baseline`: ``function(adata, genes, K, seed)`` (:mod:`harness.baselines`) on the raw counts of the
   shared genes in ``X``, returning one label per spot;
 - :func:`peer`: another package's method, run by its runner ``peers/<peer>/run.py`` with the python of its own
@@ -33,6 +34,31 @@ Kind = Literal["semst", "baseline", "peer"]
 
 
 @dataclass(frozen=True)
+class KnowledgeTable:
+    """A gene-vector table of curated knowledge for ``model=``, built per organism; ``shuffled``: a control.
+
+    ``shuffled=True`` gives each gene another gene's vector (a fixed permutation): a gain that survives it is not
+    knowledge of the genes.
+    """
+
+    source: Literal["go", "progeny"]
+    shuffled: bool = False
+
+    def build(self, organism: str):
+        import numpy as np
+        import pandas as pd
+
+        import semst_sc as sst
+
+        builder = {"go": sst.semantics.go_gene_table, "progeny": sst.semantics.progeny_gene_table}[self.source]
+        table = builder(organism)
+        if not self.shuffled:
+            return table
+        order = np.random.default_rng(0).permutation(len(table))
+        return pd.DataFrame(table.to_numpy()[order], index=table.index, columns=table.columns)
+
+
+@dataclass(frozen=True)
 class Method:
     """One benchmarked method: its name, its kind and how to run it."""
 
@@ -46,13 +72,19 @@ class Method:
     @property
     def needs_organism(self) -> bool:
         """Whether a setting takes the data set's organism (gene descriptions)."""
-        return ORGANISM in self.settings.values()
+        return any(v == ORGANISM or isinstance(v, KnowledgeTable) for v in self.settings.values())
 
     def pipeline_kwargs(self, organism: str | None) -> dict[str, Any]:
         """The ``run_pipeline`` keywords with the organism filled in; ``ValueError`` when it is needed and unknown."""
         if self.needs_organism and organism is None:
             raise ValueError("gene descriptions need the organism: pass --organism human|mouse")
-        return {key: organism if value == ORGANISM else value for key, value in self.settings.items()}
+
+        def resolve(value: Any) -> Any:
+            if isinstance(value, KnowledgeTable):
+                return value.build(organism)
+            return organism if value == ORGANISM else value
+
+        return {key: resolve(value) for key, value in self.settings.items()}
 
     @property
     def folder(self) -> Path:
@@ -96,6 +128,10 @@ METHODS: dict[str, Method] = {
         semst("semst_symbols", semantic_mode="symbols"),
         semst("semst_genes_text", gene_text=ORGANISM),
         semst("semst_symbols_text", semantic_mode="symbols", gene_text=ORGANISM),
+        semst("semst_go_table", model=KnowledgeTable("go")),  # GO annotation structure: TF-IDF + SVD
+        semst("semst_go_table_shuffled", model=KnowledgeTable("go", shuffled=True)),
+        semst("semst_progeny", model=KnowledgeTable("progeny")),  # PROGENy pathway weights
+        semst("semst_progeny_shuffled", model=KnowledgeTable("progeny", shuffled=True)),
         semst("semst_contrastive", encoder="contrastive"),
         semst("semst_contrastive_nosem", encoder="contrastive", semantics=False),
         baseline("pca_leiden", pca_leiden),

@@ -63,8 +63,8 @@ def gene_descriptions(
     Returns
     -------
     DataFrame indexed by gene symbol (unique) with columns ``full_name``, ``summary``, ``go_bp`` (GO
-    biological-process names separated by ``; ``), ``entrez_id``, ``gene_type``, ``synonyms``, ``ensembl_ids``
-    where available,
+    biological-process names separated by ``; ``), ``go_cc`` (GO cellular components; mouse genes take them
+    from the human gene too), ``entrez_id``, ``gene_type``, ``synonyms``, ``ensembl_ids`` where available,
     ``summary_source`` (``organism``, ``"human"`` for a mouse fallback, or ``""``) and ``text``:
     ``"SYMBOL: full name. summary. GO: terms"`` with the summary cut to about 400 characters and the first 10 GO
     terms.
@@ -189,25 +189,36 @@ def _build_from_ncbi(organism: str, folder: Path) -> pd.DataFrame:
     else:
         logg.warning(f"{folder / _SUMMARIES} not found: gene descriptions without RefSeq summaries")
     if (folder / _GENE2GO).is_file():
-        table["go_bp"] = table["entrez_id"].map(_read_gene2go(folder / _GENE2GO, _TAXON[organism])).fillna("")
+        go = _read_gene2go(folder / _GENE2GO, _TAXON[organism])
+        for column, terms in go.items():
+            table[column] = table["entrez_id"].map(terms).fillna("")
     return table
 
 
-def _read_gene2go(path: Path, taxon: int) -> pd.Series:
-    """Return ``; ``-joined GO biological-process names per Entrez id (``NOT`` annotations dropped)."""
+def _read_gene2go(path: Path, taxon: int) -> dict[str, pd.Series]:
+    """Return ``; ``-joined GO term names per Entrez id: ``go_bp`` (processes), ``go_cc`` (components); no ``NOT``."""
     go = pd.concat(
         chunk[
-            (chunk["#tax_id"] == taxon) & (chunk["Category"] == "Process") & ~chunk["Qualifier"].str.startswith("NOT")
+            (chunk["#tax_id"] == taxon)
+            & chunk["Category"].isin(["Process", "Component"])
+            & ~chunk["Qualifier"].str.startswith("NOT")
         ]
         for chunk in pd.read_csv(path, sep="\t", chunksize=1_000_000, dtype={"GeneID": str}, keep_default_na=False)
-    )
-    return go.drop_duplicates(["GeneID", "GO_term"]).groupby("GeneID", sort=False)["GO_term"].agg("; ".join)
+    ).drop_duplicates(["GeneID", "GO_term", "Category"])
+    return {
+        column: part.groupby("GeneID", sort=False)["GO_term"].agg("; ".join)
+        for column, part in (("go_bp", go[go["Category"] == "Process"]), ("go_cc", go[go["Category"] == "Component"]))
+    }
 
 
 def _fill_from_human(mouse: pd.DataFrame, human: pd.DataFrame) -> None:
     """Give mouse genes without a summary / GO terms those of the human gene with the upper-cased symbol."""
     upper = mouse.index.str.upper()
-    for column in ("summary", "go_bp"):
+    for column in ("summary", "go_bp", "go_cc"):
+        if column not in human:
+            continue
+        if column not in mouse:
+            mouse[column] = ""
         donor = human[column].reindex(upper).fillna("").to_numpy()
         empty = (mouse[column] == "").to_numpy() & (donor != "")
         mouse.loc[empty, column] = donor[empty]

@@ -10,6 +10,7 @@ from ._decoder import DecoderEncoder
 from ._gene_table import GeneTable
 from ._gene_text import GeneText, resolve_gene_text
 from ._hub import fingerprint
+from ._knowledge_tables import go_gene_table, progeny_gene_table
 from ._load import load_text_encoder
 from ._object import ObjectEncoder
 from ._protocol import TextEncoder
@@ -26,4 +27,6 @@ __all__ = [
     "resolve_gene_text",
     "SemanticCache",
     "fingerprint",
+    "go_gene_table",
+    "progeny_gene_table",
 ]

@@ -1,0 +1,241 @@
+"""Naming and query measurement of ``sst.tl.annotate_domains`` and ``sst.tl.query`` on the labelled data sets.
+
+    python benchmarks/run.py --dataset mouse_ob baristaseq1 baristaseq2 baristaseq3 osmfish dlpfc151673 \\
+        dlpfc151674 --methods semst --seeds 0 1 2 --out RUNS          # the default pipeline's domains
+    python benchmarks/annotate.py --labels RUNS/labels --seeds 0 1 2 --out benchmarks/results/annotation
+
+Naming: each data set is prepared as the default pipeline prepares it (``sst.pp.prepare``), its domains are those
+``run.py`` found (``RUNS/labels/<dataset>_semst_<seed>.csv``), and ``annotate_domains`` names them with the data set's
+organism and the gene descriptions of ``SEMST_DATA_DIR``. A region of the annotation is named correctly when the
+domain holding most of its spots gets one of the names ``benchmarks/annotation_truth.tsv`` lists for it (that table
+was committed before any result). Labels are read only to score.
+
+Query: on DLPFC, the AUROC of the ``query`` score for white matter ("myelination") and layer 1 ("astrocytes",
+"pia") against the single-marker baselines MBP and AQP4 (log-normalised expression), and the query's wall time
+with a cold and a warm vector cache.
+
+Writes ``OUT/regions.csv`` (one row per data set, seed and region), ``OUT/domains.csv`` (one row per domain),
+``OUT/query.csv``, ``OUT/timing.csv`` and ``OUT/summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
+
+import numpy as np
+import pandas as pd
+from harness.datasets import DATASETS
+from harness.tables import markdown
+from sklearn.metrics import roc_auc_score
+
+import semst_sc as sst
+
+sst.settings.progress = False
+
+TRUTH = Path(__file__).resolve().parent / "annotation_truth.tsv"
+FAMILY = {"dlpfc151673": "dlpfc", "dlpfc151674": "dlpfc", "osmfish": "osmfish", "mouse_ob": "mouse_ob"}
+FAMILY |= {f"baristaseq{i}": "baristaseq" for i in (1, 2, 3)}
+QUERIES = (("WM", "myelination", "MBP"), ("Layer1", "astrocytes", "AQP4"), ("Layer1", "pia", "AQP4"))
+
+
+def truth_table() -> dict[tuple[str, str], set[str]]:
+    table = pd.read_csv(TRUTH, sep="\t", comment="#")
+    return {(r.dataset, r.region): set(r.correct_names.split(";")) for r in table.itertuples()}
+
+
+def shuffled_gene_text(organism: str, rng: int = 0) -> pd.DataFrame:
+    """The gene descriptions with each gene's text (name, summary, GO terms) given to another gene: a control."""
+    table = sst.datasets.gene_descriptions(organism)[["full_name", "summary", "go_bp", "go_cc"]]
+    order = np.random.default_rng(rng).permutation(len(table))
+    return pd.DataFrame(table.to_numpy()[order], index=table.index, columns=table.columns)
+
+
+def variants(organism: str) -> dict[str, dict]:
+    """The default, and two controls of what gene knowledge adds: markers alone, and shuffled gene texts."""
+    return {
+        "default": {},
+        "markers_only": {"text_weight": 0.0},
+        "shuffled_text": {"gene_text": shuffled_gene_text(organism)},
+    }
+
+
+def name_regions(name: str, seeds: list[int], labels: Path, truth: dict) -> tuple[list[dict], list[dict], list[dict]]:
+    load, label_key, _, organism = DATASETS[name]
+    adata = load()
+    sst.pp.prepare(adata)
+    regions, domains, timing = [], [], []
+    for (variant, kwargs), seed in itertools.product(variants(organism).items(), seeds):
+        path = labels / f"{name}_semst_{seed}.csv"
+        if not path.exists():
+            print(f"skip {name} seed {seed}: {path} not found", flush=True)
+            continue
+        found = pd.read_csv(path, dtype=str).set_index("spot")["domain"].reindex(adata.obs_names)
+        adata.obs["semst_domain"] = pd.Categorical(found)
+        start = time.perf_counter()
+        sst.tl.annotate_domains(adata, organism=organism, **kwargs)
+        timing.append(
+            {
+                "dataset": name,
+                "seed": seed,
+                "step": f"annotate_domains ({variant})",
+                "wall_s": time.perf_counter() - start,
+            }
+        )
+        table = adata.uns["semst_domain_annotation"]["domains"].set_index("domain")
+        for row in table.reset_index().itertuples():
+            domains.append(
+                {"variant": variant, "dataset": name, "seed": seed, "domain": row.domain, "name": row.name,
+                 "best_match": row.best_match,
+                 "confidence": round(row.confidence, 3), "runner_up": row.runner_up, "n_spots": row.n_spots,
+                 "markers": "; ".join(row.markers.split("; ")[:8]), "terms": "; ".join(row.terms.split("; ")[:3])}
+            )  # fmt: skip
+        truth_labels = adata.obs[label_key]
+        for region in truth_labels.dropna().unique():
+            inside = adata.obs.loc[truth_labels == region, "semst_domain"].astype(str)
+            majority = inside.value_counts().index[0]
+            assigned = table.loc[majority, "name"]
+            correct = truth[(FAMILY[name], str(region))]
+            regions.append(
+                {"variant": variant, "dataset": name, "seed": seed, "region": str(region), "majority_domain": majority,
+                 "share": round(float((inside == majority).mean()), 3), "name": assigned,
+                 "best_match": table.loc[majority, "best_match"],
+                 "confidence": round(float(table.loc[majority, "confidence"]), 3), "correct": assigned in correct}
+            )  # fmt: skip
+        print(f"{name} {variant} seed {seed}: {sum(r['correct'] for r in regions[-truth_labels.nunique():])}"
+              f"/{truth_labels.nunique()} regions named correctly", flush=True)  # fmt: skip
+    return regions, domains, timing
+
+
+def queries(name: str) -> tuple[list[dict], list[dict]]:
+    load, label_key, _, organism = DATASETS[name]
+    adata = load()
+    sst.pp.prepare(adata)
+    labelled = adata.obs[label_key].notna().to_numpy()
+    truth = adata.obs[label_key].astype(str).to_numpy()
+    symbols = adata.var["gene_symbol"].astype(str).to_numpy()
+    counts = adata.X
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    rows, timing = [], []
+    for region, text, marker in QUERIES:
+        y = truth[labelled] == region
+        times = []
+        for _ in range(2):  # the first embeds every gene's text (or reads the cache), the second reads the cache
+            start = time.perf_counter()
+            sst.tl.query(adata, text, organism=organism)
+            times.append(time.perf_counter() - start)
+        column = np.flatnonzero(symbols == marker)[0]
+        marker_expr = np.log1p(np.asarray(counts[:, column].todense()).ravel() / totals * 1e4)
+        drivers = adata.uns["semst_query"]["genes"]["gene"].head(8).tolist()
+        rows.append(
+            {"dataset": name, "region": region, "query": text,
+             "auroc_query": round(roc_auc_score(y, adata.obs["semst_query"].to_numpy()[labelled]), 4),
+             "marker": marker, "auroc_marker": round(roc_auc_score(y, marker_expr[labelled]), 4),
+             "top_genes": ", ".join(drivers)}
+        )  # fmt: skip
+        timing += [
+            {"dataset": name, "seed": "", "step": f"query {text!r} ({when})", "wall_s": t}
+            for when, t in zip(("first call of the process", "repeat"), times, strict=True)
+        ]
+        print(rows[-1], flush=True)
+    return rows, timing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", type=Path, required=True, help="the labels folder of benchmarks/run.py")
+    parser.add_argument("--datasets", nargs="+", default=list(FAMILY), choices=list(FAMILY))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/annotation"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    truth = truth_table()
+    regions, domains, timing, query_rows = [], [], [], []
+    for name in args.datasets:
+        r, d, t = name_regions(name, args.seeds, args.labels, truth)
+        regions, domains, timing = regions + r, domains + d, timing + t
+    for name in ("dlpfc151673", "dlpfc151674"):
+        if name in args.datasets:
+            q, t = queries(name)
+            query_rows, timing = query_rows + q, timing + t
+    regions, domains, timing = pd.DataFrame(regions), pd.DataFrame(domains), pd.DataFrame(timing)
+    query_rows = pd.DataFrame(query_rows)
+    timing["wall_s"] = timing["wall_s"].round(2)
+    for frame, file in ((regions, "regions"), (domains, "domains"), (query_rows, "query"), (timing, "timing")):
+        frame.to_csv(args.out / f"{file}.csv", index=False)
+    (args.out / "summary.md").write_text(summary(regions, query_rows, timing, args.seeds))
+    print((args.out / "summary.md").read_text())
+
+
+def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFrame, seeds: list[int]) -> str:
+    regions = regions.assign(family=regions["dataset"].map(FAMILY))
+    controls = regions.groupby(["variant", "seed"])["correct"].mean().unstack("seed").round(3)
+    controls["all seeds"] = regions.groupby("variant")["correct"].mean().round(3)
+    regions = regions[regions["variant"] == "default"]
+    per_seed = regions.groupby(["dataset", "seed"])["correct"].agg(["sum", "count"]).reset_index()
+    overall = regions.groupby("seed")["correct"].mean()
+    by_region = (
+        regions.groupby(["family", "region"])
+        .agg(correct=("correct", "sum"), runs=("correct", "size"),
+             names=("name", lambda s: "; ".join(f"{k} ({v})" for k, v in s.value_counts().items())))
+        .reset_index()
+    )  # fmt: skip
+    targets = regions[
+        regions["region"].isin(["WM", "VISp_wm", "White matter", "Layer1", "VISp_I", "Pia Layer 1"])
+        | (regions["family"] == "mouse_ob")
+    ]
+    annotate_s = timing[timing["step"] == "annotate_domains (default)"]
+    visium = annotate_s[annotate_s["dataset"].str.startswith("dlpfc")]["wall_s"]
+    lines = [
+        "# Naming domains and searching the tissue in words",
+        "",
+        f"Seeds {', '.join(map(str, seeds))}; domains of the default pipeline (`benchmarks/run.py --methods semst`, K "
+        "given, one thread); `sst.tl.annotate_domains(adata, organism=...)` with the gene descriptions of "
+        "`SEMST_DATA_DIR`; correct names from `benchmarks/annotation_truth.tsv`, committed before any result.",
+        "",
+        f"**Regions whose majority domain is named correctly: {regions['correct'].mean():.1%} of "
+        f"{len(regions)}** (per seed: {', '.join(f'{s}: {v:.0%}' for s, v in overall.items())}); white matter, "
+        f"layer 1 and the olfactory bulb layers: {targets['correct'].mean():.1%} of {len(targets)}.",
+        "",
+        "## Controls: what gene knowledge adds to the name",
+        "",
+        "Share of regions named correctly: `default` (markers and text, `text_weight=0.2`), `markers_only` "
+        "(`text_weight=0`) and `shuffled_text` (each gene's description given to another gene). A gain of `default` "
+        "over `shuffled_text` would be knowledge; a gain that survives the shuffle is not.",
+        "",
+        markdown(controls.reset_index()),
+        "",
+        "## Per data set and seed (default)",
+        "",
+        markdown(per_seed.rename(columns={"sum": "correct", "count": "regions"})),
+        "",
+        "## Per region (default, all seeds): the names given to its majority domain",
+        "",
+        markdown(by_region),
+        "",
+        "## Query (DLPFC): AUROC of the per-spot score against one marker gene",
+        "",
+        markdown(query_rows) if len(query_rows) else "(not run)",
+        "",
+        "## Wall time (one thread, a machine shared with other jobs)",
+        "",
+        f"annotate_domains on a DLPFC Visium slice: median {visium.median():.1f} s, max {visium.max():.1f} s "
+        "(the first call of a process reads the gene table and loads the text model; later calls read both from "
+        "memory and the vector cache). The query times below read the gene vectors from the on-disk cache "
+        "(`SEMST_CACHE_DIR`, filled by an earlier run); with an empty cache the first query embeds the text of every "
+        "modelled gene (3,000 texts), which took 300 s and 308 s on the two slices on one thread of this shared "
+        "machine (`sst.tl.query(adata, 'myelination', organism='human')` after `sst.pp.prepare`, run by hand).",
+        "",
+        markdown(timing[timing["dataset"].str.startswith("dlpfc")]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

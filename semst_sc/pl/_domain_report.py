@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .. import _constants as C
+from .._utils import get_spatial
+from ._show import finish
+
+
+def domain_report(
+    adata: AnnData,
+    *,
+    key: str = C.ANNOTATION_KEY,
+    spatial_key: str = C.SPATIAL_KEY,
+    spot_size: float | None = None,
+    n_markers: int = 6,
+    n_terms: int = 2,
+    show: bool | None = None,
+    save: str | None = None,
+):
+    """Show the domain map beside each domain's name, confidence, top markers and top terms.
+
+    Parameters
+    ----------
+    adata
+        Spots after :func:`semst_sc.tl.annotate_domains`, with coordinates in ``obsm[spatial_key]``.
+    key
+        ``uns`` key of the annotation.
+    spatial_key
+        ``obsm`` key of the coordinates.
+    spot_size
+        Marker size in points squared; by default scaled to the number of spots.
+    n_markers
+        Markers listed per domain.
+    n_terms
+        Enriched terms listed per domain.
+    show
+        Show the figure; by default when not saving.
+    save
+        Path of an image file to write.
+
+    Returns
+    -------
+    The matplotlib figure (when ``show`` is False).
+    """
+    if key not in adata.uns:
+        raise KeyError(f"uns['{key}'] not found: run sst.tl.annotate_domains(adata) first")
+    annotation = adata.uns[key]
+    domain_key = annotation["params"]["domain_key"]
+    if domain_key not in adata.obs:
+        raise KeyError(f"obs['{domain_key}'] (the annotated domains) not found: run sst.tl.annotate_domains again")
+    table = annotation["domains"].set_index("domain")
+    coords = get_spatial(adata, spatial_key)
+    size = spot_size if spot_size is not None else float(np.clip(40_000 / adata.n_obs, 0.5, 60))
+    values = pd.Categorical(adata.obs[domain_key].astype("string"))
+    palette = plt.get_cmap("tab20" if len(values.categories) > 10 else "tab10")
+    height = max(4.5, 0.75 * len(values.categories))
+    fig, (ax, text) = plt.subplots(1, 2, figsize=(13, height), gridspec_kw={"width_ratios": [1, 1.35]})
+    for i, domain in enumerate(values.categories):
+        where = np.asarray(values == domain)
+        ax.scatter(coords[where, 0], coords[where, 1], s=size, color=palette(i % palette.N), linewidths=0)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()  # image coordinates: y grows downwards
+    ax.axis("off")
+    ax.set_title(f"obs['{domain_key}']")
+    text.axis("off")
+    step = 1 / max(len(values.categories), 1)
+    for i, domain in enumerate(values.categories):
+        row = table.loc[str(domain)]
+        y = 1 - i * step
+        markers = ", ".join(str(row["markers"]).split("; ")[:n_markers]) or "none"
+        terms = [t for t in str(row["terms"]).split("; ")[:n_terms] if t] or ["none"]
+        text.scatter([0.0], [y - 0.01], s=120, color=palette(i % palette.N), transform=text.transAxes, clip_on=False)
+        text.text(0.03, y, f"{domain}: {row['name']}  (confidence {row['confidence']:.2f})", transform=text.transAxes,
+                  fontsize=9, fontweight="bold", va="center")  # fmt: skip
+        body = f"markers: {markers}\nterms: {'; '.join(terms)}"
+        text.text(0.03, y - 0.025, body, transform=text.transAxes, fontsize=7.5, va="top", wrap=True)
+    fig.tight_layout()
+    return finish(fig, show, save)

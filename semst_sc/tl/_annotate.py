@@ -1,0 +1,314 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+from scanpy import logging as logg
+from scipy.stats import false_discovery_control, hypergeom
+
+from .. import _constants as C
+from .._docs import doc_params
+from .._utils import check_adata
+from ._catalogue import CATALOGUE
+from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
+
+#: GO root terms, never reported as enriched
+_GO_ROOTS = {"biological_process", "cellular_component", "molecular_function"}
+#: an entry is fully supported by at least this many of its markers among the domain's top markers
+_MIN_EVIDENCE = 3
+
+
+@doc_params
+def annotate_domains(
+    adata: AnnData,
+    *,
+    domain_key: str = C.DOMAIN_KEY,
+    organism: Literal["human", "mouse"] | None = None,
+    gene_text: Any = None,
+    gene_symbols: str | None = None,
+    layer: str | None = None,
+    n_markers: int = 50,
+    n_terms: int = 10,
+    text_weight: float = 0.2,
+    min_confidence: float = 0.15,
+    model: Any = None,
+    key_added: str = C.DOMAIN_NAME_KEY,
+    copy: bool = False,
+) -> AnnData | None:
+    """Name each domain from its marker genes and gene knowledge, with a confidence.
+
+    For each domain: marker genes (Wilcoxon test of the domain against the other spots, scanpy's
+    :func:`~scanpy.tl.rank_genes_groups`, on log-normalised counts; mitochondrial, ribosomal and housekeeping genes
+    left out); GO biological-process and cellular-component terms enriched among them (hypergeometric test against
+    the genes read, Benjamini-Hochberg; direct annotations of the gene table); and the best match in a built-in
+    catalogue of 51 tissue compartments and cell types (white matter, cortical layers, interneurons, glia,
+    vasculature, immune and stromal cells, epithelium, tumour, olfactory bulb layers, ...). The match score is the
+    rank-weighted overlap (nDCG) of the domain's markers with the entry's markers, combined, when gene descriptions
+    are available, with a text similarity: how much closer the entry's description is to the mean text vector of
+    the domain's markers than to those of the slide's other domains (scaled to [0, 1]); the text only re-ranks
+    entries that share markers with the domain. Without gene descriptions the names come from the markers alone,
+    without terms, and the log says so.
+
+    Parameters
+    ----------
+    adata
+        Spots with raw counts and domains in ``obs[domain_key]``, e.g. the ``.h5ad`` ``semst-sc run`` writes.
+        After :func:`semst_sc.pp.prepare` the modelled genes are read, from where prepare found the counts.
+    domain_key
+        ``obs`` column of the domains.
+    organism
+        ``"human"`` or ``"mouse"`` (the gene table read); ``None``: guessed from the case of the symbols.
+    gene_text
+        Gene knowledge (full names, GO terms, summaries): ``None`` reads
+        :func:`semst_sc.datasets.gene_descriptions` of ``organism`` when its files are there and goes on without
+        otherwise; ``False``: none; ``"human"``/``"mouse"``; a derived table or a folder of NCBI files (fetch them
+        with ``sst.datasets.gene_descriptions(organism, path, download=True)``); or a DataFrame (symbol index or
+        column, ``full_name``/``go_bp``/``go_cc``/``summary`` columns).
+    gene_symbols
+        ``var`` column with gene symbols; by default ``var_names``, or the usual symbol columns when those are
+        Ensembl IDs (as :func:`semst_sc.pp.gene_semantics`).
+    layer
+        Layer with raw counts when :func:`semst_sc.pp.prepare` has not run (``None``: ``X``).
+    n_markers
+        Top markers per domain (adjusted p < 0.05, log fold change > 0.25), ranked by the Wilcoxon score.
+    n_terms
+        Enriched terms reported per domain (adjusted p < 0.05).
+    text_weight
+        Weight of the text similarity in the score, in [0, 1] (0: markers alone). The text model reading gene
+        descriptions is a weak signal: markers weigh four times as much by default.
+    min_confidence
+        Below this confidence a domain is named ``"unassigned"`` (its best match stays in the table).
+    model
+        Text model (``None``: the bundled all-MiniLM-L6-v2; see :func:`semst_sc.semantics.load_text_encoder`).
+    key_added
+        ``obs`` key of the names; the table goes to ``uns[key_added.removesuffix('_name') + '_annotation']``.
+    copy
+        {doc_copy}
+
+    Returns
+    -------
+    ``None``, or a copy when ``copy=True``. Writes
+
+    ``obs['semst_domain_name']``
+        The name of each spot's domain (categorical; ``"unassigned"`` below ``min_confidence``).
+    ``uns['semst_domain_annotation']``
+        ``domains``: one row per domain (``domain``, ``name``, ``confidence`` in [0, 1], ``best_match``,
+        ``score``, ``runner_up``, ``runner_up_score``, ``n_spots``, ``markers`` and ``terms`` as ``"; "``-joined
+        text, terms with their adjusted p-values); ``terms``: every enriched term (``domain``, ``term``,
+        ``ontology``, ``n_genes``, ``pvalue``, ``padj``, ``genes``); ``params``. The confidence is the best score
+        less half the runner-up's: a close second halves it.
+    """
+    check_adata(adata)
+    if domain_key not in adata.obs:
+        raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first, or pass domain_key=")
+    if not 0 <= text_weight <= 1:
+        raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
+    if n_markers < 1 or n_terms < 0:
+        raise ValueError(f"n_markers must be positive and n_terms >= 0, got {n_markers} and {n_terms}")
+    labels = pd.Categorical(adata.obs[domain_key].astype("string").astype(object))
+    sizes = pd.Series(labels).value_counts()
+    small = sizes[sizes < 2]
+    if len(small):
+        raise ValueError(
+            f"domain {small.index[0]!r} of obs['{domain_key}'] has {int(small.iloc[0])} spot: markers need at least "
+            "2 spots per domain; merge it into a neighbour or cluster again"
+        )
+    if len(sizes) < 2:
+        raise ValueError(f"obs['{domain_key}'] has {len(sizes)} domain: naming domains needs at least 2")
+
+    X, symbols = lognormalised(adata, layer, gene_symbols)
+    if organism is None:
+        organism = infer_organism(symbols)
+        logg.info(f"organism guessed from the gene symbols: {organism}")
+    elif organism not in ("human", "mouse"):
+        raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
+    table = gene_table(gene_text, organism)
+    if table is None:
+        logg.warning("no gene knowledge: names from marker overlap with the catalogue alone, no enriched terms")
+
+    markers = _markers(X, symbols, labels, n_markers)
+    measured = {s.upper() for s in symbols}
+    overlap = np.array([[_ndcg(m, entry.markers, measured) for entry in CATALOGUE] for m in markers])
+    domain_names = list(labels.categories.astype(str))
+    terms = _enrichment(markers, domain_names, symbols, table) if table is not None else _no_terms()
+    similarity = np.zeros_like(overlap)
+    weight = text_weight if table is not None else 0.0
+    model_name = ""
+    if weight > 0 and any(markers):
+        similarity, model_name = _text_similarity(markers, symbols, table, model)
+    score = (1 - weight) * overlap + weight * similarity * (overlap > 0)  # text re-ranks what markers support
+
+    rows = []
+    for i, domain in enumerate(labels.categories):
+        order = np.argsort(-score[i], kind="stable")
+        best, second = order[0], order[1]
+        confident = len(markers[i]) > 0
+        confidence = float(np.clip(score[i, best] - 0.5 * score[i, second], 0, 1)) if confident else 0.0
+        domain_terms = terms[terms["domain"] == str(domain)].head(n_terms)
+        rows.append(
+            {
+                "domain": str(domain),
+                "name": CATALOGUE[best].name if confidence >= min_confidence else C.UNASSIGNED,
+                "confidence": confidence,
+                "best_match": CATALOGUE[best].name if confident else "",
+                "score": float(score[i, best]) if confident else 0.0,
+                "runner_up": CATALOGUE[second].name if confident else "",
+                "runner_up_score": float(score[i, second]) if confident else 0.0,
+                "n_spots": int(sizes[domain]),
+                "markers": "; ".join(markers[i]),
+                "terms": "; ".join(
+                    f"{t} ({p:.1e})" for t, p in zip(domain_terms["term"], domain_terms["padj"], strict=True)
+                ),
+            }
+        )
+    domains = pd.DataFrame(rows)
+    names = domains.set_index("domain")["name"]
+    unnamed = domains.loc[domains["name"] == C.UNASSIGNED, "domain"].tolist()
+    if unnamed:
+        logg.warning(f"{len(unnamed)} domain(s) without markers or a confident match are 'unassigned': {unnamed}")
+
+    out = adata.copy() if copy else adata
+    spot_names = pd.Series(np.asarray(labels, dtype=object), index=adata.obs_names).map(names)
+    out.obs[key_added] = pd.Categorical(spot_names, categories=list(dict.fromkeys(domains["name"])))
+    out.uns[f"{key_added.removesuffix('_name')}_annotation"] = {
+        "domains": domains,
+        "terms": terms,
+        "params": {
+            "domain_key": domain_key,
+            "organism": organism,
+            "gene_text": source(gene_text, table),
+            "n_genes": len(symbols),
+            "n_markers": n_markers,
+            "n_terms": n_terms,
+            "text_weight": weight,
+            "min_confidence": min_confidence,
+            "model": model_name,
+            "catalogue_size": len(CATALOGUE),
+        },
+    }
+    return out if copy else None
+
+
+def _markers(X: sp.csr_matrix, symbols: np.ndarray, labels: pd.Categorical, n_markers: int) -> list[list[str]]:
+    """Each domain's top markers: Wilcoxon rank-sum against the other spots, noise genes left out."""
+    import scanpy as sc
+
+    data = AnnData(X, obs=pd.DataFrame({"domain": labels}, index=np.arange(X.shape[0]).astype(str)))
+    data.var_names = pd.Index(symbols).astype(str)
+    data.var_names_make_unique()
+    keep = np.array([not is_noise(s) for s in symbols])
+    data = data[:, keep].copy()
+    sc.tl.rank_genes_groups(data, "domain", method="wilcoxon", use_raw=False, n_genes=data.n_vars, pts=False)
+    result = data.uns["rank_genes_groups"]
+    out = []
+    for domain in labels.categories:
+        frame = pd.DataFrame(
+            {key: result[key][str(domain)] for key in ("names", "scores", "logfoldchanges", "pvals_adj")}
+        )
+        good = (frame["pvals_adj"] < 0.05) & (frame["logfoldchanges"] > 0.25) & (frame["scores"] > 0)
+        out.append(frame.loc[good, "names"].head(n_markers).astype(str).tolist())
+    return out
+
+
+def _ndcg(markers: list[str], entry: tuple[str, ...], measured: set[str]) -> float:
+    """Rank-weighted overlap of a domain's markers with an entry's (nDCG), at least ``_MIN_EVIDENCE`` genes ideal.
+
+    ``measured``: the upper-cased symbols of the genes read (an entry's markers outside them cannot be found).
+    """
+    wanted = {g.upper() for g in entry}
+    present = len(wanted & measured)
+    if present == 0 or not markers:
+        return 0.0
+    gains = 1 / np.log2(np.arange(len(markers)) + 2)
+    hits = np.array([m.upper() in wanted for m in markers])
+    ideal = gains[: min(max(present, _MIN_EVIDENCE), len(markers))].sum()
+    return float(gains[hits].sum() / ideal)
+
+
+def _no_terms() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "domain": pd.Series(dtype=str),
+            "term": pd.Series(dtype=str),
+            "ontology": pd.Series(dtype=str),
+            "n_genes": pd.Series(dtype=int),
+            "pvalue": pd.Series(dtype=float),
+            "padj": pd.Series(dtype=float),
+            "genes": pd.Series(dtype=str),
+        }
+    )
+
+
+def _enrichment(markers: list[list[str]], domains: list[str], symbols: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+    """GO process and component terms enriched among each domain's markers (hypergeometric, BH per domain)."""
+    rows = lookup(table, symbols)
+    annotated = rows >= 0
+    universe = symbols[annotated]
+    incidence, terms = [], []
+    for ontology, column in (("BP", "go_bp"), ("CC", "go_cc")):
+        if column not in table:
+            continue
+        values = table[column].to_numpy()[rows[annotated]]
+        index: dict[str, int] = {}
+        pairs = [
+            (g, index.setdefault(t, len(index)))
+            for g, text in enumerate(values)
+            for t in dict.fromkeys(x.strip() for x in str(text).split(";"))
+            if t and t not in _GO_ROOTS
+        ]
+        if not pairs:
+            continue
+        g, t = np.array(pairs).T
+        incidence.append(sp.csr_matrix((np.ones(len(g)), (g, t)), shape=(len(universe), len(index))))
+        terms += [(name, ontology) for name in index]
+    if not incidence:
+        return _no_terms()
+    G = sp.hstack(incidence).tocsc()
+    K = np.asarray(G.sum(axis=0)).ravel()
+    position = {s: i for i, s in enumerate(universe)}
+    out = []
+    for domain, genes in zip(domains, markers, strict=True):
+        hits = [position[m] for m in genes if m in position]
+        if len(hits) < 2:
+            continue
+        k = np.asarray(G[hits].sum(axis=0)).ravel()
+        tested = np.flatnonzero(k >= 2)
+        if len(tested) == 0:
+            continue
+        p = hypergeom.sf(k[tested] - 1, len(universe), K[tested], len(hits))
+        padj = false_discovery_control(p)
+        for j in np.argsort(p, kind="stable"):
+            if padj[j] >= 0.05:
+                continue
+            term = tested[j]
+            members = [universe[h] for h in hits if G[h, term]]
+            out.append((domain, *terms[term], int(k[term]), float(p[j]), float(padj[j]), ", ".join(members)))
+    frame = pd.DataFrame(out, columns=["domain", "term", "ontology", "n_genes", "pvalue", "padj", "genes"])
+    return frame
+
+
+def _text_similarity(markers: list[list[str]], symbols: np.ndarray, table, model) -> tuple[np.ndarray, str]:
+    """How much more each entry's description resembles a domain's markers than the slide's other domains' markers.
+
+    A domain's vector is the rank-weighted mean text vector of its markers; its cosine with each entry is taken
+    relative to the mean cosine of that entry over the domains (what the whole tissue shares, e.g. "neurons", does
+    not name one domain), scaled by the largest such difference and clipped to [0, 1] (0 without markers).
+    """
+    genes = sorted({g for m in markers for g in m})
+    entries = [f"{entry.name}: {entry.description}" for entry in CATALOGUE]
+    vectors, name = encode(gene_texts(np.array(genes, dtype=object), table) + entries, model, batch_size=64)
+    gene_vectors, entry_vectors = vectors[: len(genes)], vectors[len(genes) :]
+    position = {g: i for i, g in enumerate(genes)}
+    has = np.array([len(m) > 0 for m in markers])
+    cosine = np.zeros((len(markers), len(CATALOGUE)))
+    for i, m in enumerate(markers):
+        if m:
+            weights = 1 / np.log2(np.arange(len(m)) + 2)
+            domain = weights @ gene_vectors[[position[g] for g in m]]
+            cosine[i] = entry_vectors @ (domain / np.linalg.norm(domain))
+    contrast = np.where(has[:, None], cosine - cosine[has].mean(axis=0), 0)
+    top = np.abs(contrast).max()
+    return (np.clip(contrast / top, 0, 1) if top > 0 else contrast), name

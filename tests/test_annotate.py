@@ -1,0 +1,153 @@
+"""Naming domains (tl.annotate_domains), searching the tissue in words (tl.query), their plots and CLI."""
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import semst_sc as sst
+from semst_sc._cli import main
+
+#: the simulation's compartments (its marker programs are real human biology) and the names that are right for them
+EXPECTED = {
+    "Layer1": {"cortical layer 1", "astrocytes", "pia and meninges"},
+    "Layer2_3": {"cortical layer 2/3"},
+    "Layer4": {"cortical layer 4"},
+    "Layer5": {"cortical layer 5"},
+    "Layer6": {"cortical layer 6", "cortical layer 6b"},
+    "WM": {"white matter"},
+    "Vessel": {"endothelium and blood vessels", "pericytes and smooth muscle"},
+}
+
+
+@pytest.fixture(scope="session")
+def gene_text(_tissue):
+    """The human gene descriptions of SEMST_DATA_DIR, cut to the simulated genes (a small table, fast to read)."""
+    table = sst.datasets.gene_descriptions("human")
+    return table[table.index.isin(_tissue.var_names)].copy()
+
+
+@pytest.fixture(scope="session")
+def _annotated(_tissue, gene_text):
+    adata = _tissue.copy()
+    sst.settings.progress = False
+    sst.tl.annotate_domains(adata, domain_key="domain", gene_text=gene_text)
+    return adata
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_names_the_simulated_compartments(_annotated, tmp_path):
+    table = _annotated.uns["semst_domain_annotation"]["domains"].set_index("domain")
+    for domain, names in EXPECTED.items():
+        assert table.loc[domain, "name"] in names, table.loc[domain].to_dict()
+        assert 0 < table.loc[domain, "confidence"] <= 1
+    assert table.loc["WM", "confidence"] > 0.4
+    assert "MBP" in table.loc["WM", "markers"].split("; ")
+    assert not any(m.startswith(("MT-", "RPL", "RPS")) for m in "; ".join(table["markers"]).split("; "))
+    terms = _annotated.uns["semst_domain_annotation"]["terms"]
+    wm_terms = terms[terms["domain"] == "WM"]
+    assert (wm_terms["padj"] < 0.05).all() and wm_terms["term"].str.contains("myelin").any()
+    name = _annotated.obs["semst_domain_name"]
+    assert (name[_annotated.obs["domain"] == "WM"] == "white matter").all()
+    _annotated.write_h5ad(tmp_path / "named.h5ad")  # the annotation is .h5ad-writable
+    back = ad.read_h5ad(tmp_path / "named.h5ad")
+    assert back.uns["semst_domain_annotation"]["domains"].shape == table.reset_index().shape
+
+
+def test_without_gene_text_names_from_markers(tissue, monkeypatch):
+    import scanpy
+
+    warnings = []
+    monkeypatch.setattr(scanpy.logging, "warning", lambda msg, *args, **kwargs: warnings.append(msg))
+    sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False)
+    result = tissue.uns["semst_domain_annotation"]
+    names = result["domains"].set_index("domain")["name"]
+    assert names["WM"] == "white matter" and names["Layer5"] == "cortical layer 5"
+    assert result["terms"].empty and result["params"]["gene_text"] == "" and result["params"]["text_weight"] == 0
+    assert any("no gene knowledge" in w for w in warnings)
+
+
+def test_a_domain_without_markers_is_unassigned(tissue):
+    labels = tissue.obs["domain"].astype(str).to_numpy()
+    random = np.random.default_rng(0).choice(tissue.n_obs, 60, replace=False)
+    labels[random] = "random"
+    tissue.obs["mixed"] = pd.Categorical(labels)
+    sst.tl.annotate_domains(tissue, domain_key="mixed", gene_text=False)
+    table = tissue.uns["semst_domain_annotation"]["domains"].set_index("domain")
+    assert table.loc["random", "confidence"] < 0.15 and table.loc["random", "name"] == "unassigned"
+    assert table.loc["WM", "name"] == "white matter"
+
+
+def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):
+    tissue.var["gene_symbol"] = tissue.var_names.to_numpy()
+    tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
+    copy = sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, copy=True)
+    assert "semst_domain_name" not in tissue.obs  # copy=True leaves the input alone
+    assert copy.uns["semst_domain_annotation"]["domains"].set_index("domain").loc["WM", "name"] == "white matter"
+
+
+def test_bad_input_gives_clear_errors(tissue):
+    with pytest.raises(KeyError, match="sst.tl.cluster"):
+        sst.tl.annotate_domains(tissue, domain_key="nope", gene_text=False)
+    labels = tissue.obs["domain"].astype(str).to_numpy()
+    labels[0] = "lonely"
+    tissue.obs["one"] = pd.Categorical(labels)
+    with pytest.raises(ValueError, match="'lonely'.*1 spot"):
+        sst.tl.annotate_domains(tissue, domain_key="one", gene_text=False)
+    with pytest.raises(ValueError, match="query text is empty"):
+        sst.tl.query(tissue, "  ")
+    with pytest.raises(FileNotFoundError, match="gene_text"):
+        sst.tl.annotate_domains(tissue, domain_key="domain", gene_text="/no/such/table.tsv")
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_query_is_deterministic_and_finds_white_matter(tissue, gene_text):
+    sst.tl.query(tissue, "myelination", gene_text=gene_text)
+    first = tissue.obs["semst_query"].to_numpy().copy()
+    sst.tl.query(tissue, "myelination", gene_text=gene_text)
+    assert np.array_equal(first, tissue.obs["semst_query"].to_numpy())
+    means = tissue.obs.groupby("domain", observed=True)["semst_query"].mean()
+    assert means.idxmax() == "WM"
+    genes = tissue.uns["semst_query"]["genes"]
+    assert len(genes) == 30 and np.isclose(genes["weight"].sum(), 1)
+    assert {"MBP", "MOBP", "PLP1", "MOG", "MAG"} & set(genes["gene"].head(10))
+
+
+@pytest.mark.real_data
+def test_plots(_annotated, gene_text):
+    import matplotlib.pyplot as plt
+
+    fig = sst.pl.domain_report(_annotated, show=False)
+    assert "white matter" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    plt.close(fig)
+    adata = _annotated.copy()
+    sst.tl.query(adata, "astrocytes", gene_text=gene_text)
+    plt.close(sst.pl.query(adata, show=False))
+    bare = ad.AnnData(np.zeros((3, 2)), obsm={"spatial": np.arange(6.0).reshape(3, 2)})
+    with pytest.raises(KeyError, match="annotate_domains"):
+        sst.pl.domain_report(bare, show=False)
+    with pytest.raises(KeyError, match="tl.query"):
+        sst.pl.query(bare, show=False)
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
+    slide, out, png = tmp_path / "slide.h5ad", tmp_path / "out.h5ad", tmp_path / "map.png"
+    tissue.write_h5ad(slide)
+    table = tmp_path / "genes.tsv"
+    gene_text.reset_index().to_csv(table, sep="\t", index=False)
+    argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5"]
+    assert main([*argv, "--annotate", "--gene-text", str(table), "--quiet"]) == 0
+    result = ad.read_h5ad(out)
+    assert "semst_domain_name" in result.obs and "semst_domain_annotation" in result.uns
+    assert png.stat().st_size > 5_000
+    query_png = tmp_path / "query.png"
+    capsys.readouterr()
+    code = main(["query", str(out), "myelination", "--plot", str(query_png), "--gene-text", str(table), "--quiet"])
+    assert code == 0 and query_png.stat().st_size > 5_000
+    assert "top genes" in capsys.readouterr().out
+    assert main(["query", str(out), " ", "--quiet"]) == 1
+    assert "query text is empty" in capsys.readouterr().err
