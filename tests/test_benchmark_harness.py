@@ -213,7 +213,13 @@ def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
 
     actions = {action.dest: action for action in run.build_parser()._actions}
     assert list(actions["methods"].choices) == list(METHODS) == actions["methods"].default
-    assert sorted(actions["dataset"].choices) == sorted(DATASETS)
+    assert all(name in actions["dataset"].help for name in DATASETS)  # A+B joins shortcuts, checked in parse_args
+    for bad in ("nope", "dlpfc151673+nope"):
+        monkeypatch.setattr(sys, "argv", ["run.py", "--dataset", bad])
+        with pytest.raises(SystemExit):
+            run.parse_args()
+    monkeypatch.setattr(sys, "argv", ["run.py", "--dataset", "dlpfc151673+dlpfc151674", "osmfish"])
+    assert run.parse_args().dataset == ["dlpfc151673+dlpfc151674", "osmfish"]
     assert {"semst", "semst_nosem", "pca_smooth_gmm", "graphst", "spagcn", "banksy", "banksy_celltype"} <= set(METHODS)
     for method in METHODS.values():
         if method.kind == "semst":
