@@ -19,7 +19,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
+    from semst_sc.datasets import default_data_dir
+
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel runs in tmp_path: a relative SEMST_DATA_DIR (CI: ../shared/data) must not move with it
+    monkeypatch.setenv("SEMST_DATA_DIR", str(default_data_dir().resolve()))
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
