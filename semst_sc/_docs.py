@@ -10,6 +10,8 @@ SNIPPETS = {
         "Spatial graph: ``obsp['{connectivity_key}_connectivities']`` (squidpy's layout; a full ``obsp`` key is "
         "accepted too)."
     ),
+    "doc_show": "Show the figure; by default when not saving.",
+    "doc_save": "Path of an image file to write.",
     "doc_library_key": (
         "``obs`` column telling several sections apart (squidpy's name; :func:`semst_sc.concat_sections` writes "
         "``'library_id'``); ``None``: one section."

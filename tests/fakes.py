@@ -126,3 +126,16 @@ def make_spatialdata(element: str = "circles", *, scale: float = 1.0):
     table.obs["cell_id"] = np.arange(table.n_obs)
     table = TableModel.parse(table, region="cells", region_key="region", instance_key="cell_id")
     return sd.SpatialData(**elements, tables={"table": table})
+
+
+def smoothed_pcs(adata, n_comps=30, n_neighbors=6):
+    """A cheap stand-in for a SemST embedding: log-normalised PCs averaged over each spot and its spatial neighbours."""
+    import scanpy as sc
+    from scipy.spatial import cKDTree
+
+    base = adata.copy()
+    sc.pp.normalize_total(base)
+    sc.pp.log1p(base)
+    sc.pp.pca(base, n_comps=n_comps, random_state=0)
+    neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=n_neighbors + 1)[1]
+    return base.obsm["X_pca"][neighbours].mean(axis=1)

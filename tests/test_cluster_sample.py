@@ -1,8 +1,7 @@
 """tl.cluster fits GMM / k-means on a random sample of large data and labels every spot."""
 
 import pytest
-import scanpy as sc
-from scipy.spatial import cKDTree
+from fakes import smoothed_pcs
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
@@ -13,12 +12,7 @@ def _embedded():
     """The default simulated tissue, its spatial graph and a cheap embedding: PCs averaged over 6 spatial neighbours."""
     adata = sst.datasets.simulate_tissue()
     sst.pp.spatial_graph(adata)
-    base = adata.copy()
-    sc.pp.normalize_total(base)
-    sc.pp.log1p(base)
-    sc.pp.pca(base, n_comps=30, random_state=0)
-    neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=7)[1]
-    adata.obsm["X_semst"] = base.obsm["X_pca"][neighbours].mean(axis=1)
+    adata.obsm["X_semst"] = smoothed_pcs(adata)
     return adata
 
 

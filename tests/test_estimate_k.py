@@ -5,7 +5,7 @@ import io
 import anndata as ad
 import pytest
 import scanpy as sc
-from scipy.spatial import cKDTree
+from fakes import smoothed_pcs
 
 import semst_sc as sst
 
@@ -16,12 +16,7 @@ def _slide():
     spatial neighbours) and the number of domains estimated on it."""
     adata = sst.datasets.simulate_tissue(30, 30, rng=0)
     sst.pp.spatial_graph(adata)
-    base = adata.copy()
-    sc.pp.normalize_total(base)
-    sc.pp.log1p(base)
-    sc.pp.pca(base, n_comps=30, random_state=0)
-    neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=7)[1]
-    adata.obsm["X_semst"] = base.obsm["X_pca"][neighbours].mean(axis=1)
+    adata.obsm["X_semst"] = smoothed_pcs(adata)
     sst.tl.cluster(adata, None)
     return adata
 

@@ -6,10 +6,12 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import get_spatial
-from ._show import finish
+from ._show import finish, map_axes, marker_size
 
 
+@doc_params
 def domain_report(
     adata: AnnData,
     *,
@@ -38,9 +40,9 @@ def domain_report(
     n_terms
         Enriched terms listed per domain.
     show
-        Show the figure; by default when not saving.
+        {doc_show}
     save
-        Path of an image file to write.
+        {doc_save}
 
     Returns
     -------
@@ -54,7 +56,7 @@ def domain_report(
         raise KeyError(f"obs['{domain_key}'] (the annotated domains) not found: run sst.tl.annotate_domains again")
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
-    size = spot_size if spot_size is not None else float(np.clip(40_000 / adata.n_obs, 0.5, 60))
+    size = marker_size(adata.n_obs, spot_size)
     values = pd.Categorical(adata.obs[domain_key].astype("string"))
     palette = plt.get_cmap("tab20" if len(values.categories) > 10 else "tab10")
     height = max(4.5, 0.75 * len(values.categories))
@@ -62,9 +64,7 @@ def domain_report(
     for i, domain in enumerate(values.categories):
         where = np.asarray(values == domain)
         ax.scatter(coords[where, 0], coords[where, 1], s=size, color=palette(i % palette.N), linewidths=0)
-    ax.set_aspect("equal")
-    ax.invert_yaxis()  # image coordinates: y grows downwards
-    ax.axis("off")
+    map_axes(ax)
     ax.set_title(f"obs['{domain_key}']")
     text.axis("off")
     step = 1 / max(len(values.categories), 1)

@@ -11,7 +11,7 @@ from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
 from .._utils import get_spatial
-from ._show import finish
+from ._show import finish, map_axes, marker_size
 
 
 @doc_params
@@ -48,9 +48,9 @@ def domains(
     ncols
         Panels per row (with ``library_key``: one row per column, a panel per section).
     show
-        Show the figure; by default when not saving.
+        {doc_show}
     save
-        Path of an image file to write.
+        {doc_save}
 
     Returns
     -------
@@ -71,7 +71,7 @@ def domains(
         )
     ]
     largest = max(len(rows) for rows in groups)
-    size = spot_size if spot_size is not None else float(np.clip(40_000 / largest, 0.5, 60))
+    size = marker_size(largest, spot_size)
     ncols = min(ncols, len(panels)) if library_key is None else len(groups)
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4 * nrows), squeeze=False)
@@ -89,9 +89,7 @@ def domains(
         if missing.any():
             ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", label="NA", linewidths=0)
         ax.set_title(name)
-        ax.set_aspect("equal")
-        ax.invert_yaxis()  # image coordinates: y grows downwards
-        ax.axis("off")
+        map_axes(ax)
         ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, markerscale=max(1, 6 / np.sqrt(size)))
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")

@@ -3,9 +3,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from anndata import AnnData
 
+from .._docs import doc_params
 from ._show import finish
 
 
+@doc_params
 def loss(adata: AnnData, *, key: str = "semst", show: bool | None = None, save: str | None = None):
     """Plot the training loss of :func:`semst_sc.tl.semst`, each term in its own panel.
 
@@ -16,9 +18,9 @@ def loss(adata: AnnData, *, key: str = "semst", show: bool | None = None, save: 
     key
         ``uns`` key with ``loss_history``.
     show
-        Show the figure; by default when not saving.
+        {doc_show}
     save
-        Path of an image file to write.
+        {doc_save}
 
     Returns
     -------

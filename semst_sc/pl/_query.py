@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 from anndata import AnnData
 
 from .. import _constants as C
+from .._docs import doc_params
 from .._utils import get_spatial
-from ._show import finish
+from ._show import finish, map_axes, marker_size
 
 
+@doc_params
 def query(
     adata: AnnData,
     *,
@@ -37,9 +38,9 @@ def query(
     n_genes
         Driving genes listed under the map.
     show
-        Show the figure; by default when not saving.
+        {doc_show}
     save
-        Path of an image file to write.
+        {doc_save}
 
     Returns
     -------
@@ -48,16 +49,14 @@ def query(
     if key not in adata.obs or key not in adata.uns:
         raise KeyError(f"obs['{key}'] / uns['{key}'] not found: run sst.tl.query(adata, 'text') first")
     coords = get_spatial(adata, spatial_key)
-    size = spot_size if spot_size is not None else float(np.clip(40_000 / adata.n_obs, 0.5, 60))
+    size = marker_size(adata.n_obs, spot_size)
     result = adata.uns[key]
     genes = result["genes"].head(n_genes)
     fig, ax = plt.subplots(figsize=(5.4, 5))
     points = ax.scatter(coords[:, 0], coords[:, 1], c=adata.obs[key].to_numpy(), s=size, cmap=cmap, linewidths=0)
     fig.colorbar(points, ax=ax, shrink=0.7, label="query score")
     ax.set_title(f"\u201c{result['params']['text']}\u201d")
-    ax.set_aspect("equal")
-    ax.invert_yaxis()  # image coordinates: y grows downwards
-    ax.axis("off")
+    map_axes(ax)
     drivers = ", ".join(f"{g} ({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
     ax.text(0.5, -0.04, f"driving genes (weight): {drivers}", transform=ax.transAxes, ha="center", va="top",
             fontsize=7, wrap=True)  # fmt: skip

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 
 def finish(fig, show: bool | None, save: str | None):
@@ -11,3 +12,15 @@ def finish(fig, show: bool | None, save: str | None):
         plt.show()
         return None
     return fig
+
+
+def marker_size(n_spots: int, size: float | None) -> float:
+    """Marker size in points squared: ``size``, or scaled to the number of spots drawn in one panel."""
+    return size if size is not None else float(np.clip(40_000 / n_spots, 0.5, 60))
+
+
+def map_axes(ax) -> None:
+    """Style ``ax`` as a tissue map: equal aspect, image coordinates (y grows downwards), no axes."""
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.axis("off")
