@@ -17,6 +17,7 @@ from semst_sc.nn import (
     embed,
     gcn_adjacency,
     get_encoder,
+    sample_batch,
     spatial_pair_loss,
     train,
     zinb_nll,
@@ -134,6 +135,27 @@ def test_model_steps_shapes_with_and_without_fsm():
     without = FullBatchSampler(_graph_data(), ("spatial", "feature"), CPU).sample()
     with pytest.raises(ValueError, match="semantic"):
         model(without)
+
+
+def test_decoder_covariates_change_the_reconstruction_not_the_embedding():
+    data = _graph_data()
+    sections = np.zeros((60, 2), np.float32)
+    sections[:30, 0] = sections[30:, 1] = 1
+    data.covariates = sections
+    batch = FullBatchSampler(data, ("spatial", "feature"), CPU, recon_batch_size=10).sample()
+    assert batch.covariates.shape == (60, 2)
+    torch.manual_seed(0)
+    model = SemSTModel(12, 12, None, latent_dim=5, n_covariates=2).eval()
+    z = model.embed(batch)
+    swapped = model.decode(z, batch.covariates.flip(1))[0]
+    assert not torch.allclose(model.decode(z, batch.covariates)[0], swapped)
+    assert set(model(batch)) == {"total", "zinb", "spatial", "dicr"}
+    with pytest.raises(ValueError, match="covariate"):
+        model.decode(z)
+    with pytest.raises(ValueError, match="covariate"):
+        SemSTModel(12, 12, None, latent_dim=5).decode(z, batch.covariates)
+    host = sample_batch(data, np.array([0, 40]), ("spatial",), (3, 3), np.random.default_rng(0))
+    assert torch.equal(host.to_device(CPU).covariates, torch.from_numpy(sections[host.seeds]))
 
 
 def _train(seed, model_factory=lambda: SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4), semantic=None):

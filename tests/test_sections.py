@@ -176,6 +176,27 @@ def test_minibatch_training_works_with_sections(joined):
     sst.pp.spatial_graph(joined, library_key="library_id")
     sst.pp.feature_graph(joined, library_key="library_id")
     train = {"minibatch": True, "minibatch_size": 128}
-    sst.tl.semst(joined, semantic_key=None, n_epochs=3, train_kwargs=train)
+    sst.tl.semst(joined, semantic_key=None, n_epochs=3, train_kwargs=train, covariate_key="library_id")
     assert joined.obsm["X_semst"].shape[0] == joined.n_obs and np.isfinite(joined.obsm["X_semst"]).all()
-    assert joined.uns["semst"]["params"]["minibatch"]
+    assert joined.uns["semst"]["params"]["minibatch"] and joined.uns["semst"]["params"]["n_covariates"] == 2
+
+
+def test_the_decoder_can_see_the_section(joined):
+    sst.pp.prepare(joined, library_key="library_id")
+    sst.pp.spatial_graph(joined, library_key="library_id")
+    sst.pp.feature_graph(joined, library_key="library_id")
+    plain = sst.tl.semst(joined, semantic_key=None, n_epochs=3, copy=True)
+    told = sst.tl.semst(joined, semantic_key=None, n_epochs=3, covariate_key="library_id", copy=True)
+    assert (plain.uns["semst"]["params"]["n_covariates"], told.uns["semst"]["params"]["n_covariates"]) == (0, 2)
+    assert not np.allclose(plain.obsm["X_semst"], told.obsm["X_semst"])  # the decoder's input shapes the training
+    with pytest.raises(ValueError, match="n_covariates=2"):
+        model = sst.nn.SemSTModel(10, 10)  # built without the covariate
+        sst.tl.semst(joined, encoder=model, semantic_key=None, n_epochs=2, covariate_key="library_id")
+    with pytest.raises(ValueError, match="takes no covariates"):
+        sst.tl.semst(joined, encoder="contrastive", semantic_key=None, n_epochs=2, covariate_key="library_id")
+    with pytest.raises(KeyError, match="nope"):
+        sst.tl.semst(joined, semantic_key=None, n_epochs=2, covariate_key="nope")
+    joined.obs["depth"] = np.arange(joined.n_obs).astype(float)
+    with pytest.raises(ValueError, match="796 values: a covariate is categorical"):
+        sst.tl.semst(joined, semantic_key=None, n_epochs=2, covariate_key="depth")
+    assert "X_semst" not in joined.obsm  # every failure before training wrote nothing

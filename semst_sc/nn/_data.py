@@ -41,6 +41,8 @@ class GraphData:
         n x n sparse adjacency whose pattern is used.
     semantic
         Semantic vectors (n x d), or ``None`` for a model without FSM.
+    covariates
+        Per-spot covariates of the decoder (n x c, e.g. the one-hot section), or ``None``.
     """
 
     x: np.ndarray | sp.csr_matrix
@@ -48,6 +50,7 @@ class GraphData:
     size_factors: np.ndarray
     graphs: dict[str, sp.csr_matrix]
     semantic: np.ndarray | None = None
+    covariates: np.ndarray | None = None
 
     def __post_init__(self):
         if "spatial" not in self.graphs:
@@ -56,8 +59,9 @@ class GraphData:
         n = self.x.shape[0]
         rows = {"counts": self.counts.shape[0], "size_factors": len(self.size_factors)}
         rows.update({f"graphs['{k}']": g.shape[0] for k, g in self.graphs.items()})
-        if self.semantic is not None:
-            rows["semantic"] = self.semantic.shape[0]
+        for name in ("semantic", "covariates"):
+            if getattr(self, name) is not None:
+                rows[name] = getattr(self, name).shape[0]
         wrong = {k: v for k, v in rows.items() if v != n}
         if wrong or any(g.shape[1] != n for g in self.graphs.values()):
             raise ValueError(f"every input needs one row per spot ({n}): got {wrong or 'non-square graphs'}")
@@ -85,6 +89,8 @@ class Batch:
         Number of seeds.
     counts, size_factors
         The seeds' raw counts and size factors.
+    covariates
+        The seeds' decoder covariates, or ``None``.
     semantic
         Semantic vectors of the spatial graph's nodes (seeds first), or ``None``.
     pairs
@@ -107,6 +113,7 @@ class Batch:
     negative: torch.Tensor
     permutation: torch.Tensor
     recon_rows: torch.Tensor | None = None
+    covariates: torch.Tensor | None = None
 
     def seed_semantic(self) -> torch.Tensor | None:
         """Semantic vectors of the seeds."""
@@ -144,6 +151,7 @@ class FullBatchSampler:
         rng: int = 0,
     ):
         x = torch.from_numpy(_rows(data.x, slice(None))).to(device)
+        covariates = None if data.covariates is None else torch.from_numpy(_rows(data.covariates, slice(None)))
         coo = data.graphs["spatial"].tocoo()
         self.base = Batch(
             x={name: x for name in graphs},
@@ -155,6 +163,7 @@ class FullBatchSampler:
             pairs=torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)).to(device),
             negative=torch.empty(2, 0, dtype=torch.int64, device=device),
             permutation=torch.arange(data.n_obs, device=device),
+            covariates=None if covariates is None else covariates.to(device),
         )
         self.recon_batch_size, self.pair_batch_size = recon_batch_size, pair_batch_size
         self.generator = torch.Generator().manual_seed(rng)
@@ -286,6 +295,7 @@ class HostBatch:
             pairs=torch.from_numpy(self.pairs).to(device),
             negative=torch.from_numpy(self.negative).to(device),
             permutation=torch.from_numpy(self._permutation()).to(device),
+            covariates=None if data.covariates is None else tensor(data.covariates, self.seeds),
         )
 
     def _permutation(self) -> np.ndarray:

@@ -36,6 +36,9 @@ class SpotEncoder(nn.Module):
         Whether it trains on neighbour-sampled mini-batches (2-hop subgraphs).
     embedding
         What :meth:`embed` returns, in words (recorded in ``uns``).
+    covariates
+        Whether the constructor takes ``n_covariates`` and its decoder the batch's per-spot covariates (the
+        one-hot section when several sections are trained together).
     """
 
     graphs: ClassVar[tuple[str, ...]] = ("spatial", "feature")
@@ -44,6 +47,7 @@ class SpotEncoder(nn.Module):
     weight_decay: ClassVar[float] = 5e-4
     supports_minibatch: ClassVar[bool] = True
     embedding: ClassVar[str] = "latent"
+    covariates: ClassVar[bool] = False
 
     fsm: nn.Module | None
 

@@ -31,6 +31,9 @@ class SemSTModel(SpotEncoder):
         Output of each GCN and of the projection; the fused representation has ``2 * latent_dim``.
     spatial_weight, dicr_weight
         Weights of the spatial pair loss and of the DICR loss (the ZINB loss has weight 1).
+    n_covariates
+        Columns of the per-spot covariates the ZINB decoder sees beside the embedding (the one-hot section of
+        several sections; 0: none), so that the embedding need not carry what tells sections apart.
     """
 
     graphs = ("spatial", "feature")
@@ -38,6 +41,7 @@ class SemSTModel(SpotEncoder):
     n_epochs = 100
     weight_decay = 5e-4
     embedding = "latent"
+    covariates = True
 
     def __init__(
         self,
@@ -49,16 +53,17 @@ class SemSTModel(SpotEncoder):
         latent_dim: int = 128,
         spatial_weight: float = 0.1,
         dicr_weight: float = 0.1,
+        n_covariates: int = 0,
     ):
         super().__init__()
         fused = 2 * latent_dim
         self.spatial_weight, self.dicr_weight = spatial_weight, dicr_weight
-        self.latent_dim = latent_dim
+        self.latent_dim, self.n_covariates = latent_dim, n_covariates
         self.spatial_encoder = GCNEncoder(n_input, hidden_dim, latent_dim)
         self.feature_encoder = GCNEncoder(n_input, hidden_dim, latent_dim)
         self.fsm = None if semantic_dim is None else FSM(semantic_dim, fused, head_dim=latent_dim)
         self.projection = nn.Sequential(nn.Linear(fused, fused), nn.ReLU(), nn.Linear(fused, latent_dim))
-        self.decoder = ZINBDecoder(latent_dim, n_output, hidden_dim)
+        self.decoder = ZINBDecoder(latent_dim, n_output, hidden_dim, n_covariates)
 
     @property
     def embedding_dim(self) -> int:
@@ -77,16 +82,19 @@ class SemSTModel(SpotEncoder):
         """Concatenate the views, modulate them (FSM) and project: the embedding ``z``."""
         return self.projection(self.modulate(torch.cat([views["spatial"], views["feature"]], dim=1), semantic))
 
-    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decode(
+        self, z: torch.Tensor, covariates: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return the ZINB mean (before size factors), dispersion and dropout probability of each gene."""
-        return self.decoder(z)
+        return self.decoder(z, covariates)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """ZINB on the reconstructed seeds' counts, spatial pair loss and DICR; ``"total"`` is their weighted sum."""
         views = self.encode(batch)
         z = self.fuse(views, batch.seed_semantic())
         rows = slice(None) if batch.recon_rows is None else batch.recon_rows
-        mu, theta, pi = self.decode(z if batch.recon_rows is None else z[rows])
+        covariates = None if batch.covariates is None else batch.covariates[rows]
+        mu, theta, pi = self.decode(z[rows], covariates)
         if batch.pairs.shape[1]:
             spatial = spatial_pair_loss(z, batch.pairs, batch.negative)
         else:  # no neighbour pair among the seeds (a graph without edges)

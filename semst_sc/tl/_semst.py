@@ -5,6 +5,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
@@ -38,6 +39,7 @@ def semst(
     semantic_key: str | None = C.SEMANTIC_KEY,
     connectivity_key: str = C.SPATIAL_GRAPH_KEY,
     feature_connectivity_key: str = C.FEATURE_GRAPH_KEY,
+    covariate_key: str | None = None,
     rng: int = 0,
     device: str | None = None,
     key_added: str = C.EMBEDDING_KEY,
@@ -76,6 +78,11 @@ def semst(
         {doc_connectivity_key}
     feature_connectivity_key
         Expression graph of encoders that use one: ``obsp['{feature_connectivity_key}_connectivities']``.
+    covariate_key
+        ``obs`` column of a categorical covariate (e.g. the section, ``'library_id'``) that the decoder of encoders
+        taking covariates (``"dual"``) sees beside the embedding, one-hot, as scVI sees its batch; ``None``: none.
+        Not the default of several sections: per-section scaling (:func:`~semst_sc.pp.prepare`) already takes
+        their differences out, and the covariate changed no accuracy (``docs/method.md``).
     rng
         Seed: the same seed gives the same embedding on the same machine and thread count.
     device
@@ -123,7 +130,10 @@ def semst(
     x = INPUTS[cls.input_transform](adata, genes, counts)
     totals = counts.sum(axis=1)
     size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
-    data = nn.GraphData(x, counts, size_factors, graphs, semantic)
+    covariates = _one_hot(adata, covariate_key)
+    if covariates is not None and not cls.covariates:
+        raise ValueError(f"{name} takes no covariates: leave covariate_key=None")
+    data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates)
 
     threads = torch.get_num_threads()
     if settings.n_threads is not None:
@@ -132,10 +142,15 @@ def semst(
     if isinstance(encoder, nn.SpotEncoder):
         model = encoder
     else:
+        sections = {} if covariates is None else {"n_covariates": covariates.shape[1]}
         model = cls(
-            x.shape[1], counts.shape[1], None if semantic is None else semantic.shape[1], **(encoder_kwargs or {})
+            x.shape[1],
+            counts.shape[1],
+            None if semantic is None else semantic.shape[1],
+            **(encoder_kwargs or {}),
+            **sections,
         )
-    _check_model(model, semantic)
+    _check_model(model, semantic, covariates)
 
     start = time.perf_counter()
     world_size = 1
@@ -190,6 +205,8 @@ def semst(
             "semantic_key": semantic_key or "",
             "connectivity_key": connectivity_key,
             "feature_connectivity_key": feature_connectivity_key if "feature" in cls.graphs else "",
+            "covariate_key": covariate_key or "",
+            "n_covariates": 0 if covariates is None else covariates.shape[1],
             "world_size": world_size,
             "rng": rng,
             "device": str(dev),
@@ -232,12 +249,37 @@ def _use_minibatch(minibatch, distributed: bool, cls, n_obs: int) -> bool:
     return minibatch == "auto" and cls.supports_minibatch and n_obs >= _data.AUTO_MINIBATCH_SPOTS
 
 
-def _check_model(model, semantic: np.ndarray | None) -> None:
-    """Raise when the encoder's FSM and the semantic vectors do not go together."""
+def _check_model(model, semantic: np.ndarray | None, covariates: np.ndarray | None) -> None:
+    """Raise when the encoder's FSM and the semantic vectors, or its decoder and the sections, do not go together."""
     if model.fsm is not None and semantic is None:
         raise ValueError("the encoder has an FSM but semantic_key=None: pass the key of the semantic vectors")
     if model.fsm is None and semantic is not None:
         raise ValueError("the encoder has no FSM: build it with semantic_dim, or pass semantic_key=None")
+    expected = 0 if covariates is None else covariates.shape[1]
+    taken = getattr(model, "n_covariates", 0) if model.covariates else 0
+    if taken != expected:
+        raise ValueError(
+            f"the encoder's decoder takes {taken} covariates but the data give {expected} "
+            "(one per category of covariate_key, else none): build it with n_covariates="
+            f"{expected}"
+        )
+
+
+def _one_hot(adata: AnnData, covariate_key: str | None) -> np.ndarray | None:
+    """``obs[covariate_key]`` one-hot (n x categories), or ``None`` without a key."""
+    if covariate_key is None:
+        return None
+    if covariate_key not in adata.obs:
+        raise KeyError(f"covariate_key: obs['{covariate_key}'] not found; obs columns: {list(adata.obs.columns)}")
+    values = adata.obs[covariate_key]
+    if values.isna().any():
+        raise ValueError(f"obs['{covariate_key}'] has {int(values.isna().sum())} missing values: fill or remove them")
+    codes, categories = pd.factorize(values.astype(str), sort=True)
+    if len(categories) > adata.n_obs // 2:
+        raise ValueError(f"obs['{covariate_key}'] has {len(categories)} values: a covariate is categorical (sections)")
+    one_hot = np.zeros((adata.n_obs, len(categories)), dtype=np.float32)
+    one_hot[np.arange(adata.n_obs), codes] = 1.0
+    return one_hot
 
 
 def _storable(values: dict[str, Any]) -> dict[str, Any]:
