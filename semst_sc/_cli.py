@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         "SEMST_DATA_DIR when found",
     )
     run.add_argument(
+        "--tissue",
+        default=None,
+        help="with --annotate: name domains only after compartments of this tissue ('brain', a brain region such "
+        "as 'cortex' or 'olfactory bulb', or 'non-neural'; see sst.tl.annotate_domains)",
+    )
+    run.add_argument(
         "--keep-intermediates",
         action="store_true",
         help="keep the encoder input layers['semst_scaled'] in the output (default: dropped, a lighter file)",
@@ -367,6 +373,12 @@ def _run(args) -> int:
     from .nn import get_encoder
 
     get_encoder(args.encoder)  # an unknown encoder fails before the data are read
+    if args.tissue is not None:
+        if not args.annotate:
+            raise ValueError("--tissue names the tissue the domains are named in: add --annotate")
+        from .tl._catalogue import entries_for
+
+        entries_for(args.tissue)  # an unknown tissue fails before the data are read
     _setup(args)
     from . import datasets, pl
     from ._pipeline import run_pipeline
@@ -409,7 +421,7 @@ def _run(args) -> int:
     if args.annotate:
         from . import tl
 
-        tl.annotate_domains(adata, gene_text=args.gene_text)
+        tl.annotate_domains(adata, gene_text=args.gene_text, tissue=args.tissue)
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
         pl.domains(
             _named(adata, library_key) if args.annotate else adata,

@@ -87,6 +87,34 @@ def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):
     assert copy.uns["semst_domain_annotation"]["domains"].set_index("domain").loc["WM", "name"] == "white matter"
 
 
+def test_tissue_keeps_the_names_of_that_tissue(tissue):
+    from semst_sc.tl._catalogue import entries_for
+
+    names = {}
+    for where in ("cortex", "non-neural"):
+        out = sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, tissue=where, copy=True)
+        table = out.uns["semst_domain_annotation"]["domains"].set_index("domain")
+        allowed = {entry.name for entry in entries_for(where)} | {"unassigned", ""}
+        assert set(table["name"]) | set(table["runner_up"]) <= allowed
+        assert out.uns["semst_domain_annotation"]["params"]["tissue"] == where
+        names[where] = table["best_match"]
+    assert names["cortex"]["WM"] == "white matter" and names["non-neural"]["WM"] != "white matter"
+    assert {entry.name for entry in entries_for("olfactory bulb")} >= {"olfactory nerve layer", "astrocytes", "T cells"}
+    assert "cortical layer 5" not in {entry.name for entry in entries_for("olfactory bulb")}
+    with pytest.raises(ValueError, match="tissue must be one of"):
+        sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, tissue="liverr")
+
+
+def test_cli_checks_the_tissue_before_reading(tmp_path, capsys):
+    slide = tmp_path / "missing.h5ad"
+    slide.write_bytes(b"not an h5ad: never read when the arguments are wrong")
+    argv = ["run", str(slide), "--n-clusters", "7", "--output", str(tmp_path / "out.h5ad"), "--quiet"]
+    assert main([*argv, "--tissue", "cortex"]) == 1
+    assert "add --annotate" in capsys.readouterr().err
+    assert main([*argv, "--annotate", "--tissue", "liverr"]) == 1
+    assert "tissue must be one of" in capsys.readouterr().err
+
+
 def test_bad_input_gives_clear_errors(tissue):
     with pytest.raises(KeyError, match="sst.tl.cluster"):
         sst.tl.annotate_domains(tissue, domain_key="nope", gene_text=False)
@@ -140,7 +168,7 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     table = tmp_path / "genes.tsv"
     gene_text.reset_index().to_csv(table, sep="\t", index=False)
     argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5"]
-    assert main([*argv, "--annotate", "--gene-text", str(table), "--quiet"]) == 0
+    assert main([*argv, "--annotate", "--tissue", "cortex", "--gene-text", str(table), "--quiet"]) == 0
     result = ad.read_h5ad(out)
     assert "semst_domain_name" in result.obs and "semst_domain_annotation" in result.uns
     assert png.stat().st_size > 5_000

@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control, hypergeom
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata
-from ._catalogue import CATALOGUE
+from ._catalogue import Entry, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
 
 #: GO root terms, never reported as enriched
@@ -27,6 +27,7 @@ def annotate_domains(
     *,
     domain_key: str = C.DOMAIN_KEY,
     organism: Literal["human", "mouse"] | None = None,
+    tissue: str | None = None,
     gene_text: Any = None,
     gene_symbols: str | None = None,
     layer: str | None = None,
@@ -61,6 +62,11 @@ def annotate_domains(
         ``obs`` column of the domains.
     organism
         ``"human"`` or ``"mouse"`` (the gene table read); ``None``: guessed from the case of the symbols.
+    tissue
+        Where the slide comes from, to name its domains only after compartments found there: ``"brain"``, a brain
+        region (``"cortex"``, ``"hippocampus"``, ``"striatum"``, ``"thalamus"``, ``"hypothalamus"``,
+        ``"cerebellum"``, ``"olfactory bulb"``: its entries, the whole brain's and the immune, vascular and stromal
+        ones) or ``"non-neural"`` (every tissue outside the nervous system); ``None``: the whole catalogue.
     gene_text
         Gene knowledge (full names, GO terms, summaries): ``None`` reads
         :func:`semst_sc.datasets.gene_descriptions` of ``organism`` when its files are there and goes on without
@@ -106,6 +112,7 @@ def annotate_domains(
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first, or pass domain_key=")
     if not 0 <= text_weight <= 1:
         raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
+    catalogue = entries_for(tissue)  # checks tissue
     if n_markers < 1 or n_terms < 0:
         raise ValueError(f"n_markers must be positive and n_terms >= 0, got {n_markers} and {n_terms}")
     labels = pd.Categorical(adata.obs[domain_key].astype("string").astype(object))
@@ -131,14 +138,14 @@ def annotate_domains(
 
     markers = _markers(X, symbols, labels, n_markers)
     measured = {s.upper() for s in symbols}
-    overlap = np.array([[_ndcg(m, entry.markers, measured) for entry in CATALOGUE] for m in markers])
+    overlap = np.array([[_ndcg(m, entry.markers, measured) for entry in catalogue] for m in markers])
     domain_names = list(labels.categories.astype(str))
     terms = _enrichment(markers, domain_names, symbols, table) if table is not None else _no_terms()
     similarity = np.zeros_like(overlap)
     weight = text_weight if table is not None else 0.0
     model_name = ""
     if weight > 0 and any(markers):
-        similarity, model_name = _text_similarity(markers, symbols, table, model)
+        similarity, model_name = _text_similarity(markers, symbols, table, model, catalogue)
     score = (1 - weight) * overlap + weight * similarity * (overlap > 0)  # text re-ranks what markers support
 
     rows = []
@@ -151,11 +158,11 @@ def annotate_domains(
         rows.append(
             {
                 "domain": str(domain),
-                "name": CATALOGUE[best].name if confidence >= min_confidence else C.UNASSIGNED,
+                "name": catalogue[best].name if confidence >= min_confidence else C.UNASSIGNED,
                 "confidence": confidence,
-                "best_match": CATALOGUE[best].name if confident else "",
+                "best_match": catalogue[best].name if confident else "",
                 "score": float(score[i, best]) if confident else 0.0,
-                "runner_up": CATALOGUE[second].name if confident else "",
+                "runner_up": catalogue[second].name if confident else "",
                 "runner_up_score": float(score[i, second]) if confident else 0.0,
                 "n_spots": int(sizes[domain]),
                 "markers": "; ".join(markers[i]),
@@ -179,6 +186,7 @@ def annotate_domains(
         "params": {
             "domain_key": domain_key,
             "organism": organism,
+            "tissue": tissue or "",
             "gene_text": source(gene_text, table),
             "n_genes": len(symbols),
             "n_markers": n_markers,
@@ -186,7 +194,7 @@ def annotate_domains(
             "text_weight": weight,
             "min_confidence": min_confidence,
             "model": model_name,
-            "catalogue_size": len(CATALOGUE),
+            "catalogue_size": len(catalogue),
         },
     }
     return out if copy else None
@@ -290,7 +298,9 @@ def _enrichment(markers: list[list[str]], domains: list[str], symbols: np.ndarra
     return frame
 
 
-def _text_similarity(markers: list[list[str]], symbols: np.ndarray, table, model) -> tuple[np.ndarray, str]:
+def _text_similarity(
+    markers: list[list[str]], symbols: np.ndarray, table, model, catalogue: tuple[Entry, ...]
+) -> tuple[np.ndarray, str]:
     """How much more each entry's description resembles a domain's markers than the slide's other domains' markers.
 
     A domain's vector is the rank-weighted mean text vector of its markers; its cosine with each entry is taken
@@ -298,12 +308,12 @@ def _text_similarity(markers: list[list[str]], symbols: np.ndarray, table, model
     not name one domain), scaled by the largest such difference and clipped to [0, 1] (0 without markers).
     """
     genes = sorted({g for m in markers for g in m})
-    entries = [f"{entry.name}: {entry.description}" for entry in CATALOGUE]
+    entries = [f"{entry.name}: {entry.description}" for entry in catalogue]
     vectors, name = encode(gene_texts(np.array(genes, dtype=object), table) + entries, model, batch_size=64)
     gene_vectors, entry_vectors = vectors[: len(genes)], vectors[len(genes) :]
     position = {g: i for i, g in enumerate(genes)}
     has = np.array([len(m) > 0 for m in markers])
-    cosine = np.zeros((len(markers), len(CATALOGUE)))
+    cosine = np.zeros((len(markers), len(catalogue)))
     for i, m in enumerate(markers):
         if m:
             weights = 1 / np.log2(np.arange(len(m)) + 2)

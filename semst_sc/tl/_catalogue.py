@@ -4,7 +4,9 @@ Written for semst_sc from published knowledge (marker genes as reported in revie
 and the Allen Brain Map taxonomies for the cortex, Zeisel et al. 2018 for the mouse nervous system, the Human Protein
 Atlas and the Tabula Sapiens for immune, vascular, stromal and epithelial cells, Ståhl et al. 2016 and Tepe et al.
 2018 for the olfactory bulb). Symbols are human; mouse genes match them case-insensitively (``Mbp`` = ``MBP``).
-Each entry (a row of ``catalogue.tsv``): the name, its marker symbols (most specific first) and one sentence that
+Each entry (a row of ``catalogue.tsv``): the name, where it is found (``found_in``: ``brain`` for the whole brain, a
+brain region of :data:`BRAIN_REGIONS`, ``non-neural`` for tissues outside the nervous system, ``any`` for immune,
+vascular, stromal and blood cells found everywhere), its marker symbols (most specific first) and one sentence that
 describes it (what the text model compares with a domain's markers).
 """
 
@@ -18,14 +20,39 @@ class Entry(NamedTuple):
     """One compartment or cell type of the catalogue."""
 
     name: str
+    found_in: tuple[str, ...]
     markers: tuple[str, ...]
     description: str
 
 
 #: the catalogue, in the order of ``catalogue.tsv`` (beside this module, shipped with the package)
 CATALOGUE: tuple[Entry, ...] = tuple(
-    Entry(name, tuple(markers.split()), description)
-    for name, markers, description in (
+    Entry(name, tuple(found_in.split(",")), tuple(markers.split()), description)
+    for name, found_in, markers, description in (
         line.split("\t") for line in (files(__package__) / "catalogue.tsv").read_text().strip().splitlines()[1:]
     )
 )
+
+#: brain regions with entries of their own
+BRAIN_REGIONS = ("cortex", "hippocampus", "striatum", "thalamus", "hypothalamus", "cerebellum", "olfactory bulb")
+#: the values of ``annotate_domains(tissue=...)``
+TISSUES = ("brain", *BRAIN_REGIONS, "non-neural")
+
+
+def entries_for(tissue: str | None) -> tuple[Entry, ...]:
+    """Return the entries a domain of ``tissue`` may be named after (``None``: all).
+
+    ``"brain"``: every entry but the non-neural ones; a brain region: the entries of that region, of the whole brain
+    and of every tissue; ``"non-neural"``: the non-neural entries and those of every tissue.
+    """
+    if tissue is None:
+        return CATALOGUE
+    if tissue not in TISSUES:
+        raise ValueError(f"tissue must be one of {list(TISSUES)} or None, got {tissue!r}")
+    if tissue == "brain":
+        keep = {"any", "brain", *BRAIN_REGIONS}
+    elif tissue == "non-neural":
+        keep = {"any", "non-neural"}
+    else:
+        keep = {"any", "brain", tissue}
+    return tuple(entry for entry in CATALOGUE if keep.intersection(entry.found_in))
