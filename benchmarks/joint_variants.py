@@ -13,6 +13,9 @@ Variants (each one semst_sc pipeline over all sections, K given, labels only to 
   ``library_key``), the graphs as in ``default``;
 - ``decoder_section``: the default with the section one-hot fed to the ZINB decoder (``tl.semst(covariate_key=...)``,
   scVI's batch covariate);
+- ``steps_per_section``: the default trained for 100 steps per section instead of 100 (each section reconstructed
+  as often as alone);
+- ``no_semantics``: the default without the semantic vectors (no FSM);
 - ``stacked``: nothing told apart (every step without ``library_key``; the sections' coordinate frames overlap, as a
   naive concatenation would leave them).
 
@@ -40,7 +43,7 @@ from sklearn.metrics import adjusted_rand_score
 import semst_sc as sst
 
 sst.settings.progress = False
-VARIANTS = ("default", "pooled_graph", "global_scaling", "stacked", "decoder_section")
+VARIANTS = ("default", "pooled_graph", "global_scaling", "stacked", "decoder_section", "steps_per_section", "no_semantics")
 
 
 def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
@@ -53,8 +56,16 @@ def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
     sst.pp.prepare(work, library_key=None if variant in ("global_scaling", "stacked") else sections)
     sst.pp.spatial_graph(work, n_neighbors=6, library_key=sections)
     sst.pp.feature_graph(work, rng=seed, library_key=sections, balanced=variant != "pooled_graph")
-    sst.pp.gene_semantics(work)
-    sst.tl.semst(work, rng=seed, covariate_key=sections if variant == "decoder_section" else None)
+    if variant != "no_semantics":
+        sst.pp.gene_semantics(work)
+    n_epochs = 100 * work.obs["library_id"].nunique() if variant == "steps_per_section" else None
+    sst.tl.semst(
+        work,
+        rng=seed,
+        n_epochs=n_epochs,
+        semantic_key=None if variant == "no_semantics" else "X_semantic",
+        covariate_key=sections if variant == "decoder_section" else None,
+    )
     sst.tl.cluster(work, k, rng=seed)
     return work.obs["semst_domain"], work.obsm["X_semst"]
 
