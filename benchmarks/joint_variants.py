@@ -43,7 +43,15 @@ from sklearn.metrics import adjusted_rand_score
 import semst_sc as sst
 
 sst.settings.progress = False
-VARIANTS = ("default", "pooled_graph", "global_scaling", "stacked", "decoder_section", "steps_per_section", "no_semantics")
+VARIANTS = (
+    "default",
+    "pooled_graph",
+    "global_scaling",
+    "stacked",
+    "decoder_section",
+    "steps_per_section",
+    "no_semantics",
+)
 
 
 def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
