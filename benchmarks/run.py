@@ -10,8 +10,8 @@
 Sections joined by ``+`` (or several ``--data`` files) are fitted jointly: one run over all of them
 (``semst_sc.concat_sections``, ``obs['library_id']``, ``run_pipeline(library_key='library_id')``; the baselines smooth
 within each section), scored one row per section, named ``SECTION@JOINT`` (e.g.
-``dlpfc151673@dlpfc151673+dlpfc151674``) beside the rows of the same section fitted alone. Peers get no joint mode
-here: their rows say so.
+``dlpfc151673@dlpfc151673+dlpfc151674``) beside the rows of the same section fitted alone. A peer gets a joint run only
+where its runner has its authors' multi-sample mode (BANKSY, CellCharter); the others' rows say they have none.
 
 Input: raw counts in ``X`` (or ``--layer``), ``obsm['spatial']`` and a label column. Spots whose label is
 NaN are clustered but not scored; ``--drop-labels`` removes spots with the given labels before anything

@@ -220,7 +220,9 @@ def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
             run.parse_args()
     monkeypatch.setattr(sys, "argv", ["run.py", "--dataset", "dlpfc151673+dlpfc151674", "osmfish"])
     assert run.parse_args().dataset == ["dlpfc151673+dlpfc151674", "osmfish"]
-    assert {"semst", "semst_nosem", "pca_smooth_gmm", "graphst", "spagcn", "banksy", "banksy_celltype"} <= set(METHODS)
+    peers = {"graphst", "spagcn", "banksy", "banksy_celltype", "cellcharter", "stagate"}
+    assert {"semst", "semst_nosem", "pca_smooth_gmm"} | peers <= set(METHODS)
+    assert [name for name in names("peer") if METHODS[name].joint] == ["banksy", "banksy_celltype", "cellcharter"]
     for method in METHODS.values():
         if method.kind == "semst":
             assert method.function is None
@@ -240,6 +242,10 @@ def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
         assert "from harness.peer_io import" in runner.read_text(), f"{name}: the runner must use the peer protocol"
         packages = [line for line in requirements.read_text().splitlines() if line.strip() and line[0] != "#"]
         assert packages, f"{name}: empty requirements.txt"
+        # a peer on torch pins it, so setup.sh installs that CPU build first and pip never pulls a CUDA one
+        torch_lines = [line.split("#")[0].strip() for line in packages if re.match(r"torch(?![\w.-])", line)]
+        assert torch_lines in ([], ["torch==2.13.0"]), f"{name}: torch must be pinned torch==2.13.0"
+    assert all("torch==2.13.0" in (PEERS_DIR / n / "requirements.txt").read_text() for n in ("cellcharter", "stagate"))
 
 
 def test_banksy_lambda_settings_reach_the_runner(monkeypatch, tmp_path):

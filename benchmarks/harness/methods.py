@@ -141,6 +141,8 @@ METHODS: dict[str, Method] = {
         peer("spagcn"),
         peer("banksy", options={"lambda": 0.8}, joint=True),  # BANKSY's domain-segmentation setting
         peer("banksy_celltype", folder="banksy", options={"lambda": 0.2}, joint=True),  # its default, for cell typing
+        peer("cellcharter", joint=True),  # scVI, 3-layer neighbourhood aggregation, its Gaussian mixture
+        peer("stagate"),  # its tutorial; Leiden searched for K instead of R's mclust
     )
 }
 
