@@ -15,6 +15,7 @@ Variants (each one semst_sc pipeline over all sections, K given, labels only to 
   scVI's batch covariate);
 - ``steps_per_section``: the default trained for 100 steps per section instead of 100 (each section reconstructed
   as often as alone);
+- ``half_steps``: the default trained for 50 steps instead of 100;
 - ``no_semantics``: the default without the semantic vectors (no FSM);
 - ``stacked``: nothing told apart (every step without ``library_key``; the sections' coordinate frames overlap, as a
   naive concatenation would leave them).
@@ -50,6 +51,7 @@ VARIANTS = (
     "stacked",
     "decoder_section",
     "steps_per_section",
+    "half_steps",
     "no_semantics",
 )
 
@@ -66,7 +68,7 @@ def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
     sst.pp.feature_graph(work, rng=seed, library_key=sections, balanced=variant != "pooled_graph")
     if variant != "no_semantics":
         sst.pp.gene_semantics(work)
-    n_epochs = 100 * work.obs["library_id"].nunique() if variant == "steps_per_section" else None
+    n_epochs = {"steps_per_section": 100 * work.obs["library_id"].nunique(), "half_steps": 50}.get(variant)
     sst.tl.semst(
         work,
         rng=seed,
