@@ -240,7 +240,7 @@ def test_cluster_rejects_bad_arguments(processed):
     with pytest.raises(ValueError, match="between 1 and the number of spots"):
         sst.tl.cluster(processed, processed.n_obs + 1)
     with pytest.raises(ValueError, match="method"):
-        sst.tl.cluster(processed, 3, method="mclust")
+        sst.tl.cluster(processed, 3, method="dbscan")
     with pytest.raises(KeyError, match="X_other"):
         sst.tl.cluster(processed, 3, use_rep="X_other")
 
