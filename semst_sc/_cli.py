@@ -112,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
     run.add_argument(
-        "--method", default=None, choices=["gmm", "kmeans", "leiden"], help="clustering method (default: gmm)"
+        "--method",
+        default=None,
+        choices=["gmm", "kmeans", "leiden", "mclust"],
+        help="clustering method (default: gmm; mclust needs pip install 'semst_sc[mclust]')",
     )
     run.add_argument(
         "--preset", default="default", choices=["default", "paper"], help="'paper': the reference hyper-parameters"

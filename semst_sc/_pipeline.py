@@ -103,7 +103,8 @@ def run_pipeline(
     n_epochs
         Training epochs (``None``: the default of :func:`semst_sc.tl.semst`).
     method
-        Clustering method (``None``: the preset's, ``"gmm"`` by default).
+        Clustering method of :func:`semst_sc.tl.cluster` (``None``: the preset's, ``"gmm"`` by default; ``"mclust"``
+        needs the optional ``pip install semst_sc[mclust]``).
     preset
         ``"default"``: the documented semst_sc defaults. ``"paper"``: the SemST reference
         hyper-parameters (genes seen in >= 100 spots, 60 spatial neighbours, the per-spot symbol
@@ -158,8 +159,8 @@ def run_pipeline(
     get_encoder(encoder)  # an unknown name fails here, not after the semantic step
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    if method is not None and method not in ("gmm", "kmeans", "leiden"):
-        raise ValueError(f"method must be 'gmm', 'kmeans' or 'leiden', got {method!r}")
+    if method is not None and method not in tl._cluster.METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, tl._cluster.METHODS))}, got {method!r}")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
     if semantic_mode is not None and semantic_mode not in ("genes", "symbols"):

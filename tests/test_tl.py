@@ -1,8 +1,16 @@
+import importlib.util
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
+
+needs_mclust = pytest.mark.skipif(
+    importlib.util.find_spec("mclust_py") is None, reason="pymclustr (optional, pip install semst_sc[mclust])"
+)
+METHODS = ["gmm", "kmeans", "leiden", pytest.param("mclust", marks=needs_mclust)]
 
 
 def _ready(tissue):
@@ -103,7 +111,7 @@ def test_semst_beats_non_spatial_baseline_on_simulation(processed):
     assert ours > baseline + 0.05, (ours, baseline)
 
 
-@pytest.mark.parametrize("method", ["gmm", "kmeans", "leiden"])
+@pytest.mark.parametrize("method", METHODS)
 def test_cluster_reaches_k_and_is_deterministic(processed, method):
     a = sst.tl.cluster(processed, 5, method=method, rng=1, copy=True)
     b = sst.tl.cluster(processed, 5, method=method, rng=1, copy=True)
@@ -116,7 +124,7 @@ def test_cluster_reaches_k_and_is_deterministic(processed, method):
     assert "semst_domain" not in processed.obs or processed.obs["semst_domain"].nunique() != 5
 
 
-@pytest.mark.parametrize("method", ["gmm", "kmeans", "leiden"])
+@pytest.mark.parametrize("method", METHODS)
 def test_cluster_estimates_k(processed, method):
     out = sst.tl.cluster(processed, None, method=method, max_clusters=9, copy=True)
     params = out.uns["semst_domain"]["params"]
@@ -125,6 +133,84 @@ def test_cluster_estimates_k(processed, method):
     truth = processed.obs["domain"].nunique()
     if method == "gmm":
         assert abs(params["n_found"] - truth) <= 3
+
+
+def _blobs(centres, sizes, rng=0):
+    """Gaussian blobs in 2-D sharing one full covariance, as an AnnData with the points as its embedding."""
+    import anndata as ad
+
+    gen = np.random.default_rng(rng)
+    cov = np.array([[1.0, 0.6], [0.6, 1.0]])
+    x = np.vstack([gen.multivariate_normal(c, cov, n) for c, n in zip(centres, sizes, strict=True)])
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    return ad.AnnData(np.zeros((len(x), 1), np.float32), obsm={"X_semst": x}), truth
+
+
+@needs_mclust
+def test_mclust_eee_recovers_blobs_with_a_shared_covariance():
+    import mclust_py
+
+    adata, truth = _blobs([[0, 0], [8, 0]], [150, 100])
+    out = sst.tl.cluster(adata, 2, method="mclust", rng=0, copy=True)
+    labels = out.obs["semst_domain"].astype(int).to_numpy()
+    assert adjusted_rand_score(truth, labels) == 1.0
+    params = out.uns["semst_domain"]["params"]
+    assert params["method"] == "mclust" and params["model_name"] == "EEE" and params["fitted_on"] == 250
+    # the same fit as mclust's own Mclust(G=2, modelNames="EEE"): the fitted shared covariance and proportions
+    fit = mclust_py.Mclust(adata.obsm["X_semst"], G=2, model_names=["EEE"])
+    assert params["loglik"] == pytest.approx(fit.loglik)
+    np.testing.assert_allclose(fit.sigma[:, :, 0], fit.sigma[:, :, 1])
+    np.testing.assert_allclose(fit.sigma[:, :, 0], [[1.0, 0.6], [0.6, 1.0]], atol=0.15)
+    np.testing.assert_allclose(np.sort(fit.pro), [0.4, 0.6], atol=1e-6)
+    # under 2000 spots EM starts from the hierarchical clustering of all of them: the seed changes nothing
+    again = sst.tl.cluster(adata, 2, method="mclust", rng=5, copy=True)
+    np.testing.assert_array_equal(again.obs["semst_domain"].to_numpy(), out.obs["semst_domain"].to_numpy())
+
+
+@needs_mclust
+def test_mclust_estimates_k_by_its_bic():
+    adata, truth = _blobs([[0, 0], [8, 0], [0, 8]], [120, 100, 80])
+    out = sst.tl.cluster(adata, None, method="mclust", max_clusters=6, copy=True)
+    params = out.uns["semst_domain"]["params"]
+    assert params["estimated_by"] == "mclust BIC" and params["n_found"] == 3
+    assert adjusted_rand_score(truth, out.obs["semst_domain"].to_numpy()) == 1.0
+    assert sorted(params["bic"], key=int) == ["2", "3", "4", "5", "6"]
+    assert min(params["bic"], key=params["bic"].get) == "3"
+    # mclust's BIC, 2 loglik - (K d + d (d + 1) / 2 + K - 1) log n, stored with scikit-learn's sign
+    fixed = sst.tl.cluster(adata, 3, method="mclust", copy=True).uns["semst_domain"]["params"]
+    n_params = 3 * 2 + 3 + 2
+    assert params["bic"]["3"] == pytest.approx(-(2 * fixed["loglik"] - n_params * math.log(300)))
+
+
+@needs_mclust
+def test_mclust_seeds_em_from_a_random_subset_of_large_data(monkeypatch):
+    from semst_sc.tl import _cluster
+
+    monkeypatch.setattr(_cluster, "_MCLUST_HC_SUBSET", 60)  # as R's mclust.options(subset=) above 2000 spots
+    adata, truth = _blobs([[0, 0], [8, 0]], [150, 100])
+    a = sst.tl.cluster(adata, 2, method="mclust", rng=3, copy=True)
+    b = sst.tl.cluster(adata, 2, method="mclust", rng=3, copy=True)
+    np.testing.assert_array_equal(a.obs["semst_domain"].to_numpy(), b.obs["semst_domain"].to_numpy())
+    assert adjusted_rand_score(truth, a.obs["semst_domain"].to_numpy()) == 1.0
+
+
+@needs_mclust
+def test_mclust_model_name_is_checked_and_used():
+    adata, truth = _blobs([[0, 0], [8, 0]], [150, 100])
+    with pytest.raises(ValueError, match="model_name"):
+        sst.tl.cluster(adata, 2, method="mclust", model_name="XYZ")
+    out = sst.tl.cluster(adata, 2, method="mclust", model_name="VVV", copy=True)
+    assert out.uns["semst_domain"]["params"]["model_name"] == "VVV"
+    assert adjusted_rand_score(truth, out.obs["semst_domain"].to_numpy()) == 1.0
+
+
+def test_mclust_missing_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mclust_py", None)  # import mclust_py now raises ImportError
+    adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])
+    with pytest.raises(ImportError, match=r"semst_sc\[mclust\]"):
+        sst.tl.cluster(adata, 2, method="mclust")
 
 
 def test_refine_majority_vote_rule():
@@ -154,7 +240,7 @@ def test_cluster_rejects_bad_arguments(processed):
     with pytest.raises(ValueError, match="between 1 and the number of spots"):
         sst.tl.cluster(processed, processed.n_obs + 1)
     with pytest.raises(ValueError, match="method"):
-        sst.tl.cluster(processed, 3, method="mclust")
+        sst.tl.cluster(processed, 3, method="dbscan")
     with pytest.raises(KeyError, match="X_other"):
         sst.tl.cluster(processed, 3, use_rep="X_other")
 

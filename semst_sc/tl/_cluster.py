@@ -12,7 +12,10 @@ from .._docs import doc_params
 from .._utils import check_adata, require_graph, require_obsm
 from ._refine import majority_vote
 
-Method = Literal["gmm", "kmeans", "leiden"]
+Method = Literal["gmm", "kmeans", "leiden", "mclust"]
+METHODS = ("gmm", "kmeans", "leiden", "mclust")
+# mclust.options("subset"): R's mclust seeds EM from a hierarchical clustering of a random subset this large
+_MCLUST_HC_SUBSET = 2000
 
 
 @doc_params
@@ -21,6 +24,7 @@ def cluster(
     n_clusters: int | None = None,
     *,
     method: Method = "gmm",
+    model_name: str = "EEE",
     use_rep: str = C.EMBEDDING_KEY,
     n_pcs: int | None = 20,
     refine: bool = False,
@@ -43,11 +47,21 @@ def cluster(
         largest gain so far) and the spatially coherent K (the last K before the first at which some domain keeps
         less than half of its spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
         its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
-        warning.
+        warning. ``mclust``: the largest BIC of the ``model_name`` mixture over 2..``max_clusters``, mclust's own
+        model selection.
     method
         ``"gmm"``: Gaussian mixture with one shared (tied) covariance on a PCA of the embedding,
-        the pure-Python counterpart of mclust's EEE model; ``"kmeans"``; ``"leiden"``: Leiden on
-        a kNN graph of the embedding, its resolution searched to reach ``n_clusters``.
+        the scikit-learn counterpart of mclust's EEE model; ``"kmeans"``; ``"leiden"``: Leiden on
+        a kNN graph of the embedding, its resolution searched to reach ``n_clusters``; ``"mclust"``: mclust's
+        Gaussian mixture (covariance model ``model_name``) on a PCA of the embedding, as GraphST, STAGATE and
+        most spatial-domain papers run R's mclust, here through the pure-Python re-implementation ``pymclustr``
+        (import name ``mclust_py``; GPL-3.0, an optional dependency: ``pip install semst_sc[mclust]``). As in
+        R's ``Mclust``, EM starts from the model-based hierarchical clustering (``hcVVV``) of the spots, or of
+        2000 of them (R's ``mclust.options("subset")``) drawn at random (seeded by ``rng``) when there are more;
+        with fewer spots the result does not depend on ``rng``.
+    model_name
+        mclust covariance model of ``method="mclust"`` (``"EEE"``: one shared full covariance, as GraphST and
+        STAGATE use; any of mclust's 14 models, e.g. ``"VVV"``, ``"EII"``). Ignored by the other methods.
     use_rep
         ``obsm`` key of the embedding.
     n_pcs
@@ -60,8 +74,9 @@ def cluster(
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
     sample_size
-        ``gmm`` and ``kmeans`` on more spots than this: fit the PCA and the mixture on this many spots drawn at
-        random, then label every spot with the fitted model (time and memory stay bounded at millions of spots).
+        ``gmm``, ``kmeans`` and ``mclust`` on more spots than this: fit the PCA and the mixture on this many spots
+        drawn at random, then label every spot with the fitted model (time and memory stay bounded at millions of
+        spots).
         ``None`` fits on every spot.
     rng
         Seed.
@@ -78,16 +93,20 @@ def cluster(
         Domain labels (categorical ``"0"``, ``"1"``, ... by decreasing size).
     ``uns['{key_added}']['params']``
         Method, requested and found number of domains, how it was chosen (``estimated_by``), and (``gmm``,
-        ``kmeans``) ``fitted_on``: the number of spots the model was fitted on (fewer than ``n_obs`` when a sample
-        was used). An estimate by ``gmm`` also records its curves, keyed by K as strings: ``bic``, and
-        ``coherence`` (the share of spatial-graph edge weight kept inside the least coherent domain), with the two
-        numbers they give, ``k_elbow`` and ``k_coherent``; by ``kmeans``: ``scores`` (minus the silhouette).
+        ``kmeans``, ``mclust``) ``fitted_on``: the number of spots the model was fitted on (fewer than ``n_obs``
+        when a sample was used). With ``n_clusters`` given, ``gmm`` and ``mclust`` also record ``loglik``, the
+        mixture log-likelihood of the fitted spots. An estimate by ``gmm`` also records its curves, keyed by K as
+        strings: ``bic``, and ``coherence`` (the share of spatial-graph edge weight kept inside the least coherent
+        domain), with the two numbers they give, ``k_elbow`` and ``k_coherent``; by ``kmeans``: ``scores`` (minus
+        the silhouette); by ``mclust``: ``bic`` (lower is better, as scikit-learn's; mclust prints its negative).
     """
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
     rep = np.asarray(require_obsm(adata, use_rep, producer), dtype=np.float64)
-    if method not in ("gmm", "kmeans", "leiden"):
-        raise ValueError(f"method must be 'gmm', 'kmeans' or 'leiden', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if method == "mclust":
+        _check_model_name(model_name)
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
@@ -112,7 +131,10 @@ def cluster(
 
             pca = PCA(n_components=min(n_pcs, adata.n_obs - 1), random_state=rng)
             rep = pca.fit_transform(rep) if fit_rows is None else pca.fit(rep[fit_rows]).transform(rep)
-        labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
+        if method == "mclust":
+            labels = _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info)
+        else:
+            labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
     if refine:
         labels = majority_vote(labels, spatial)
 
@@ -122,6 +144,7 @@ def cluster(
     out.uns[key_added] = {
         "params": {
             "method": method,
+            **({"model_name": model_name} if method == "mclust" else {}),
             "n_clusters": n_clusters,
             "n_found": int(labels.max() + 1),
             "use_rep": use_rep,
@@ -151,7 +174,10 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
         return KMeans(k, n_init=10, random_state=rng).fit(fitted)
 
     if n_clusters is not None:
-        return fit(n_clusters).predict(rep)
+        model = fit(n_clusters)
+        if method == "gmm":
+            info["loglik"] = float(model.score(fitted) * fitted.shape[0])
+        return model.predict(rep)
     candidates = list(range(2, min(max_clusters, fitted.shape[0] - 1) + 1))
     if not candidates:
         raise ValueError(f"max_clusters must be at least 2 to estimate the number of domains, got {max_clusters}")
@@ -180,13 +206,90 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
         best = min(scores, key=scores.get)
         info["estimated_by"] = "silhouette"
         info["scores"] = {str(k): v for k, v in scores.items()}
+    _warn_on_bound(best, candidates)
+    return models[best].predict(rep)
+
+
+def _warn_on_bound(best: int, candidates: list[int]) -> None:
     if best in (candidates[0], candidates[-1]):
         bound = "smallest" if best == candidates[0] else "largest"
         logg.warning(
             f"the estimated number of domains, {best}, is the {bound} one tried ({candidates[0]}..{candidates[-1]}): "
             "the estimate may be off; pass n_clusters" + (", or widen max_clusters" if bound == "largest" else "")
         )
-    return models[best].predict(rep)
+
+
+def _import_mclust():
+    try:
+        import mclust_py
+    except ImportError as err:
+        raise ImportError(
+            "method='mclust' needs the optional package pymclustr (GPL-3.0): "
+            "pip install 'semst_sc[mclust]' (or pip install pymclustr)"
+        ) from err
+    return mclust_py
+
+
+def _check_model_name(model_name: str) -> None:
+    mc = _import_mclust()
+    names = (*mc.EM_MODEL_NAMES_MULTI, *mc.EM_MODEL_NAMES_UNI)
+    if model_name not in names:
+        raise ValueError(f"model_name must be one of mclust's models {', '.join(names)}, got {model_name!r}")
+
+
+def _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info) -> np.ndarray:
+    """Fit mclust's ``model_name`` mixture on ``rep[fit_rows]`` (all rows when ``None``) and label every row.
+
+    EM is seeded as R's ``Mclust`` seeds it: the model-based hierarchical clustering (``hcVVV`` on the
+    SVD-scaled data) cut into K groups; on more than ``_MCLUST_HC_SUBSET`` spots the tree is built on a random
+    subset, whose M-step followed by an E-step on every spot gives the starting responsibilities.
+    """
+    mc = _import_mclust()
+    fitted = rep if fit_rows is None else rep[fit_rows]
+    n, d = fitted.shape
+    univariate = model_name in mc.EM_MODEL_NAMES_UNI
+    if univariate != (d == 1):
+        kind = "univariate" if univariate else "multivariate"
+        raise ValueError(f"mclust model {model_name!r} is {kind}, the data have {d} dimension(s)")
+    subset = None
+    if n > _MCLUST_HC_SUBSET:
+        subset = np.sort(np.random.default_rng(rng).choice(n, _MCLUST_HC_SUBSET, replace=False))
+    seed_data = fitted if subset is None else fitted[subset]
+    tree = mc.hc(seed_data, model_name="VVV" if d > 1 else "V", use="SVD")
+
+    def fit(k):
+        z = mc.partition_to_z(mc.hclass(tree, k), G=k)
+        if subset is not None:
+            params = mc.mstep(model_name, seed_data, z)
+            z, _ = mc.estep(fitted, params["pro"], params["mu"], params["sigma"])
+        return mc.me(fitted, model_name, z)
+
+    if n_clusters is not None:
+        if n_clusters == 1:
+            result = mc.fit_one_component(fitted, model_name)
+        else:
+            result = fit(n_clusters)
+        if not np.isfinite(result.loglik):
+            raise RuntimeError(
+                f"mclust {model_name} with {n_clusters} components did not fit ({result.warning}); "
+                "try another model_name or n_clusters"
+            )
+        info["loglik"] = float(result.loglik)
+    else:
+        candidates = list(range(2, min(max_clusters, n - 1) + 1))
+        if not candidates:
+            raise ValueError(f"max_clusters must be at least 2 to estimate the number of domains, got {max_clusters}")
+        results = {k: fit(k) for k in candidates}
+        bic = {k: -mc.bic(r.loglik, model_name, n, d, k) for k, r in results.items() if np.isfinite(r.loglik)}
+        if not bic:
+            raise RuntimeError(f"mclust {model_name} did not fit with any K in {candidates[0]}..{candidates[-1]}")
+        best = min(bic, key=bic.get)
+        result = results[best]
+        info["estimated_by"] = "mclust BIC"
+        info["bic"] = {str(k): float(v) for k, v in bic.items()}
+        _warn_on_bound(best, candidates)
+    z, _ = mc.estep(rep, result.pro, result.mean, result.sigma)
+    return z.argmax(axis=1)
 
 
 def _bic_elbow(bic: dict[int, float]) -> int:
