@@ -13,6 +13,11 @@ within each section), scored one row per section, named ``SECTION@JOINT`` (e.g.
 ``dlpfc151673@dlpfc151673+dlpfc151674``) beside the rows of the same section fitted alone. A peer gets a joint run only
 where its runner has its authors' multi-sample mode (BANKSY, CellCharter); the others' rows say they have none.
 
+A peer that produces an embedding (GraphST, STAGATE, BANKSY's PCs, CellCharter) is scored with its own default
+clustering (row ``<peer>``) and, from the same run, with the shared back-ends of its registry entry
+(``harness/backends.py``): ``<peer>+gmm`` is its embedding through semst_sc's clustering (``semst_sc.tl.cluster``:
+PCA to 20 components, tied-covariance GMM), ``graphst+gmm+refine`` that followed by GraphST's 50-nearest-spot vote.
+
 Input: raw counts in ``X`` (or ``--layer``), ``obsm['spatial']`` and a label column. Spots whose label is
 NaN are clustered but not scored; ``--drop-labels`` removes spots with the given labels before anything
 else. Every method gets the same K and, apart from semst (which selects them itself from all genes),
@@ -47,8 +52,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from harness import peer_io
+from harness.backends import cluster_embedding
 from harness.datasets import DATASETS
-from harness.methods import METHODS, PEERS_DIR, Method
+from harness.methods import METHODS, PEERS_DIR, Method, row_names
 from harness.scores import scores
 from harness.tables import markdown
 
@@ -78,7 +84,12 @@ def main() -> None:
     ran = False
 
     for name, adata, label_key, k, organism in datasets(args):
-        todo = [(s, m) for s in args.seeds for m in args.methods if not all((m, d, s) in done for d in rows_of(name))]
+        todo = [
+            (s, m)
+            for s in args.seeds
+            for m in args.methods
+            if not all((r, d, s) in done for r in METHODS[m].rows for d in rows_of(name))
+        ]
         if not todo:
             continue
         ran = True
@@ -225,20 +236,21 @@ def sections(name: str, adata: ad.AnnData):
 
 
 def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> list[dict]:
-    """Run one method in a subprocess and score its labels, one row per section; never raises for the method's own
-    failures."""
-    rows = rows_of(dataset)
+    """Run one method in a subprocess and score its labels, one row per section, then its embedding through each
+    shared back-end of its entry (rows ``<method>+<backend>``); never raises for the method's own failures."""
+    entry, rows = METHODS[method], rows_of(dataset)
     row = {"method": method, "seed": seed, "ari": np.nan, "nmi": np.nan, "pas": np.nan}
     row.update({"wall_s": np.nan, "peak_mb": np.nan})
     stem = f"{dataset}_{method}_{seed}"
     labels_file, log = args.out / "labels" / f"{stem}.csv", args.out / "logs" / f"{stem}.log"
     labels_file.unlink(missing_ok=True)
+    peer_io.embedding_path(labels_file).unlink(missing_ok=True)
 
-    def each(**fields):
-        return [{**row, "dataset": name, **fields} for name in rows]
+    def each(**fields):  # the same outcome for every row of the run, back-end rows included
+        return [{**row, "method": name, "dataset": part, **fields} for name in entry.rows for part in rows]
 
     try:
-        if len(rows) > 1 and not METHODS[method].joint:
+        if len(rows) > 1 and not entry.joint:
             raise Unavailable("its runner has no joint mode (several sections): fit the sections one by one")
         command = command_for(method, inputs, k, seed, organism, labels_file, args.out, unavailable)
     except Unavailable as error:
@@ -248,16 +260,42 @@ def run_one(method, dataset, seed, k, organism, inputs, args, unavailable) -> li
     if code != 0:
         reason = f"timed out after {args.timeout:.0f} s" if code is None else last_line(log)
         return each(status=f"failed: {reason} (exit {code}, log {log.name})")
-    predicted = read_csv(labels_file)["domain"]
+    truths = {name: read_csv(args.out / "labels" / f"{name}_truth.csv") for name in rows}
+    scored = score(read_csv(labels_file)["domain"], truths, row, args.out, seed)
+    if not entry.backends:
+        return scored
+    embedding = peer_io.read_embedding(labels_file)
+    for backend in entry.backends:
+        name = f"{method}+{backend}"
+        backend_row = {**row, "method": name}
+        if embedding is None:
+            reason = f"the runner wrote no embedding ({peer_io.embedding_path(labels_file).name})"
+            scored += [{**backend_row, "dataset": part, "status": f"failed: {reason}"} for part in rows]
+            continue
+        start = time.perf_counter()
+        try:
+            labels = cluster_embedding(backend, embedding, k, seed, {part: t[["x", "y"]] for part, t in truths.items()})
+        except Exception as error:  # a back-end failure is that row's, not the run's
+            text = f"{type(error).__name__}: {error}"[:300].replace("|", "/")
+            scored += [{**backend_row, "dataset": part, "status": f"failed: {text}"} for part in rows]
+            continue
+        backend_row["wall_s"] = round(wall + time.perf_counter() - start, 1)  # the peer run and the back-end
+        labels.to_frame("domain").to_csv(args.out / "labels" / f"{dataset}_{name}_{seed}.csv", index_label="spot")
+        scored += score(labels, truths, backend_row, args.out, seed)
+    return scored
+
+
+def score(predicted: pd.Series, truths: dict[str, pd.DataFrame], row: dict, out: Path, seed: int) -> list[dict]:
+    """Score one run's labels (by spot) against the truth of each of its sections, one row each; a joint run's
+    labels are also written per section (``labels/SECTION@JOINT_<method>_<seed>.csv``)."""
     scored = []
-    for name in rows:
-        truth = read_csv(args.out / "labels" / f"{name}_truth.csv")
+    for name, truth in truths.items():
         pred = predicted.reindex(truth.index)
         if pred.isna().any():
             scored.append({**row, "dataset": name, "status": f"failed: no label for {int(pred.isna().sum())} spots"})
             continue
-        if len(rows) > 1:
-            pred.to_frame().to_csv(args.out / "labels" / f"{name}_{method}_{seed}.csv", index_label="spot")
+        if len(truths) > 1:
+            pred.to_frame("domain").to_csv(out / "labels" / f"{name}_{row['method']}_{seed}.csv", index_label="spot")
         result = {key: round(value, 4) for key, value in scores(truth["truth"], pred).items()}
         result["pas"] = round(sst.metrics.pas(truth[["x", "y"]].to_numpy(), pred.to_numpy()), 4)
         scored.append({**row, "dataset": name, **result, "status": "ok"})
@@ -358,13 +396,15 @@ def summary(runs: pd.DataFrame) -> str:
             peak_mb=("peak_mb", "mean"),
         )
         .reset_index()
-        .sort_values(["dataset", "method"], key=lambda c: c.map(list(METHODS).index) if c.name == "method" else c)
+        .sort_values(["dataset", "method"], key=lambda c: c.map(row_names().index) if c.name == "method" else c)
         .round(3)
     )
     text = (
         "# Benchmark: semst_sc, baselines and peers\n\n"
         "ARI/NMI on labelled spots; PAS = share of spots disagreeing with most of their 10 spatial neighbours "
-        "(lower is smoother); wall_s and peak_mb per run, each a fresh process (start-up included).\n\n"
+        "(lower is smoother); wall_s and peak_mb per run, each a fresh process (start-up included). `<peer>+gmm`: the "
+        "peer's embedding from the same run through semst_sc's back-end (PCA 20, tied GMM; `+refine`: then GraphST's "
+        "50-nearest-spot vote); its wall_s is the peer run's plus the back-end's, its peak_mb the peer run's.\n\n"
         f"{markdown(table)}\n"
     )
     failed = runs[runs["status"] != "ok"][["dataset", "method", "seed", "status"]]
@@ -384,7 +424,7 @@ def plot_domains(runs: pd.DataFrame, out: Path) -> None:
     names = sorted(name for name in runs["dataset"].unique() if (out / "labels" / f"{name}_truth.csv").exists())
     if not names:
         return
-    methods = [m for m in METHODS if m in set(runs["method"])]
+    methods = [m for m in row_names() if m in set(runs["method"])]
     fig, axes = plt.subplots(len(names), len(methods) + 1, figsize=(2.6 * (len(methods) + 1), 2.8 * len(names)))
     axes = np.atleast_2d(axes)
     for row, name in zip(axes, names, strict=True):
@@ -448,7 +488,7 @@ def plot_accuracy_vs_time(runs: pd.DataFrame, out: Path) -> None:
             .groupby("method")
             .agg(ari=("ari", "mean"), sd=("ari", "std"), wall=("wall_s", "mean"))
         )
-        for i, method in enumerate(m for m in METHODS if m in stats.index):
+        for i, method in enumerate(m for m in row_names() if m in stats.index):
             s = stats.loc[method]
             ax.errorbar(s["wall"], s["ari"], yerr=np.nan_to_num(s["sd"]), fmt="o", color=f"C{i}", capsize=3)
             ax.annotate(method, (s["wall"], s["ari"]), textcoords="offset points", xytext=(4, 4), fontsize=8)

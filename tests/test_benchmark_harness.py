@@ -209,7 +209,7 @@ def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
     run = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run)
     from harness.datasets import DATASETS
-    from harness.methods import METHODS, PEERS_DIR, names
+    from harness.methods import METHODS, PEERS_DIR, names, row_names
 
     actions = {action.dest: action for action in run.build_parser()._actions}
     assert list(actions["methods"].choices) == list(METHODS) == actions["methods"].default
@@ -232,7 +232,10 @@ def test_registry_is_every_method_of_run_py_and_every_peer_folder(monkeypatch):
             assert method.kind == "peer" and method.folder.parent == PEERS_DIR
             assert method.venv == PEERS_DIR / ".venvs" / method.folder.name
     readme = (BENCHMARKS / "README.md").read_text()
-    assert [name for name in METHODS if f"| `{name}` |" not in readme] == []  # each documented in the table
+    assert [name for name in row_names() if f"| `{name}` |" not in readme] == []  # each documented in the table
+    # every peer that produces an embedding is also clustered by the shared back-end, GraphST also refined
+    assert {name for name in names("peer") if METHODS[name].backends} == peers - {"spagcn"}
+    assert METHODS["graphst"].rows == ["graphst", "graphst+gmm", "graphst+gmm+refine"]
 
     folders = sorted(p.name for p in PEERS_DIR.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     assert folders == sorted({METHODS[name].folder.name for name in names("peer")})
@@ -333,3 +336,90 @@ def test_joint_run_scores_each_section_beside_the_single_runs(tmp_path):
     assert alone["domain"].equals(both.loc[alone.index, "domain"])
     assert runs.loc[("graphst", joint[0]), "status"].startswith("unavailable: its runner has no joint mode")
     assert "second@first+second" in (out / "summary.md").read_text()
+
+
+def graphst_refine_label(labels: np.ndarray, xy: np.ndarray, radius: int = 50) -> list:
+    """GraphST's ``utils.refine_label`` as its authors wrote it (distances with numpy instead of ``ot.dist``)."""
+    distance = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+    new_type = []
+    for i in range(len(labels)):
+        index = distance[i].argsort()
+        neigh_type = [labels[index[j]] for j in range(1, radius + 1)]
+        new_type.append(max(neigh_type, key=neigh_type.count))
+    return new_type
+
+
+def test_refinement_is_graphsts_vote_over_the_50_nearest_spots(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from harness.backends import refine_nearest
+
+    rng = np.random.default_rng(0)
+    for n_labels, radius in ((2, 50), (3, 50), (5, 8), (4, 2)):  # few labels and small radii: many ties
+        xy = rng.uniform(0, 100, (300, 2))
+        labels = rng.choice([f"d{i}" for i in range(n_labels)], 300)
+        assert refine_nearest(labels, xy, radius).tolist() == graphst_refine_label(labels, xy, radius)
+    # the spot itself does not vote: with one neighbour, each spot takes its nearest spot's label
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [6.0, 0.0]])
+    assert refine_nearest(np.array(["b", "a", "a", "a"]), xy, 1).tolist() == ["a", "b", "a", "a"]
+
+
+FAKE_PEER = """
+import sys
+from pathlib import Path
+
+sys.path.append(sys.argv.pop(1))  # benchmarks/
+
+import numpy as np
+from harness.peer_io import read_args, write_embedding, write_labels
+from sklearn.neighbors import NearestNeighbors
+
+adata, args = read_args("a fake peer: one domain, and a spatially smoothed expression embedding")
+x = np.log1p(np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X, dtype=float))
+_, idx = NearestNeighbors(n_neighbors=7).fit(adata.obsm["spatial"]).kneighbors(adata.obsm["spatial"])
+write_labels(np.zeros(adata.n_obs, dtype=int), adata.obs_names, args.output)
+if args.seed == 0:  # seed 1: a runner that writes no embedding
+    write_embedding(x[idx].mean(axis=1)[::-1], adata.obs_names[::-1], args.output)  # any spot order
+"""
+
+
+def test_peer_embedding_is_also_scored_with_the_shared_back_end(monkeypatch, tmp_path, slide):
+    """One peer run, three rows: its own clustering, its embedding through semst_sc's GMM, and then refined."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN)
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    from harness.backends import shared_gmm
+    from harness.methods import METHODS, peer
+
+    with pytest.raises(ValueError, match="unknown back-ends"):
+        peer("fake", backends=("nosuch",))
+    runner = tmp_path / "fake_peer.py"
+    runner.write_text(FAKE_PEER)
+    monkeypatch.setitem(METHODS, "fake", peer("fake", backends=("gmm", "gmm+refine")))
+
+    def command_for(method, inputs, k, seed, organism, labels_file, out, unavailable):
+        return [sys.executable, str(runner), str(BENCHMARKS), *map(str, (inputs["shared"], k, seed, labels_file))]
+
+    monkeypatch.setattr(run, "command_for", command_for)
+    out = tmp_path / "out"
+    argv = ["run.py", "--data", str(slide), "--label-key", "domain", "--n-clusters", "7", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--methods", "fake", "--seeds", "0", "1"])
+    run.main()
+    runs = pd.read_csv(out / "runs.csv").set_index(["method", "seed"])
+    assert sorted(runs.index) == [(m, s) for m in ("fake", "fake+gmm", "fake+gmm+refine") for s in (0, 1)]
+    assert (runs.xs(0, level="seed")["status"] == "ok").all()
+    assert runs.loc[("fake", 0), "ari"] == 0  # its own clustering: one domain
+    assert runs.loc[("fake+gmm", 0), "ari"] > 0.3 and runs.loc[("fake+gmm+refine", 0), "ari"] > 0.3
+    assert runs.loc[("fake+gmm", 0), "wall_s"] >= runs.loc[("fake", 0), "wall_s"]  # the run and the back-end
+    assert runs.loc[("fake+gmm", 1), "status"].startswith("failed: the runner wrote no embedding")
+    assert runs.loc[("fake", 1), "status"] == "ok"
+    # the back-end row is semst_sc.tl.cluster(method="gmm") on the embedding
+    embedding = run.peer_io.read_embedding(out / "labels" / "sim_fake_0.csv")
+    labels = run.read_csv(out / "labels" / "sim_fake+gmm_0.csv")["domain"]
+    assert labels.equals(shared_gmm(embedding, 7, 0).reindex(labels.index))
+    assert "fake+gmm+refine" in (out / "summary.md").read_text()
+
+    # a rerun finds every row of the peer there, back-end rows included, and runs nothing
+    monkeypatch.setattr(sys, "argv", [*argv, "--methods", "fake", "--seeds", "0"])
+    run.main()
+    assert len(pd.read_csv(out / "runs.csv")) == 6

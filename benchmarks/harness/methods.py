@@ -10,7 +10,9 @@ An entry says how to run the method:
 - :func:`peer`: another package's method, run by its runner ``peers/<peer>/run.py`` with the python of its own
   environment ``peers/.venvs/<peer>``, which ``peers/setup.sh <peer>`` builds from ``peers/<peer>/requirements.txt``
   (the command line: :mod:`harness.peer_io`); ``<peer>`` is the method's name unless another entry's folder is
-  reused with other runner options (``banksy_celltype``: the ``banksy`` runner with ``--lambda 0.2``).
+  reused with other runner options (``banksy_celltype``: the ``banksy`` runner with ``--lambda 0.2``). A peer whose
+  runner writes its embedding names the shared back-ends (:mod:`harness.backends`) that cluster it too: each adds a
+  row ``<peer>+<backend>`` (``graphst+gmm``, ``graphst+gmm+refine``) from the same run, beside the peer's own row.
 
 A new method, peer included, is one line in :data:`METHODS` (and, for a peer, its folder under ``peers/``).
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from harness.backends import BACKENDS
 from harness.baselines import pca_gmm, pca_leiden, pca_smooth_gmm
 
 #: a run_pipeline setting with this value takes the data set's organism (gene descriptions)
@@ -68,6 +71,12 @@ class Method:
     function: Callable | None = None  # baseline: function(adata, genes, k, rng) -> labels
     peer_folder: str | None = None  # peer: its folder under peers/ (default: the name)
     joint: bool = True  # fits several sections told apart by obs['library_id'] (a peer: its runner does)
+    backends: tuple[str, ...] = ()  # peer: shared back-ends (harness.backends) that also cluster its embedding
+
+    @property
+    def rows(self) -> list[str]:
+        """The method names of its rows: its own, then ``<name>+<backend>`` per shared back-end."""
+        return [self.name, *(f"{self.name}+{backend}" for backend in self.backends)]
 
     @property
     def needs_organism(self) -> bool:
@@ -112,10 +121,21 @@ def baseline(name: str, function: Callable) -> Method:
     return Method(name, "baseline", function=function)
 
 
-def peer(name: str, folder: str | None = None, options: Mapping[str, Any] | None = None, joint: bool = False) -> Method:
+def peer(
+    name: str,
+    folder: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    joint: bool = False,
+    backends: tuple[str, ...] = (),
+) -> Method:
     """A peer: ``peers/<folder>/run.py`` in ``peers/.venvs/<folder>`` (folder: the name), given ``--KEY VALUE``;
-    ``joint``: its runner fits the sections of ``obs['library_id']`` together (its authors' multi-sample mode)."""
-    return Method(name, "peer", MappingProxyType(dict(options or {})), peer_folder=folder, joint=joint)
+    ``joint``: its runner fits the sections of ``obs['library_id']`` together (its authors' multi-sample mode);
+    ``backends``: its runner writes its embedding, also clustered by these shared back-ends (rows ``<name>+<b>``)."""
+    unknown = [backend for backend in backends if backend not in BACKENDS]
+    if unknown:
+        raise ValueError(f"{name}: unknown back-ends {unknown}; known: {BACKENDS}")
+    options = MappingProxyType(dict(options or {}))
+    return Method(name, "peer", options, peer_folder=folder, joint=joint, backends=tuple(backends))
 
 
 METHODS: dict[str, Method] = {
@@ -137,14 +157,20 @@ METHODS: dict[str, Method] = {
         baseline("pca_leiden", pca_leiden),
         baseline("pca_gmm", pca_gmm),
         baseline("pca_smooth_gmm", pca_smooth_gmm),
-        peer("graphst"),
+        peer("graphst", backends=("gmm", "gmm+refine")),  # +gmm+refine: its authors' 50-nearest-spot vote
         peer("spagcn"),
-        peer("banksy", options={"lambda": 0.8}, joint=True),  # BANKSY's domain-segmentation setting
-        peer("banksy_celltype", folder="banksy", options={"lambda": 0.2}, joint=True),  # its default, for cell typing
-        peer("cellcharter", joint=True),  # scVI, 3-layer neighbourhood aggregation, its Gaussian mixture
-        peer("stagate"),  # its tutorial; Leiden searched for K instead of R's mclust
+        peer("banksy", options={"lambda": 0.8}, joint=True, backends=("gmm",)),  # BANKSY's domain segmentation
+        peer("banksy_celltype", folder="banksy", options={"lambda": 0.2}, joint=True, backends=("gmm",)),  # cell typing
+        peer("cellcharter", joint=True, backends=("gmm",)),  # scVI, 3-layer neighbourhood aggregation, its GMM
+        peer("stagate", backends=("gmm",)),  # its tutorial; Leiden searched for K instead of R's mclust
     )
 }
+
+
+def row_names() -> list[str]:
+    """Every method name a row of ``runs.csv`` can have, in the order of the tables: each entry, then its
+    back-end rows."""
+    return [row for method in METHODS.values() for row in method.rows]
 
 
 def names(kind: Kind | None = None) -> list[str]:

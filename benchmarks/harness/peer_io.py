@@ -5,6 +5,10 @@ peer's own environment: ``INPUT`` an .h5ad with the raw counts of the shared gen
 (no labels), ``OUTPUT`` the CSV the runner writes (spot names, column ``domain``), and the runner's options as the
 registry entry gives them (e.g. BANKSY's ``--lambda``).
 
+A runner whose method produces an embedding also writes it beside its labels (:func:`write_embedding`, the file
+:func:`embedding_path` of ``OUTPUT``): ``run.py`` then clusters that embedding with the shared back-end of semst_sc as
+well (``harness.backends``), from the same peer run, no second training. The labels stay the runner's own clustering.
+
 The runners execute in their peers' environments, so this module imports only what every peer environment has
 (anndata, numpy, pandas).
 """
@@ -64,3 +68,25 @@ def read_args(description: str, options: Mapping[str, Any] | None = None) -> tup
 def write_labels(labels, obs_names, path: Path) -> None:
     """Write one domain label per spot, indexed by spot name."""
     pd.DataFrame({"domain": np.asarray(labels).astype(str)}, index=pd.Index(obs_names, name="spot")).to_csv(path)
+
+
+def embedding_path(output: Path) -> Path:
+    """The embedding file of a run whose labels go to ``output``: its stem with ``.embedding.npz`` (same folder)."""
+    return Path(output).with_suffix(".embedding.npz")
+
+
+def write_embedding(embedding, obs_names, output: Path) -> None:
+    """Write the embedding the runner's own clustering used (spots x dimensions), beside the labels ``output``."""
+    embedding = np.asarray(embedding)
+    if embedding.ndim != 2 or embedding.shape[0] != len(obs_names):
+        raise ValueError(f"embedding of shape {embedding.shape} for {len(obs_names)} spots")
+    np.savez(embedding_path(output), embedding=embedding, spot=np.asarray(obs_names, dtype=str))
+
+
+def read_embedding(output: Path) -> pd.DataFrame | None:
+    """The embedding written beside the labels ``output``, indexed by spot; ``None`` when the runner wrote none."""
+    path = embedding_path(output)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as stored:
+        return pd.DataFrame(stored["embedding"], index=pd.Index(stored["spot"], name="spot"))

@@ -8,6 +8,7 @@ Library-size normalised counts (no log, as the pybanksy DLPFC example), the BANK
 segmentation; 0.2, its default, is the one for cell typing), 20 PCs, then BANKSY's Leiden partition with its
 resolution search for N_CLUSTERS labels (``partition_seed=SEED``).
 Python's and numpy's global seeds are set to SEED first, as in the pybanksy examples (its PCA draws from them).
+The 20 PCs are also written beside OUTPUT (the embedding run.py clusters with the shared back-end).
 
 Several sections (``obs['library_id']``, a joint run of the harness): BANKSY's multi-sample mode as its R package
 runs it (``computeBanksy(group=...)``): each section is normalised and gets its BANKSY matrix from its own spatial
@@ -28,7 +29,7 @@ from banksy.cluster_methods import run_Leiden_partition
 from banksy.embed_banksy import generate_banksy_matrix
 from banksy.initialize_banksy import initialize_banksy
 from banksy_utils.umap_pca import pca_umap
-from harness.peer_io import read_args, write_labels
+from harness.peer_io import read_args, write_embedding, write_labels
 
 K_GEOM = 15
 DECAY = "scaled_gaussian"
@@ -59,6 +60,7 @@ def main() -> None:
         max_labels=args.n_clusters,
     )
     write_labels(results["labels"].iloc[0].dense, order, args.output)
+    write_embedding(banksy[DECAY][lam]["adata"].obsm["reduced_pc_20"], order, args.output)
 
 
 def banksy_matrix(adata, lam: float) -> dict:

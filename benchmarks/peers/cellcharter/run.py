@@ -11,7 +11,8 @@ mixture ``cc.tl.Cluster(n_clusters=N_CLUSTERS, random_state=SEED)`` (full covari
 
 Several sections (``obs['library_id']``, a joint run of the harness): CellCharter's multi-sample mode, scVI with the
 section as its batch and the spatial graph and aggregation within each section (``library_key``/``sample_key``); one
-mixture covers all sections.
+mixture covers all sections. The aggregated embedding (``X_cellcharter``) is also written beside OUTPUT, for run.py's
+shared back-end.
 """
 
 import sys
@@ -23,7 +24,7 @@ import cellcharter as cc
 import numpy as np
 import scvi
 import squidpy as sq
-from harness.peer_io import read_args, write_labels
+from harness.peer_io import read_args, write_embedding, write_labels
 
 LIBRARY_KEY = "library_id"
 N_LAYERS = 3
@@ -50,6 +51,7 @@ def main() -> None:
     gmm = cc.tl.Cluster(n_clusters=args.n_clusters, random_state=args.seed, trainer_params=QUIET_CPU)
     gmm.fit(adata, use_rep="X_cellcharter")
     write_labels(gmm.predict(adata, use_rep="X_cellcharter"), adata.obs_names, args.output)
+    write_embedding(adata.obsm["X_cellcharter"], adata.obs_names, args.output)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 GraphST preprocesses the raw counts itself (seurat_v3 genes, log-normalised, scaled), trains its
 graph contrastive model for its default 600 epochs with ``random_seed=SEED`` and clusters the
 embedding with its pure-Python clustering: Leiden, its resolution searched from 2.0 down to 0.1
-(step 0.01) until it gives N_CLUSTERS domains, no refinement (mclust needs R).
+(step 0.01) until it gives N_CLUSTERS domains, no refinement (mclust needs R). It also writes the embedding
+(``obsm['emb']``) beside OUTPUT, which run.py clusters with the shared back-end and with GraphST's refinement.
 """
 
 import sys
@@ -16,7 +17,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2]))  # benchmarks/: the ha
 import torch
 from GraphST import GraphST
 from GraphST.utils import clustering
-from harness.peer_io import read_args, write_labels
+from harness.peer_io import read_args, write_embedding, write_labels
 
 
 def main() -> None:
@@ -25,6 +26,7 @@ def main() -> None:
     adata = model.train()
     clustering(adata, args.n_clusters, method="leiden", start=0.1, end=2.0, increment=0.01, refinement=False)
     write_labels(adata.obs["domain"], adata.obs_names, args.output)
+    write_embedding(adata.obsm["emb"], adata.obs_names, args.output)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ neighbours per spot on any other platform (the tutorial's other radii are for Sl
 The tutorial clusters the embedding with R's mclust (EEE), which needs R: here, as for GraphST, the pure-Python
 fallback, scanpy's kNN graph of the embedding (its 15 neighbours, as the tutorial's ``sc.pp.neighbors``) and Leiden
 (``random_state=SEED``) with its resolution searched from 2.0 down to 0.1 (step 0.01) until it gives N_CLUSTERS
-domains (the closest count when none does).
+domains (the closest count when none does). The embedding (``obsm['STAGATE']``) is also written beside OUTPUT, for
+run.py's shared back-end.
 """
 
 import sys
@@ -24,7 +25,7 @@ import numpy as np
 import scanpy as sc
 import STAGATE_pyG as STAGATE
 import torch
-from harness.peer_io import read_args, write_labels
+from harness.peer_io import read_args, write_embedding, write_labels
 from sklearn.neighbors import NearestNeighbors
 
 N_TOP_GENES = 3000
@@ -46,6 +47,7 @@ def main() -> None:
     sc.pp.neighbors(adata, use_rep="STAGATE", random_state=args.seed)
     labels = leiden_search(adata, args.n_clusters, args.seed)
     write_labels(labels, adata.obs_names, args.output)
+    write_embedding(adata.obsm["STAGATE"], adata.obs_names, args.output)
 
 
 def radius(xy: np.ndarray) -> float:
