@@ -17,6 +17,9 @@ Variants (each one semst_sc pipeline over all sections, K given, labels only to 
   as often as alone);
 - ``half_steps``: the default trained for 50 steps instead of 100;
 - ``no_semantics``: the default without the semantic vectors (no FSM);
+- ``mnn_graph``: the default with the expression graph rebuilt as fastMNN/Seurat anchor it: the 14 nearest spots
+  within the spot's own section, and across sections only mutual nearest neighbours (each among the other's 14
+  nearest in the other section);
 - ``stacked``: nothing told apart (every step without ``library_key``; the sections' coordinate frames overlap, as a
   naive concatenation would leave them).
 
@@ -53,6 +56,7 @@ VARIANTS = (
     "steps_per_section",
     "half_steps",
     "no_semantics",
+    "mnn_graph",
 )
 
 
@@ -66,6 +70,8 @@ def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
     sst.pp.prepare(work, library_key=None if variant in ("global_scaling", "stacked") else sections)
     sst.pp.spatial_graph(work, n_neighbors=6, library_key=sections)
     sst.pp.feature_graph(work, rng=seed, library_key=sections, balanced=variant != "pooled_graph")
+    if variant == "mnn_graph":
+        _mnn_graph(work, seed)
     if variant != "no_semantics":
         sst.pp.gene_semantics(work)
     n_epochs = {"steps_per_section": 100 * work.obs["library_id"].nunique(), "half_steps": 50}.get(variant)
@@ -78,6 +84,38 @@ def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
     )
     sst.tl.cluster(work, k, rng=seed)
     return work.obs["semst_domain"], work.obsm["X_semst"]
+
+
+def _mnn_graph(work, seed: int, k: int = 14) -> None:
+    """Replace the expression graph by kNN within each section plus mutual nearest neighbours across sections (on
+    the same unit-length 50-component SVD as ``pp.feature_graph``)."""
+    import scipy.sparse as sp
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import normalize
+
+    genes = work.var["semst_modelled"].to_numpy()
+    X = normalize(TruncatedSVD(50, random_state=seed).fit_transform(work.layers["semst_scaled"][:, genes]))
+    sections = work.obs["library_id"].to_numpy()
+    groups = [np.flatnonzero(sections == s) for s in pd.unique(sections)]
+
+    def knn(a, b, n):  # the n nearest spots of b (as a |a| x |b| 0/1 matrix) to each spot of a
+        found = NearestNeighbors(n_neighbors=n).fit(X[b]).kneighbors(X[a], return_distance=False)
+        return sp.csr_matrix((np.ones(found.size), (np.repeat(np.arange(len(a)), n), found.ravel())), (len(a), len(b)))
+
+    edges = []
+    for i, a in enumerate(groups):
+        within = (knn(a, a, k + 1) - sp.eye(len(a))).tocoo()  # a spot is its own nearest: dropped
+        edges.append((a[within.row[within.data > 0]], a[within.col[within.data > 0]]))
+        for b in groups[i + 1 :]:
+            mutual = knn(a, b, k).multiply(knn(b, a, k).T).tocoo()
+            edges.append((a[mutual.row], b[mutual.col]))
+    rows, cols = (np.concatenate(e) for e in zip(*edges, strict=True))
+    conn = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), (work.n_obs, work.n_obs))
+    conn = ((conn + conn.T) > 0).astype(np.float32).tocsr()
+    r, c = conn.nonzero()
+    dist = sp.csr_matrix(((1 - np.einsum("ij,ij->i", X[r], X[c])).astype(np.float32), (r, c)), conn.shape)
+    work.obsp["semst_feature_connectivities"], work.obsp["semst_feature_distances"] = conn, dist
 
 
 def mixing(embedding: np.ndarray, sections: np.ndarray, n_neighbors: int = 15) -> pd.Series:
