@@ -5,7 +5,8 @@
 
 Reads the ``runs.csv`` of one or more ``benchmarks/run.py`` output folders (a row found in several is taken from
 the first folder that has it) and prints, per data set and method, the ARI mean (min-max) over the seeds run with
-their count, and the mean wall time. Joint rows (``section@sections``) are left out: one section alone per row.
+their count, the mean wall time and the mean peak memory. Joint rows (``section@sections``) are left out: one
+section alone per row.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ DATASETS = ("dlpfc151673", "dlpfc151674", "mouse_ob", "osmfish", "baristaseq1", 
 
 
 def table(folders: list[Path]) -> pd.DataFrame:
-    """ARI mean (min-max, n seeds) and mean wall time per data set (rows) and method (columns)."""
+    """ARI mean (min-max), seeds, mean wall time and peak memory per data set (rows) and method (columns)."""
     runs = pd.concat([pd.read_csv(f / "runs.csv", dtype={"dataset": str}) for f in folders], ignore_index=True)
     runs = runs[(runs["status"] == "ok") & runs["method"].isin(METHODS) & runs["dataset"].isin(DATASETS)]
     runs = runs.drop_duplicates(["dataset", "method", "seed"])  # the first folder's row wins
@@ -45,7 +46,8 @@ def table(folders: list[Path]) -> pd.DataFrame:
     for (dataset, method), group in runs.groupby(["dataset", "method"]):
         ari = group["ari"]
         cells[dataset, method] = (
-            f"{ari.mean():.3f} ({ari.min():.3f}-{ari.max():.3f}, n={len(ari)}; {group['wall_s'].mean():.0f} s)"
+            f"{ari.mean():.3f} ({ari.min():.3f}-{ari.max():.3f}), n={len(ari)}, "
+            f"{group['wall_s'].mean():.0f} s, {group['peak_mb'].mean() / 1024:.1f} GB"
         )
     rows = [
         {"data": d, **{m: cells.get((d, m), "-") for m in METHODS}} for d in DATASETS if any(k[0] == d for k in cells)
