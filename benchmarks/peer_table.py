@@ -37,8 +37,9 @@ METHODS = (
 DATASETS = ("dlpfc151673", "dlpfc151674", "mouse_ob", "osmfish", "baristaseq1", "baristaseq2", "baristaseq3")
 
 
-def table(folders: list[Path]) -> pd.DataFrame:
-    """ARI mean (min-max), seeds, mean wall time and peak memory per data set (rows) and method (columns)."""
+def table(folders: list[Path], compact: bool = False) -> pd.DataFrame:
+    """ARI mean (min-max), seeds, mean wall time and peak memory per data set (rows) and method (columns);
+    ``compact``: the ARI mean and the number of seeds alone."""
     runs = pd.concat([pd.read_csv(f / "runs.csv", dtype={"dataset": str}) for f in folders], ignore_index=True)
     runs = runs[(runs["status"] == "ok") & runs["method"].isin(METHODS) & runs["dataset"].isin(DATASETS)]
     runs = runs.drop_duplicates(["dataset", "method", "seed"])  # the first folder's row wins
@@ -46,8 +47,12 @@ def table(folders: list[Path]) -> pd.DataFrame:
     for (dataset, method), group in runs.groupby(["dataset", "method"]):
         ari = group["ari"]
         cells[dataset, method] = (
-            f"{ari.mean():.3f} ({ari.min():.3f}-{ari.max():.3f}), n={len(ari)}, "
-            f"{group['wall_s'].mean():.0f} s, {group['peak_mb'].mean() / 1024:.1f} GB"
+            f"{ari.mean():.3f} ({len(ari)})"
+            if compact
+            else (
+                f"{ari.mean():.3f} ({ari.min():.3f}-{ari.max():.3f}), n={len(ari)}, "
+                f"{group['wall_s'].mean():.0f} s, {group['peak_mb'].mean() / 1024:.1f} GB"
+            )
         )
     rows = [
         {"data": d, **{m: cells.get((d, m), "-") for m in METHODS}} for d in DATASETS if any(k[0] == d for k in cells)
@@ -58,7 +63,9 @@ def table(folders: list[Path]) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="output folders of benchmarks/run.py")
-    print(markdown(table(parser.parse_args().folders)))
+    parser.add_argument("--compact", action="store_true", help="cells: ARI mean (number of seeds)")
+    args = parser.parse_args()
+    print(markdown(table(args.folders, args.compact)))
 
 
 if __name__ == "__main__":
