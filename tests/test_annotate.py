@@ -7,6 +7,7 @@ import pytest
 
 import semst_sc as sst
 from semst_sc._cli import main
+from semst_sc.tl._catalogue import entries_for
 
 #: the simulation's compartments (its marker programs are real human biology) and the names that are right for them
 EXPECTED = {
@@ -88,8 +89,6 @@ def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):
 
 
 def test_tissue_keeps_the_names_of_that_tissue(tissue):
-    from semst_sc.tl._catalogue import entries_for
-
     names = {}
     for where in ("cortex", "non-neural"):
         out = sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, tissue=where, copy=True)
@@ -127,6 +126,23 @@ def test_bad_input_gives_clear_errors(tissue):
         sst.tl.query(tissue, "  ")
     with pytest.raises(FileNotFoundError, match="gene_text"):
         sst.tl.annotate_domains(tissue, domain_key="domain", gene_text="/no/such/table.tsv")
+
+
+def test_query_reaches_genes_through_the_catalogue(tissue):
+    sst.tl.query(tissue, "astrocytes", gene_text=False)  # bare symbols: the catalogue is the only knowledge
+    genes = tissue.uns["semst_query"]["genes"]
+    entry = next(e for e in entries_for(None) if e.name == "astrocytes")
+    listed = set(entry.markers) & set(tissue.var_names)  # the astrocyte entry's markers simulated here
+    assert len(listed) >= 5
+    assert set(genes["gene"].head(len(listed))) == listed
+    assert (genes.loc[genes["gene"].isin(listed), "via"] == "astrocytes").all()
+    assert tissue.uns["semst_query"]["params"]["best_entry"] == "astrocytes"
+    means = tissue.obs.groupby("domain", observed=True)["semst_query"].mean()
+    assert means.idxmax() == "Layer1"  # the simulation's astrocyte-rich compartment
+    sst.tl.query(tissue, "astrocytes", gene_text=False, catalogue=False)
+    alone = tissue.uns["semst_query"]
+    assert not set(alone["genes"]["gene"].head(len(listed))) >= listed and (alone["genes"]["via"] == "").all()
+    assert alone["params"]["best_entry"] == "" and not alone["params"]["catalogue"]
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata
+from ._catalogue import entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, source
 
 
@@ -23,6 +24,7 @@ def query(
     gene_symbols: str | None = None,
     layer: str | None = None,
     n_genes: int = 30,
+    catalogue: bool = True,
     model: Any = None,
     key_added: str = C.QUERY_KEY,
     copy: bool = False,
@@ -30,8 +32,12 @@ def query(
     """Score each spot for a free-text query ("myelination", "reactive astrocytes", "hypoxia", "B cells").
 
     Each gene's text (``"SYMBOL: full name. summary. GO: terms"`` from the gene descriptions, the bare symbol
-    without them) and the query are embedded with the text model; the ``n_genes`` genes most similar to the query
-    drive the score, each weighted by how much more similar it is than the next gene down. A spot's score is the
+    without them) and the query are embedded with the text model. The markers of the built-in catalogue of
+    compartments and cell types (:func:`semst_sc.tl.annotate_domains`) are gene knowledge too: a gene listed by an
+    entry is at least as relevant as the entry's name or description is similar to the query ("astrocytes" reaches
+    AQP4 and SLC1A3 through the astrocyte entry, where the text of the genes alone points at glia in general).
+    The ``n_genes`` most relevant genes drive the score, each weighted by how much more relevant it is than the
+    next gene down. A spot's score is the
     weighted mean of those genes' standardised log-normalised expression. The gene vectors are cached on disk
     with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings` ``cache_dir``), so a repeated query
     embeds only the query. Deterministic: the same data and query give the same scores.
@@ -53,6 +59,8 @@ def query(
         Layer with raw counts when :func:`semst_sc.pp.prepare` has not run (``None``: ``X``).
     n_genes
         Genes that drive the score.
+    catalogue
+        Let the catalogue's markers count as above; ``False``: the genes' own text alone.
     model
         Text model (``None``: the bundled all-MiniLM-L6-v2).
     key_added
@@ -67,8 +75,10 @@ def query(
     ``obs['semst_query']``
         The score of each spot (float32; 0 is the average spot, positive where the query's genes are high).
     ``uns['semst_query']``
-        ``genes``: the driving genes (``gene``, ``similarity`` to the query, ``weight``, summing to 1); ``params``
-        (``text``, ``organism``, ``gene_text``, ``model``, ``n_genes``).
+        ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
+        and ``via``: the catalogue entry it came through, or ``""`` for its own text); ``params`` (``text``,
+        ``organism``, ``gene_text``, ``model``, ``n_genes``, ``catalogue``, and ``best_entry`` with its similarity
+        ``best_entry_similarity``).
     """
     check_adata(adata)
     if not isinstance(text, str) or not text.strip():
@@ -85,8 +95,17 @@ def query(
     if table is None:
         logg.warning("no gene knowledge: the query is compared with bare gene symbols, a weak signal")
 
-    vectors, model_name = encode([*gene_texts(symbols, table), text.strip()], model, batch_size=64)
-    similarity = vectors[:-1] @ vectors[-1]
+    entries = entries_for(None) if catalogue else ()
+    names, descriptions = [e.name for e in entries], [f"{e.name}: {e.description}" for e in entries]
+    vectors, model_name = encode([*gene_texts(symbols, table), *names, *descriptions, text.strip()], model, 64)
+    relevance = vectors[:-1] @ vectors[-1]
+    similarity, via = relevance[: len(symbols)], np.full(len(symbols), "", dtype=object)
+    best_entry, best_match = "", float("nan")
+    if entries:
+        by_name, by_description = np.split(relevance[len(symbols) :], 2)
+        match = np.maximum(by_name, by_description)
+        similarity, via = _through_catalogue(similarity, symbols, entries, match)
+        best_entry, best_match = names[int(match.argmax())], float(match.max())
     order = np.argsort(-similarity, kind="stable")
     n = min(n_genes, len(symbols))
     top = order[:n]
@@ -101,13 +120,32 @@ def query(
     out = adata.copy() if copy else adata
     out.obs[key_added] = score
     out.uns[key_added] = {
-        "genes": pd.DataFrame({"gene": symbols[top], "similarity": similarity[top], "weight": weights}),
+        "genes": pd.DataFrame(
+            {"gene": symbols[top], "similarity": similarity[top], "weight": weights, "via": via[top].astype(str)}
+        ),
         "params": {
             "text": text.strip(),
             "organism": organism,
             "gene_text": source(gene_text, table),
             "model": model_name,
             "n_genes": n,
+            "catalogue": bool(catalogue),
+            "best_entry": best_entry,
+            "best_entry_similarity": best_match,
         },
     }
     return out if copy else None
+
+
+def _through_catalogue(similarity: np.ndarray, symbols: np.ndarray, entries, match: np.ndarray):
+    """Lift each gene to the query similarity ``match`` of the best catalogue entry listing it, where that is higher.
+
+    Returns the lifted similarities and, per gene, the entry it was lifted through (``""`` where its own text won).
+    """
+    upper = pd.Index([str(s).upper() for s in symbols])
+    through = np.full((len(symbols), len(entries)), -np.inf)
+    for j, entry in enumerate(entries):
+        through[upper.isin([g.upper() for g in entry.markers]), j] = match[j]
+    lifted = through.max(axis=1) > similarity
+    names = np.array([e.name for e in entries], dtype=object)
+    return np.maximum(similarity, through.max(axis=1)), np.where(lifted, names[through.argmax(axis=1)], "")
