@@ -69,6 +69,58 @@ def test_cell_resolution_models_the_summed_neighbourhood():
     np.testing.assert_allclose(adata.layers["semst_scaled"][:, genes].toarray(), expected, rtol=1e-4, atol=1e-5)
 
 
+def _overlapping(adata, graph):
+    """Per edge of ``graph``: do the two ends' pooled neighbourhoods share a cell?"""
+    pool = adata.obsp["semst_neighbourhood"].astype(np.float32)
+    edges = graph.tocoo()
+    return np.asarray((pool[edges.row].multiply(pool[edges.col])).sum(axis=1)).ravel() > 0
+
+
+def test_expression_neighbours_lie_outside_the_cells_neighbourhood():
+    adata = simulate_tissue(platform="xenium", n_cells=1500, n_genes=80, rng=3)
+    sst.pp.prepare(adata)  # neighbourhoods of 20 cells, the default
+    near = sst.pp.feature_graph(adata, outside_neighbourhood=False, copy=True)
+    assert _overlapping(adata, near.obsp["semst_feature_connectivities"]).mean() > 0.5  # a second spatial graph
+    assert not near.uns["semst_feature_neighbors"]["params"]["outside_neighbourhood"]
+    sst.pp.feature_graph(adata)
+    graph = adata.obsp["semst_feature_connectivities"]
+    assert _overlapping(adata, graph).mean() < 0.02  # the disc test misses a few set overlaps at the edges
+    assert adata.uns["semst_feature_neighbors"]["params"]["outside_neighbourhood"]
+    assert (np.asarray(graph.sum(axis=1)).ravel() >= 14).all()  # still k neighbours per cell
+    spot = simulate_tissue(12, 12, n_genes=60, rng=0)  # spot resolution: nothing pooled, nothing passed over
+    sst.pp.prepare(spot)
+    sst.pp.feature_graph(spot)
+    assert not spot.uns["semst_feature_neighbors"]["params"]["outside_neighbourhood"]
+
+
+def test_approximate_search_also_passes_over_the_neighbourhood(monkeypatch):
+    from semst_sc.pp import _feature_graph
+
+    adata = simulate_tissue(platform="xenium", n_cells=1500, n_genes=80, rng=3)
+    sst.pp.prepare(adata)
+    monkeypatch.setattr(_feature_graph, "APPROXIMATE_FROM", 1000)  # NN-descent, as from 100,000 cells
+    sst.pp.feature_graph(adata)
+    assert adata.uns["semst_feature_neighbors"]["params"]["algorithm"] == "nndescent"
+    assert _overlapping(adata, adata.obsp["semst_feature_connectivities"]).mean() < 0.05
+
+
+def test_sections_in_one_frame_are_not_mistaken_for_overlap():
+    one = simulate_tissue(platform="xenium", n_cells=800, n_genes=60, rng=4)
+    joint = sst.concat_sections({"a": one, "b": one.copy()})  # the same coordinates in both sections
+    sst.pp.prepare(joint, library_key="library_id", neighbourhood_size=10)
+    sst.pp.feature_graph(joint, library_key="library_id")
+    edges = joint.obsp["semst_feature_connectivities"].tocoo()
+    section = joint.obs["library_id"].to_numpy()
+    across = section[edges.row] != section[edges.col]
+    assert across.mean() > 0.3
+    assert _overlapping(joint, joint.obsp["semst_feature_connectivities"])[~across].mean() < 0.02
+    # each cell's twin in the other section has the same neighbourhood and expression: found, not passed over
+    twin = {name: i for i, name in enumerate(joint.obs_names)}
+    pairs = {(edges.row[e], edges.col[e]) for e in np.flatnonzero(across)}
+    twins = [(twin[f"{name}-a"], twin[f"{name}-b"]) for name in one.obs_names]
+    assert np.mean([p in pairs for p in twins]) > 0.9
+
+
 def test_without_coordinates_auto_is_spot(tissue):
     del tissue.obsm["spatial"]
     sst.pp.prepare(tissue)
