@@ -47,7 +47,10 @@ def feature_graph(
     are searched outside its surroundings: a cell whose neighbourhood overlaps its own is passed over (two discs, each
     from a cell to its farthest pooled cell, that intersect). Their pooled counts share cells, so they look alike
     whatever domain they lie in; kept, they made up 66-78 % of the expression edges on osmFISH and BaristaSeq, and
-    the expression graph became a second spatial graph instead of joining distant parts of one domain.
+    the expression graph became a second spatial graph instead of joining distant parts of one domain. Below 100,000
+    cells the search reaches far enough to keep ``n_neighbors`` outside neighbours for nearly every cell; above, the
+    NN-descent candidates (``2 * n_neighbors``) are filtered, and a cell with fewer outside keeps its nearest
+    overlapping ones to make up ``n_neighbors``.
 
     Parameters
     ----------
@@ -109,11 +112,15 @@ def feature_graph(
         blocks = [(index, share) for index in groups]
     found = []
     for index, k in blocks:  # the whole slide, or each section in turn as the reference
-        wanted = k if outside is None else min(k + outside.extra, (n if index is None else len(index)) - 1)
+        # candidates to pass over the overlapping ones: exact, enough for nearly every cell; NN-descent, the 2k it
+        # searches anyway (a wider search costs it about the square of the width)
+        extra = 0 if outside is None else outside.extra if algorithm == "exact" else k
+        wanted = min(k + extra, (n if index is None else len(index)) - 1)
+        slack = k if outside is None else 0
         if index is None:
-            i, d = _neighbours(X, X, wanted, algorithm, rng, exclude_self=True, slack=k)
+            i, d = _neighbours(X, X, wanted, algorithm, rng, exclude_self=True, slack=slack)
         else:
-            i, d = _neighbours(X[index], X, wanted, algorithm, rng, exclude_self=index, slack=k)
+            i, d = _neighbours(X[index], X, wanted, algorithm, rng, exclude_self=index, slack=slack)
             i = index[i]
         found.append((i[:, :k], d[:, :k]) if outside is None else outside.keep(i, d, k))
     indices, distances = np.hstack([i for i, _ in found]), np.hstack([d for _, d in found])
@@ -172,7 +179,7 @@ class _Outside:
         np.maximum.at(self.radius, coo.row, np.linalg.norm(coords[coo.row] - coords[coo.col], axis=1))
         self.coords = coords
         self.section = np.zeros(len(coords), int) if sections is None else pd.factorize(sections)[0]
-        #: candidates searched beyond the k kept: a disc of twice a neighbourhood's radius holds about 4 of them
+        #: candidates an exact search adds to the k kept: a disc twice a neighbourhood's radius holds about 4 of them
         self.extra = 4 * int(np.diff(pooled.indptr).max())
         self.searched = self.overlapping = 0
 
