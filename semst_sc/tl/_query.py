@@ -37,10 +37,10 @@ def query(
     entry is at least as relevant as the entry's name or description is similar to the query ("astrocytes" reaches
     AQP4 and SLC1A3 through the astrocyte entry, where the text of the genes alone points at glia in general).
     The ``n_genes`` most relevant genes drive the score, each weighted by how much more relevant it is than the
-    next gene down. A spot's score is the
-    weighted mean of those genes' standardised log-normalised expression. The gene vectors are cached on disk
-    with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings` ``cache_dir``), so a repeated query
-    embeds only the query. Deterministic: the same data and query give the same scores.
+    next gene down. A spot's score is the weighted mean of those genes' standardised log-normalised expression. The
+    gene vectors are cached on disk with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings`
+    ``cache_dir``), so a repeated query embeds only the query. Deterministic: the same data and query give the same
+    scores.
 
     Parameters
     ----------
