@@ -129,7 +129,12 @@ def _parser() -> argparse.ArgumentParser:
         "--semantic-mode", default=None, choices=["genes", "symbols"], help="semantic step mode (default: genes)"
     )
     run.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a TSV path")
-    run.add_argument("--refine", action="store_true", help="spatial majority-vote refinement of the domains")
+    run.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="majority-vote refinement of the domains (default: at cell resolution only)",
+    )
     run.add_argument(
         "--annotate",
         action="store_true",

@@ -54,7 +54,7 @@ def run_pipeline(
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
     encoder: str = "dual",
-    refine: bool = False,
+    refine: bool | None = None,
     keep_intermediates: bool = False,
     rng: int = 0,
     table_key: str = C.TABLE_KEY,
@@ -114,7 +114,8 @@ def run_pipeline(
         Spot encoder of :func:`semst_sc.tl.semst`, a name in :data:`semst_sc.nn.ENCODERS`: SemST's ``"dual"``
         GCN or the GraphST-style ``"contrastive"`` one (both with the FSM when ``semantics=True``).
     refine
-        Spatial majority-vote refinement of the domains.
+        Majority-vote refinement of the domains (:func:`semst_sc.tl.cluster`): over each cell's neighbourhood at
+        cell resolution, over the spatial neighbours at spot resolution. ``None``: at cell resolution only.
     keep_intermediates
         Keep the encoder input ``layers['semst_scaled']`` (sparse) in the result, as needed to train again with
         :func:`semst_sc.tl.semst`. By default it is dropped, which keeps a written ``.h5ad`` light.

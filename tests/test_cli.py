@@ -112,6 +112,15 @@ def test_module_entry_point():
     assert done.returncode == 0 and "--n-clusters" in done.stdout
 
 
+def test_refine_is_left_to_the_resolution_unless_given():
+    from semst_sc._cli import _parser
+
+    run = ["run", "slide.h5ad", "--output", "o.h5ad"]
+    assert _parser().parse_args(run).refine is None  # run_pipeline: at cell resolution only
+    assert _parser().parse_args([*run, "--refine"]).refine is True
+    assert _parser().parse_args([*run, "--no-refine"]).refine is False
+
+
 def test_help_imports_no_torch_and_unknown_encoder_fails_first(slide, tmp_path, capsys, monkeypatch):
     code = "import sys; from semst_sc._cli import _parser; _parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

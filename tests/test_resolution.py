@@ -69,6 +69,32 @@ def test_cell_resolution_models_the_summed_neighbourhood():
     np.testing.assert_allclose(adata.layers["semst_scaled"][:, genes].toarray(), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_cell_domains_are_refined_over_each_cells_neighbourhood():
+    from semst_sc.tl._refine import majority_vote
+
+    adata = simulate_tissue(platform="xenium", n_cells=600, n_genes=60, rng=1)
+    sst.pp.prepare(adata, neighbourhood_size=10)
+    sst.pp.spatial_graph(adata)
+    rng = np.random.default_rng(0)
+    adata.obsm["X_semst"] = np.eye(7)[adata.obs["domain"].cat.codes] + rng.normal(0, 0.6, (adata.n_obs, 7))
+    raw = sst.tl.cluster(adata, 7, n_pcs=None, refine=False, copy=True)
+    auto = sst.tl.cluster(adata, 7, n_pcs=None, copy=True)  # cell resolution: refined by default
+    assert auto.uns["semst_domain"]["params"]["refined_over"] == "semst_neighbourhood"
+    codes = raw.obs["semst_domain"].cat.codes.to_numpy()
+    expected = majority_vote(codes, adata.obsp["semst_neighbourhood"])
+    assert (expected != codes).sum() > 10  # the vote moves cells, over the 10 pooled, not the 6 spatial neighbours
+    assert not np.array_equal(expected, majority_vote(codes, adata.obsp["spatial_connectivities"]))
+    assert adjusted_rand_score(expected, auto.obs["semst_domain"]) == 1
+    truth = adata.obs["domain"]
+    assert adjusted_rand_score(truth, auto.obs["semst_domain"]) > adjusted_rand_score(truth, raw.obs["semst_domain"])
+
+    spots = simulate_tissue(20, 20, n_genes=60, rng=0)  # spot resolution: no vote unless asked
+    sst.pp.prepare(spots)
+    sst.pp.spatial_graph(spots)
+    spots.obsm["X_semst"] = rng.normal(size=(spots.n_obs, 5))
+    assert sst.tl.cluster(spots, 4, copy=True).uns["semst_domain"]["params"]["refine"] is False
+
+
 def _overlapping(adata, graph):
     """Per edge of ``graph``: do the two ends' pooled neighbourhoods share a cell?"""
     pool = adata.obsp["semst_neighbourhood"].astype(np.float32)

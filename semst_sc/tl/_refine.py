@@ -83,7 +83,7 @@ def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
     adjacency = sp.csr_matrix(graph, copy=True)
     adjacency.data[:] = 1
-    votes = (adjacency @ onehot).toarray()
-    majority = votes.argmax(axis=1)
-    switch = votes[np.arange(n), majority] > votes.sum(axis=1) / 2
+    votes = adjacency @ onehot  # sparse: at most min(degree, K) labels per spot, at millions of cells too
+    majority = np.asarray(votes.argmax(axis=1)).ravel()
+    switch = votes.max(axis=1).toarray().ravel() > np.asarray(adjacency.sum(axis=1)).ravel() / 2
     return np.where(switch, majority, labels)
