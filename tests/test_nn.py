@@ -22,6 +22,7 @@ from semst_sc.nn import (
     train,
     zinb_nll,
 )
+from semst_sc.nn._gcn import _convolve
 
 CPU = torch.device("cpu")
 
@@ -61,6 +62,22 @@ def test_gcn_encoder_averages_over_neighbours():
     # both spots see the same neighbourhood mean, so their outputs match
     torch.testing.assert_close(out[0], out[1])
     assert out.shape == (2, 2)
+
+
+def test_gcn_encoder_without_autograd_gives_the_trained_forward():
+    a = sp.random(300, 300, density=0.03, format="csr", random_state=0)
+    adjacency = gcn_adjacency(a + a.T)
+    enc = GCNEncoder(12, 32, 8)
+    torch.nn.init.normal_(enc.conv1.bias)  # non-zero biases: the in-place additions are exercised
+    torch.nn.init.normal_(enc.conv2.bias)
+    x = torch.randn(300, 12)
+    trained = enc(x, adjacency)
+    with torch.no_grad():
+        embedded = enc(x, adjacency)
+    torch.testing.assert_close(embedded, trained.detach())
+    assert trained.requires_grad and not embedded.requires_grad
+    with torch.no_grad():  # row chunks of the adjacency, the last one shorter
+        torch.testing.assert_close(_convolve(enc.conv1, x, adjacency, chunk_size=64), enc.conv1(x, adjacency))
 
 
 def test_zinb_nll_matches_scipy():

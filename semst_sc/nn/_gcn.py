@@ -59,6 +59,34 @@ class GCNEncoder(nn.Module):
         self.conv2 = GCNConv(hidden_dim, out_dim, normalize=False, add_self_loops=False)
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        """Encode ``x`` over a normalised sparse ``adjacency`` (see :func:`gcn_adjacency`)."""
-        h = torch.relu(self.conv1(x, adjacency))
-        return self.conv2(h, adjacency)
+        """Encode ``x`` over a normalised sparse ``adjacency`` (see :func:`gcn_adjacency`).
+
+        Without autograd (embedding every spot) the same layers run row chunk by row chunk, with the bias and
+        the ReLU in place: at a million cells this step is the memory peak of the whole pipeline.
+        """
+        if torch.is_grad_enabled():
+            return self.conv2(torch.relu(self.conv1(x, adjacency)), adjacency)
+        h = _convolve(self.conv1, x, adjacency).relu_()
+        return _convolve(self.conv2, h, adjacency)
+
+
+def _convolve(conv, x: torch.Tensor, adjacency: torch.Tensor, chunk_size: int = 65_536) -> torch.Tensor:
+    """``conv(x, adjacency)`` of a ``GCNConv`` on a pre-normalised sparse CSR adjacency, without autograd.
+
+    The adjacency is multiplied ``chunk_size`` rows at a time into one output whose bias is added in place:
+    torch's sparse product of the whole adjacency takes a working copy as large as its output.
+    """
+    xw = conv.lin(x)
+    n = adjacency.shape[0]
+    out = torch.empty(n, xw.shape[1], dtype=xw.dtype, device=xw.device)
+    crow, col, val = adjacency.crow_indices(), adjacency.col_indices(), adjacency.values()
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        first, last = int(crow[start]), int(crow[stop])
+        with warnings.catch_warnings():  # torch flags sparse CSR as beta
+            warnings.simplefilter("ignore", UserWarning)
+            rows = torch.sparse_csr_tensor(
+                crow[start : stop + 1] - first, col[first:last], val[first:last], size=(stop - start, n)
+            )
+        out[start:stop] = torch.sparse.mm(rows, xw)
+    return out if conv.bias is None else out.add_(conv.bias)
