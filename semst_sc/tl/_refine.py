@@ -15,14 +15,16 @@ def refine(
     adata: AnnData,
     *,
     domain_key: str = C.DOMAIN_KEY,
-    connectivity_key: str = C.SPATIAL_GRAPH_KEY,
+    connectivity_key: str | None = None,
     key_added: str | None = None,
     copy: bool = False,
 ) -> AnnData | None:
     """Smooth domain labels by a spatial majority vote: a spot takes the label most of its neighbours share.
 
-    A spot is relabelled only when more than half of its spatial neighbours agree on another label (a tie is
-    no majority), so domain borders stay where they are and isolated spots join their surroundings.
+    A spot is relabelled only when more than half of its neighbours agree on another label (a tie is no majority),
+    so domain borders stay where they are and isolated spots join their surroundings. At cell resolution the
+    neighbours are, by default, the cells :func:`~semst_sc.pp.prepare` pooled for each cell, as in
+    :func:`semst_sc.tl.cluster`.
 
     Parameters
     ----------
@@ -31,7 +33,8 @@ def refine(
     domain_key
         ``obs`` column with the labels to refine.
     connectivity_key
-        {doc_connectivity_key}
+        {doc_connectivity_key} ``None``: ``obsp['semst_neighbourhood']`` at cell resolution, the spatial graph
+        otherwise.
     key_added
         ``obs`` column written (``None``: overwrite ``domain_key``); its parameters go to ``uns[key_added]``.
     copy
@@ -44,12 +47,17 @@ def refine(
     ``obs['{key_added}']``
         The refined labels (categorical, the categories of ``obs[domain_key]``).
     ``uns['{key_added}']['params']``
-        ``domain_key``, ``connectivity_key`` and ``n_changed``, the number of spots relabelled.
+        ``domain_key``, ``connectivity_key`` (the graph voted over) and ``n_changed``, the number of spots
+        relabelled.
     """
     check_adata(adata)
     if domain_key not in adata.obs:
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first")
-    graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
+    if connectivity_key is None and C.NEIGHBOURHOOD_KEY in adata.obsp:  # cell resolution
+        graph, connectivity_key = sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
+    else:
+        connectivity_key = C.SPATIAL_GRAPH_KEY if connectivity_key is None else connectivity_key
+        graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
     labels = pd.Categorical(adata.obs[domain_key])
     if (labels.codes < 0).any():
         raise ValueError(f"obs['{domain_key}'] has missing labels: refine labels of every spot")
