@@ -10,7 +10,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, require_graph, require_obsm
-from ._refine import majority_vote
+from ._refine import majority_vote, vote_graph
 
 Method = Literal["gmm", "kmeans", "leiden", "mclust"]
 METHODS = ("gmm", "kmeans", "leiden", "mclust")
@@ -116,11 +116,9 @@ def cluster(
     if not np.isfinite(rep).all():
         raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
     estimate_on_graph = n_clusters is None and method == "gmm"
-    cells = C.NEIGHBOURHOOD_KEY in adata.obsp  # written by pp.prepare at cell resolution only
-    refine = cells if refine is None else refine
-    spatial = None
-    if (refine and not cells) or estimate_on_graph:
-        spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
+    refine = C.NEIGHBOURHOOD_KEY in adata.obsp if refine is None else refine  # by default at cell resolution only
+    spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if estimate_on_graph else None
+    vote, refined_over = vote_graph(adata, connectivity_key) if refine else (None, None)  # checked before the fit
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size must be positive or None, got {sample_size}")
 
@@ -142,7 +140,7 @@ def cluster(
         else:
             labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
     if refine:
-        labels = majority_vote(labels, adata.obsp[C.NEIGHBOURHOOD_KEY] if cells else spatial)
+        labels = majority_vote(labels, vote)
 
     labels = _by_size(labels)
     out = adata.copy() if copy else adata
@@ -156,7 +154,7 @@ def cluster(
             "use_rep": use_rep,
             "n_pcs": n_pcs,
             "refine": refine,
-            **({"refined_over": C.NEIGHBOURHOOD_KEY if cells else connectivity_key} if refine else {}),
+            **({"refined_over": refined_over} if refine else {}),
             "connectivity_key": connectivity_key,
             "sample_size": sample_size,
             "rng": rng,

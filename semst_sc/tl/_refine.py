@@ -53,10 +53,9 @@ def refine(
     check_adata(adata)
     if domain_key not in adata.obs:
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first")
-    if connectivity_key is None and C.NEIGHBOURHOOD_KEY in adata.obsp:  # cell resolution
-        graph, connectivity_key = sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
+    if connectivity_key is None:
+        graph, connectivity_key = vote_graph(adata, C.SPATIAL_GRAPH_KEY)
     else:
-        connectivity_key = C.SPATIAL_GRAPH_KEY if connectivity_key is None else connectivity_key
         graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
     labels = pd.Categorical(adata.obs[domain_key])
     if (labels.codes < 0).any():
@@ -71,6 +70,17 @@ def refine(
     out.obs[key_added] = pd.Categorical.from_codes(refined, categories=labels.categories)
     out.uns[key_added] = entry
     return out if copy else None
+
+
+def vote_graph(adata: AnnData, connectivity_key: str) -> tuple[sp.csr_matrix, str]:
+    """Return the graph a default vote runs over, and its key.
+
+    At cell resolution each cell's neighbourhood (``obsp['semst_neighbourhood']``, written by
+    :func:`~semst_sc.pp.prepare` at cell resolution only), otherwise the graph of ``connectivity_key``.
+    """
+    if C.NEIGHBOURHOOD_KEY in adata.obsp:
+        return sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
+    return require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)"), connectivity_key
 
 
 def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
