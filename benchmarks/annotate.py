@@ -60,11 +60,13 @@ def shuffled_gene_text(organism: str, rng: int = 0) -> pd.DataFrame:
 
 
 def variants(name: str, organism: str) -> dict[str, dict]:
-    """The default, the default told the tissue, and two controls of what gene knowledge adds: markers alone, and
-    shuffled gene texts."""
+    """The default, the default told the tissue, the domains named after different entries (without and with the
+    tissue), and two controls of what gene knowledge adds: markers alone, and shuffled gene texts."""
     return {
         "default": {},
         "with_tissue": {"tissue": TISSUE[FAMILY[name]]},
+        "distinct": {"distinct": True},
+        "distinct_with_tissue": {"distinct": True, "tissue": TISSUE[FAMILY[name]]},
         "markers_only": {"text_weight": 0.0},
         "shuffled_text": {"gene_text": shuffled_gene_text(organism)},
     }
@@ -218,12 +220,14 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
         if len(told)
         else "",
         "",
-        "## Controls: what gene knowledge adds to the name",
+        "## Controls: what gene knowledge adds to the name, and naming the domains together",
         "",
         "Share of regions named correctly: `default` (markers and text, `text_weight=0.2`), `markers_only` "
         "(`text_weight=0`) and `shuffled_text` (each gene's description given to another gene). A gain of `default` "
         "over `shuffled_text` would be knowledge; a gain that survives the shuffle is not. `with_tissue`: the default "
-        "given the data set's tissue, which keeps the catalogue to the compartments found there.",
+        "given the data set's tissue, which keeps the catalogue to the compartments found there. `distinct` "
+        "(`distinct=True`), with and without the tissue: the domains named together, each after a different entry "
+        "(the assignment with the largest total score), where the default names each after its own best match.",
         "",
         markdown(controls.reset_index()),
         "",

@@ -80,6 +80,27 @@ def test_a_domain_without_markers_is_unassigned(tissue):
     assert table.loc["WM", "name"] == "white matter"
 
 
+def test_domains_are_named_after_different_entries_unless_asked(tissue):
+    labels = tissue.obs["domain"].astype(str).to_numpy()
+    wm = np.flatnonzero(labels == "WM")
+    labels[wm[::2]] = "WM_half"  # white matter split in two domains: both fit "white matter" best
+    tissue.obs["split"] = pd.Categorical(labels)
+    named = {}
+    for distinct in (True, False):
+        out = sst.tl.annotate_domains(tissue, domain_key="split", gene_text=False, distinct=distinct, copy=True)
+        named[distinct] = out.uns["semst_domain_annotation"]["domains"].set_index("domain")
+        assert out.uns["semst_domain_annotation"]["params"]["distinct"] is distinct
+    alone, together = named[False], named[True]
+    assert alone.loc["WM", "best_match"] == alone.loc["WM_half", "best_match"] == "white matter"
+    matched = together["best_match"][together["best_match"] != ""]
+    assert matched.is_unique  # one entry per domain
+    assert "white matter" in set(together.loc[["WM", "WM_half"], "name"])
+    other = together.loc[["WM", "WM_half"]].query("best_match != 'white matter'").iloc[0]
+    assert other["first_choice"] == "white matter" and other["runner_up"] not in set(matched)
+    unsplit = together.drop(["WM", "WM_half"])
+    assert (unsplit["name"] == alone.drop(["WM", "WM_half"])["name"]).all()  # the others keep their names
+
+
 def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):
     tissue.var["gene_symbol"] = tissue.var_names.to_numpy()
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
