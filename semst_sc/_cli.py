@@ -149,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
         "as 'cortex' or 'olfactory bulb', or 'non-neural'; see sst.tl.annotate_domains)",
     )
     run.add_argument(
+        "--distinct-names",
+        action="store_true",
+        help="with --annotate: name the domains after different compartments (sst.tl.annotate_domains(distinct=True);"
+        " measured to help when --tissue is given)",
+    )
+    run.add_argument(
         "--keep-intermediates",
         action="store_true",
         help="keep the encoder input layers['semst_scaled'] in the output (default: dropped, a lighter file)",
@@ -381,9 +387,10 @@ def _run(args) -> int:
     from .nn import get_encoder
 
     get_encoder(args.encoder)  # an unknown encoder fails before the data are read
+    for flag, given in (("--tissue", args.tissue is not None), ("--distinct-names", args.distinct_names)):
+        if given and not args.annotate:
+            raise ValueError(f"{flag} is about naming the domains: add --annotate")
     if args.tissue is not None:
-        if not args.annotate:
-            raise ValueError("--tissue names the tissue the domains are named in: add --annotate")
         from .tl._catalogue import entries_for
 
         entries_for(args.tissue)  # an unknown tissue fails before the data are read
@@ -429,7 +436,7 @@ def _run(args) -> int:
     if args.annotate:
         from . import tl
 
-        tl.annotate_domains(adata, gene_text=args.gene_text, tissue=args.tissue)
+        tl.annotate_domains(adata, gene_text=args.gene_text, tissue=args.tissue, distinct=args.distinct_names)
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
         pl.domains(
             _named(adata, library_key) if args.annotate else adata,

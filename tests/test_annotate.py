@@ -131,6 +131,8 @@ def test_cli_checks_the_tissue_before_reading(tmp_path, capsys):
     argv = ["run", str(slide), "--n-clusters", "7", "--output", str(tmp_path / "out.h5ad"), "--quiet"]
     assert main([*argv, "--tissue", "cortex"]) == 1
     assert "add --annotate" in capsys.readouterr().err
+    assert main([*argv, "--distinct-names"]) == 1
+    assert "--distinct-names is about naming the domains: add --annotate" in capsys.readouterr().err
     assert main([*argv, "--annotate", "--tissue", "liverr"]) == 1
     assert "tissue must be one of" in capsys.readouterr().err
 
@@ -205,9 +207,14 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     table = tmp_path / "genes.tsv"
     gene_text.reset_index().to_csv(table, sep="\t", index=False)
     argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5"]
-    assert main([*argv, "--annotate", "--tissue", "cortex", "--gene-text", str(table), "--quiet"]) == 0
+    assert (
+        main([*argv, "--annotate", "--tissue", "cortex", "--distinct-names", "--gene-text", str(table), "--quiet"]) == 0
+    )
     result = ad.read_h5ad(out)
     assert "semst_domain_name" in result.obs and "semst_domain_annotation" in result.uns
+    assert result.uns["semst_domain_annotation"]["params"]["distinct"]
+    matched = result.uns["semst_domain_annotation"]["domains"]["best_match"]
+    assert matched[matched != ""].is_unique
     assert png.stat().st_size > 5_000
     query_png = tmp_path / "query.png"
     capsys.readouterr()
