@@ -53,6 +53,16 @@ def test_baselines_write_runs_summary_and_figures(slide, tmp_path):
     table = pd.read_csv(tmp_path / "refine.csv").set_index("method")
     assert table.loc["pca_gmm", "ari"] == pytest.approx(runs.set_index("method").loc["pca_gmm", "ari"], abs=1e-4)
     assert table.loc["pca_gmm", "ari_refined"] > table.loc["pca_gmm", "ari"]  # salt-and-pepper labels smooth out
+    nearest = subprocess.run(
+        [sys.executable, str(RUN.with_name("refine.py")), str(tmp_path), "--nearest", "50"],
+        capture_output=True,
+        text=True,
+    )
+    assert nearest.returncode == 0, nearest.stderr
+    voted = pd.read_csv(tmp_path / "refine_nearest50.csv").set_index("method")
+    assert voted.loc["pca_gmm", "ari"] == table.loc["pca_gmm", "ari"]
+    assert voted.loc["pca_gmm", "ari_refined"] != table.loc["pca_gmm", "ari_refined"]  # another vote
+    assert voted.loc["pca_gmm", "ari_refined"] > voted.loc["pca_gmm", "ari"]
 
 
 def test_rerun_into_committed_results_runs_nothing_and_keeps_them(slide, tmp_path):
