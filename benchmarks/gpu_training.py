@@ -1,18 +1,21 @@
-"""Training time of the encoders on a GPU against this CPU, on one DLPFC slice, with semst_sc's own nn layer.
+"""Training time of the encoders on a GPU against this CPU, on DLPFC slices, with semst_sc's own nn layer.
 
     python benchmarks/gpu_training.py prepare --slice 151673 --out .gpu          # here: the prepared tensors (npz)
+    python benchmarks/gpu_training.py prepare --slice 151673 151674 --out .gpu   # two sections, fitted jointly
     python benchmarks/gpu_training.py train --data .gpu/dlpfc151673.npz --device cuda --out DIR   # on the GPU
     python benchmarks/gpu_training.py train --data .gpu/dlpfc151673.npz --device cpu --out DIR2   # the same here
-    python benchmarks/gpu_training.py score --slice 151673 --runs DIR DIR2 --out benchmarks/results/gpu_training
+    python benchmarks/gpu_training.py score --runs DIR DIR2 --out benchmarks/results/gpu_training
 
 ``prepare`` runs the default preprocessing, graphs and gene semantics (offline model) and stores what
 :func:`semst_sc.tl.semst` trains on, so the GPU machine needs torch and semst_sc but no AnnData stack, data set
-or language model. ``train`` trains each configuration (SemST's dual encoder full batch, the contrastive encoder
+or language model; several slices are joined as the joint pipeline joins them (``concat_sections``, every step
+with ``library_key``). ``train`` trains each configuration (SemST's dual encoder full batch, the contrastive encoder
 full batch, the dual encoder on neighbour-sampled mini-batches) for seeds 0-4 with the defaults of
 ``tl.semst``, after one short warm-up run, and writes ``timings.csv`` (wall seconds of training and of
 embedding, peak device memory) and ``embeddings.npz`` (each embedding's first 20 principal components, the first
-step of ``tl.cluster``, so that little travels back). ``score`` clusters them (``tl.cluster``, K = 7)
-and writes ``runs.csv`` and ``summary.md`` with the ARI beside the timings.
+step of ``tl.cluster``, so that little travels back). ``score`` clusters them (``tl.cluster``, K = 7, one
+clustering over all sections) and writes ``runs.csv`` and ``summary.md`` with the ARI of each section beside the
+timings.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ def prepare(args) -> None:
     import semst_sc as sst
 
     sst.settings.progress = False
-    adata = sst.datasets.dlpfc(args.slice)
-    sst.pp.prepare(adata)
-    sst.pp.spatial_graph(adata)
-    sst.pp.feature_graph(adata)
+    if len(args.slice) == 1:
+        adata, library_key = sst.datasets.dlpfc(args.slice[0]), None
+    else:
+        adata, library_key = sst.concat_sections({s: sst.datasets.dlpfc(s) for s in args.slice}), "library_id"
+    sst.pp.prepare(adata, library_key=library_key)
+    sst.pp.spatial_graph(adata, library_key=library_key)
+    sst.pp.feature_graph(adata, library_key=library_key)
     sst.pp.gene_semantics(adata)
     genes = adata.var["semst_modelled"].to_numpy()
     arrays = {
@@ -53,7 +59,12 @@ def prepare(args) -> None:
         out.update({f"{name}_data": matrix.data, f"{name}_indices": matrix.indices, f"{name}_indptr": matrix.indptr})
         out[f"{name}_shape"] = np.array(matrix.shape)
     args.out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out / f"dlpfc{args.slice}.npz", **out)
+    np.savez_compressed(args.out / f"{_name(args.slice)}.npz", **out)
+
+
+def _name(slices: list[str]) -> str:
+    """The data name of DLPFC ``slices``: ``dlpfc151673``, or ``dlpfc151673+151674`` for a joint fit."""
+    return "dlpfc" + "+".join(slices)
 
 
 def _load(path: Path) -> dict:
@@ -113,13 +124,14 @@ def train(args) -> None:
             "n_steps": n_steps or cls.n_epochs,
         }
 
-    for config in CONFIGS:
+    for config in args.configs:
         warm = run(config, 0, n_steps=2)  # CUDA context, kernels and allocator warm
         print(f"warm-up {config}: {warm['train_s']:.2f} s", flush=True)
         for seed in args.seeds:
             result = run(config, seed, args.n_steps)
-            embeddings[f"{config}_{seed}"] = _first_pcs(result.pop("z"), seed)
+            embeddings[f"{args.data.stem}_{config}_{seed}"] = _first_pcs(result.pop("z"), seed)
             result.update(
+                data=args.data.stem,
                 device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                 threads=torch.get_num_threads(),
                 torch=torch.__version__,
@@ -145,23 +157,35 @@ def score(args) -> None:
 
     import semst_sc as sst
 
-    truth = sst.datasets.dlpfc(args.slice).obs["layer_guess_reordered"]
+    truths = {}  # data name -> the annotation of each section, in the order prepare joined them
+
+    def truth(data: str) -> list[pd.Series]:
+        if data not in truths:
+            slices = data.removeprefix("dlpfc").split("+")
+            truths[data] = [sst.datasets.dlpfc(s).obs["layer_guess_reordered"].rename(s) for s in slices]
+        return truths[data]
+
     rows = []
     for folder in args.runs:
         timings = pd.read_csv(folder / "timings.csv")
+        if "data" not in timings:  # runs of one slice, from before joint fits
+            timings["data"] = "dlpfc151673"
         embeddings = np.load(folder / "embeddings.npz")
         for row in timings.to_dict("records"):
-            z = embeddings[f"{row['config']}_{row['seed']}"].astype(np.float64)
-            spots = ad.AnnData(
-                np.zeros((len(z), 1), np.float32), obs=pd.DataFrame(index=truth.index), obsm={"X_semst": z}
-            )
+            key = f"{row['data']}_{row['config']}_{row['seed']}"
+            z = embeddings[key if key in embeddings else f"{row['config']}_{row['seed']}"].astype(np.float64)
+            spots = ad.AnnData(np.zeros((len(z), 1), np.float32), obsm={"X_semst": z})
             sst.tl.cluster(spots, 7, rng=int(row["seed"]))
-            rows.append({**row, "ari": round(scores(truth, spots.obs["semst_domain"])["ari"], 3)})
+            domains, start = spots.obs["semst_domain"].to_numpy(), 0
+            for section in truth(row["data"]):
+                found = pd.Series(domains[start : start + len(section)], index=section.index)
+                start += len(section)
+                rows.append({**row, "section": section.name, "ari": round(scores(section, found)["ari"], 3)})
     runs = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / "runs.csv", index=False)
     summary = (
-        runs.groupby(["config", "device"])
+        runs.groupby(["data", "section", "config", "device"])
         .agg(
             train_s=("train_s", "mean"),
             train_s_sd=("train_s", "std"),
@@ -175,7 +199,8 @@ def score(args) -> None:
         .round(3)
         .reset_index()
     )
-    text = f"# Training on DLPFC {args.slice}: GPU against this CPU (seeds {sorted(runs.seed.unique())})\n\n"
+    seeds = ", ".join(map(str, sorted(runs.seed.unique())))
+    text = f"# Training on DLPFC, one slice and two jointly: GPU against this CPU (seeds {seeds})\n\n"
     (args.out / "summary.md").write_text(text + markdown(summary) + "\n")
     print(text + markdown(summary))
 
@@ -184,18 +209,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("prepare")
-    p.add_argument("--slice", default="151673")
+    p.add_argument("--slice", nargs="+", default=["151673"], help="one slice, or several to fit jointly")
     p.add_argument("--out", type=Path, default=Path(".gpu"))
     p.set_defaults(func=prepare)
     t = sub.add_parser("train")
     t.add_argument("--data", type=Path, required=True)
     t.add_argument("--device", default="cuda")
+    t.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     t.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     t.add_argument("--n-steps", type=int, help="training steps (default: each encoder's own; fewer for a smoke test)")
     t.add_argument("--out", type=Path, required=True)
     t.set_defaults(func=train)
     s = sub.add_parser("score")
-    s.add_argument("--slice", default="151673")
     s.add_argument("--runs", nargs="+", type=Path, required=True)
     s.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_training"))
     s.set_defaults(func=score)
