@@ -22,7 +22,10 @@ from pathlib import Path
 from ._constants import TABLE_KEY
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
-ENCODER_HELP = "spot encoder, a name in semst_sc.nn.ENCODERS: dual (SemST's, the default) or contrastive"
+ENCODER_HELP = (
+    "spot encoder, a name in semst_sc.nn.ENCODERS: dual (SemST's) or contrastive; auto (the default): contrastive "
+    "for several sections at spot resolution, dual otherwise"
+)
 #: image formats --plot accepts (matplotlib's, without the ones that need optional Pillow plugins)
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 #: --gene-text values that name the bundled description tables instead of a file
@@ -110,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="observations pooled per neighbourhood at cell resolution, itself included (default 20)",
     )
+    run.add_argument(
+        "--neighbourhood-pooling",
+        default="counts",
+        choices=["counts", "cells"],
+        help="at cell resolution, sum the pooled observations as they are ('counts', the default) or each brought "
+        "to the median depth first ('cells': every cell weighs the same)",
+    )
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
     run.add_argument(
         "--method",
@@ -120,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--preset", default="default", choices=["default", "paper"], help="'paper': the reference hyper-parameters"
     )
-    run.add_argument("--encoder", default="dual", help=ENCODER_HELP)
+    run.add_argument("--encoder", default="auto", help=ENCODER_HELP)
     run.add_argument(
         "--epochs", type=_positive_int, default=None, help="training epochs (default: the documented default)"
     )
@@ -195,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--distributed", action="store_true", help="data-parallel training across the processes of a torchrun job"
     )
-    train.add_argument("--encoder", default="dual", help=ENCODER_HELP)
+    train.add_argument("--encoder", default="auto", help=ENCODER_HELP)
     train.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     train.set_defaults(func=_train)
 
@@ -386,7 +396,8 @@ def _run(args) -> int:
         _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
     from .nn import get_encoder
 
-    get_encoder(args.encoder)  # an unknown encoder fails before the data are read
+    if args.encoder != "auto":
+        get_encoder(args.encoder)  # an unknown encoder fails before the data are read
     for flag, given in (("--tissue", args.tissue is not None), ("--distinct-names", args.distinct_names)):
         if given and not args.annotate:
             raise ValueError(f"{flag} is about naming the domains: add --annotate")
@@ -418,6 +429,7 @@ def _run(args) -> int:
         layer=args.layer,
         resolution=args.resolution,
         neighbourhood_size=args.neighbourhood_size,
+        neighbourhood_pooling=args.neighbourhood_pooling,
         library_key=library_key,
         gene_symbols=args.gene_symbols,
         semantics=not args.no_semantics,
@@ -518,7 +530,8 @@ def _train(args) -> int:
     _check_output(args.output, "--output", (".h5ad", ".npy"))
     from .nn import get_encoder
 
-    get_encoder(args.encoder)
+    if args.encoder != "auto":
+        get_encoder(args.encoder)
     _setup(args)
     import numpy as np
 

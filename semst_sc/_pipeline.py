@@ -44,6 +44,7 @@ def run_pipeline(
     n_top_genes: int = 3000,
     resolution: Literal["auto", "spot", "cell"] = "auto",
     neighbourhood_size: int | None = None,
+    neighbourhood_pooling: Literal["counts", "cells"] = "counts",
     spatial_neighbors: int | None = None,
     library_key: str | None = None,
     model: Any = None,
@@ -53,7 +54,7 @@ def run_pipeline(
     n_epochs: int | None = None,
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
-    encoder: str = "dual",
+    encoder: str = "auto",
     refine: bool | None = None,
     keep_intermediates: bool = False,
     rng: int = 0,
@@ -83,6 +84,9 @@ def run_pipeline(
         neighbourhood) or ``"auto"`` (detected from the lattice and the counts); see :func:`semst_sc.pp.prepare`.
     neighbourhood_size
         Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
+    neighbourhood_pooling
+        At cell resolution, ``"counts"``: the pooled observations summed as they are, or ``"cells"``: each brought
+        to the median counts first (every cell weighs the same); see :func:`semst_sc.pp.prepare`.
     spatial_neighbors
         Neighbours per spot of the spatial graph (``None``: the default of
         :func:`semst_sc.pp.spatial_graph`, or a graph already in ``obsp``).
@@ -112,7 +116,8 @@ def run_pipeline(
         raw counts and no epoch is picked on labels.
     encoder
         Spot encoder of :func:`semst_sc.tl.semst`, a name in :data:`semst_sc.nn.ENCODERS`: SemST's ``"dual"``
-        GCN or the GraphST-style ``"contrastive"`` one (both with the FSM when ``semantics=True``).
+        GCN or the GraphST-style ``"contrastive"`` one (both with the FSM when ``semantics=True``); ``"auto"``:
+        ``"contrastive"`` for several sections (``library_key``) at spot resolution, ``"dual"`` otherwise.
     refine
         Majority-vote refinement of the domains (:func:`semst_sc.tl.cluster`): over each cell's neighbourhood at
         cell resolution, over the spatial neighbours at spot resolution. ``None``: at cell resolution only.
@@ -157,13 +162,16 @@ def run_pipeline(
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     from .nn import get_encoder
 
-    get_encoder(encoder)  # an unknown name fails here, not after the semantic step
+    if encoder != "auto":
+        get_encoder(encoder)  # an unknown name fails here, not after the semantic step
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     if method is not None and method not in tl._cluster.METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, tl._cluster.METHODS))}, got {method!r}")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
+    if neighbourhood_pooling not in ("cells", "counts"):
+        raise ValueError(f"neighbourhood_pooling must be 'cells' or 'counts', got {neighbourhood_pooling!r}")
     if semantic_mode is not None and semantic_mode not in ("genes", "symbols"):
         raise ValueError(f"semantic_mode must be 'genes' or 'symbols', got {semantic_mode!r}")
     get_matrix(adata, layer)  # a missing layer names the layers there are
@@ -221,6 +229,7 @@ def run_pipeline(
         layer=layer,
         resolution=resolution,
         neighbourhood_size=neighbourhood_size,
+        neighbourhood_pooling=neighbourhood_pooling,
         library_key=library_key,
         **steps.get("prepare", {}),
     )

@@ -66,10 +66,12 @@ def test_run_neighbourhood_size_flag(tmp_path):
     path, out = tmp_path / "cells.h5ad", tmp_path / "res.h5ad"
     simulate_tissue(platform="xenium", n_cells=300, n_genes=40, rng=0).write_h5ad(path)
     args = ["run", str(path), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--no-semantics", "--quiet"]
-    assert main(args + ["--neighbourhood-size", "9"]) == 0
+    assert main(args + ["--neighbourhood-size", "9", "--neighbourhood-pooling", "cells"]) == 0
     result = ad.read_h5ad(out)
     assert result.uns["semst_prepare"]["params"]["neighbourhood_size"] == 9
-    assert (result.obsp["semst_neighbourhood"].sum(axis=1) == 9).all()
+    assert result.uns["semst_prepare"]["params"]["neighbourhood_pooling"] == "cells"
+    pool = result.obsp["semst_neighbourhood"]
+    assert (np.diff(pool.indptr) == 9).all() and not np.allclose(pool.data, 1)  # 9 cells, each at the median depth
 
 
 def test_run_is_deterministic(slide, tmp_path):

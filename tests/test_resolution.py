@@ -51,19 +51,27 @@ def test_the_override_wins():
         sst.pp.prepare(visium, resolution="cells")
     with pytest.raises(ValueError, match="neighbourhood_size must be a positive integer"):
         sst.pp.prepare(cells, neighbourhood_size=0)
+    with pytest.raises(ValueError, match="neighbourhood_pooling must be 'cells' or 'counts', got 'mean'"):
+        sst.pp.prepare(cells, neighbourhood_pooling="mean")
 
 
-def test_cell_resolution_models_the_summed_neighbourhood():
+@pytest.mark.parametrize("pooling", ["cells", "counts"])
+def test_cell_resolution_models_the_summed_neighbourhood(pooling):
     adata = simulate_tissue(platform="xenium", n_cells=500, n_genes=60, rng=2)
-    sst.pp.prepare(adata, neighbourhood_size=5)
+    sst.pp.prepare(adata, neighbourhood_size=5, neighbourhood_pooling=pooling)
+    assert adata.uns["semst_prepare"]["params"]["neighbourhood_pooling"] == pooling
     genes = adata.var["semst_modelled"].to_numpy()
     coords = adata.obsm["spatial"]
     _, idx = NearestNeighbors(n_neighbors=5).fit(coords).kneighbors(coords)  # itself included
     own = adata.X[:, genes].toarray().astype(np.float64)
-    pooled = own[idx].sum(axis=1)
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    weight = np.median(totals[totals > 0]) / totals if pooling == "cells" else np.ones_like(totals)
+    assert pooling == "counts" or weight.std() > 0.1  # cells of other depths: the weighting is seen
+    pooled = (own * weight[:, None])[idx].sum(axis=1)  # each cell at the median depth, or as it is
     pool = adata.obsp["semst_neighbourhood"]
-    assert sp.issparse(pool) and (pool.sum(axis=1) == 5).all() and (pool.diagonal() == 1).all()
-    np.testing.assert_allclose(prepared_counts(adata, genes), pooled)  # the ZINB target
+    assert sp.issparse(pool) and (np.diff(pool.indptr) == 5).all()
+    np.testing.assert_allclose(pool.diagonal(), weight, rtol=1e-6)
+    np.testing.assert_allclose(prepared_counts(adata, genes), pooled, rtol=1e-5)  # the ZINB target
     expected = pooled / pooled.sum(1, keepdims=True) * 1e4
     expected = np.minimum(expected / expected.std(0, ddof=1), 10)
     np.testing.assert_allclose(adata.layers["semst_scaled"][:, genes].toarray(), expected, rtol=1e-4, atol=1e-5)
@@ -199,4 +207,6 @@ def test_run_pipeline_checks_resolution_arguments_first(tissue):
         sst.run_pipeline(tissue, 3, neighbourhood_size=0)
     with pytest.raises(ValueError, match="resolution must be 'auto', 'spot' or 'cell'"):
         sst.run_pipeline(tissue, 3, resolution="bins")
+    with pytest.raises(ValueError, match="neighbourhood_pooling must be 'cells' or 'counts'"):
+        sst.run_pipeline(tissue, 3, neighbourhood_pooling="sum")
     assert "semst_domain" not in tissue.obs

@@ -181,11 +181,34 @@ def test_minibatch_training_works_with_sections(joined):
     assert joined.uns["semst"]["params"]["minibatch"] and joined.uns["semst"]["params"]["n_covariates"] == 2
 
 
+def test_auto_encoder_is_contrastive_for_several_sections_at_spot_resolution(joined):
+    sst.pp.prepare(joined, library_key="library_id")
+    sst.pp.spatial_graph(joined, library_key="library_id")
+    sst.pp.feature_graph(joined, library_key="library_id")
+    assert joined.uns["semst_prepare"]["params"]["resolution"] == "spot"
+
+    def chosen(adata, **kwargs):
+        params = sst.tl.semst(adata, semantic_key=None, n_epochs=2, copy=True, **kwargs).uns["semst"]["params"]
+        return params["encoder"], params["encoder_requested"]
+
+    assert chosen(joined) == ("contrastive", "auto")
+    assert chosen(joined, encoder="dual") == ("dual", "dual")  # a name given wins
+    # outside what was measured (mini-batches), or asking what only the dual encoder takes: dual
+    assert chosen(joined, train_kwargs={"minibatch": True, "minibatch_size": 128})[0] == "dual"
+    assert chosen(joined, covariate_key="library_id")[0] == "dual"
+    assert chosen(joined, encoder_kwargs={"latent_dim": 8})[0] == "dual"
+    one = joined[joined.obs["library_id"] == "A"].copy()
+    sst.pp.prepare(one)  # one section
+    sst.pp.spatial_graph(one)
+    sst.pp.feature_graph(one)
+    assert chosen(one) == ("dual", "auto")
+
+
 def test_the_decoder_can_see_the_section(joined):
     sst.pp.prepare(joined, library_key="library_id")
     sst.pp.spatial_graph(joined, library_key="library_id")
     sst.pp.feature_graph(joined, library_key="library_id")
-    plain = sst.tl.semst(joined, semantic_key=None, n_epochs=3, copy=True)
+    plain = sst.tl.semst(joined, encoder="dual", semantic_key=None, n_epochs=3, copy=True)
     told = sst.tl.semst(joined, semantic_key=None, n_epochs=3, covariate_key="library_id", copy=True)
     assert (plain.uns["semst"]["params"]["n_covariates"], told.uns["semst"]["params"]["n_covariates"]) == (0, 2)
     assert not np.allclose(plain.obsm["X_semst"], told.obsm["X_semst"])  # the decoder's input shapes the training

@@ -32,7 +32,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 def semst(
     adata: AnnData,
     *,
-    encoder: Any = "dual",
+    encoder: Any = "auto",
     encoder_kwargs: dict[str, Any] | None = None,
     train_kwargs: dict[str, Any] | None = None,
     n_epochs: int | None = None,
@@ -60,7 +60,10 @@ def semst(
     encoder
         A registered name (``"dual"``: SemST's dual-view GCN with a ZINB decoder; ``"contrastive"``: a
         GraphST-style contrastive GCN on the spatial graph, clustered on its spatially decoded reconstruction),
-        or a :class:`~semst_sc.nn.SpotEncoder` instance built for this data.
+        ``"auto"``, or a :class:`~semst_sc.nn.SpotEncoder` instance built for this data. ``"auto"`` is
+        ``"contrastive"`` for several sections at spot resolution trained full batch (:func:`~semst_sc.pp.prepare`
+        with ``library_key``; fewer than :data:`~semst_sc.nn.AUTO_MINIBATCH_SPOTS` spots; no ``encoder_kwargs``
+        or ``covariate_key``), where it found better shared domains (``docs/method.md``), and ``"dual"`` otherwise.
     encoder_kwargs
         Keyword arguments of the encoder class, e.g. ``{"latent_dim": 64, "spatial_weight": 0.1}`` for ``"dual"``.
     train_kwargs
@@ -108,6 +111,9 @@ def semst(
 
     check_adata(adata)
     options = _train_options(train_kwargs)
+    requested = encoder if isinstance(encoder, str) else ""
+    if encoder == "auto":
+        encoder = _auto_encoder(adata, options, encoder_kwargs, covariate_key)
     cls = type(encoder) if isinstance(encoder, nn.SpotEncoder) else nn.get_encoder(encoder)
     if isinstance(encoder, nn.SpotEncoder) and encoder_kwargs:
         raise ValueError("encoder_kwargs build a registered encoder: pass them to your instance's constructor instead")
@@ -197,6 +203,7 @@ def semst(
     out.uns[C.uns_key(key_added)] = {
         "params": {
             "encoder": name,
+            "encoder_requested": requested,
             "encoder_kwargs": _storable(encoder_kwargs or {}),
             "embedding": cls.embedding,
             "input": cls.input_transform,
@@ -236,6 +243,24 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     if not options["lr"] > 0:
         raise ValueError(f"train_kwargs['lr'] must be positive, got {options['lr']}")
     return options
+
+
+def _auto_encoder(adata: AnnData, options: dict, encoder_kwargs: dict | None, covariate_key: str | None) -> str:
+    """Return the encoder ``"auto"`` stands for.
+
+    ``"contrastive"`` for several sections at spot resolution trained full batch (and nothing asked of the dual
+    encoder), ``"dual"`` otherwise.
+    """
+    from ..nn import AUTO_MINIBATCH_SPOTS
+
+    params = adata.uns.get(C.PREPARE_KEY, {}).get("params", {})
+    library_key = params.get("library_key") or None
+    several = library_key is not None and library_key in adata.obs and adata.obs[library_key].nunique() > 1
+    full_batch = options["minibatch"] is not True and not options["distributed"] and adata.n_obs < AUTO_MINIBATCH_SPOTS
+    joint = several and params.get("resolution") == "spot" and full_batch
+    name = "contrastive" if joint and not encoder_kwargs and covariate_key is None else "dual"
+    logg.info(f"encoder 'auto': {name!r}" + (" (several sections at spot resolution)" if joint else ""))
+    return name
 
 
 def _use_minibatch(minibatch, distributed: bool, cls, n_obs: int) -> bool:
