@@ -12,6 +12,7 @@ from ._sections import section_indices
 from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
+from .pp._resolution import DEFAULT_POOLING, Pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def run_pipeline(
     n_top_genes: int = 3000,
     resolution: Literal["auto", "spot", "cell"] = "auto",
     neighbourhood_size: int | None = None,
-    neighbourhood_pooling: Literal["counts", "cells"] = "counts",
+    neighbourhood_pooling: Pooling = DEFAULT_POOLING,
     spatial_neighbors: int | None = None,
     library_key: str | None = None,
     model: Any = None,
