@@ -165,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
         " measured to help when --tissue is given)",
     )
     run.add_argument(
+        "--cell-types",
+        action="store_true",
+        help="with --annotate: name domains after cell types as well as compartments (interneurons, microglia, "
+        "immune cells, ...; sst.tl.annotate_domains(cell_types=True)), e.g. for clusters of single cells",
+    )
+    run.add_argument(
         "--keep-intermediates",
         action="store_true",
         help="keep the encoder input layers['semst_scaled'] in the output (default: dropped, a lighter file)",
@@ -398,7 +404,11 @@ def _run(args) -> int:
 
     if args.encoder != "auto":
         get_encoder(args.encoder)  # an unknown encoder fails before the data are read
-    for flag, given in (("--tissue", args.tissue is not None), ("--distinct-names", args.distinct_names)):
+    for flag, given in (
+        ("--tissue", args.tissue is not None),
+        ("--distinct-names", args.distinct_names),
+        ("--cell-types", args.cell_types),
+    ):
         if given and not args.annotate:
             raise ValueError(f"{flag} is about naming the domains: add --annotate")
     if args.tissue is not None:
@@ -448,7 +458,13 @@ def _run(args) -> int:
     if args.annotate:
         from . import tl
 
-        tl.annotate_domains(adata, gene_text=args.gene_text, tissue=args.tissue, distinct=args.distinct_names)
+        tl.annotate_domains(
+            adata,
+            gene_text=args.gene_text,
+            tissue=args.tissue,
+            distinct=args.distinct_names,
+            cell_types=args.cell_types,
+        )
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
         pl.domains(
             _named(adata, library_key) if args.annotate else adata,

@@ -7,7 +7,8 @@ import pytest
 
 import semst_sc as sst
 from semst_sc._cli import main
-from semst_sc.tl._catalogue import entries_for
+from semst_sc.tl._annotate import _support
+from semst_sc.tl._catalogue import CATALOGUE, Entry, entries_for
 
 #: the simulation's compartments (its marker programs are real human biology) and the names that are right for them
 EXPECTED = {
@@ -101,6 +102,34 @@ def test_domains_are_named_after_different_entries_unless_asked(tissue):
     assert (unsplit["name"] == alone.drop(["WM", "WM_half"])["name"]).all()  # the others keep their names
 
 
+def test_domains_are_named_after_compartments_unless_asked(tissue):
+    compartments = {entry.name for entry in CATALOGUE if entry.kind == "compartment"}
+    assert {entry.kind for entry in CATALOGUE} == {"compartment", "cell type"} and len(compartments) > 30
+    matched = {}
+    for cell_types in (False, True):
+        out = sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, cell_types=cell_types, copy=True)
+        table = out.uns["semst_domain_annotation"]["domains"]
+        assert out.uns["semst_domain_annotation"]["params"]["cell_types"] is cell_types
+        matched[cell_types] = set(table[["best_match", "first_choice", "runner_up"]].to_numpy().ravel())
+    assert matched[False] <= compartments
+    assert matched[True] - compartments  # cell types (astrocytes, OPCs) come back as runners-up
+    assert {e.name for e in entries_for("cortex", cell_types=False)} < {e.name for e in entries_for("cortex")}
+
+
+def test_marker_support_combines_the_z_scores_of_an_entry_s_markers():
+    z = np.array([[40.0, 0.0, 20.0], [0.0, 30.0, -10.0]])  # domains x tested genes
+    tested = np.array(["A", "B", "A"])  # a duplicated symbol: its first column counts
+    entries = (
+        Entry("a and c", ("any",), "compartment", ("a", "C"), ""),  # C was not tested
+        Entry("a and b", ("any",), "compartment", ("A", "B"), ""),
+        Entry("none", ("any",), "compartment", ("X",), ""),
+    )
+    support = _support(z, tested, entries)
+    np.testing.assert_allclose(support, [[1.0, 1 / np.sqrt(2), 0.0], [0.0, 1.0, 0.0]])  # each domain by its best
+    weak = _support(z / 10, tested, entries)  # no entry reaches full support (a Stouffer z of 10) in either domain
+    np.testing.assert_allclose(weak, [[0.4, 0.4 / np.sqrt(2), 0.0], [0.0, 0.3 / np.sqrt(2), 0.0]])
+
+
 def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):
     tissue.var["gene_symbol"] = tissue.var_names.to_numpy()
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
@@ -133,6 +162,8 @@ def test_cli_checks_the_tissue_before_reading(tmp_path, capsys):
     assert "add --annotate" in capsys.readouterr().err
     assert main([*argv, "--distinct-names"]) == 1
     assert "--distinct-names is about naming the domains: add --annotate" in capsys.readouterr().err
+    assert main([*argv, "--cell-types"]) == 1
+    assert "--cell-types is about naming the domains: add --annotate" in capsys.readouterr().err
     assert main([*argv, "--annotate", "--tissue", "liverr"]) == 1
     assert "tissue must be one of" in capsys.readouterr().err
 
@@ -208,11 +239,13 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     gene_text.reset_index().to_csv(table, sep="\t", index=False)
     argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5"]
     assert (
-        main([*argv, "--annotate", "--tissue", "cortex", "--distinct-names", "--gene-text", str(table), "--quiet"]) == 0
-    )
+        main([*argv, "--annotate", "--tissue", "cortex", "--distinct-names", "--cell-types", "--gene-text", str(table),
+              "--quiet"]) == 0
+    )  # fmt: skip
     result = ad.read_h5ad(out)
     assert "semst_domain_name" in result.obs and "semst_domain_annotation" in result.uns
     assert result.uns["semst_domain_annotation"]["params"]["distinct"]
+    assert result.uns["semst_domain_annotation"]["params"]["cell_types"]
     matched = result.uns["semst_domain_annotation"]["domains"]["best_match"]
     assert matched[matched != ""].is_unique
     assert png.stat().st_size > 5_000

@@ -17,8 +17,8 @@ from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_
 
 #: GO root terms, never reported as enriched
 _GO_ROOTS = {"biological_process", "cellular_component", "molecular_function"}
-#: an entry is fully supported by at least this many of its markers among the domain's top markers
-_MIN_EVIDENCE = 3
+#: a combined marker z-score (Stouffer) of at least this is full support, whatever the domain's best match
+_FULL_SUPPORT = 10.0
 
 
 @doc_params
@@ -36,6 +36,7 @@ def annotate_domains(
     text_weight: float = 0.2,
     min_confidence: float = 0.15,
     distinct: bool = False,
+    cell_types: bool = False,
     model: Any = None,
     key_added: str = C.DOMAIN_NAME_KEY,
     copy: bool = False,
@@ -46,15 +47,19 @@ def annotate_domains(
     :func:`~scanpy.tl.rank_genes_groups`, on log-normalised counts; mitochondrial, ribosomal and housekeeping genes
     left out); GO biological-process and cellular-component terms enriched among them (hypergeometric test against
     the genes read, Benjamini-Hochberg; direct annotations of the gene table); and the best match in a built-in
-    catalogue of 51 tissue compartments and cell types (white matter, cortical layers, interneurons, glia,
-    vasculature, immune and stromal cells, epithelium, tumour, olfactory bulb layers, ...). The match score is the
-    rank-weighted overlap (nDCG) of the domain's markers with the entry's markers, combined, when gene descriptions
-    are available, with a text similarity: how much closer the entry's description is to the mean text vector of
-    the domain's markers than to those of the slide's other domains (scaled to [0, 1]); the text only re-ranks
-    entries that share markers with the domain. Each domain is named after its best match; with ``distinct=True`` the
-    domains are named together, each after a different entry: the assignment of entries to domains with the largest
-    total score (scipy's :func:`~scipy.optimize.linear_sum_assignment`). Without gene descriptions the names come from
-    the markers alone, without terms, and the log says so.
+    catalogue of 53 tissue compartments and cell types (white matter, cortical layers, glia, interneurons,
+    vasculature, immune and stromal cells, lymphoid zones, epithelium, tumour, olfactory bulb layers, ...). The
+    marker support of an entry is the combined evidence that its markers are higher in the domain than in the rest of
+    the slide: the Wilcoxon z-scores of the entry's measured markers, combined by Stouffer's method (sum over the
+    square root of their number), scaled by the domain's best support (at least 10) and clipped to [0, 1]. When
+    gene descriptions are available it is combined with a text similarity: how much closer the entry's description
+    is to the mean text vector of the domain's markers than to those of the slide's other domains (scaled to
+    [0, 1]); the text only re-ranks entries the markers support. Domains are named after compartments (layers,
+    white matter, meninges, vessels, regions, epithelium, ...), not after cell types scattered among others
+    (interneurons, microglia, immune cells), unless ``cell_types=True``. Each domain is named after its best match;
+    with ``distinct=True`` the domains are named together, each after a different entry: the assignment of entries
+    to domains with the largest total score (scipy's :func:`~scipy.optimize.linear_sum_assignment`). Without gene
+    descriptions the names come from the markers alone, without terms, and the log says so.
 
     Parameters
     ----------
@@ -95,6 +100,9 @@ def annotate_domains(
         ``False``: each domain after its own best match. Measured on 7 labelled data sets
         (``benchmarks/results/annotation``): with ``tissue`` given, distinct names are right for more regions; without
         it, for fewer, and a domain that fits two entries (white matter) can lose its own to a weaker domain.
+    cell_types
+        Name domains after cell types as well (interneurons, microglia, OPCs, astrocytes, immune and mural cells),
+        e.g. for clusters of single cells rather than spatial domains; ``False``: compartments alone.
     model
         Text model (``None``: the bundled all-MiniLM-L6-v2; see :func:`semst_sc.semantics.load_text_encoder`).
     key_added
@@ -122,7 +130,7 @@ def annotate_domains(
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first, or pass domain_key=")
     if not 0 <= text_weight <= 1:
         raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
-    catalogue = entries_for(tissue)  # checks tissue
+    catalogue = entries_for(tissue, cell_types=cell_types)  # checks tissue
     if n_markers < 1 or n_terms < 0:
         raise ValueError(f"n_markers must be positive and n_terms >= 0, got {n_markers} and {n_terms}")
     labels = pd.Categorical(adata.obs[domain_key].astype("string").astype(object))
@@ -144,19 +152,18 @@ def annotate_domains(
         raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
     table = gene_table(gene_text, organism)
     if table is None:
-        logg.warning("no gene knowledge: names from marker overlap with the catalogue alone, no enriched terms")
+        logg.warning("no gene knowledge: names from the catalogue's markers alone, no enriched terms")
 
-    markers = _markers(X, symbols, labels, n_markers)
-    measured = {s.upper() for s in symbols}
-    overlap = np.array([[_ndcg(m, entry.markers, measured) for entry in catalogue] for m in markers])
+    markers, z, tested = _markers(X, symbols, labels, n_markers)
+    support = _support(z, tested, catalogue)
     domain_names = list(labels.categories.astype(str))
     terms = _enrichment(markers, domain_names, symbols, table) if table is not None else _no_terms()
-    similarity = np.zeros_like(overlap)
+    similarity = np.zeros_like(support)
     weight = text_weight if table is not None else 0.0
     model_name = ""
     if weight > 0 and any(markers):
         similarity, model_name = _text_similarity(markers, symbols, table, model, catalogue)
-    score = (1 - weight) * overlap + weight * similarity * (overlap > 0)  # text re-ranks what markers support
+    score = (1 - weight) * support + weight * similarity * (support > 0)  # text re-ranks what markers support
 
     matched, second = _match(score, distinct)
     first_choice = np.argmax(score, axis=1)
@@ -206,6 +213,7 @@ def annotate_domains(
             "text_weight": weight,
             "min_confidence": min_confidence,
             "distinct": distinct,
+            "cell_types": cell_types,
             "model": model_name,
             "catalogue_size": len(catalogue),
         },
@@ -236,8 +244,14 @@ def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
     return matched, second
 
 
-def _markers(X: sp.csr_matrix, symbols: np.ndarray, labels: pd.Categorical, n_markers: int) -> list[list[str]]:
-    """Each domain's top markers: Wilcoxon rank-sum against the other spots, noise genes left out."""
+def _markers(
+    X: sp.csr_matrix, symbols: np.ndarray, labels: pd.Categorical, n_markers: int
+) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+    """Each domain's top markers, and the Wilcoxon z-score of every tested gene in every domain (domains x genes).
+
+    Wilcoxon rank-sum test of each domain against the other spots; noise genes are left out. Returns the markers,
+    the z-scores and the upper-cased symbols of the tested genes (the columns of the z-scores).
+    """
     import scanpy as sc
 
     data = AnnData(X, obs=pd.DataFrame({"domain": labels}, index=np.arange(X.shape[0]).astype(str)))
@@ -247,29 +261,32 @@ def _markers(X: sp.csr_matrix, symbols: np.ndarray, labels: pd.Categorical, n_ma
     data = data[:, keep].copy()
     sc.tl.rank_genes_groups(data, "domain", method="wilcoxon", use_raw=False, n_genes=data.n_vars, pts=False)
     result = data.uns["rank_genes_groups"]
-    out = []
-    for domain in labels.categories:
+    column = {name: j for j, name in enumerate(data.var_names)}
+    out, z = [], np.zeros((len(labels.categories), data.n_vars))
+    for i, domain in enumerate(labels.categories):
         frame = pd.DataFrame(
             {key: result[key][str(domain)] for key in ("names", "scores", "logfoldchanges", "pvals_adj")}
         )
+        z[i, [column[name] for name in frame["names"]]] = frame["scores"]
         good = (frame["pvals_adj"] < 0.05) & (frame["logfoldchanges"] > 0.25) & (frame["scores"] > 0)
         out.append(frame.loc[good, "names"].head(n_markers).astype(str).tolist())
-    return out
+    return out, np.nan_to_num(z), np.char.upper(symbols[keep].astype(str))
 
 
-def _ndcg(markers: list[str], entry: tuple[str, ...], measured: set[str]) -> float:
-    """Rank-weighted overlap of a domain's markers with an entry's (nDCG), at least ``_MIN_EVIDENCE`` genes ideal.
+def _support(z: np.ndarray, tested: np.ndarray, catalogue: tuple[Entry, ...]) -> np.ndarray:
+    """Marker support of each entry in each domain (domains x entries, in [0, 1]).
 
-    ``measured``: the upper-cased symbols of the genes read (an entry's markers outside them cannot be found).
+    Stouffer's combination of the Wilcoxon z-scores of the entry's tested markers, scaled by the domain's largest (at
+    least ``_FULL_SUPPORT``); an entry without a tested marker has none.
     """
-    wanted = {g.upper() for g in entry}
-    present = len(wanted & measured)
-    if present == 0 or not markers:
-        return 0.0
-    gains = 1 / np.log2(np.arange(len(markers)) + 2)
-    hits = np.array([m.upper() in wanted for m in markers])
-    ideal = gains[: min(max(present, _MIN_EVIDENCE), len(markers))].sum()
-    return float(gains[hits].sum() / ideal)
+    column = pd.Series(np.arange(len(tested))).groupby(tested).first()  # the first of duplicated symbols
+    combined = np.zeros((z.shape[0], len(catalogue)))
+    for j, entry in enumerate(catalogue):
+        found = column.reindex([g.upper() for g in entry.markers]).dropna().astype(int).to_numpy()
+        if len(found):
+            combined[:, j] = z[:, found].sum(axis=1) / np.sqrt(len(found))
+    scale = np.maximum(combined.max(axis=1, keepdims=True, initial=0), _FULL_SUPPORT)
+    return np.clip(combined / scale, 0, 1)
 
 
 def _no_terms() -> pd.DataFrame:

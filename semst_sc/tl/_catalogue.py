@@ -6,8 +6,11 @@ Atlas and the Tabula Sapiens for immune, vascular, stromal and epithelial cells,
 2018 for the olfactory bulb). Symbols are human; mouse genes match them case-insensitively (``Mbp`` = ``MBP``).
 Each entry (a row of ``catalogue.tsv``): the name, where it is found (``found_in``: ``brain`` for the whole brain, a
 brain region of :data:`BRAIN_REGIONS`, ``non-neural`` for tissues outside the nervous system, ``any`` for immune,
-vascular, stromal and blood cells found everywhere), its marker symbols (most specific first) and one sentence that
-describes it (what the text model compares with a domain's markers).
+vascular, stromal and blood cells found everywhere), its kind (``compartment``: a region of tissue that forms a
+domain of its own, such as a cortical layer, white matter, a vessel or a lymphoid follicle; ``cell type``: cells
+scattered among others, such as interneurons, microglia or T cells, which rarely make up a domain), its marker
+symbols (most specific first) and one sentence that describes it (what the text model compares with a domain's
+markers).
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ class Entry(NamedTuple):
 
     name: str
     found_in: tuple[str, ...]
+    kind: str
     markers: tuple[str, ...]
     description: str
 
 
 #: the catalogue, in the order of ``catalogue.tsv`` (beside this module, shipped with the package)
 CATALOGUE: tuple[Entry, ...] = tuple(
-    Entry(name, tuple(found_in.split(",")), tuple(markers.split()), description)
-    for name, found_in, markers, description in (
+    Entry(name, tuple(found_in.split(",")), kind, tuple(markers.split()), description)
+    for name, found_in, kind, markers, description in (
         line.split("\t") for line in (files(__package__) / "catalogue.tsv").read_text().strip().splitlines()[1:]
     )
 )
@@ -39,20 +43,22 @@ BRAIN_REGIONS = ("cortex", "hippocampus", "striatum", "thalamus", "hypothalamus"
 TISSUES = ("brain", *BRAIN_REGIONS, "non-neural")
 
 
-def entries_for(tissue: str | None) -> tuple[Entry, ...]:
+def entries_for(tissue: str | None, *, cell_types: bool = True) -> tuple[Entry, ...]:
     """Return the entries a domain of ``tissue`` may be named after (``None``: all).
 
     ``"brain"``: every entry but the non-neural ones; a brain region: the entries of that region, of the whole brain
-    and of every tissue; ``"non-neural"``: the non-neural entries and those of every tissue.
+    and of every tissue; ``"non-neural"``: the non-neural entries and those of every tissue. ``cell_types=False``
+    keeps the compartments alone.
     """
-    if tissue is None:
-        return CATALOGUE
-    if tissue not in TISSUES:
+    if tissue is not None and tissue not in TISSUES:
         raise ValueError(f"tissue must be one of {list(TISSUES)} or None, got {tissue!r}")
+    kinds = {"compartment", "cell type"} if cell_types else {"compartment"}
+    if tissue is None:
+        return tuple(entry for entry in CATALOGUE if entry.kind in kinds)
     if tissue == "brain":
         keep = {"any", "brain", *BRAIN_REGIONS}
     elif tissue == "non-neural":
         keep = {"any", "non-neural"}
     else:
         keep = {"any", "brain", tissue}
-    return tuple(entry for entry in CATALOGUE if keep.intersection(entry.found_in))
+    return tuple(entry for entry in CATALOGUE if keep.intersection(entry.found_in) and entry.kind in kinds)
