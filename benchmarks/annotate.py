@@ -60,11 +60,12 @@ def shuffled_gene_text(organism: str, rng: int = 0) -> pd.DataFrame:
 
 
 def variants(name: str, organism: str) -> dict[str, dict]:
-    """The default, the default told the tissue, the domains named after different entries (without and with the
-    tissue), cell types as candidate names beside compartments, and two controls of what gene knowledge adds: markers
-    alone, and shuffled gene texts."""
+    """The default (the tissue guessed), the whole catalogue, the default told the tissue, the domains named after
+    different entries (without and with the tissue), cell types as candidate names beside compartments, and two
+    controls of what gene knowledge adds: markers alone, and shuffled gene texts."""
     return {
         "default": {},
+        "whole_catalogue": {"tissue": None},
         "with_tissue": {"tissue": TISSUE[FAMILY[name]]},
         "distinct": {"distinct": True},
         "distinct_with_tissue": {"distinct": True, "tissue": TISSUE[FAMILY[name]]},
@@ -230,15 +231,19 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
         "here): the support of an entry is Stouffer's combination of the Wilcoxon z-scores of all its measured "
         "markers, each domain's supports scaled by its own best (scaled by the slide's best instead, in a first run of "
         "this revision, the domains other than white matter fell below the confidence threshold: 55.0%), and domains "
-        "are named after compartments, cell types only with `cell_types=True` (the `with_cell_types` row). The "
-        "held-out data sets will tell how far it carries.",
+        "are named after compartments, cell types only with `cell_types=True` (the `with_cell_types` row); last, "
+        "without a tissue the slide is taken as brain or non-neural from its domains' best matches (`tissue='auto'`, "
+        "the default; the `whole_catalogue` row is the previous default). The held-out data sets will tell how far "
+        "it carries.",
         "",
         "## Controls: what gene knowledge adds to the name, and naming the domains together",
         "",
         "Share of regions named correctly: `default` (markers and text, `text_weight=0.2`), `markers_only` "
         "(`text_weight=0`) and `shuffled_text` (each gene's description given to another gene). A gain of `default` "
         "over `shuffled_text` would be knowledge; a gain that survives the shuffle is not. `with_tissue`: the default "
-        "given the data set's tissue, which keeps the catalogue to the compartments found there. `distinct` "
+        "given the data set's tissue, which keeps the catalogue to the compartments found there, where the default "
+        "guesses brain or non-neural from the domains' best matches (`tissue='auto'`); `whole_catalogue` "
+        "(`tissue=None`): no tissue, every entry a candidate. `distinct` "
         "(`distinct=True`), with and without the tissue: the domains named together, each after a different entry "
         "(the assignment with the largest total score), where the default names each after its own best match. "
         "`with_cell_types` (`cell_types=True`): cell types (interneurons, microglia, immune cells, ...) as names "

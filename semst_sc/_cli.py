@@ -156,13 +156,14 @@ def _parser() -> argparse.ArgumentParser:
         "--tissue",
         default=None,
         help="with --annotate: name domains only after compartments of this tissue ('brain', a brain region such "
-        "as 'cortex' or 'olfactory bulb', or 'non-neural'; see sst.tl.annotate_domains)",
+        "as 'cortex' or 'olfactory bulb', or 'non-neural'; default 'auto': brain or non-neural, guessed from the "
+        "domains' best matches; see sst.tl.annotate_domains)",
     )
     run.add_argument(
         "--distinct-names",
         action="store_true",
         help="with --annotate: name the domains after different compartments (sst.tl.annotate_domains(distinct=True);"
-        " measured to help when --tissue is given)",
+        " measured level with the default when --tissue is given, worse without it)",
     )
     run.add_argument(
         "--cell-types",
@@ -412,9 +413,9 @@ def _run(args) -> int:
         if given and not args.annotate:
             raise ValueError(f"{flag} is about naming the domains: add --annotate")
     if args.tissue is not None:
-        from .tl._catalogue import entries_for
+        from .tl._catalogue import check_tissue
 
-        entries_for(args.tissue)  # an unknown tissue fails before the data are read
+        check_tissue(args.tissue)  # an unknown tissue fails before the data are read
     _setup(args)
     from . import datasets, pl
     from ._pipeline import run_pipeline
@@ -461,7 +462,7 @@ def _run(args) -> int:
         tl.annotate_domains(
             adata,
             gene_text=args.gene_text,
-            tissue=args.tissue,
+            tissue=args.tissue or "auto",
             distinct=args.distinct_names,
             cell_types=args.cell_types,
         )

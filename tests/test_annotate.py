@@ -8,7 +8,7 @@ import pytest
 import semst_sc as sst
 from semst_sc._cli import main
 from semst_sc.tl._annotate import _support
-from semst_sc.tl._catalogue import CATALOGUE, Entry, entries_for
+from semst_sc.tl._catalogue import CATALOGUE, Entry, entries_for, guess_tissue
 
 #: the simulation's compartments (its marker programs are real human biology) and the names that are right for them
 EXPECTED = {
@@ -114,6 +114,40 @@ def test_domains_are_named_after_compartments_unless_asked(tissue):
     assert matched[False] <= compartments
     assert matched[True] - compartments  # cell types (astrocytes, OPCs) come back as runners-up
     assert {e.name for e in entries_for("cortex", cell_types=False)} < {e.name for e in entries_for("cortex")}
+
+
+def _carcinoma(rng: int = 0) -> ad.AnnData:
+    """Three domains of a non-neural slide: tumour epithelium, stroma and a lymphoid follicle (real markers)."""
+    programs = {
+        "tumour": ["EPCAM", "KRT8", "KRT18", "KRT19", "CDH1", "CLDN4", "ELF3"],
+        "stroma": ["COL1A1", "COL1A2", "COL3A1", "DCN", "LUM", "FBLN1", "POSTN"],
+        "follicle": ["MS4A1", "CR2", "FCER2", "CXCL13", "CD19", "CD79A", "PAX5"],
+    }
+    genes = [g for program in programs.values() for g in program] + [f"GENE{i}" for i in range(60)]
+    generator = np.random.default_rng(rng)
+    domains = np.repeat(list(programs), 80)
+    rate = np.full((len(domains), len(genes)), 0.5)
+    for domain, program in programs.items():
+        rate[np.ix_(domains == domain, [genes.index(g) for g in program])] = 8.0
+    obs = pd.DataFrame({"domain": pd.Categorical(domains)}, index=[f"spot{i}" for i in range(len(domains))])
+    return ad.AnnData(generator.poisson(rate).astype(np.float32), obs=obs, var=pd.DataFrame(index=genes))
+
+
+def test_the_tissue_is_guessed_from_the_domains_best_matches(tissue):
+    sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False)  # tissue="auto", the default
+    params = tissue.uns["semst_domain_annotation"]["params"]
+    assert params["tissue_requested"] == "auto" and params["tissue"] == "brain"
+    slide = _carcinoma()
+    sst.tl.annotate_domains(slide, domain_key="domain", gene_text=False, organism="human")
+    result = slide.uns["semst_domain_annotation"]
+    assert result["params"]["tissue"] == "non-neural"
+    names = result["domains"].set_index("domain")["name"]
+    expected = {"follicle": "lymphoid follicle", "stroma": "fibroblasts and stroma", "tumour": "epithelium"}
+    assert names.to_dict() == expected
+    everything = sst.tl.annotate_domains(slide, domain_key="domain", gene_text=False, tissue=None, copy=True)
+    assert everything.uns["semst_domain_annotation"]["params"]["tissue"] == ""
+    tie = [next(e for e in CATALOGUE if e.name == n) for n in ("white matter", "epithelium", "T cells")]
+    assert guess_tissue(tie) is None and guess_tissue(tie[:1] + tie) == "brain"
 
 
 def test_marker_support_combines_the_z_scores_of_an_entry_s_markers():

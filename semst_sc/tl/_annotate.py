@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control, hypergeom
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata
-from ._catalogue import Entry, entries_for
+from ._catalogue import Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
 
 #: GO root terms, never reported as enriched
@@ -27,7 +27,7 @@ def annotate_domains(
     *,
     domain_key: str = C.DOMAIN_KEY,
     organism: Literal["human", "mouse"] | None = None,
-    tissue: str | None = None,
+    tissue: str | None = "auto",
     gene_text: Any = None,
     gene_symbols: str | None = None,
     layer: str | None = None,
@@ -74,7 +74,10 @@ def annotate_domains(
         Where the slide comes from, to name its domains only after compartments found there: ``"brain"``, a brain
         region (``"cortex"``, ``"hippocampus"``, ``"striatum"``, ``"thalamus"``, ``"hypothalamus"``,
         ``"cerebellum"``, ``"olfactory bulb"``: its entries, the whole brain's and the immune, vascular and stromal
-        ones) or ``"non-neural"`` (every tissue outside the nervous system); ``None``: the whole catalogue.
+        ones) or ``"non-neural"`` (every tissue outside the nervous system); ``"auto"``: guessed from the domains'
+        best-supported entries in the whole catalogue (``"brain"`` when more of them belong to the nervous system
+        than lie outside it, ``"non-neural"`` when fewer, the whole catalogue on a tie; logged and recorded);
+        ``None``: the whole catalogue.
     gene_text
         Gene knowledge (full names, GO terms, summaries): ``None`` reads
         :func:`semst_sc.datasets.gene_descriptions` of ``organism`` when its files are there and goes on without
@@ -98,8 +101,9 @@ def annotate_domains(
     distinct
         Name the domains after different entries (the domains beyond the number of entries take their best match);
         ``False``: each domain after its own best match. Measured on 7 labelled data sets
-        (``benchmarks/results/annotation``): with ``tissue`` given, distinct names are right for more regions; without
-        it, for fewer, and a domain that fits two entries (white matter) can lose its own to a weaker domain.
+        (``benchmarks/results/annotation``): with the data set's ``tissue`` given, distinct names are right for as
+        many regions; without it, for fewer, and a domain that fits two entries (white matter) can lose its own to a
+        weaker domain.
     cell_types
         Name domains after cell types as well (interneurons, microglia, OPCs, astrocytes, immune and mural cells),
         e.g. for clusters of single cells rather than spatial domains; ``False``: compartments alone.
@@ -130,7 +134,7 @@ def annotate_domains(
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first, or pass domain_key=")
     if not 0 <= text_weight <= 1:
         raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
-    catalogue = entries_for(tissue, cell_types=cell_types)  # checks tissue
+    check_tissue(tissue)
     if n_markers < 1 or n_terms < 0:
         raise ValueError(f"n_markers must be positive and n_terms >= 0, got {n_markers} and {n_terms}")
     labels = pd.Categorical(adata.obs[domain_key].astype("string").astype(object))
@@ -155,6 +159,13 @@ def annotate_domains(
         logg.warning("no gene knowledge: names from the catalogue's markers alone, no enriched terms")
 
     markers, z, tested = _markers(X, symbols, labels, n_markers)
+    requested = tissue
+    if tissue == "auto":
+        everything = entries_for(None, cell_types=cell_types)
+        support = _support(z, tested, everything)
+        tissue = guess_tissue([everything[j] for j, m in zip(support.argmax(axis=1), markers, strict=True) if m])
+        logg.info(f"tissue guessed from the domains' best matches: {tissue or 'any (the whole catalogue)'}")
+    catalogue = entries_for(tissue, cell_types=cell_types)
     support = _support(z, tested, catalogue)
     domain_names = list(labels.categories.astype(str))
     terms = _enrichment(markers, domain_names, symbols, table) if table is not None else _no_terms()
@@ -206,6 +217,7 @@ def annotate_domains(
             "domain_key": domain_key,
             "organism": organism,
             "tissue": tissue or "",
+            "tissue_requested": requested or "",
             "gene_text": source(gene_text, table),
             "n_genes": len(symbols),
             "n_markers": n_markers,

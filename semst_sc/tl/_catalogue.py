@@ -39,21 +39,22 @@ CATALOGUE: tuple[Entry, ...] = tuple(
 
 #: brain regions with entries of their own
 BRAIN_REGIONS = ("cortex", "hippocampus", "striatum", "thalamus", "hypothalamus", "cerebellum", "olfactory bulb")
-#: the values of ``annotate_domains(tissue=...)``
+#: the values of ``annotate_domains(tissue=...)`` (besides ``"auto"`` and ``None``)
 TISSUES = ("brain", *BRAIN_REGIONS, "non-neural")
+#: where entries of the nervous system are found
+NERVOUS = frozenset({"brain", *BRAIN_REGIONS})
 
 
 def entries_for(tissue: str | None, *, cell_types: bool = True) -> tuple[Entry, ...]:
-    """Return the entries a domain of ``tissue`` may be named after (``None``: all).
+    """Return the entries a domain of ``tissue`` may be named after (``None`` or ``"auto"``: all).
 
     ``"brain"``: every entry but the non-neural ones; a brain region: the entries of that region, of the whole brain
     and of every tissue; ``"non-neural"``: the non-neural entries and those of every tissue. ``cell_types=False``
     keeps the compartments alone.
     """
-    if tissue is not None and tissue not in TISSUES:
-        raise ValueError(f"tissue must be one of {list(TISSUES)} or None, got {tissue!r}")
+    check_tissue(tissue)
     kinds = {"compartment", "cell type"} if cell_types else {"compartment"}
-    if tissue is None:
+    if tissue is None or tissue == "auto":
         return tuple(entry for entry in CATALOGUE if entry.kind in kinds)
     if tissue == "brain":
         keep = {"any", "brain", *BRAIN_REGIONS}
@@ -62,3 +63,20 @@ def entries_for(tissue: str | None, *, cell_types: bool = True) -> tuple[Entry, 
     else:
         keep = {"any", "brain", tissue}
     return tuple(entry for entry in CATALOGUE if keep.intersection(entry.found_in) and entry.kind in kinds)
+
+
+def check_tissue(tissue: str | None) -> None:
+    """Raise a clear error unless ``tissue`` is one of :data:`TISSUES`, ``"auto"`` or ``None``."""
+    if tissue is not None and tissue != "auto" and tissue not in TISSUES:
+        raise ValueError(f"tissue must be one of {[*TISSUES, 'auto']} or None, got {tissue!r}")
+
+
+def guess_tissue(best: list[Entry]) -> str | None:
+    """Guess the tissue of a slide from its domains' best entries.
+
+    ``"brain"`` when more of them belong to the nervous system than lie outside it, ``"non-neural"`` when fewer,
+    ``None`` (the whole catalogue) on a tie; entries found anywhere (immune, vascular, stromal) do not count.
+    """
+    neural = sum(bool(NERVOUS.intersection(entry.found_in)) for entry in best)
+    other = sum("non-neural" in entry.found_in for entry in best)
+    return "brain" if neural > other else "non-neural" if other > neural else None
