@@ -231,10 +231,11 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
         "here): the support of an entry is Stouffer's combination of the Wilcoxon z-scores of all its measured "
         "markers, each domain's supports scaled by its own best (scaled by the slide's best instead, in a first run of "
         "this revision, the domains other than white matter fell below the confidence threshold: 55.0%), and domains "
-        "are named after compartments, cell types only with `cell_types=True` (the `with_cell_types` row); last, "
+        "are named after compartments, cell types only with `cell_types=True` (the `with_cell_types` row); "
         "without a tissue the slide is taken as brain or non-neural from its domains' best matches (`tissue='auto'`, "
-        "the default; the `whole_catalogue` row is the previous default). The held-out data sets will tell how far "
-        "it carries.",
+        "the default; the `whole_catalogue` row is the previous default: 67.5% before the last change); last, every "
+        "catalogue marker measured is read, not only the modelled (highly variable) genes (69.6% before). The "
+        "held-out data sets will tell how far it carries.",
         "",
         "## Controls: what gene knowledge adds to the name, and naming the domains together",
         "",

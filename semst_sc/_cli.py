@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         "--distinct-names",
         action="store_true",
         help="with --annotate: name the domains after different compartments (sst.tl.annotate_domains(distinct=True);"
-        " measured level with the default when --tissue is given, worse without it)",
+        " measured to name fewer regions right than the default)",
     )
     run.add_argument(
         "--cell-types",

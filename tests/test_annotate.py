@@ -8,7 +8,8 @@ import pytest
 import semst_sc as sst
 from semst_sc._cli import main
 from semst_sc.tl._annotate import _support
-from semst_sc.tl._catalogue import CATALOGUE, Entry, entries_for, guess_tissue
+from semst_sc.tl._catalogue import CATALOGUE, MARKER_SYMBOLS, Entry, entries_for, guess_tissue
+from semst_sc.tl._gene_knowledge import lognormalised
 
 #: the simulation's compartments (its marker programs are real human biology) and the names that are right for them
 EXPECTED = {
@@ -162,6 +163,18 @@ def test_marker_support_combines_the_z_scores_of_an_entry_s_markers():
     np.testing.assert_allclose(support, [[1.0, 1 / np.sqrt(2), 0.0], [0.0, 1.0, 0.0]])  # each domain by its best
     weak = _support(z / 10, tested, entries)  # no entry reaches full support (a Stouffer z of 10) in either domain
     np.testing.assert_allclose(weak, [[0.4, 0.4 / np.sqrt(2), 0.0], [0.0, 0.3 / np.sqrt(2), 0.0]])
+
+
+def test_catalogue_markers_are_read_beyond_the_modelled_genes(tissue):
+    sst.pp.prepare(tissue)
+    tissue.var.loc[["MBP", "PLP1", "MOBP"], "semst_modelled"] = False  # as when they miss the highly variable genes
+    assert "MBP" not in lognormalised(tissue, None, None)[1]
+    assert "MBP" in lognormalised(tissue, None, None, also=MARKER_SYMBOLS)[1]
+    sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False)
+    table = tissue.uns["semst_domain_annotation"]["domains"].set_index("domain")
+    assert {"MBP", "PLP1", "MOBP"} <= set(table.loc["WM", "markers"].split("; "))
+    sst.tl.query(tissue, "myelination", gene_text=False)
+    assert "MBP" in set(tissue.uns["semst_query"]["genes"]["gene"])  # through the white matter entry
 
 
 def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):

@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control, hypergeom
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata
-from ._catalogue import Entry, check_tissue, entries_for, guess_tissue
+from ._catalogue import MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
 
 #: GO root terms, never reported as enriched
@@ -65,7 +65,8 @@ def annotate_domains(
     ----------
     adata
         Spots with raw counts and domains in ``obs[domain_key]``, e.g. the ``.h5ad`` ``semst-sc run`` writes.
-        After :func:`semst_sc.pp.prepare` the modelled genes are read, from where prepare found the counts.
+        After :func:`semst_sc.pp.prepare` the modelled genes are read, and every catalogue marker measured (a marker
+        that missed the highly variable genes still counts), from where prepare found the counts.
     domain_key
         ``obs`` column of the domains.
     organism
@@ -101,9 +102,8 @@ def annotate_domains(
     distinct
         Name the domains after different entries (the domains beyond the number of entries take their best match);
         ``False``: each domain after its own best match. Measured on 7 labelled data sets
-        (``benchmarks/results/annotation``): with the data set's ``tissue`` given, distinct names are right for as
-        many regions; without it, for fewer, and a domain that fits two entries (white matter) can lose its own to a
-        weaker domain.
+        (``benchmarks/results/annotation``): distinct names are right for fewer regions, with the data set's
+        ``tissue`` given or not; a domain that fits two entries (white matter) can lose its own to a weaker domain.
     cell_types
         Name domains after cell types as well (interneurons, microglia, OPCs, astrocytes, immune and mural cells),
         e.g. for clusters of single cells rather than spatial domains; ``False``: compartments alone.
@@ -148,7 +148,7 @@ def annotate_domains(
     if len(sizes) < 2:
         raise ValueError(f"obs['{domain_key}'] has {len(sizes)} domain: naming domains needs at least 2")
 
-    X, symbols = lognormalised(adata, layer, gene_symbols)
+    X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS)  # the catalogue's markers too
     if organism is None:
         organism = infer_organism(symbols)
         logg.info(f"organism guessed from the gene symbols: {organism}")

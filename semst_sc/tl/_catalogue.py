@@ -37,6 +37,9 @@ CATALOGUE: tuple[Entry, ...] = tuple(
     )
 )
 
+#: the upper-cased symbols of every entry's markers
+MARKER_SYMBOLS = frozenset(gene.upper() for entry in CATALOGUE for gene in entry.markers)
+
 #: brain regions with entries of their own
 BRAIN_REGIONS = ("cortex", "hippocampus", "striatum", "thalamus", "hypothalamus", "cerebellum", "olfactory bulb")
 #: the values of ``annotate_domains(tissue=...)`` (besides ``"auto"`` and ``None``)

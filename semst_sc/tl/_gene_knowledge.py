@@ -33,17 +33,21 @@ def is_noise(symbol: str) -> bool:
     return bool(NOISE.match(symbol)) or symbol.upper() in HOUSEKEEPING
 
 
-def lognormalised(adata: AnnData, layer: str | None, gene_symbols: str | None) -> tuple[sp.csr_matrix, np.ndarray]:
+def lognormalised(
+    adata: AnnData, layer: str | None, gene_symbols: str | None, also: frozenset[str] = frozenset()
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """Return log1p counts per 10,000 of the genes read (CSR, spots x genes) and their symbols.
 
-    After :func:`semst_sc.pp.prepare` (as in ``semst-sc run``'s output) the modelled genes and the raw counts where
-    prepare found them; otherwise every gene of ``layer`` (``None``: ``X``). Genes without a symbol are left out.
+    After :func:`semst_sc.pp.prepare` (as in ``semst-sc run``'s output) the modelled genes, and those whose upper-cased
+    symbol is in ``also``, with the raw counts where prepare found them; otherwise every gene of ``layer`` (``None``:
+    ``X``). Genes without a symbol are left out.
     """
     symbols = _resolve_symbols(adata, gene_symbols)
     prepared = C.PREPARE_KEY in adata.uns and C.MODELLED_KEY in adata.var
     if prepared and layer is None:
         layer = adata.uns[C.PREPARE_KEY]["params"].get("layer") or None
     genes = adata.var[C.MODELLED_KEY].to_numpy(dtype=bool) if prepared else np.ones(adata.n_vars, dtype=bool)
+    genes |= np.array([isinstance(s, str) and s.upper() in also for s in symbols])
     genes &= np.array([isinstance(s, str) and s.strip() != "" for s in symbols])
     if not genes.any():
         raise ValueError("no gene has a symbol: pass gene_symbols='<var column with symbols>'")

@@ -10,7 +10,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata
-from ._catalogue import entries_for
+from ._catalogue import MARKER_SYMBOLS, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, source
 
 
@@ -45,7 +45,8 @@ def query(
     Parameters
     ----------
     adata
-        Spots with raw counts; after :func:`semst_sc.pp.prepare` (``semst-sc run``'s output) its modelled genes.
+        Spots with raw counts; after :func:`semst_sc.pp.prepare` (``semst-sc run``'s output) its modelled genes and,
+        with ``catalogue``, every catalogue marker measured.
     text
         The query.
     organism
@@ -85,7 +86,7 @@ def query(
         raise ValueError(f"the query text is empty: give words to search for, e.g. 'myelination', got {text!r}")
     if n_genes < 1:
         raise ValueError(f"n_genes must be positive, got {n_genes}")
-    X, symbols = lognormalised(adata, layer, gene_symbols)
+    X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS if catalogue else frozenset())
     keep = np.array([not is_noise(s) for s in symbols])
     X, symbols = X[:, keep], symbols[keep]
     if organism is None:
