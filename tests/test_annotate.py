@@ -67,6 +67,11 @@ def test_without_gene_text_names_from_markers(tissue, monkeypatch):
     result = tissue.uns["semst_domain_annotation"]
     names = result["domains"].set_index("domain")["name"]
     assert names["WM"] == "white matter" and names["Layer5"] == "cortical layer 5"
+    evidence = [e.split(" (") for e in result["domains"].set_index("domain").loc["WM", "evidence"].split("; ")]
+    wm_markers = next(e.markers for e in CATALOGUE if e.name == "white matter")
+    z = [float(value.rstrip(")")) for _, value in evidence]
+    assert len(evidence) == 5 and {gene for gene, _ in evidence} <= set(wm_markers)  # why it was named so
+    assert z == sorted(z, reverse=True) and z[-1] > 0
     assert result["terms"].empty and result["params"]["gene_text"] == "" and result["params"]["text_weight"] == 0
     assert any("no gene knowledge" in w for w in warnings)
 
@@ -265,7 +270,8 @@ def test_plots(_annotated, gene_text):
     import matplotlib.pyplot as plt
 
     fig = sst.pl.domain_report(_annotated, show=False)
-    assert "white matter" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    drawn = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "white matter" in drawn and "named for: " in drawn
     plt.close(fig)
     adata = _annotated.copy()
     sst.tl.query(adata, "astrocytes", gene_text=gene_text)

@@ -23,7 +23,10 @@ def domain_report(
     show: bool | None = None,
     save: str | None = None,
 ):
-    """Show the domain map beside each domain's name, confidence, top markers and top terms.
+    """Show the domain map beside each domain's name, confidence, markers and top terms.
+
+    For each domain: the markers of the matched catalogue entry that are up in it (``named for``), its own top markers
+    and its top enriched terms.
 
     Parameters
     ----------
@@ -36,7 +39,7 @@ def domain_report(
     spot_size
         Marker size in points squared; by default scaled to the number of spots.
     n_markers
-        Markers listed per domain.
+        Markers listed per domain (the matched entry's, and the domain's own).
     n_terms
         Enriched terms listed per domain.
     show
@@ -76,7 +79,8 @@ def domain_report(
         text.scatter([0.0], [y - 0.01], s=120, color=palette(i % palette.N), transform=text.transAxes, clip_on=False)
         text.text(0.03, y, f"{domain}: {row['name']}  (confidence {row['confidence']:.2f})", transform=text.transAxes,
                   fontsize=9, fontweight="bold", va="center")  # fmt: skip
-        body = f"markers: {markers}\nterms: {'; '.join(terms)}"
+        evidence = ", ".join(e.split(" (")[0] for e in str(row.get("evidence", "")).split("; ")[:n_markers] if e)
+        body = f"named for: {evidence or 'none'}\nmarkers: {markers}\nterms: {'; '.join(terms)}"
         text.text(0.03, y - 0.025, body, transform=text.transAxes, fontsize=7.5, va="top", wrap=True)
     fig.tight_layout()
     return finish(fig, show, save)

@@ -124,10 +124,11 @@ def annotate_domains(
         ``domains``: one row per domain (``domain``, ``name``, ``confidence`` in [0, 1], ``best_match`` (the entry
         the domain was matched to: its name above ``min_confidence``), ``score``, ``first_choice`` (the entry that
         fits the domain best on its own; another domain may fit it better), ``runner_up`` (the best entry no other
-        domain was matched to), ``runner_up_score``, ``n_spots``, ``markers`` and ``terms`` as ``"; "``-joined
-        text, terms with their adjusted p-values); ``terms``: every enriched term (``domain``, ``term``,
-        ``ontology``, ``n_genes``, ``pvalue``, ``padj``, ``genes``); ``params``. The confidence is the match's score
-        less half the runner-up's: a close second halves it.
+        domain was matched to), ``runner_up_score``, ``n_spots``, ``evidence`` (the matched entry's markers that
+        are up in the domain, strongest first, with their Wilcoxon z-scores: why the name was given), ``markers``
+        and ``terms`` as ``"; "``-joined text, terms with their adjusted p-values); ``terms``: every enriched term
+        (``domain``, ``term``, ``ontology``, ``n_genes``, ``pvalue``, ``padj``, ``genes``); ``params``. The
+        confidence is the match's score less half the runner-up's: a close second halves it.
     """
     check_adata(adata)
     if domain_key not in adata.obs:
@@ -195,6 +196,7 @@ def annotate_domains(
                 "runner_up": catalogue[second[i]].name if confident else "",
                 "runner_up_score": float(score[i, second[i]]) if confident else 0.0,
                 "n_spots": int(sizes[domain]),
+                "evidence": _evidence(z[i], tested, catalogue[best]) if confident else "",
                 "markers": "; ".join(markers[i]),
                 "terms": "; ".join(
                     f"{t} ({p:.1e})" for t, p in zip(domain_terms["term"], domain_terms["padj"], strict=True)
@@ -291,14 +293,27 @@ def _support(z: np.ndarray, tested: np.ndarray, catalogue: tuple[Entry, ...]) ->
     Stouffer's combination of the Wilcoxon z-scores of the entry's tested markers, scaled by the domain's largest (at
     least ``_FULL_SUPPORT``); an entry without a tested marker has none.
     """
-    column = pd.Series(np.arange(len(tested))).groupby(tested).first()  # the first of duplicated symbols
     combined = np.zeros((z.shape[0], len(catalogue)))
     for j, entry in enumerate(catalogue):
-        found = column.reindex([g.upper() for g in entry.markers]).dropna().astype(int).to_numpy()
+        found = _marker_columns(tested, entry).to_numpy()
         if len(found):
             combined[:, j] = z[:, found].sum(axis=1) / np.sqrt(len(found))
     scale = np.maximum(combined.max(axis=1, keepdims=True, initial=0), _FULL_SUPPORT)
     return np.clip(combined / scale, 0, 1)
+
+
+def _marker_columns(tested: np.ndarray, entry: Entry) -> pd.Series:
+    """Return the columns of the entry's tested markers (indexed by symbol; the first of duplicated symbols)."""
+    column = pd.Series(np.arange(len(tested))).groupby(tested).first()
+    return column.reindex(list(dict.fromkeys(g.upper() for g in entry.markers))).dropna().astype(int)
+
+
+def _evidence(z: np.ndarray, tested: np.ndarray, entry: Entry, n: int = 5) -> str:
+    """Return the entry's tested markers up in the domain, strongest first: ``"RORB (12.3); ..."`` (z-scores)."""
+    found = _marker_columns(tested, entry)
+    up = pd.Series(z[found.to_numpy()], index=found.index)
+    up = up[up > 0].sort_values(ascending=False, kind="stable").head(n)
+    return "; ".join(f"{gene} ({value:.1f})" for gene, value in up.items())
 
 
 def _no_terms() -> pd.DataFrame:
