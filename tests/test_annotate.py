@@ -158,7 +158,7 @@ def test_the_tissue_is_guessed_from_the_domains_best_matches(tissue):
 
 def test_marker_support_combines_the_z_scores_of_an_entry_s_markers():
     z = np.array([[40.0, 0.0, 20.0], [0.0, 30.0, -10.0]])  # domains x tested genes
-    tested = np.array(["A", "B", "A"])  # a duplicated symbol: its first column counts
+    tested = {"A": 0, "B": 1}  # column of each tested symbol (a duplicated symbol: its first column, as _markers)
     entries = (
         Entry("a and c", ("any",), "compartment", ("a", "C"), ""),  # C was not tested
         Entry("a and b", ("any",), "compartment", ("A", "B"), ""),

@@ -260,11 +260,11 @@ def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
 
 def _markers(
     X: sp.csr_matrix, symbols: np.ndarray, labels: pd.Categorical, n_markers: int
-) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+) -> tuple[list[list[str]], np.ndarray, dict[str, int]]:
     """Each domain's top markers, and the Wilcoxon z-score of every tested gene in every domain (domains x genes).
 
     Wilcoxon rank-sum test of each domain against the other spots; noise genes are left out. Returns the markers,
-    the z-scores and the upper-cased symbols of the tested genes (the columns of the z-scores).
+    the z-scores and the column of each tested gene's upper-cased symbol (the first of duplicated symbols).
     """
     import scanpy as sc
 
@@ -284,10 +284,13 @@ def _markers(
         z[i, [column[name] for name in frame["names"]]] = frame["scores"]
         good = (frame["pvals_adj"] < 0.05) & (frame["logfoldchanges"] > 0.25) & (frame["scores"] > 0)
         out.append(frame.loc[good, "names"].head(n_markers).astype(str).tolist())
-    return out, np.nan_to_num(z), np.char.upper(symbols[keep].astype(str))
+    tested = {}
+    for j, symbol in enumerate(symbols[keep]):
+        tested.setdefault(str(symbol).upper(), j)
+    return out, np.nan_to_num(z), tested
 
 
-def _support(z: np.ndarray, tested: np.ndarray, catalogue: tuple[Entry, ...]) -> np.ndarray:
+def _support(z: np.ndarray, tested: dict[str, int], catalogue: tuple[Entry, ...]) -> np.ndarray:
     """Marker support of each entry in each domain (domains x entries, in [0, 1]).
 
     Stouffer's combination of the Wilcoxon z-scores of the entry's tested markers, scaled by the domain's largest (at
@@ -295,23 +298,22 @@ def _support(z: np.ndarray, tested: np.ndarray, catalogue: tuple[Entry, ...]) ->
     """
     combined = np.zeros((z.shape[0], len(catalogue)))
     for j, entry in enumerate(catalogue):
-        found = _marker_columns(tested, entry).to_numpy()
-        if len(found):
+        found = list(_marker_columns(tested, entry).values())
+        if found:
             combined[:, j] = z[:, found].sum(axis=1) / np.sqrt(len(found))
     scale = np.maximum(combined.max(axis=1, keepdims=True, initial=0), _FULL_SUPPORT)
     return np.clip(combined / scale, 0, 1)
 
 
-def _marker_columns(tested: np.ndarray, entry: Entry) -> pd.Series:
-    """Return the columns of the entry's tested markers (indexed by symbol; the first of duplicated symbols)."""
-    column = pd.Series(np.arange(len(tested))).groupby(tested).first()
-    return column.reindex(list(dict.fromkeys(g.upper() for g in entry.markers))).dropna().astype(int)
+def _marker_columns(tested: dict[str, int], entry: Entry) -> dict[str, int]:
+    """Return the z-score column of each of the entry's tested markers, by upper-cased symbol."""
+    return {gene: tested[gene] for gene in dict.fromkeys(g.upper() for g in entry.markers) if gene in tested}
 
 
-def _evidence(z: np.ndarray, tested: np.ndarray, entry: Entry, n: int = 5) -> str:
+def _evidence(z: np.ndarray, tested: dict[str, int], entry: Entry, n: int = 5) -> str:
     """Return the entry's tested markers up in the domain, strongest first: ``"RORB (12.3); ..."`` (z-scores)."""
     found = _marker_columns(tested, entry)
-    up = pd.Series(z[found.to_numpy()], index=found.index)
+    up = pd.Series(z[list(found.values())], index=list(found), dtype=float)
     up = up[up > 0].sort_values(ascending=False, kind="stable").head(n)
     return "; ".join(f"{gene} ({value:.1f})" for gene, value in up.items())
 
