@@ -13,6 +13,11 @@ from .._utils import check_adata
 from ._catalogue import MARKER_SYMBOLS, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, source
 
+#: softmax temperature of the genes' weights (cosine similarities of all-MiniLM-L6-v2), chosen on query / region
+#: pairs of osmFISH, BaristaSeq and the mouse olfactory bulb, not on DLPFC where the query is measured
+#: (benchmarks/annotate.py)
+_TEMPERATURE = 0.02
+
 
 @doc_params
 def query(
@@ -36,8 +41,11 @@ def query(
     compartments and cell types (:func:`semst_sc.tl.annotate_domains`) are gene knowledge too: a gene listed by an
     entry is at least as relevant as the entry's name or description is similar to the query ("astrocytes" reaches
     AQP4 and SLC1A3 through the astrocyte entry, where the text of the genes alone points at glia in general).
-    The ``n_genes`` most relevant genes drive the score, each weighted by how much more relevant it is than the
-    next gene down. A spot's score is the weighted mean of those genes' standardised log-normalised expression. The
+    The ``n_genes`` most relevant genes drive the score, weighted by a softmax of their relevance (temperature
+    0.02: a gene 0.05 less similar to the query than the most relevant one weighs 12 times less), so that the genes
+    the query is about drive it, not the many loosely related ones of a small panel. A spot's score is the logarithm
+    of its weighted sum of those genes' counts per 10,000, standardised over the spots: pooling the counts before the
+    logarithm lets a spot's few counts of sparse genes add up instead of each gene's noise being scaled up. The
     gene vectors are cached on disk with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings`
     ``cache_dir``), so a repeated query embeds only the query. Deterministic: the same data and query give the same
     scores.
@@ -74,7 +82,8 @@ def query(
     ``None``, or a copy when ``copy=True``. Writes
 
     ``obs['semst_query']``
-        The score of each spot (float32; 0 is the average spot, positive where the query's genes are high).
+        The score of each spot (float32, standardised: 0 is the average spot, positive where the query's genes are
+        high).
     ``uns['semst_query']``
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
         and ``via``: the catalogue entry it came through, or ``""`` for its own text); ``params`` (``text``,
@@ -110,13 +119,11 @@ def query(
     order = np.argsort(-similarity, kind="stable")
     n = min(n_genes, len(symbols))
     top = order[:n]
-    floor = similarity[order[n]] if n < len(symbols) else similarity[top].min() - 1e-3
-    weights = np.maximum(similarity[top] - floor, 0)
-    weights = weights / weights.sum() if weights.sum() > 0 else np.full(n, 1 / n)
-    expression = X[:, top].toarray().astype(np.float64)
-    std = expression.std(axis=0)
-    standardised = (expression - expression.mean(axis=0)) / np.where(std > 0, std, 1)
-    score = (standardised @ weights).astype(np.float32)
+    weights = np.exp((similarity[top] - similarity[top[0]]) / _TEMPERATURE)
+    weights /= weights.sum()
+    pooled = np.log1p(np.expm1(X[:, top].toarray().astype(np.float64)) @ weights)
+    std = pooled.std()
+    score = ((pooled - pooled.mean()) / (std if std > 0 else 1)).astype(np.float32)
 
     out = adata.copy() if copy else adata
     out.obs[key_added] = score
