@@ -144,12 +144,13 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
     truth = adata.obs[label_key].astype(str).to_numpy()
     symbols = (adata.var["gene_symbol"] if "gene_symbol" in adata.var else adata.var_names).astype(str).to_numpy()
     counts = adata.X
-    totals = np.asarray(counts.sum(axis=1)).ravel()
+    totals = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
     rows, timing = [], []
     for region, text, marker in QUERIES[name]:
         y = truth[labelled] == region
         column = np.flatnonzero(symbols == marker)[0]
-        marker_expr = np.log1p(np.asarray(counts[:, column].todense()).ravel() / totals * 1e4)
+        per_10k = np.asarray(counts[:, column].todense()).ravel() * 1e4
+        marker_expr = np.log1p(np.divide(per_10k, totals, out=np.zeros(len(totals)), where=totals > 0))
         for catalogue in (True, False):
             times = []
             for _ in range(2):  # the first embeds every gene's text (or reads the cache), the second reads the cache

@@ -156,8 +156,8 @@ def _parser() -> argparse.ArgumentParser:
         "--tissue",
         default=None,
         help="with --annotate: name domains only after compartments of this tissue ('brain', a brain region such "
-        "as 'cortex' or 'olfactory bulb', or 'non-neural'; default 'auto': brain or non-neural, guessed from the "
-        "domains' best matches; see sst.tl.annotate_domains)",
+        "as 'cortex' or 'olfactory bulb', or 'non-neural'; default 'auto': brain (or the brain region most domains "
+        "match) or non-neural, guessed from the domains' best matches; see sst.tl.annotate_domains)",
     )
     run.add_argument(
         "--distinct-names",

@@ -142,7 +142,7 @@ def _carcinoma(rng: int = 0) -> ad.AnnData:
 def test_the_tissue_is_guessed_from_the_domains_best_matches(tissue):
     sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False)  # tissue="auto", the default
     params = tissue.uns["semst_domain_annotation"]["params"]
-    assert params["tissue_requested"] == "auto" and params["tissue"] == "brain"
+    assert params["tissue_requested"] == "auto" and params["tissue"] == "cortex"  # most domains are cortical layers
     slide = _carcinoma()
     sst.tl.annotate_domains(slide, domain_key="domain", gene_text=False, organism="human")
     result = slide.uns["semst_domain_annotation"]
@@ -154,6 +154,20 @@ def test_the_tissue_is_guessed_from_the_domains_best_matches(tissue):
     assert everything.uns["semst_domain_annotation"]["params"]["tissue"] == ""
     tie = [next(e for e in CATALOGUE if e.name == n) for n in ("white matter", "epithelium", "T cells")]
     assert guess_tissue(tie) is None and guess_tissue(tie[:1] + tie) == "brain"
+
+
+def test_the_guess_narrows_to_a_brain_region_that_most_domains_match():
+    def entries(*names):
+        return [next(e for e in CATALOGUE if e.name == n) for n in names]
+
+    cortex = entries("cortical layer 2/3", "cortical layer 4", "cortical layer 5", "white matter")
+    assert guess_tissue(cortex + entries("olfactory bulb mitral cell layer")) == "cortex"  # 3 of 5: not a bulb
+    bulb = entries("olfactory nerve layer", "olfactory bulb granule cell layer", "olfactory bulb mitral cell layer")
+    assert guess_tissue(bulb + entries("white matter")) == "olfactory bulb"
+    mixed = entries("cortical layer 2/3", "cortical layer 4", "hippocampus", "dentate gyrus", "striatum")
+    mixed += entries("white matter")
+    assert guess_tissue(mixed) == "brain"  # cortex 2 of 6: the hippocampus and striatum keep their names
+    assert guess_tissue(cortex[:2] + entries("white matter", "endothelium and blood vessels")) == "brain"  # 2 of 4
 
 
 def test_marker_support_combines_the_z_scores_of_an_entry_s_markers():

@@ -77,7 +77,8 @@ def annotate_domains(
         ``"cerebellum"``, ``"olfactory bulb"``: its entries, the whole brain's and the immune, vascular and stromal
         ones) or ``"non-neural"`` (every tissue outside the nervous system); ``"auto"``: guessed from the domains'
         best-supported entries in the whole catalogue (``"brain"`` when more of them belong to the nervous system
-        than lie outside it, ``"non-neural"`` when fewer, the whole catalogue on a tie; logged and recorded);
+        than lie outside it, or a brain region when more than half of them are that region's; ``"non-neural"``
+        when fewer; the whole catalogue on a tie; logged and recorded);
         ``None``: the whole catalogue.
     gene_text
         Gene knowledge (full names, GO terms, summaries): ``None`` reads

@@ -77,9 +77,14 @@ def check_tissue(tissue: str | None) -> None:
 def guess_tissue(best: list[Entry]) -> str | None:
     """Guess the tissue of a slide from its domains' best entries.
 
-    ``"brain"`` when more of them belong to the nervous system than lie outside it, ``"non-neural"`` when fewer,
-    ``None`` (the whole catalogue) on a tie; entries found anywhere (immune, vascular, stromal) do not count.
+    ``"brain"`` when more of them belong to the nervous system than lie outside it, narrowed to a brain region of
+    :data:`BRAIN_REGIONS` when more than half of them are that region's (a cortex slice is not named after bulb
+    layers, a section spanning cortex, hippocampus and striatum stays ``"brain"``); ``"non-neural"`` when fewer;
+    ``None`` (the whole catalogue) on a tie. Entries found anywhere (immune, vascular, stromal) do not count as
+    neural or not, but they are among the domains a region needs more than half of.
     """
     neural = sum(bool(NERVOUS.intersection(entry.found_in)) for entry in best)
     other = sum("non-neural" in entry.found_in for entry in best)
-    return "brain" if neural > other else "non-neural" if other > neural else None
+    if neural > other:
+        return next((r for r in BRAIN_REGIONS if 2 * sum(r in e.found_in for e in best) > len(best)), "brain")
+    return "non-neural" if other > neural else None
