@@ -365,7 +365,8 @@ def _enrichment(markers: list[list[str]], domains: list[str], symbols: np.ndarra
         hits = [position[m] for m in genes if m in position]
         if len(hits) < 2:
             continue
-        k = np.asarray(G[hits].sum(axis=0)).ravel()
+        annotated_hits = G[hits].toarray() > 0  # markers x terms
+        k = annotated_hits.sum(axis=0)
         tested = np.flatnonzero(k >= 2)
         if len(tested) == 0:
             continue
@@ -375,7 +376,7 @@ def _enrichment(markers: list[list[str]], domains: list[str], symbols: np.ndarra
             if padj[j] >= 0.05:
                 continue
             term = tested[j]
-            members = [universe[h] for h in hits if G[h, term]]
+            members = [universe[h] for h, has in zip(hits, annotated_hits[:, term], strict=True) if has]
             out.append((domain, *terms[term], int(k[term]), float(p[j]), float(padj[j]), ", ".join(members)))
     frame = pd.DataFrame(out, columns=["domain", "term", "ontology", "n_genes", "pvalue", "padj", "genes"])
     return frame
