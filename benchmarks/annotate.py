@@ -254,7 +254,8 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
         "region when more than half of the domains' best matches are that region's, so a cortex slice is not named "
         "after olfactory bulb layers. On the labels here (this machine's, which differ from the earlier machine's: "
         "same code and seed, another CPU) the default before that last change named 70.0% (per seed 68.8, 72.9, "
-        "70.8, 68.8, 68.8 %) and white matter, layer 1 and the bulb layers 67.1%: the change gains 0 to 2 regions per "
+        "70.8, 68.8, 68.8 %; `before_region_guess/`) and white matter, layer 1 and the bulb layers 67.1%: the change "
+        "gains 0 to 2 regions per "
         "seed, BaristaSeq slice 1's white matter on 3 more seeds, and DLPFC layer 6 goes from bulb or hippocampus "
         "names to 'unassigned'. The held-out data sets will tell how far it carries.",
         "",
@@ -295,7 +296,9 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
         "",
         "How the query's genes are weighted and pooled (a softmax of their relevance, temperature 0.02, and the "
         "logarithm of their pooled counts) was chosen on the pairs of osmFISH, BaristaSeq and the mouse olfactory "
-        "bulb (the second table), not on DLPFC. The weighting before (each of the 30 most relevant genes weighted by "
+        "bulb (the second table; every variant tried: `benchmarks/query_weighting.py`, results in "
+        "`benchmarks/results/query_weighting`), not on DLPFC. The weighting before (each of the 30 most relevant "
+        "genes weighted by "
         "its relevance above the 31st gene's, the weighted mean of their standardised log-normalised expression) "
         "scored 0.534 on average over those 12 pairs against 0.694 now (alternatives tried there: temperatures 0.01 "
         "and 0.05, the top-relevance genes alone, each with the standardised mean instead of pooled counts: 0.656 "
