@@ -4,7 +4,8 @@
     python benchmarks/query_weighting.py dlpfc151673 dlpfc151674                                # where it is measured
 
 For each (region, query, single marker) of ``annotate.QUERIES``, the genes' relevance to the query comes from
-``sst.tl.query`` and the spot scores are recomputed here under each variant: ``A_*`` the weighted mean of the genes'
+``sst.tl.query`` (every gene it reads, log-normalised here over those genes) and the spot scores are recomputed here
+under each variant: ``A_*`` the weighted mean of the genes'
 standardised log-normalised expression, ``C_*`` the logarithm of their weighted pooled counts per 10,000; ``*_current``
 the linear weights used before (relevance above the 31st gene's), ``*_soft<t>`` a softmax of the 30 most relevant
 genes' relevance at temperature t, ``*_ties`` the most relevant genes alone. The default chosen (``C_soft0.02``) is the
@@ -24,8 +25,6 @@ from harness.datasets import DATASETS
 from sklearn.metrics import roc_auc_score
 
 import semst_sc as sst
-from semst_sc.tl._catalogue import MARKER_SYMBOLS
-from semst_sc.tl._gene_knowledge import lognormalised
 
 sst.settings.progress = False
 OUT = Path(__file__).resolve().parent / "results" / "query_weighting"
@@ -53,21 +52,25 @@ def main(names: list[str]) -> None:
     for name in names:
         load, label_key, _, organism = DATASETS[name]
         adata = load()
+        counts = adata.X.copy()  # raw counts, before prepare
         sst.pp.prepare(adata)
-        X, symbols = lognormalised(adata, None, None, also=MARKER_SYMBOLS)
-        column = {str(s): j for j, s in enumerate(symbols)}
+        var_symbols = adata.var["gene_symbol"] if "gene_symbol" in adata.var else adata.var_names
+        column = {str(s): j for j, s in reversed(list(enumerate(var_symbols)))}  # the first of duplicated symbols
         labels = adata.obs[label_key].astype("string")
         labelled = labels.notna().to_numpy()
         for region, text, marker in QUERIES[name]:
-            sst.tl.query(adata, text, organism=organism, n_genes=len(symbols))  # every gene's relevance
+            sst.tl.query(adata, text, organism=organism, n_genes=adata.n_vars)  # every gene it reads, by relevance
             genes = adata.uns["semst_query"]["genes"]
+            read = counts[:, [column[g] for g in genes["gene"]]].toarray().astype(float)
+            totals = read.sum(axis=1, keepdims=True)
+            E = np.log1p(np.divide(read * 1e4, totals, out=np.zeros_like(read), where=totals > 0))
             y = (labels[labelled] == region).to_numpy()
-            E = X[:, [column[g] for g in genes["gene"]]].toarray().astype(float)
             row = {"dataset": name, "region": region, "query": text, "marker": marker}
             row |= {
                 k: round(roc_auc_score(y, v[labelled]), 4) for k, v in scores(E, genes["similarity"].to_numpy()).items()
             }
-            row["marker_auc"] = round(roc_auc_score(y, X[:, column[marker]].toarray().ravel()[labelled]), 4)
+            at = list(genes["gene"]).index(marker)
+            row["marker_auc"] = round(roc_auc_score(y, E[:, at][labelled]), 4)
             row["top"] = ",".join(genes["gene"].head(6))
             print(row, flush=True)
             rows.append(row)
