@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from ._constants import TABLE_KEY
+from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = (
@@ -115,10 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--neighbourhood-pooling",
-        default="counts",
-        choices=["counts", "cells"],
-        help="at cell resolution, sum the pooled observations as they are ('counts', the default) or each brought "
-        "to the median depth first ('cells': every cell weighs the same)",
+        default=DEFAULT_POOLING,
+        choices=list(POOLINGS),
+        help="at cell resolution, sum the pooled observations with each one's counts capped at the median counts "
+        "per observation ('capped', the default), as they are ('counts') or each brought to the median ('cells': "
+        "every cell weighs the same)",
     )
     run.add_argument("--gene-symbols", default=None, help="var column with gene symbols")
     run.add_argument(

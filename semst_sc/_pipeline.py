@@ -12,7 +12,7 @@ from ._sections import section_indices
 from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
-from .pp._resolution import DEFAULT_POOLING, Pooling
+from .pp._resolution import Pooling, check_pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def run_pipeline(
     n_top_genes: int = 3000,
     resolution: Literal["auto", "spot", "cell"] = "auto",
     neighbourhood_size: int | None = None,
-    neighbourhood_pooling: Pooling = DEFAULT_POOLING,
+    neighbourhood_pooling: Pooling = C.DEFAULT_POOLING,
     spatial_neighbors: int | None = None,
     library_key: str | None = None,
     model: Any = None,
@@ -86,8 +86,9 @@ def run_pipeline(
     neighbourhood_size
         Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
     neighbourhood_pooling
-        At cell resolution, ``"counts"``: the pooled observations summed as they are, or ``"cells"``: each brought
-        to the median counts first (every cell weighs the same); see :func:`semst_sc.pp.prepare`.
+        At cell resolution, ``"capped"`` (the default): each pooled observation's counts capped at the median counts
+        per observation; ``"counts"``: summed as they are; ``"cells"``: each brought to the median counts (every cell
+        weighs the same); see :func:`semst_sc.pp.prepare`.
     spatial_neighbors
         Neighbours per spot of the spatial graph (``None``: the default of
         :func:`semst_sc.pp.spatial_graph`, or a graph already in ``obsp``).
@@ -171,8 +172,7 @@ def run_pipeline(
         raise ValueError(f"method must be one of {', '.join(map(repr, tl._cluster.METHODS))}, got {method!r}")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
-    if neighbourhood_pooling not in ("cells", "counts"):
-        raise ValueError(f"neighbourhood_pooling must be 'cells' or 'counts', got {neighbourhood_pooling!r}")
+    check_pooling(neighbourhood_pooling)
     if semantic_mode is not None and semantic_mode not in ("genes", "symbols"):
         raise ValueError(f"semantic_mode must be 'genes' or 'symbols', got {semantic_mode!r}")
     get_matrix(adata, layer)  # a missing layer names the layers there are

@@ -51,23 +51,27 @@ def test_the_override_wins():
         sst.pp.prepare(visium, resolution="cells")
     with pytest.raises(ValueError, match="neighbourhood_size must be a positive integer"):
         sst.pp.prepare(cells, neighbourhood_size=0)
-    with pytest.raises(ValueError, match="neighbourhood_pooling must be 'cells' or 'counts', got 'mean'"):
+    with pytest.raises(ValueError, match="must be one of 'capped', 'cells', 'counts', got 'mean'"):
         sst.pp.prepare(cells, neighbourhood_pooling="mean")
 
 
-@pytest.mark.parametrize("pooling", ["cells", "counts"])
+@pytest.mark.parametrize("pooling", ["capped", "cells", "counts", None])
 def test_cell_resolution_models_the_summed_neighbourhood(pooling):
     adata = simulate_tissue(platform="xenium", n_cells=500, n_genes=60, rng=2)
-    sst.pp.prepare(adata, neighbourhood_size=5, neighbourhood_pooling=pooling)
+    sst.pp.prepare(adata, neighbourhood_size=5, **({} if pooling is None else {"neighbourhood_pooling": pooling}))
+    pooling = pooling or "capped"  # the default
     assert adata.uns["semst_prepare"]["params"]["neighbourhood_pooling"] == pooling
     genes = adata.var["semst_modelled"].to_numpy()
     coords = adata.obsm["spatial"]
     _, idx = NearestNeighbors(n_neighbors=5).fit(coords).kneighbors(coords)  # itself included
     own = adata.X[:, genes].toarray().astype(np.float64)
     totals = np.asarray(adata.X.sum(axis=1)).ravel()
-    weight = np.median(totals[totals > 0]) / totals if pooling == "cells" else np.ones_like(totals)
+    ratio = np.median(totals[totals > 0]) / totals
+    weight = {"cells": ratio, "capped": np.minimum(ratio, 1), "counts": np.ones_like(totals)}[pooling]
     assert pooling == "counts" or weight.std() > 0.1  # cells of other depths: the weighting is seen
-    pooled = (own * weight[:, None])[idx].sum(axis=1)  # each cell at the median depth, or as it is
+    # capped: the cells above the median brought down to it, the others (half of them) kept as they are
+    assert pooling != "capped" or 0.4 < np.mean(weight == 1) < 0.6
+    pooled = (own * weight[:, None])[idx].sum(axis=1)  # each cell weighted, or as it is
     pool = adata.obsp["semst_neighbourhood"]
     assert sp.issparse(pool) and (np.diff(pool.indptr) == 5).all()
     np.testing.assert_allclose(pool.diagonal(), weight, rtol=1e-6)
@@ -207,6 +211,6 @@ def test_run_pipeline_checks_resolution_arguments_first(tissue):
         sst.run_pipeline(tissue, 3, neighbourhood_size=0)
     with pytest.raises(ValueError, match="resolution must be 'auto', 'spot' or 'cell'"):
         sst.run_pipeline(tissue, 3, resolution="bins")
-    with pytest.raises(ValueError, match="neighbourhood_pooling must be 'cells' or 'counts'"):
+    with pytest.raises(ValueError, match="neighbourhood_pooling must be one of 'capped', 'cells', 'counts'"):
         sst.run_pipeline(tissue, 3, neighbourhood_pooling="sum")
     assert "semst_domain" not in tissue.obs

@@ -143,6 +143,7 @@ METHODS: dict[str, Method] = {
     for method in (
         semst("semst"),
         semst("semst_spot", resolution="spot"),  # single cells modelled alone, as before cell resolution
+        semst("semst_capped_pooling", neighbourhood_pooling="capped"),  # each pooled cell capped at the median depth
         semst("semst_cell_pooling", neighbourhood_pooling="cells"),  # each pooled cell at the median depth
         semst("semst_count_pooling", neighbourhood_pooling="counts"),  # pooled cells summed by their raw counts
         semst("semst_paper", preset="paper"),

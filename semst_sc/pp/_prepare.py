@@ -12,10 +12,10 @@ from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices
 from .._utils import check_adata, check_counts, get_matrix, get_spatial
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
-    DEFAULT_POOLING,
     Pooling,
     Resolution,
     cell_weights,
+    check_pooling,
     detect_resolution,
     neighbourhood,
 )
@@ -30,7 +30,7 @@ def prepare(
     layer: str | None = None,
     resolution: Resolution = "auto",
     neighbourhood_size: int | None = None,
-    neighbourhood_pooling: Pooling = DEFAULT_POOLING,
+    neighbourhood_pooling: Pooling = C.DEFAULT_POOLING,
     spatial_key: str = C.SPATIAL_KEY,
     library_key: str | None = None,
     copy: bool = False,
@@ -43,10 +43,10 @@ def prepare(
     deviation (no centring) and clipped at 10.
 
     At cell resolution (single cells, or sub-cellular bins) a spot is replaced by its neighbourhood: the summed
-    counts of its ``neighbourhood_size`` nearest observations, itself included (``neighbourhood_pooling="cells"``
-    brings each to the median counts per cell first). The encoder input, the semantic vectors and the ZINB target
-    then all describe the mix of cells around each cell, so that the domains found are tissue neighbourhoods, not
-    cell types.
+    counts of its ``neighbourhood_size`` nearest observations, itself included, each observation's counts capped at
+    the median counts per observation (``neighbourhood_pooling``). The encoder input, the semantic vectors and the
+    ZINB target then all describe the mix of cells around each cell, so that the domains found are tissue
+    neighbourhoods, not cell types.
 
     Several sections (``library_key``) are modelled together: only genes detected in every section are kept (how many
     were dropped is logged), the variable genes are chosen across sections (scanpy's ``batch_key``), the resolution
@@ -73,9 +73,11 @@ def prepare(
     neighbourhood_size
         Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
     neighbourhood_pooling
-        At cell resolution, how the pooled counts are summed: ``"counts"``, as they are (cells with more RNA weigh
-        more; the default), or ``"cells"``, each observation brought to the median counts per observation first (the
-        neighbourhood's make-up by cells; better on osmFISH, worse on BaristaSeq, ``docs/method.md``).
+        At cell resolution, how the pooled counts are summed: ``"capped"`` (the default), each observation's counts
+        capped at the median counts per observation (one with more is brought down to the median, one with fewer
+        kept as it is: no cell outweighs a typical one, and a nearly empty one is not inflated); ``"counts"``, as
+        they are (cells with more RNA weigh more); or ``"cells"``, each brought to the median (the neighbourhood's
+        make-up by cells, as BANKSY). Measured in ``docs/method.md``.
     spatial_key
         Key of the coordinates in ``obsm`` (read to detect the resolution and build the neighbourhoods).
     library_key
@@ -93,7 +95,7 @@ def prepare(
         The scaled encoder input (sparse, float32, zero outside the modelled genes).
     ``obsp['semst_neighbourhood']``
         At cell resolution: the neighbourhoods (row i holds the weights of the observations pooled for i: each one's
-        median-depth factor with ``neighbourhood_pooling="cells"``, 1 with ``"counts"``).
+        median counts over its counts with ``"cells"``, that ratio capped at 1 with ``"capped"``, 1 with ``"counts"``).
     ``uns['semst_prepare']['params']``
         The parameters used; ``layer`` names where the raw counts are (``None``: ``X``); ``resolution`` the
         resolution used, with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
@@ -112,8 +114,7 @@ def prepare(
     size = DEFAULT_NEIGHBOURHOOD_SIZE if neighbourhood_size is None else neighbourhood_size
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"neighbourhood_size must be a positive integer, got {neighbourhood_size!r}")
-    if neighbourhood_pooling not in ("cells", "counts"):
-        raise ValueError(f"neighbourhood_pooling must be 'cells' or 'counts', got {neighbourhood_pooling!r}")
+    check_pooling(neighbourhood_pooling)
     groups = section_indices(adata, library_key)
     sections = groups or [np.arange(adata.n_obs)]
     resolved, evidence = _resolve(adata, counts, resolution, spatial_key, sections)
@@ -123,8 +124,8 @@ def prepare(
         coords = get_spatial(adata, spatial_key)
         blocks = [neighbourhood(coords[index], size) for index in sections]
         pool = blocks[0] if groups is None else block_diagonal(blocks, sections, adata.n_obs)
-        if neighbourhood_pooling == "cells":  # each pooled cell at the median depth; in place: no copy at 1M cells
-            pool.data *= cell_weights(np.asarray(counts.sum(axis=1)).ravel())[pool.indices]
+        if neighbourhood_pooling != "counts":  # in place: no copy at 1M cells
+            pool.data *= cell_weights(np.asarray(counts.sum(axis=1)).ravel(), neighbourhood_pooling)[pool.indices]
 
     if min_cells is None:
         min_cells = max(3, int(np.ceil(0.01 * adata.n_obs)))

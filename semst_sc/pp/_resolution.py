@@ -3,9 +3,10 @@
 A multi-cell spot (Visium, Spatial Transcriptomics) already averages its surroundings; a single cell (Xenium,
 CosMx, MERFISH, osmFISH, BaristaSeq) or a sub-cellular bin (Visium HD) does not, and clustering it by its own
 expression finds cell types, not domains. At cell resolution SemST therefore models each observation's
-*neighbourhood*: the counts of its nearest observations, itself included, summed as they are
-(``neighbourhood_pooling="counts"``, the default: cells with more RNA weigh more, as under a spot) or with each cell
-brought to the median depth first (``"cells"``: a neighbourhood's make-up by cells, as BANKSY averages normalised
+*neighbourhood*: the counts of its nearest observations, itself included, summed with each cell's counts capped at
+the median counts per cell (``neighbourhood_pooling="capped"``, the default: no cell outweighs a typical one, and a
+nearly empty one is not inflated), as they are (``"counts"``: cells with more RNA weigh more, as under a spot) or with
+each cell brought to the median depth (``"cells"``: a neighbourhood's make-up by cells, as BANKSY averages normalised
 expression), so that the encoder input, the semantic vector (the neighbourhood's most expressed genes) and the ZINB
 target all describe the mixture of cells around it, as a spot would.
 """
@@ -18,8 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 
+from .._constants import POOLINGS
+
 Resolution = Literal["auto", "spot", "cell"]
-Pooling = Literal["cells", "counts"]
+Pooling = Literal["capped", "cells", "counts"]
 
 #: observations on a lattice: at least this share of nearest-neighbour distances lies within LATTICE_TOLERANCE of
 #: their median (Visium's hexagonal grid: 0.999 on DLPFC; ST's square grid with its jittered spot positions: 0.70
@@ -32,9 +35,6 @@ SPOT_MIN_COUNTS = 500
 #: observations pooled into each neighbourhood at cell resolution (itself included): about the cells under a Visium
 #: spot and its first ring; the documented default for every cell-resolution platform
 DEFAULT_NEIGHBOURHOOD_SIZE = 20
-#: how the pooled observations are summed: "counts" (as they are) or "cells" (each brought to the median depth first);
-#: "cells" lifted osmFISH and lowered BaristaSeq 1 (docs/method.md), so the default stays "counts"
-DEFAULT_POOLING: Pooling = "counts"
 
 
 def detect_resolution(coords: np.ndarray, totals: np.ndarray) -> tuple[str, dict[str, float]]:
@@ -65,12 +65,28 @@ def detect_resolution(coords: np.ndarray, totals: np.ndarray) -> tuple[str, dict
     return ("spot" if spot else "cell"), {"lattice_share": lattice_share, "median_counts": median_counts}
 
 
-def cell_weights(totals: np.ndarray) -> np.ndarray:
-    """Weight that brings each cell to the median counts per cell (of the cells with counts); 0 for empty cells."""
+def check_pooling(pooling: str) -> None:
+    """Raise a clear error for an unknown ``neighbourhood_pooling``."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"neighbourhood_pooling must be one of {', '.join(map(repr, POOLINGS))}, got {pooling!r}")
+
+
+def cell_weights(totals: np.ndarray, pooling: Pooling) -> np.ndarray:
+    """Weight of each cell's counts in the neighbourhoods that pool it.
+
+    ``"counts"``: 1; ``"cells"``: the median counts per cell (of the cells with counts) over the cell's counts;
+    ``"capped"``: that ratio where it is below 1 (cells above the median brought down to it, the others as they are).
+    Empty cells weigh 0 under ``"cells"`` and ``"capped"``.
+    """
     totals = np.asarray(totals, dtype=np.float64)
+    if pooling == "counts":
+        return np.ones(len(totals), np.float32)
     filled = totals > 0
     median = np.median(totals[filled]) if filled.any() else 1.0
-    return np.divide(median, totals, out=np.zeros_like(totals), where=filled).astype(np.float32)
+    weights = np.divide(median, totals, out=np.zeros_like(totals), where=filled)
+    if pooling == "capped":
+        weights = np.minimum(weights, 1.0)
+    return weights.astype(np.float32)
 
 
 def neighbourhood(coords: np.ndarray, size: int) -> sp.csr_matrix:
