@@ -19,7 +19,7 @@ FEATURE_GRAPH_KEY = "semst_feature"
 
 # how the neighbourhoods of cell resolution are pooled (pp._resolution.cell_weights): each pooled cell's counts
 # capped at the median counts per cell, as they are, or each brought to the median; the default, "capped", was ahead
-# of "counts" on osmFISH and BaristaSeq 1-2 and level on BaristaSeq 3, where "cells" fell behind on BaristaSeq 1
+# of "counts" on osmFISH and BaristaSeq 1-2 and level on BaristaSeq 3, where "cells" trailed on BaristaSeq 1
 # (docs/method.md)
 POOLINGS = ("capped", "cells", "counts")
 DEFAULT_POOLING = "capped"
