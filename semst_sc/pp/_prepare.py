@@ -124,8 +124,8 @@ def prepare(
         coords = get_spatial(adata, spatial_key)
         blocks = [neighbourhood(coords[index], size) for index in sections]
         pool = blocks[0] if groups is None else block_diagonal(blocks, sections, adata.n_obs)
-        if neighbourhood_pooling != "counts":  # in place: no copy at 1M cells
-            pool.data *= cell_weights(np.asarray(counts.sum(axis=1)).ravel(), neighbourhood_pooling)[pool.indices]
+        # each pooled cell weighted as neighbourhood_pooling says; in place: no copy at 1M cells
+        pool.data *= cell_weights(np.asarray(counts.sum(axis=1)).ravel(), neighbourhood_pooling)[pool.indices]
 
     if min_cells is None:
         min_cells = max(3, int(np.ceil(0.01 * adata.n_obs)))
