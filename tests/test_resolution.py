@@ -81,6 +81,19 @@ def test_cell_resolution_models_the_summed_neighbourhood(pooling):
     np.testing.assert_allclose(adata.layers["semst_scaled"][:, genes].toarray(), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_each_section_caps_at_its_own_median():
+    one = simulate_tissue(platform="xenium", n_cells=400, n_genes=60, rng=5)
+    deeper = one.copy()
+    deeper.X = deeper.X * 3  # the same cells, sequenced three times deeper
+    joint = sst.concat_sections({"a": one, "b": deeper})
+    sst.pp.prepare(joint, library_key="library_id", neighbourhood_size=5)
+    weight = joint.obsp["semst_neighbourhood"].diagonal()
+    section = joint.obs["library_id"].to_numpy()
+    assert 0.4 < np.mean(weight[section == "a"] == 1) < 0.6  # half of each section's cells capped
+    # a section's depth does not change how its cells are pooled (one median over both would cap "b" far more)
+    np.testing.assert_allclose(weight[section == "b"], weight[section == "a"], rtol=1e-6)
+
+
 def test_cell_domains_are_refined_over_each_cells_neighbourhood():
     from semst_sc.tl._refine import majority_vote
 
@@ -134,6 +147,7 @@ def test_expression_neighbours_lie_outside_the_cells_neighbourhood():
     assert not spot.uns["semst_feature_neighbors"]["params"]["outside_neighbourhood"]
 
 
+@pytest.mark.slow
 def test_approximate_search_also_passes_over_the_neighbourhood(monkeypatch):
     from semst_sc.pp import _feature_graph
 

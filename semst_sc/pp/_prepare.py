@@ -50,9 +50,9 @@ def prepare(
 
     Several sections (``library_key``) are modelled together: only genes detected in every section are kept (how many
     were dropped is logged), the variable genes are chosen across sections (scanpy's ``batch_key``), the resolution
-    is detected per section (they must agree), neighbourhoods never cross sections, and each section's genes are
-    divided by their standard deviation within that section, so that a section's overall depth or gene-wise
-    efficiency does not become a domain.
+    is detected per section (they must agree), neighbourhoods never cross sections and cap counts at their own
+    section's median, and each section's genes are divided by their standard deviation within that section, so that
+    a section's overall depth or gene-wise efficiency does not become a domain.
 
     Parameters
     ----------
@@ -124,8 +124,12 @@ def prepare(
         coords = get_spatial(adata, spatial_key)
         blocks = [neighbourhood(coords[index], size) for index in sections]
         pool = blocks[0] if groups is None else block_diagonal(blocks, sections, adata.n_obs)
-        # each pooled cell weighted as neighbourhood_pooling says; in place: no copy at 1M cells
-        pool.data *= cell_weights(np.asarray(counts.sum(axis=1)).ravel(), neighbourhood_pooling)[pool.indices]
+        # each pooled cell weighted as neighbourhood_pooling says, against its own section's median; in place
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        weights = np.empty(adata.n_obs, np.float32)
+        for index in sections:
+            weights[index] = cell_weights(totals[index], neighbourhood_pooling)
+        pool.data *= weights[pool.indices]
 
     if min_cells is None:
         min_cells = max(3, int(np.ceil(0.01 * adata.n_obs)))
