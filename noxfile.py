@@ -26,9 +26,13 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (real-data tests read SEMST_DATA_DIR, default ../shared/data)."""
+    """Run the test suite (real-data tests read SEMST_DATA_DIR, default ../shared/data).
+
+    One pytest worker per core (pytest-xdist), each with one torch thread: two-thread workers on the same cores
+    would slow each other several times over.
+    """
     _install(session, "test")
-    session.run("pytest", "-ra", *session.posargs, env=OFFLINE)
+    session.run("pytest", "-ra", "-n", "auto", *session.posargs, env=OFFLINE | {"OMP_NUM_THREADS": "1"})
 
 
 @nox.session

@@ -14,9 +14,14 @@ def _semantic_cache(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip real-data tests when the data are absent, or fail when SEMST_REQUIRE_DATA=1 (as CI sets)."""
+    """Order the slow tests first; skip real-data tests when the data are absent (fail if SEMST_REQUIRE_DATA=1).
+
+    Slow first: with one worker per core (``nox -s tests``), minute-long tests started last would leave the other
+    workers idle at the end. CI sets SEMST_REQUIRE_DATA=1.
+    """
     from semst_sc.datasets import default_data_dir
 
+    items.sort(key=lambda item: not ("slow" in item.keywords or "real_data" in item.keywords))  # stable
     data = default_data_dir()
     if (data / "dlpfc").is_dir():
         return
