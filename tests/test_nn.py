@@ -194,6 +194,23 @@ def test_training_lowers_the_loss_and_is_deterministic():
     assert set(h1) == {"total", "zinb", "spatial", "dicr"}
 
 
+def test_training_flushes_denormals_and_restores_the_default():
+    """Denormal floats make CPU arithmetic many times slower: training flushes them, and leaves torch as it found it."""
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    seen = []
+
+    class Probe(SemSTModel):
+        def forward(self, batch):
+            seen.append(float(tiny * 1.0))
+            return super().forward(batch)
+
+    model, _, sampler = _train(0, lambda: Probe(12, 12, None, hidden_dim=16, latent_dim=4))
+    assert seen and all(value == 0.0 for value in seen)  # flushed in every step
+    assert float(tiny * 1.0) > 0  # torch's default again after training
+    embed(model, sampler)
+    assert float(tiny * 1.0) > 0
+
+
 def test_full_batch_sampler_draws_within_bounds():
     data = _graph_data()
     sampler = FullBatchSampler(data, ("spatial",), CPU, recon_batch_size=32, pair_batch_size=50)

@@ -55,6 +55,7 @@ def test_contrastive_encoder_defaults_follow_graphst(tissue):
     out = sst.tl.semst(tissue, encoder="contrastive", copy=True)
     params = out.uns["semst"]["params"]
     assert params["n_epochs"] == 300 and params["weight_decay"] == 0.0
+    assert len(out.uns["semst"]["loss_history"]["total"]) == 300
     assert out.obsm["X_semst"].shape == (tissue.n_obs, int(tissue.var["semst_modelled"].sum()))
     dual = sst.tl.semst(tissue, n_epochs=2, copy=True).uns["semst"]["params"]
     assert dual["weight_decay"] == 5e-4

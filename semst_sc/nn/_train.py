@@ -38,7 +38,8 @@ def train(
 
     Inside an initialised ``torch.distributed`` process group (e.g. under ``torchrun``) the model is wrapped in
     :class:`~torch.nn.parallel.DistributedDataParallel`, which averages the gradients: each process draws its share
-    of every step's spots. Torch's deterministic kernels are used (CPU scatter-adds otherwise vary run to run).
+    of every step's spots. Torch's deterministic kernels are used (CPU scatter-adds otherwise vary run to run), and
+    denormal floats are flushed to zero (:func:`flush_denormals`).
 
     Parameters
     ----------
@@ -69,7 +70,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     history: dict[str, list[float]] = {}
     model.train()
-    with deterministic():
+    with deterministic(), flush_denormals():
         for _ in tqdm(range(n_steps), desc=f"training {type(model).__name__}", disable=not progress or rank != 0):
             terms = forward(sampler.sample())
             optimizer.zero_grad()
@@ -96,7 +97,7 @@ def embed(model: SpotEncoder, sampler: Sampler, *, chunk_size: int = 65_536) -> 
         Spots fused at a time (memory stays bounded at millions of spots).
     """
     model.eval()
-    with deterministic():
+    with deterministic(), flush_denormals():
         return model.embed(sampler.everything(), chunk_size=chunk_size)
 
 
@@ -116,3 +117,19 @@ def deterministic():
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         settings.fill_uninitialized_memory = previous[2]
+
+
+@contextmanager
+def flush_denormals():
+    """Flush denormal floats (below about 1e-38) to zero inside the block; torch's default, off, is set again after.
+
+    Weights and gradients that shrink towards zero (the FSM starts at zero; weight decay) pass through the denormal
+    range, where CPU arithmetic is many times slower: training a small tissue ran 5x slower without the flush. Values
+    that small are zero to any result.
+    """
+    supported = torch.set_flush_denormal(True)  # False where the CPU cannot (no SSE3): nothing changed
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
