@@ -69,7 +69,10 @@ class Settings:
 
     @property
     def n_threads(self) -> int | None:
-        """Torch CPU threads used while training (``None``: torch's default, one per core)."""
+        """Torch CPU threads used while training (``None``: ``$OMP_NUM_THREADS``, else torch's default, one per core).
+
+        See :meth:`resolve_threads`.
+        """
         return self._n_threads
 
     @n_threads.setter
@@ -86,6 +89,23 @@ class Settings:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def resolve_threads(self) -> int:
+        """Return the torch threads training uses: :attr:`n_threads`, else ``$OMP_NUM_THREADS``, else torch's count.
+
+        ``$OMP_NUM_THREADS`` is read again at each training because a library that runs OpenMP through numba (scanpy's
+        ``seurat_v3`` highly variable genes, in :func:`~semst_sc.pp.prepare`) sets OpenMP's count to one thread per
+        core for the whole process, torch's included: training asked to run on one thread ran on two, and on a busy
+        machine up to ten times slower.
+        """
+        if self._n_threads is not None:
+            return self._n_threads
+        requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if requested.isdigit() and int(requested) > 0:
+            return int(requested)
+        import torch
+
+        return torch.get_num_threads()
 
     def __repr__(self) -> str:
         fields = ("device", "progress", "cache_dir", "n_threads")

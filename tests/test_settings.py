@@ -28,3 +28,32 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
 def test_settings_is_one_shared_instance():
     assert sst.settings is sst._settings.settings
     assert "device=" in repr(sst.settings)
+
+
+def test_training_threads_follow_the_request_not_what_another_library_set(monkeypatch, tissue):
+    """numba's OpenMP layer (scanpy's seurat_v3 genes, run by pp.prepare) sets every OpenMP count to one per core."""
+    import torch
+
+    from semst_sc import nn
+
+    s = Settings()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert s.resolve_threads() == torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert s.resolve_threads() == 1
+    s.n_threads = 3
+    assert s.resolve_threads() == 3
+
+    sst.pp.prepare(tissue, n_top_genes=100)
+    sst.pp.spatial_graph(tissue)
+    sst.pp.feature_graph(tissue)
+    seen, train = [], nn.train
+    monkeypatch.setattr(nn, "train", lambda *a, **k: seen.append(torch.get_num_threads()) or train(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as numba leaves it on two cores
+    try:
+        sst.tl.semst(tissue, semantic_key=None, n_epochs=1)
+        assert seen == [1] and tissue.uns["semst"]["params"]["n_threads"] == 1
+        assert torch.get_num_threads() == 2  # torch's count is left as it was found
+    finally:
+        torch.set_num_threads(before)

@@ -141,9 +141,8 @@ def semst(
         raise ValueError(f"{name} takes no covariates: leave covariate_key=None")
     data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates)
 
-    threads = torch.get_num_threads()
-    if settings.n_threads is not None:
-        torch.set_num_threads(settings.n_threads)
+    threads, n_threads = torch.get_num_threads(), settings.resolve_threads()
+    torch.set_num_threads(n_threads)
     torch.manual_seed(rng)
     if isinstance(encoder, nn.SpotEncoder):
         model = encoder
@@ -217,7 +216,7 @@ def semst(
             "world_size": world_size,
             "rng": rng,
             "device": str(dev),
-            "n_threads": settings.n_threads or threads,
+            "n_threads": n_threads,
             "n_genes": int(genes.sum()),
         },
         "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
