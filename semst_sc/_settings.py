@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import _constants as C
@@ -106,6 +108,21 @@ class Settings:
         import torch
 
         return torch.get_num_threads()
+
+    @contextmanager
+    def torch_threads(self) -> Iterator[int]:
+        """Run torch on :meth:`resolve_threads` threads inside the block (training, text models); yields the count.
+
+        Torch's count before the block is set again after it.
+        """
+        import torch
+
+        before, count = torch.get_num_threads(), self.resolve_threads()
+        torch.set_num_threads(count)
+        try:
+            yield count
+        finally:
+            torch.set_num_threads(before)
 
     def __repr__(self) -> str:
         fields = ("device", "progress", "cache_dir", "n_threads")

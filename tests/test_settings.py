@@ -57,3 +57,30 @@ def test_training_threads_follow_the_request_not_what_another_library_set(monkey
         assert torch.get_num_threads() == 2  # torch's count is left as it was found
     finally:
         torch.set_num_threads(before)
+
+
+def test_text_model_runs_on_the_threads_asked_for_and_torch_is_restored(monkeypatch):
+    import numpy as np
+    import torch
+
+    from semst_sc.semantics import SentenceTransformerEncoder
+
+    class Model:  # stands in for the loaded sentence-transformers model
+        def encode(self, texts, **kwargs):
+            seen.append(torch.get_num_threads())
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    seen = []
+    encoder = SentenceTransformerEncoder("stand-in")
+    encoder._model = Model()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as numba leaves it on two cores
+    try:
+        assert encoder.encode(["MBP", "PLP1"]).shape == (2, 4) and seen == [1]
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="inside"), sst.settings.torch_threads():
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -102,9 +102,10 @@ class SentenceTransformerEncoder:
         -------
         A float32 array, one row per text.
         """
-        vectors = self.model.encode(
-            list(texts), convert_to_numpy=True, batch_size=batch_size, show_progress_bar=progress
-        )
+        with settings.torch_threads():  # the threads asked for, whatever numba has set (see Settings.resolve_threads)
+            vectors = self.model.encode(
+                list(texts), convert_to_numpy=True, batch_size=batch_size, show_progress_bar=progress
+            )
         return check_vectors(vectors, len(texts))
 
     def __repr__(self) -> str:

@@ -141,8 +141,6 @@ def semst(
         raise ValueError(f"{name} takes no covariates: leave covariate_key=None")
     data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates)
 
-    threads, n_threads = torch.get_num_threads(), settings.resolve_threads()
-    torch.set_num_threads(n_threads)
     torch.manual_seed(rng)
     if isinstance(encoder, nn.SpotEncoder):
         model = encoder
@@ -159,7 +157,7 @@ def semst(
 
     start = time.perf_counter()
     world_size = 1
-    try:
+    with settings.torch_threads() as n_threads:
         with nn.distributed_session(dev.type) if options["distributed"] else nullcontext(dev) as dev:
             from ..nn._distributed import process_group, share_from_first
 
@@ -188,8 +186,6 @@ def semst(
             )
             z = nn.embed(model, sampler) if rank == 0 else None
             z = share_from_first(z, (adata.n_obs, model.embedding_dim), dev).cpu().numpy().astype(np.float32)
-    finally:
-        torch.set_num_threads(threads)
     if not np.isfinite(z).all():
         raise FloatingPointError(
             "training diverged (non-finite embedding): lower train_kwargs['lr'] or check the counts"
