@@ -72,21 +72,39 @@ def get_matrix(adata: AnnData, layer: str | None):
     return adata.layers[layer]
 
 
-def check_counts(X, what: str) -> None:
-    """Raise when ``X`` has negative or non-integer values (raw counts are needed)."""
+def check_counts(X, what: str) -> bool:
+    """Raise when ``X`` cannot hold counts; return whether its values are integers.
+
+    Non-negative non-integer values (counts divided by cell volume, as some MERFISH releases hold them) are modelled
+    as counts. Values brought to one total per spot (``sc.pp.normalize_total``) or log-transformed (``sc.pp.log1p``)
+    are not counts: they raise, as do negative (scaled) values.
+    """
     values = X.data if sp.issparse(X) else np.asarray(X)
     if values.size == 0:
-        return
+        return True
     sample = values.ravel()[:5_000_000]
     if not np.isfinite(sample).all():
         raise ValueError(f"{what} has NaN or infinite values; raw counts are needed")
     if (sample < 0).any():
         raise ValueError(f"{what} has negative values; raw counts are needed (pass layer='counts' if they are there)")
-    if not np.allclose(sample, np.round(sample)):
-        raise ValueError(
-            f"{what} holds non-integer values, but SemST needs raw counts: pass the layer with raw counts "
-            "(layer='counts'; CLI: --layer counts) or load the unnormalised matrix"
-        )
+    if np.allclose(sample, np.round(sample)):
+        return True
+    fix = "pass the layer with raw counts (layer='counts'; CLI: --layer counts) or load the unnormalised matrix"
+    checks = [("normalised", X, "sc.pp.normalize_total")]
+    if sample.max() < 20:  # log-transformed counts lie below 20 (e^20 = 5e8)
+        unlogged = np.expm1(sample.astype(np.float64))
+        if np.allclose(unlogged, np.round(unlogged)):
+            raise ValueError(f"{what} holds non-integer values that are log-transformed counts (sc.pp.log1p): {fix}")
+        unlogged_matrix = X.expm1() if sp.issparse(X) else np.expm1(np.asarray(X, dtype=np.float64))
+        checks.append(("log-normalised", unlogged_matrix, "sc.pp.normalize_total, then sc.pp.log1p"))
+    for name, matrix, steps in checks:
+        totals = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+        totals = totals[totals > 0]
+        if len(totals) > 1 and totals.std() < 1e-3 * totals.mean():
+            raise ValueError(
+                f"{what} holds non-integer values {name} to one total per spot ({steps}), not counts: {fix}"
+            )
+    return False
 
 
 def looks_like_ensembl(names) -> bool:
@@ -140,7 +158,8 @@ def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
         )
     counts = get_matrix(adata, layer)[:, genes]
     try:
-        check_counts(counts, where)
+        if not check_counts(counts, where) and params.get("integer_counts", True):
+            raise ValueError(f"{where} holds non-integer values, but sst.pp.prepare found integer counts there")
     except ValueError as error:
         raise ValueError(
             f"{error}. sst.pp.prepare(adata{'' if layer is None else f', layer={layer!r}'}) read the raw counts "

@@ -139,3 +139,17 @@ def smoothed_pcs(adata, n_comps=30, n_neighbors=6):
     sc.pp.pca(base, n_comps=n_comps, random_state=0)
     neighbours = cKDTree(adata.obsm["spatial"]).query(adata.obsm["spatial"], k=n_neighbors + 1)[1]
     return base.obsm["X_pca"][neighbours].mean(axis=1)
+
+
+def scanpy_warnings(call) -> str:
+    """Run ``call`` and return what scanpy logged at warning level."""
+    import scanpy as sc
+
+    stream = io.StringIO()
+    verbosity, logfile = sc.settings.verbosity, sc.settings.logfile
+    sc.settings.verbosity, sc.settings.logfile = 1, stream
+    try:
+        call()
+    finally:
+        sc.settings.verbosity, sc.settings.logfile = verbosity, logfile
+    return stream.getvalue()

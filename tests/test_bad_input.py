@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from fakes import scanpy_warnings
 
 import semst_sc as sst
 
@@ -120,9 +121,28 @@ def test_ensembl_ids_without_symbols(tissue):
     _fails(tissue, ValueError, "gene_symbols=")
 
 
-def test_non_integer_counts(tissue):
-    tissue.X = tissue.X.multiply(0.37).tocsr()
-    _fails(tissue, ValueError, "non-integer")
+@pytest.mark.parametrize(
+    ("transform", "match"),
+    [
+        (lambda x: x.log1p(), "log-transformed counts"),
+        (lambda x: sp.csr_matrix(x.multiply(100 / x.sum(axis=1))), "normalised to one total per spot"),
+        (lambda x: sp.csr_matrix(x.multiply(1e4 / x.sum(axis=1))).log1p(), "log-normalised to one total per spot"),
+    ],
+    ids=["log1p", "normalize_total", "normalize_total-log1p"],
+)
+def test_normalised_values_are_not_taken_for_counts(tissue, transform, match):
+    tissue.X = transform(tissue.X.astype(np.float32))
+    _fails(tissue, ValueError, f"non-integer values.*{match}")
+
+
+def test_counts_divided_by_cell_volume_are_modelled_with_a_warning(tissue):
+    """As some MERFISH releases hold them: non-negative, non-integer, a different scale per cell."""
+    volume = np.random.default_rng(0).uniform(0.5, 2.0, tissue.n_obs)
+    tissue.X = sp.csr_matrix(tissue.X.multiply(1 / volume[:, None]), dtype=np.float32)
+    logged = scanpy_warnings(lambda: sst.run_pipeline(tissue, 3, n_epochs=2))
+    assert "non-integer values (counts divided by cell volume" in logged and "modelled as counts" in logged
+    assert tissue.uns["semst_prepare"]["params"]["integer_counts"] is False
+    assert tissue.obs["semst_domain"].nunique() == 3
 
 
 def test_negative_counts(tissue):

@@ -1,11 +1,8 @@
 """tl.cluster estimates the number of domains when it is not given, records how, and warns on a bound."""
 
-import io
-
 import anndata as ad
 import pytest
-import scanpy as sc
-from fakes import smoothed_pcs
+from fakes import scanpy_warnings, smoothed_pcs
 
 import semst_sc as sst
 
@@ -24,18 +21,6 @@ def _slide():
 @pytest.fixture
 def slide(_slide):
     return _slide.copy()
-
-
-def _warnings(call) -> str:
-    """Run ``call`` and return what scanpy logged at warning level."""
-    stream = io.StringIO()
-    verbosity, logfile = sc.settings.verbosity, sc.settings.logfile
-    sc.settings.verbosity, sc.settings.logfile = 1, stream
-    try:
-        call()
-    finally:
-        sc.settings.verbosity, sc.settings.logfile = verbosity, logfile
-    return stream.getvalue()
 
 
 def _check_estimate(adata):
@@ -69,13 +54,13 @@ def test_the_curves_are_recorded_and_written(slide, tmp_path):
 
 @pytest.mark.parametrize("method", ["gmm", "kmeans"])
 def test_an_estimate_on_a_bound_warns(slide, method):
-    logged = _warnings(lambda: sst.tl.cluster(slide, None, method=method, max_clusters=3))
+    logged = scanpy_warnings(lambda: sst.tl.cluster(slide, None, method=method, max_clusters=3))
     assert slide.uns["semst_domain"]["params"]["n_found"] == 3
     assert "is the largest one tried (2..3)" in logged and "pass n_clusters, or widen max_clusters" in logged
 
 
 def test_an_estimate_inside_the_range_does_not_warn(slide):
-    assert "estimated number" not in _warnings(lambda: sst.tl.cluster(slide, None))
+    assert "estimated number" not in scanpy_warnings(lambda: sst.tl.cluster(slide, None))
 
 
 def test_the_estimate_needs_the_spatial_graph(slide):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
@@ -57,7 +59,9 @@ def prepare(
     Parameters
     ----------
     adata
-        Spots x genes, raw counts in ``X`` or in ``layer``.
+        Spots x genes, raw counts in ``X`` or in ``layer``. Non-negative non-integer values (counts divided by cell
+        volume, as some MERFISH releases hold them) are modelled as counts, with a warning; log-transformed values,
+        values normalised to one total per spot and negative (scaled) values raise an error.
     n_top_genes
         Number of highly variable genes to model.
     min_cells
@@ -97,7 +101,8 @@ def prepare(
         At cell resolution: the neighbourhoods (row i holds the weights of the observations pooled for i: each one's
         median counts over its counts with ``"cells"``, that ratio capped at 1 with ``"capped"``, 1 with ``"counts"``).
     ``uns['semst_prepare']['params']``
-        The parameters used; ``layer`` names where the raw counts are (``None``: ``X``); ``resolution`` the
+        The parameters used; ``layer`` names where the raw counts are (``None``: ``X``), ``integer_counts`` whether
+        they were integers; ``resolution`` the
         resolution used, with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
 
     ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
@@ -105,7 +110,8 @@ def prepare(
     """
     check_adata(adata)
     counts = get_matrix(adata, layer)
-    check_counts(counts, "adata.X" if layer is None else f"layers['{layer}']")
+    where = "adata.X" if layer is None else f"layers['{layer}']"
+    integer_counts = check_counts(counts, where)
     counts = sp.csr_matrix(counts, dtype=np.float32)
     if n_top_genes < 1:
         raise ValueError(f"n_top_genes must be positive, got {n_top_genes}")
@@ -158,9 +164,11 @@ def prepare(
         if groups is not None:
             batch_key = "section"
             sub.obs[batch_key] = adata.obs[library_key].astype(str).to_numpy()
-        table = sc.pp.highly_variable_genes(
-            sub, flavor="seurat_v3", n_top_genes=n_hvg, batch_key=batch_key, inplace=False
-        )
+        with warnings.catch_warnings():  # non-integer values: warned about below, once
+            warnings.filterwarnings("ignore", message=".*seurat_v3.* expects raw count data")
+            table = sc.pp.highly_variable_genes(
+                sub, flavor="seurat_v3", n_top_genes=n_hvg, batch_key=batch_key, inplace=False
+            )
         hvg[np.flatnonzero(kept)] = table["highly_variable"].to_numpy()
     logg.info(f"modelling {int(hvg.sum())} of {adata.n_vars} genes (detected in >= {min_cells} spots)")
 
@@ -178,6 +186,12 @@ def prepare(
             "and are placed by their neighbours; remove them with sc.pp.filter_cells(adata, min_counts=1) if unwanted"
         )
 
+    if not integer_counts:
+        logg.warning(
+            f"{where} holds non-integer values (counts divided by cell volume, as some MERFISH releases hold them): "
+            "they are modelled as counts; pass the raw counts instead (layer=...) if you have them"
+        )
+
     out = adata.copy() if copy else adata
     out.layers[C.SCALED_LAYER] = scaled
     out.var[C.MODELLED_KEY] = hvg
@@ -186,6 +200,7 @@ def prepare(
     elif C.NEIGHBOURHOOD_KEY in out.obsp:  # from an earlier run at cell resolution
         del out.obsp[C.NEIGHBOURHOOD_KEY]
     params = {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
+    params["integer_counts"] = integer_counts
     params |= {"resolution": resolved, "resolution_requested": resolution, **evidence, "library_key": library_key or ""}
     if pool is not None:
         params["neighbourhood_size"] = int(size)
