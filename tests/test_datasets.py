@@ -14,6 +14,7 @@ from semst_sc.datasets import (
     baristaseq,
     default_data_dir,
     dlpfc,
+    merfish_hypothalamus,
     mouse_ob,
     osmfish,
     read_spaceranger,
@@ -362,6 +363,29 @@ def test_baristaseq_bad_sections(tmp_path):
         baristaseq(4, data_dir=tmp_path)
     with pytest.raises(ValueError, match="distinct"):
         baristaseq([1, 1], data_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- MERFISH hypothalamus
+
+
+@pytest.mark.real_data
+def test_merfish_hypothalamus_real(data_dir):
+    adata = merfish_hypothalamus(path=data_dir / "merfish_hypothalamus" / "hypothalamus.rda")
+    assert adata.shape == (11162, 156) and not adata.var_names.str.startswith("Blank").any()
+    assert sp.issparse(adata.X) and adata.X.dtype == np.float32 and (adata.X.data >= 0).all()
+    assert not np.array_equal(adata.X.data, np.round(adata.X.data))  # divided by cell volume, as released
+    assert adata.obs["bregma"].value_counts().to_dict() == {"0.26": 5584, "0.21": 5578}
+    assert adata.obs_names.is_unique and "Astrocyte" in adata.obs["Cell_class"].cat.categories
+    one = merfish_hypothalamus(0.21, path=data_dir / "merfish_hypothalamus" / "hypothalamus.rda")
+    part = adata[adata.obs["bregma"] == "0.21"]
+    assert (part.X != one.X).nnz == 0 and np.array_equal(part.obsm["spatial"], one.obsm["spatial"])
+
+
+def test_merfish_hypothalamus_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SEMST_DATA_DIR"):
+        merfish_hypothalamus(path=tmp_path / "absent.rda")
+    with pytest.raises(ValueError, match=r"bregma must be among \(0.26, 0.21\), got \[0.3\]"):
+        merfish_hypothalamus(0.3, path=tmp_path / "absent.rda")
 
 
 # ---------------------------------------------------------------- mouse olfactory bulb

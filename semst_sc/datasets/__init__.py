@@ -3,6 +3,7 @@
 from ._baristaseq import baristaseq
 from ._dlpfc import dlpfc
 from ._gene_descriptions import gene_descriptions
+from ._merfish import merfish_hypothalamus
 from ._mouse_ob import mouse_ob
 from ._osmfish import osmfish
 from ._paths import default_data_dir
@@ -17,5 +18,6 @@ __all__ = [
     "osmfish",
     "baristaseq",
     "mouse_ob",
+    "merfish_hypothalamus",
     "gene_descriptions",
 ]
