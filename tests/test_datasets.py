@@ -34,6 +34,7 @@ def test_public_api():
         "osmfish",
         "baristaseq",
         "mouse_ob",
+        "merfish_hypothalamus",
         "gene_descriptions",
     }
 
