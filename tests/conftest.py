@@ -14,14 +14,20 @@ def _semantic_cache(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Order the slow tests first; skip real-data tests when the data are absent (fail if SEMST_REQUIRE_DATA=1).
+    """Order the longest tests first; skip real-data tests when the data are absent (fail if SEMST_REQUIRE_DATA=1).
 
-    Slow first: with one worker per core (``nox -s tests``), minute-long tests started last would leave the other
-    workers idle at the end. CI sets SEMST_REQUIRE_DATA=1.
+    First the real-data and notebook tests (whole slides, minutes each), then the other slow ones, then the rest: with
+    one worker per core (``nox -s tests``), minute-long tests started last would leave the other workers idle at the
+    end. CI sets SEMST_REQUIRE_DATA=1.
     """
     from semst_sc.datasets import default_data_dir
 
-    items.sort(key=lambda item: not ("slow" in item.keywords or "real_data" in item.keywords))  # stable
+    def rank(item) -> int:
+        if "real_data" in item.keywords or item.path.name == "test_tutorials.py":
+            return 0
+        return 1 if "slow" in item.keywords else 2
+
+    items.sort(key=rank)  # stable
     data = default_data_dir()
     if (data / "dlpfc").is_dir():
         return

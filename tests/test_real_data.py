@@ -24,9 +24,14 @@ def _non_spatial_baseline(adata, labels_key, k, rng=0):
 
 
 def test_cli_on_dlpfc_151673_beats_non_spatial_baseline(data_dir, tmp_path):
+    """The CLI on a real Visium slide, at half the default training (the default's accuracy: benchmarks/run.py).
+
+    Measured, seed 0: ARI 0.567 at 50 epochs (0.565 at the default 100), the baseline 0.441.
+    """
     source = data_dir / "dlpfc" / "derived" / "DLPFC_151673_top5000.h5ad"
     out = tmp_path / "151673.h5ad"
-    assert main(["run", str(source), "--n-clusters", "7", "--output", str(out), "--seed", "0", "--quiet"]) == 0
+    args = ["run", str(source), "--n-clusters", "7", "--output", str(out), "--seed", "0", "--epochs", "50", "--quiet"]
+    assert main(args) == 0
     result = ad.read_h5ad(out)
     original = ad.read_h5ad(source)
     assert set(original.obs.columns) <= set(result.obs.columns)
