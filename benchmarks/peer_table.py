@@ -1,4 +1,4 @@
-"""The README's peer table: one row per data set, one column per method and clustering back-end.
+"""The peer table of docs/results.md: one row per data set, one column per method and clustering back-end.
 
     python benchmarks/peer_table.py benchmarks/results/peers_backend benchmarks/results/single_cell \\
         benchmarks/results/joint > benchmarks/results/peers_backend/table.md
