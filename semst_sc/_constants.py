@@ -7,6 +7,7 @@ MODELLED_KEY = "semst_modelled"  # var: the genes SemST models
 SCALED_LAYER = "semst_scaled"  # layers: the encoder input (sparse; run_pipeline drops it unless asked to keep it)
 PREPARE_KEY = "semst_prepare"  # uns
 NEIGHBOURHOOD_KEY = "semst_neighbourhood"  # obsp: the pooled neighbourhoods at cell resolution
+USER_COUNTS_LAYER = "counts"  # layers: scanpy users' raw counts, read (never written) when X holds none
 
 # obsm
 SPATIAL_KEY = "spatial"

@@ -75,7 +75,8 @@ def run_pipeline(
     n_clusters
         Number of domains (``None``: estimated, see :func:`semst_sc.tl.cluster`).
     layer
-        Layer with the raw counts (``None``: ``X``).
+        Layer with the raw counts (``None``: ``X``, or ``layers['counts']`` when ``X`` holds none; see
+        :func:`semst_sc.pp.prepare`).
     gene_symbols
         ``var`` column with gene symbols, when ``var_names`` are not symbols.
     n_top_genes

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scanpy as sc
 import scipy.sparse as sp
 from fakes import scanpy_warnings
 
@@ -143,6 +144,36 @@ def test_counts_divided_by_cell_volume_are_modelled_with_a_warning(tissue):
     assert "non-integer values (counts divided by cell volume" in logged and "modelled as counts" in logged
     assert tissue.uns["semst_prepare"]["params"]["integer_counts"] is False
     assert tissue.obs["semst_domain"].nunique() == 3
+
+
+@pytest.mark.parametrize("transform", ["log-normalised", "scaled", "volume"])
+def test_scanpy_layout_reads_the_counts_layer_with_a_warning(tissue, transform):
+    """X normalised, log-transformed, scaled (or otherwise non-integer) and the raw counts in layers['counts']."""
+    reference = sst.run_pipeline(tissue, 3, n_epochs=2, copy=True)
+    counts = tissue.X.copy()
+    tissue.layers["counts"] = counts
+    if transform == "volume":
+        tissue.X = sp.csr_matrix(counts.multiply(1 / np.linspace(0.5, 2.0, tissue.n_obs)[:, None]), dtype=np.float32)
+    else:
+        sc.pp.normalize_total(tissue, target_sum=1e4)
+        sc.pp.log1p(tissue)
+        if transform == "scaled":
+            tissue.X = tissue.X.toarray()
+            sc.pp.scale(tissue)
+    X = sp.csr_matrix(tissue.X, copy=True)
+    logged = scanpy_warnings(lambda: sst.run_pipeline(tissue, 3, n_epochs=2))
+    assert "adata.X holds no raw counts" in logged and "layers['counts']" in logged
+    assert tissue.uns["semst_prepare"]["params"]["layer"] == "counts"
+    assert tissue.uns["semst_prepare"]["params"]["integer_counts"] is True
+    np.testing.assert_array_equal(tissue.obs["semst_domain"], reference.obs["semst_domain"])
+    assert (tissue.layers["counts"] != counts).nnz == 0  # the user's matrices untouched
+    assert (sp.csr_matrix(tissue.X) != X).nnz == 0
+
+
+def test_a_named_layer_is_never_swapped_for_the_counts_layer(tissue):
+    tissue.layers["counts"] = tissue.X.copy()
+    tissue.layers["normalised"] = sp.csr_matrix(tissue.X.multiply(1e4 / tissue.X.sum(axis=1)), dtype=np.float32)
+    _fails(tissue, ValueError, r"layers\['normalised'\] holds non-integer values normalised", layer="normalised")
 
 
 def test_negative_counts(tissue):

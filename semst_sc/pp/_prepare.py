@@ -61,14 +61,16 @@ def prepare(
     adata
         Spots x genes, raw counts in ``X`` or in ``layer``. Non-negative non-integer values (counts divided by cell
         volume, as some MERFISH releases hold them) are modelled as counts, with a warning; log-transformed values,
-        values normalised to one total per spot and negative (scaled) values raise an error.
+        values normalised to one total per spot and negative (scaled) values raise an error, unless ``layer`` is
+        ``None`` and ``layers['counts']`` holds integer counts (scanpy's layout): those are then read, with a
+        warning.
     n_top_genes
         Number of highly variable genes to model.
     min_cells
         Minimum number of spots a gene must be detected in. ``None``: 1% of the spots (at least 3).
     layer
-        Layer holding the raw counts; ``None`` reads ``X``. The counts are not copied: :func:`semst_sc.tl.semst`
-        reads them there again, so keep them unchanged until then.
+        Layer holding the raw counts; ``None`` reads ``X`` (or ``layers['counts']``, as above). The counts are not
+        copied: :func:`semst_sc.tl.semst` reads them there again, so keep them unchanged until then.
     resolution
         ``"spot"`` (multi-cell spots: Visium, ST), ``"cell"`` (single cells or bins: Xenium, CosMx, MERFISH,
         Visium HD) or ``"auto"``: ``"spot"`` when the observations sit on a regular lattice and hold a median of at
@@ -109,9 +111,8 @@ def prepare(
     ``var['highly_variable']`` are never written.
     """
     check_adata(adata)
-    counts = get_matrix(adata, layer)
+    layer, counts, integer_counts = _find_counts(adata, layer)
     where = "adata.X" if layer is None else f"layers['{layer}']"
-    integer_counts = check_counts(counts, where)
     counts = sp.csr_matrix(counts, dtype=np.float32)
     if n_top_genes < 1:
         raise ValueError(f"n_top_genes must be positive, got {n_top_genes}")
@@ -207,6 +208,36 @@ def prepare(
         params["neighbourhood_pooling"] = neighbourhood_pooling
     out.uns[C.PREPARE_KEY] = {"params": params}
     return out if copy else None
+
+
+def _find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, bool]:
+    """Return where the raw counts are, the matrix, and whether its values are integers.
+
+    ``X`` unless ``layer`` is given; but when ``X`` holds no integer counts (normalised, log-transformed or scaled
+    values: the scanpy layout) and ``layers['counts']`` does, those are read, with a warning.
+    """
+    matrix = get_matrix(adata, layer)
+    try:
+        integer, error = check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']"), None
+    except ValueError as err:
+        integer, error = False, err
+    if not integer and layer is None and _integer_counts(adata.layers.get(C.USER_COUNTS_LAYER)):
+        logg.warning(
+            "adata.X holds no raw counts (normalised, log-transformed, scaled or other non-integer values); reading "
+            f"the integer counts of layers['{C.USER_COUNTS_LAYER}'] instead (pass layer=... to choose)"
+        )
+        return C.USER_COUNTS_LAYER, adata.layers[C.USER_COUNTS_LAYER], True
+    if error is not None:
+        raise error
+    return layer, matrix, integer
+
+
+def _integer_counts(matrix) -> bool:
+    """Whether ``matrix`` (or ``None``) holds integer counts."""
+    try:
+        return matrix is not None and check_counts(matrix, "")
+    except ValueError:
+        return False
 
 
 def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key: str, sections) -> tuple[str, dict]:
