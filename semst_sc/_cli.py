@@ -99,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", type=Path, required=True, help=OUTPUT_HELP)
     run.add_argument("--plot", type=Path, default=None, help="write a PNG of the domains")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    run.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
+    run.add_argument(
+        "--layer", default=None, help="layer with raw counts (default: X, or layers['counts'] when X holds none)"
+    )
     run.add_argument(
         "--resolution",
         default="auto",
