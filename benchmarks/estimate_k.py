@@ -4,7 +4,8 @@
     python benchmarks/estimate_k.py evaluate --cache /tmp/k_embeddings --out benchmarks/results/estimate_k
 
 ``embed`` trains the default pipeline (``sst.run_pipeline(adata, K, rng=seed)``) once per labelled data set and seed,
-and keeps the embedding, the spatial graph and the annotation in ``CACHE/<dataset>_<seed>.npz`` (outside the
+and keeps the embedding, the spatial graph (and at cell resolution the neighbourhoods, over which the clustering
+votes) and the annotation in ``CACHE/<dataset>_<seed>.npz`` (outside the
 repository: the annotation of real data is not committed). Files already there are kept. ``evaluate`` runs
 ``sst.tl.cluster(adata, None)`` (the ``gmm`` default, ``max_clusters=15``) on every cached embedding and writes
 ``OUT/runs.csv`` (one row per data set and seed: annotated and estimated K, ARI at each, the estimate's curve) and
@@ -30,6 +31,7 @@ from harness.scores import scores
 from harness.tables import markdown
 
 import semst_sc as sst
+from semst_sc._constants import NEIGHBOURHOOD_KEY as NEIGHBOURHOOD
 
 sst.settings.progress = False
 
@@ -79,30 +81,38 @@ def embed(args: argparse.Namespace) -> None:
                 loaded[name] = load()
             start = time.perf_counter()
             out = sst.run_pipeline(loaded[name], k, rng=seed, copy=True)
-            graph = sp.csr_matrix(out.obsp["spatial_connectivities"])
             truth = np.asarray(out.obs[label_key].astype(object).where(out.obs[label_key].notna(), ""), dtype=str)
+            graphs = {"graph": out.obsp["spatial_connectivities"]}
+            if NEIGHBOURHOOD in out.obsp:  # cell resolution: the clustering votes over each cell's neighbourhood
+                graphs["neighbourhood"] = out.obsp[NEIGHBOURHOOD]
             np.savez_compressed(
                 path,
                 embedding=np.asarray(out.obsm["X_semst"], dtype=np.float32),
-                graph_data=graph.data,
-                graph_indices=graph.indices,
-                graph_indptr=graph.indptr,
                 truth=truth,
                 k=k,
+                **{f"{key}_{part}": value for key, graph in graphs.items() for part, value in csr_parts(graph).items()},
             )
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def csr_parts(graph) -> dict[str, np.ndarray]:
+    """The arrays of a sparse matrix in CSR form, to store with ``np.savez``."""
+    graph = sp.csr_matrix(graph)
+    return {"data": graph.data, "indices": graph.indices, "indptr": graph.indptr}
+
+
 def load_cached(path: Path) -> tuple[ad.AnnData, pd.Series, int]:
-    """An AnnData with the cached embedding and spatial graph, the annotation (NaN: unlabelled) and K."""
+    """An AnnData with the cached embedding and graphs, the annotation (NaN: unlabelled) and K."""
     z = np.load(path, allow_pickle=False)
     n = z["embedding"].shape[0]
-    graph = sp.csr_matrix((z["graph_data"], z["graph_indices"], z["graph_indptr"]), shape=(n, n))
-    adata = ad.AnnData(
-        np.zeros((n, 1), dtype=np.float32),
-        obsm={"X_semst": z["embedding"]},
-        obsp={"spatial_connectivities": graph},
-    )
+
+    def graph(key: str) -> sp.csr_matrix:
+        return sp.csr_matrix((z[f"{key}_data"], z[f"{key}_indices"], z[f"{key}_indptr"]), shape=(n, n))
+
+    obsp = {"spatial_connectivities": graph("graph")}
+    if "neighbourhood_data" in z:
+        obsp[NEIGHBOURHOOD] = graph("neighbourhood")
+    adata = ad.AnnData(np.zeros((n, 1), dtype=np.float32), obsm={"X_semst": z["embedding"]}, obsp=obsp)
     truth = pd.Series(z["truth"]).replace("", np.nan)
     return adata, truth, int(z["k"])
 
