@@ -31,9 +31,9 @@ from harness.scores import scores
 from harness.tables import markdown
 
 import semst_sc as sst
-from semst_sc._constants import NEIGHBOURHOOD_KEY as NEIGHBOURHOOD
 
 sst.settings.progress = False
+NEIGHBOURHOOD = "semst_neighbourhood"  # obsp: the neighbourhoods sst.pp.prepare writes at cell resolution
 
 #: the labelled data sets, fastest first, with the simulated tissues of the tests and of the issue
 SETS: dict[str, Dataset] = {
