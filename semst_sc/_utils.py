@@ -107,6 +107,38 @@ def check_counts(X, what: str) -> bool:
     return False
 
 
+def find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, bool]:
+    """Return where the raw counts are, the matrix, and whether its values are integers.
+
+    ``X`` unless ``layer`` is given; but when ``X`` holds no integer counts (normalised, log-transformed or scaled
+    values: the scanpy layout) and ``layers['counts']`` does, those are read, with a warning.
+    """
+    matrix = get_matrix(adata, layer)
+    try:
+        integer, error = check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']"), None
+    except ValueError as err:
+        integer, error = False, err
+    if not integer and layer is None and _integer_counts(adata.layers.get(C.USER_COUNTS_LAYER)):
+        from scanpy import logging as logg
+
+        logg.warning(
+            "adata.X holds no raw counts (normalised, log-transformed, scaled or other non-integer values); reading "
+            f"the integer counts of layers['{C.USER_COUNTS_LAYER}'] instead (pass layer=... to choose)"
+        )
+        return C.USER_COUNTS_LAYER, adata.layers[C.USER_COUNTS_LAYER], True
+    if error is not None:
+        raise error
+    return layer, matrix, integer
+
+
+def _integer_counts(matrix) -> bool:
+    """Whether ``matrix`` (or ``None``) holds integer counts."""
+    try:
+        return matrix is not None and check_counts(matrix, "")
+    except ValueError:
+        return False
+
+
 def looks_like_ensembl(names) -> bool:
     """Return True when most names look like Ensembl gene IDs."""
     names = list(names)[:200]

@@ -234,6 +234,20 @@ def test_cli_checks_the_tissue_before_reading(tmp_path, capsys):
     assert "tissue must be one of" in capsys.readouterr().err
 
 
+def test_scanpy_layout_is_annotated_from_the_counts_layer(tissue):
+    """Domains found by another tool, X log-normalised and the counts in layers['counts']: the same names as from X."""
+    import scanpy as sc
+
+    sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False)
+    expected = tissue.uns["semst_domain_annotation"]["domains"]
+    layout = tissue.copy()
+    layout.layers["counts"] = layout.X.copy()
+    sc.pp.normalize_total(layout, target_sum=1e4)
+    sc.pp.log1p(layout)
+    sst.tl.annotate_domains(layout, domain_key="domain", gene_text=False)
+    pd.testing.assert_frame_equal(layout.uns["semst_domain_annotation"]["domains"], expected)
+
+
 def test_bad_input_gives_clear_errors(tissue):
     with pytest.raises(KeyError, match="sst.tl.cluster"):
         sst.tl.annotate_domains(tissue, domain_key="nope", gene_text=False)

@@ -11,7 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices
-from .._utils import check_adata, check_counts, get_matrix, get_spatial
+from .._utils import check_adata, find_counts, get_spatial
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
     Pooling,
@@ -111,7 +111,7 @@ def prepare(
     ``var['highly_variable']`` are never written.
     """
     check_adata(adata)
-    layer, counts, integer_counts = _find_counts(adata, layer)
+    layer, counts, integer_counts = find_counts(adata, layer)
     where = "adata.X" if layer is None else f"layers['{layer}']"
     counts = sp.csr_matrix(counts, dtype=np.float32)
     if n_top_genes < 1:
@@ -208,36 +208,6 @@ def prepare(
         params["neighbourhood_pooling"] = neighbourhood_pooling
     out.uns[C.PREPARE_KEY] = {"params": params}
     return out if copy else None
-
-
-def _find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, bool]:
-    """Return where the raw counts are, the matrix, and whether its values are integers.
-
-    ``X`` unless ``layer`` is given; but when ``X`` holds no integer counts (normalised, log-transformed or scaled
-    values: the scanpy layout) and ``layers['counts']`` does, those are read, with a warning.
-    """
-    matrix = get_matrix(adata, layer)
-    try:
-        integer, error = check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']"), None
-    except ValueError as err:
-        integer, error = False, err
-    if not integer and layer is None and _integer_counts(adata.layers.get(C.USER_COUNTS_LAYER)):
-        logg.warning(
-            "adata.X holds no raw counts (normalised, log-transformed, scaled or other non-integer values); reading "
-            f"the integer counts of layers['{C.USER_COUNTS_LAYER}'] instead (pass layer=... to choose)"
-        )
-        return C.USER_COUNTS_LAYER, adata.layers[C.USER_COUNTS_LAYER], True
-    if error is not None:
-        raise error
-    return layer, matrix, integer
-
-
-def _integer_counts(matrix) -> bool:
-    """Whether ``matrix`` (or ``None``) holds integer counts."""
-    try:
-        return matrix is not None and check_counts(matrix, "")
-    except ValueError:
-        return False
 
 
 def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key: str, sections) -> tuple[str, dict]:

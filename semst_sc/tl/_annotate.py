@@ -90,7 +90,8 @@ def annotate_domains(
         ``var`` column with gene symbols; by default ``var_names``, or the usual symbol columns when those are
         Ensembl IDs (as :func:`semst_sc.pp.gene_semantics`).
     layer
-        Layer with raw counts when :func:`semst_sc.pp.prepare` has not run (``None``: ``X``).
+        Layer with raw counts when :func:`semst_sc.pp.prepare` has not run (``None``: ``X``, or ``layers['counts']``
+        when ``X`` holds no counts).
     n_markers
         Top markers per domain (adjusted p < 0.05, log fold change > 0.25), ranked by the Wilcoxon score.
     n_terms

@@ -15,7 +15,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._settings import settings
-from .._utils import check_counts, get_matrix
+from .._utils import find_counts
 from ..datasets._gene_descriptions import gene_descriptions, normalise_gene_table
 from ..pp._gene_semantics import _resolve_symbols
 from ..semantics import SemanticCache, load_text_encoder, resolve_gene_text
@@ -40,7 +40,7 @@ def lognormalised(
 
     After :func:`semst_sc.pp.prepare` (as in ``semst-sc run``'s output) the modelled genes, and those whose upper-cased
     symbol is in ``also``, with the raw counts where prepare found them; otherwise every gene of ``layer`` (``None``:
-    ``X``). Genes without a symbol are left out.
+    ``X``, or ``layers['counts']`` when ``X`` holds no counts). Genes without a symbol are left out.
     """
     symbols = _resolve_symbols(adata, gene_symbols)
     prepared = C.PREPARE_KEY in adata.uns and C.MODELLED_KEY in adata.var
@@ -51,9 +51,7 @@ def lognormalised(
     genes &= np.array([isinstance(s, str) and s.strip() != "" for s in symbols])
     if not genes.any():
         raise ValueError("no gene has a symbol: pass gene_symbols='<var column with symbols>'")
-    counts = sp.csr_matrix(get_matrix(adata, layer)[:, genes], dtype=np.float32)
-    where = "adata.X" if layer is None else f"layers['{layer}']"
-    check_counts(counts, where)
+    counts = sp.csr_matrix(find_counts(adata, layer)[1][:, genes], dtype=np.float32)
     totals = np.asarray(counts.sum(axis=1)).ravel()
     scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
     X = sp.diags(scale.astype(np.float32)) @ counts

@@ -65,7 +65,8 @@ def query(
     gene_symbols
         ``var`` column with gene symbols (default: ``var_names``, or the usual columns when those are Ensembl IDs).
     layer
-        Layer with raw counts when :func:`semst_sc.pp.prepare` has not run (``None``: ``X``).
+        Layer with raw counts when :func:`semst_sc.pp.prepare` has not run (``None``: ``X``, or ``layers['counts']``
+        when ``X`` holds no counts).
     n_genes
         Genes that drive the score.
     catalogue
