@@ -114,11 +114,7 @@ def find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, 
     values: the scanpy layout) and ``layers['counts']`` does, those are read, with a warning.
     """
     matrix = get_matrix(adata, layer)
-    try:
-        integer, error = check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']"), None
-    except ValueError as err:
-        integer, error = False, err
-    if not integer and layer is None and _integer_counts(adata.layers.get(C.USER_COUNTS_LAYER)):
+    if layer is None and not _integer_counts(matrix) and _integer_counts(adata.layers.get(C.USER_COUNTS_LAYER)):
         from scanpy import logging as logg
 
         logg.warning(
@@ -126,9 +122,7 @@ def find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, 
             f"the integer counts of layers['{C.USER_COUNTS_LAYER}'] instead (pass layer=... to choose)"
         )
         return C.USER_COUNTS_LAYER, adata.layers[C.USER_COUNTS_LAYER], True
-    if error is not None:
-        raise error
-    return layer, matrix, integer
+    return layer, matrix, check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']")
 
 
 def _integer_counts(matrix) -> bool:
