@@ -373,6 +373,23 @@ def test_refinement_is_graphsts_vote_over_the_50_nearest_spots(monkeypatch):
     assert refine_nearest(np.array(["b", "a", "a", "a"]), xy, 1).tolist() == ["a", "b", "a", "a"]
 
 
+def test_semst_without_its_network_pools_the_cells_and_finds_domains(monkeypatch):
+    """The ablation baseline reads semst_sc's own cell-resolution input: domains, where PCA + GMM finds cell types."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from harness.baselines import pca_gmm, pooled_pca_gmm
+    from sklearn.metrics import adjusted_rand_score
+
+    cells = simulate_tissue(platform="xenium", n_cells=1500, n_genes=80, rng=2)
+    genes = np.arange(cells.n_vars)
+    before = cells.copy()
+    pooled = pooled_pca_gmm(cells, genes, 7, 0)
+    alone = pca_gmm(cells, genes, 7, 0)
+    domain, cell_type = cells.obs["domain"], cells.obs["cell_type"]
+    assert adjusted_rand_score(domain, pooled) > adjusted_rand_score(domain, alone) + 0.2
+    assert adjusted_rand_score(cell_type, pooled) < adjusted_rand_score(cell_type, alone)
+    assert (cells.X != before.X).nnz == 0 and list(cells.obs) == list(before.obs)  # the input is left as it was
+
+
 FAKE_PEER = """
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Simple baselines: PCA of the log-normalised counts, then a GMM or Leiden.
+"""Simple baselines: PCA of the log-normalised counts, then a GMM or Leiden; and semst_sc without its network.
 
 Each baseline is ``function(adata, genes, k, rng)`` with the raw counts in ``adata.X`` and returns
 one label per spot (the signature the method registry, :mod:`harness.methods`, expects).
@@ -49,6 +49,23 @@ def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np
     return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit_predict(
         smoothed_pcs(adata, genes, rng)
     )
+
+
+def pooled_pca_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
+    """semst_sc without its network: its input (``sst.pp.prepare``: at cell resolution each cell's pooled
+    neighbourhood), a PCA of that input, and its clustering (``sst.tl.cluster``: tied GMM, the neighbourhood vote at
+    cell resolution). What the graph networks, semantics and losses add is the difference to ``semst``."""
+    data = ad.AnnData(adata.X[:, genes].copy(), obs=adata.obs[[]].copy(), obsm={"spatial": adata.obsm["spatial"]})
+    library_key = "library_id" if "library_id" in adata.obs else None
+    if library_key:
+        data.obs[library_key] = adata.obs[library_key].to_numpy()
+    sst.pp.prepare(data, library_key=library_key)
+    scaled = data.layers["semst_scaled"][:, data.var["semst_modelled"].to_numpy()]
+    base = ad.AnnData(scaled.toarray())
+    sc.pp.pca(base, n_comps=min(30, base.n_vars - 1), zero_center=True, random_state=rng)
+    data.obsm["X_pooled_pca"] = base.obsm["X_pca"]
+    sst.tl.cluster(data, k, use_rep="X_pooled_pca", rng=rng)
+    return data.obs["semst_domain"].to_numpy()
 
 
 def pca_leiden(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
