@@ -60,10 +60,10 @@ def pooled_pca_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np
     if library_key:
         data.obs[library_key] = adata.obs[library_key].to_numpy()
     sst.pp.prepare(data, library_key=library_key)
-    scaled = data.layers["semst_scaled"][:, data.var["semst_modelled"].to_numpy()]
-    base = ad.AnnData(scaled.toarray())
-    sc.pp.pca(base, n_comps=min(30, base.n_vars - 1), zero_center=True, random_state=rng)
-    data.obsm["X_pooled_pca"] = base.obsm["X_pca"]
+    n_comps = min(30, int(data.var["semst_modelled"].sum()) - 1)
+    sc.pp.pca(
+        data, n_comps, layer="semst_scaled", mask_var="semst_modelled", key_added="X_pooled_pca", random_state=rng
+    )
     sst.tl.cluster(data, k, use_rep="X_pooled_pca", rng=rng)
     return data.obs["semst_domain"].to_numpy()
 
