@@ -179,10 +179,11 @@ def summary(runs: pd.DataFrame) -> str:
                 "kmeans (silhouette)": " ".join(str(int(v)) for v in group["kmeans_estimated_k"]),
             }
         )
+    seeds = " ".join(map(str, sorted(runs["seed"].unique())))
     return (
         "# The number of domains estimated by sst.tl.cluster (gmm, max_clusters=15)\n\n"
         "Rule: the smaller of the BIC elbow and the spatially coherent K (see sst.tl.cluster). One\n"
-        "default-pipeline embedding per data set and seed (0-4); the estimate and both ARIs use it (means over\n"
+        f"default-pipeline embedding per data set and seed ({seeds}); the estimate and both ARIs use it (means over\n"
         'seeds). "lowest BIC (before)": the previous rule on the same fits; "kmeans (silhouette)":\n'
         'method="kmeans", whose estimate is unchanged.\n\n'
         "How the rule was chosen: among about a dozen candidates (the lowest BIC at an effective sample size, ICL,\n"
