@@ -207,9 +207,21 @@ def test_minibatch_rejects_bad_arguments(_slide, monkeypatch):
         sst.tl.semst(_slide, train_kwargs={"minibatch": "yes"}, copy=True)
     with pytest.raises(ValueError, match="unknown train_kwargs"):
         sst.tl.semst(_slide, train_kwargs={"minibatch_sise": 3}, copy=True)
+    for bad in (1.0, -0.1, True):
+        with pytest.raises(ValueError, match="average_from'\\] must be in \\[0, 1\\)"):
+            sst.tl.semst(_slide, train_kwargs={"average_from": bad}, copy=True)
     with pytest.raises(ValueError, match="mini-batches"):
         sst.tl.semst(_slide, train_kwargs={"minibatch": False, "distributed": True}, copy=True)
     for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="torchrun"):
         sst.tl.semst(_slide, n_epochs=1, train_kwargs={"distributed": True}, copy=True)
+
+
+def test_weight_averaging_is_recorded_and_moves_the_embedding(_slide):
+    plain = sst.tl.semst(_slide, n_epochs=6, semantic_key=None, copy=True)
+    averaged = sst.tl.semst(_slide, n_epochs=6, semantic_key=None, train_kwargs={"average_from": 0.5}, copy=True)
+    assert plain.uns["semst"]["params"]["average_from"] == ""  # None, as .h5ad stores it
+    assert averaged.uns["semst"]["params"]["average_from"] == 0.5
+    assert not np.allclose(plain.obsm["X_semst"], averaged.obsm["X_semst"])
+    assert np.array_equal(plain.uns["semst"]["loss_history"]["total"], averaged.uns["semst"]["loss_history"]["total"])

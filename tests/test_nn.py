@@ -175,13 +175,15 @@ def test_decoder_covariates_change_the_reconstruction_not_the_embedding():
     assert torch.equal(host.to_device(CPU).covariates, torch.from_numpy(sections[host.seeds]))
 
 
-def _train(seed, model_factory=lambda: SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4), semantic=None):
+def _train(
+    seed, model_factory=lambda: SemSTModel(12, 12, None, hidden_dim=16, latent_dim=4), semantic=None, **train_kwargs
+):
     torch.manual_seed(seed)
     model = model_factory()
     sampler = FullBatchSampler(
         _graph_data(semantic), model.graphs, CPU, recon_batch_size=32, pair_batch_size=100, rng=seed
     )
-    return model, train(model, sampler, n_steps=60, lr=1e-2, progress=False), sampler
+    return model, train(model, sampler, n_steps=60, lr=1e-2, progress=False, **train_kwargs), sampler
 
 
 def test_training_lowers_the_loss_and_is_deterministic():
@@ -192,6 +194,26 @@ def test_training_lowers_the_loss_and_is_deterministic():
     assert h1["total"] == h2["total"]
     assert h1["total"] != h3["total"]
     assert set(h1) == {"total", "zinb", "spatial", "dicr"}
+
+
+def test_weight_averaging_leaves_the_mean_of_the_averaged_steps_parameters():
+    seen = []  # the parameters each step starts from: those the step before left
+
+    class Probe(SemSTModel):
+        def forward(self, batch):
+            seen.append([p.detach().clone() for p in self.parameters()])
+            return super().forward(batch)
+
+    last, plain_history, _ = _train(0)
+    averaged, history, _ = _train(0, lambda: Probe(12, 12, None, hidden_dim=16, latent_dim=4), average_from=0.5)
+    assert history == plain_history  # averaging does not change the optimisation
+    after_each_step = seen[1:] + [list(last.parameters())]  # steps 0..59
+    for i, own in enumerate(averaged.parameters()):
+        expected = torch.stack([step[i] for step in after_each_step[30:]]).mean(dim=0)  # steps 30..59
+        assert torch.allclose(own, expected, atol=1e-6)
+    assert not all(torch.allclose(a, b) for a, b in zip(averaged.parameters(), last.parameters(), strict=True))
+    with pytest.raises(ValueError, match="average_from"):
+        _train(0, average_from=1.0)
 
 
 def test_training_flushes_denormals_and_restores_the_default():

@@ -32,6 +32,7 @@ def train(
     n_steps: int,
     lr: float = 1e-3,
     weight_decay: float = 5e-4,
+    average_from: float | None = None,
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train ``model`` with Adam for a fixed number of steps on the sampler's batches; labels never enter.
@@ -51,6 +52,10 @@ def train(
         Optimiser steps.
     lr, weight_decay
         Adam settings.
+    average_from
+        Leave the model with its parameters averaged over the steps from this share of ``n_steps`` on (stochastic
+        weight averaging, torch's :class:`~torch.optim.swa_utils.AveragedModel`), e.g. 0.5 for the second half;
+        ``None``: the last step's parameters.
     progress
         Show a progress bar (on the first process only).
 
@@ -60,6 +65,8 @@ def train(
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be positive, got {n_steps}")
+    if average_from is not None and not 0 <= average_from < 1:
+        raise ValueError(f"average_from must be in [0, 1) or None, got {average_from}")
     rank, world_size = process_group()
     forward = model
     if world_size > 1:
@@ -69,16 +76,26 @@ def train(
         forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     history: dict[str, list[float]] = {}
+    first_averaged = n_steps if average_from is None else int(average_from * n_steps)
+    averaged = None
     model.train()
     with deterministic(), flush_denormals():
-        for _ in tqdm(range(n_steps), desc=f"training {type(model).__name__}", disable=not progress or rank != 0):
+        for step in tqdm(range(n_steps), desc=f"training {type(model).__name__}", disable=not progress or rank != 0):
             terms = forward(sampler.sample())
             optimizer.zero_grad()
             terms["total"].backward()
             optimizer.step()
+            if step >= first_averaged:
+                if averaged is None:
+                    averaged = torch.optim.swa_utils.AveragedModel(model)  # a copy of the model
+                averaged.update_parameters(model)  # the running mean of the parameters (the first call copies)
             ordered = {"total": terms["total"], **{k: v for k, v in terms.items() if k != "total"}}
             for key, value in average_terms(ordered).items():
                 history.setdefault(key, []).append(value)
+    if averaged is not None:
+        with torch.no_grad():
+            for own, mean in zip(model.parameters(), averaged.module.parameters(), strict=True):
+                own.copy_(mean)
     model.eval()
     return history
 

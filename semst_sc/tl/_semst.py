@@ -25,6 +25,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "minibatch_size": 1024,
     "fanouts": (10, 10),
     "distributed": False,
+    "average_from": None,
 }
 
 
@@ -72,7 +73,9 @@ def semst(
         full-batch step; ``None``: all), ``minibatch`` (``"auto"``: neighbour-sampled mini-batches from 50,000
         spots; ``True``/``False``), ``minibatch_size`` (1024 seed spots per step), ``fanouts`` ((10, 10)
         neighbours sampled at hops 1 and 2), ``distributed`` (data-parallel across the processes of a
-        ``torchrun`` job; implies mini-batches).
+        ``torchrun`` job; implies mini-batches), ``average_from`` (the parameters averaged over the steps from this
+        share of training on, e.g. 0.5: stochastic weight averaging, see :func:`semst_sc.nn.train`; ``None``: the
+        last step's; exploratory, ``docs/results.md``).
     n_epochs
         Training steps (``None``: the encoder's default, 100 for ``"dual"``, 300 for ``"contrastive"``).
     semantic_key
@@ -182,6 +185,7 @@ def semst(
                 n_steps=int(n_epochs),
                 lr=options["lr"],
                 weight_decay=weight_decay,
+                average_from=options["average_from"],
                 progress=settings.progress,
             )
             z = nn.embed(model, sampler) if rank == 0 else None
@@ -237,6 +241,9 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"train_kwargs['minibatch_size'] must be at least 2, got {options['minibatch_size']}")
     if not options["lr"] > 0:
         raise ValueError(f"train_kwargs['lr'] must be positive, got {options['lr']}")
+    average_from = options["average_from"]
+    if average_from is not None and (isinstance(average_from, bool) or not 0 <= average_from < 1):
+        raise ValueError(f"train_kwargs['average_from'] must be in [0, 1) or None, got {average_from!r}")
     return options
 
 
