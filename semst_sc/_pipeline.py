@@ -53,6 +53,7 @@ def run_pipeline(
     semantic_mode: Literal["genes", "symbols"] | None = None,
     gene_text: Any = None,
     n_epochs: int | None = None,
+    train_kwargs: dict[str, Any] | None = None,
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
     encoder: str = "auto",
@@ -109,6 +110,8 @@ def run_pipeline(
         :func:`semst_sc.pp.gene_semantics`); ``None`` reads bare symbols.
     n_epochs
         Training epochs (``None``: the default of :func:`semst_sc.tl.semst`).
+    train_kwargs
+        Training settings of :func:`semst_sc.tl.semst` (e.g. ``{"average_from": 0.5}``), over the preset's.
     method
         Clustering method of :func:`semst_sc.tl.cluster` (``None``: the preset's, ``"gmm"`` by default; ``"mclust"``
         needs the optional ``pip install semst_sc[mclust]``).
@@ -188,6 +191,12 @@ def run_pipeline(
                 f"gene_text file {gene_text} not found: pass 'human', 'mouse', a TSV path, a DataFrame or a dict"
             )
     steps = {name: dict(settings) for name, settings in PRESETS[preset].items()}
+    if train_kwargs is not None:
+        if not isinstance(train_kwargs, dict):
+            raise TypeError(f"train_kwargs must be a dict of tl.semst training settings, got {train_kwargs!r}")
+        semst_step = steps.setdefault("semst", {})
+        semst_step["train_kwargs"] = {**semst_step.get("train_kwargs", {}), **train_kwargs}
+        tl._semst._train_options(semst_step["train_kwargs"])  # an unknown key or a bad value fails here
     for step, key, value in (
         ("spatial_graph", "n_neighbors", spatial_neighbors),
         ("semst", "n_epochs", n_epochs),

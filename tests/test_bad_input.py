@@ -98,6 +98,9 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"layer": "nope"}, KeyError, r"layers\['nope'\] not found"),
         ({"method": "dbscan"}, ValueError, "method must be"),
         ({"semantic_mode": "words"}, ValueError, "semantic_mode must be"),
+        ({"train_kwargs": {"average_from": 1.5}}, ValueError, r"train_kwargs\['average_from'\] must be in \[0, 1\)"),
+        ({"train_kwargs": {"epochs": 3}}, ValueError, r"unknown train_kwargs \['epochs'\]"),
+        ({"train_kwargs": 0.5}, TypeError, "train_kwargs must be a dict"),
     ],
 )
 def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):

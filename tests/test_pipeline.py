@@ -25,6 +25,15 @@ def test_default_preset_changes_nothing(tissue):
     assert out.uns["semst"]["params"]["recon_batch_size"] == 1024
 
 
+def test_train_kwargs_reach_the_training_over_the_presets(tissue):
+    out = sst.run_pipeline(
+        tissue, 3, preset="paper", model=CountingEncoder(), n_epochs=2, train_kwargs={"average_from": 0.5}, copy=True
+    )
+    semst = out.uns["semst"]["params"]
+    assert semst["average_from"] == 0.5
+    assert semst["recon_batch_size"] == ""  # the preset's own training settings are kept beside the user's
+
+
 def test_unknown_preset_is_rejected_before_work(tissue):
     with pytest.raises(ValueError, match="preset must be one of"):
         sst.run_pipeline(tissue, 3, preset="fast")
