@@ -5,10 +5,11 @@
     python benchmarks/annotate.py --labels RUNS/labels --seeds 0 1 2 --out benchmarks/results/annotation
 
 Naming: each data set is prepared as the default pipeline prepares it (``sst.pp.prepare``), its domains are those
-``run.py`` found (``RUNS/labels/<dataset>_semst_<seed>.csv``), and ``annotate_domains`` names them with the data set's
-organism and the gene descriptions of ``SEMST_DATA_DIR``. A region of the annotation is named correctly when the
-domain holding most of its spots gets one of the names ``benchmarks/annotation_truth.tsv`` lists for it (that table
-was committed before any result). Labels are read only to score.
+``run.py`` found (``RUNS/labels/<dataset>_<method>_<seed>.csv``, ``--method``: ``semst`` by default), and
+``annotate_domains`` names them with the data set's organism and the gene descriptions of ``SEMST_DATA_DIR``. A
+region of the annotation is named correctly when the domain holding most of its spots gets one of the names
+``benchmarks/annotation_truth.tsv`` lists for it (that table was committed before any result). Labels are read only
+to score.
 
 Query: on DLPFC, the AUROC of the ``query`` score for white matter ("myelination") and layer 1 ("astrocytes",
 "pia") against the single-marker baselines MBP and AQP4 (log-normalised expression), with the catalogue's markers
@@ -89,13 +90,15 @@ def variants(name: str, organism: str) -> dict[str, dict]:
     }
 
 
-def name_regions(name: str, seeds: list[int], labels: Path, truth: dict) -> tuple[list[dict], list[dict], list[dict]]:
+def name_regions(
+    name: str, seeds: list[int], labels: Path, truth: dict, method: str = "semst"
+) -> tuple[list[dict], list[dict], list[dict]]:
     load, label_key, _, organism = DATASETS[name]
     adata = load()
     sst.pp.prepare(adata)
     regions, domains, timing = [], [], []
     for (variant, kwargs), seed in itertools.product(variants(name, organism).items(), seeds):
-        path = labels / f"{name}_semst_{seed}.csv"
+        path = labels / f"{name}_{method}_{seed}.csv"
         if not path.exists():
             print(f"skip {name} seed {seed}: {path} not found", flush=True)
             continue
@@ -179,12 +182,13 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(FAMILY), choices=list(FAMILY))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/annotation"))
+    parser.add_argument("--method", default="semst", help="the run.py method whose domains are named")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     truth = truth_table()
     regions, domains, timing, query_rows = [], [], [], []
     for name in args.datasets:
-        r, d, t = name_regions(name, args.seeds, args.labels, truth)
+        r, d, t = name_regions(name, args.seeds, args.labels, truth, args.method)
         regions, domains, timing = regions + r, domains + d, timing + t
     for name in args.datasets:
         if name in QUERIES:
@@ -195,11 +199,13 @@ def main() -> None:
     timing["wall_s"] = timing["wall_s"].round(2)
     for frame, file in ((regions, "regions"), (domains, "domains"), (query_rows, "query"), (timing, "timing")):
         frame.to_csv(args.out / f"{file}.csv", index=False)
-    (args.out / "summary.md").write_text(summary(regions, query_rows, timing, args.seeds))
+    (args.out / "summary.md").write_text(summary(regions, query_rows, timing, args.seeds, args.method))
     print((args.out / "summary.md").read_text())
 
 
-def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFrame, seeds: list[int]) -> str:
+def summary(
+    regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFrame, seeds: list[int], method: str = "semst"
+) -> str:
     regions = regions.assign(family=regions["dataset"].map(FAMILY))
     controls = regions.groupby(["variant", "seed"])["correct"].mean().unstack("seed").round(3)
     controls["all seeds"] = regions.groupby("variant")["correct"].mean().round(3)
@@ -225,7 +231,7 @@ def summary(regions: pd.DataFrame, query_rows: pd.DataFrame, timing: pd.DataFram
     lines = [
         "# Naming domains and searching the tissue in words",
         "",
-        f"Seeds {', '.join(map(str, seeds))}; domains of the default pipeline (`benchmarks/run.py --methods semst`, K "
+        f"Seeds {', '.join(map(str, seeds))}; domains of `benchmarks/run.py --methods {method}` (K "
         "given, one thread); `sst.tl.annotate_domains(adata, organism=...)` with the gene descriptions of "
         "`SEMST_DATA_DIR`; correct names from `benchmarks/annotation_truth.tsv`, committed before any result.",
         "",
