@@ -219,8 +219,8 @@ def test_minibatch_rejects_bad_arguments(_slide, monkeypatch):
 
 
 def test_weight_averaging_is_recorded_and_moves_the_embedding(_slide):
-    plain = sst.tl.semst(_slide, n_epochs=6, semantic_key=None, copy=True)
-    averaged = sst.tl.semst(_slide, n_epochs=6, semantic_key=None, train_kwargs={"average_from": 0.5}, copy=True)
+    plain = sst.tl.semst(_slide, n_epochs=6, semantic_key=None, train_kwargs={"average_from": None}, copy=True)
+    averaged = sst.tl.semst(_slide, n_epochs=6, semantic_key=None, copy=True)  # the default: from half-way
     assert plain.uns["semst"]["params"]["average_from"] == ""  # None, as .h5ad stores it
     assert averaged.uns["semst"]["params"]["average_from"] == 0.5
     assert not np.allclose(plain.obsm["X_semst"], averaged.obsm["X_semst"])

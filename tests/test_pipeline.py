@@ -12,6 +12,7 @@ def test_paper_preset_applies_the_reference_settings(tissue):
     assert out.uns["semantic"]["params"]["mode"] == "symbols"
     semst = out.uns["semst"]["params"]
     assert semst["recon_batch_size"] == "" and semst["pair_batch_size"] == ""  # None: every spot and pair
+    assert semst["average_from"] == ""  # the last step's parameters, as the reference code
     assert semst["n_epochs"] == 2  # an explicit argument wins over the preset
     assert out.uns["semst_domain"]["params"]["method"] == "kmeans"
     assert out.uns["semst_domain"]["params"]["n_pcs"] is None
@@ -23,14 +24,15 @@ def test_default_preset_changes_nothing(tissue):
     out = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, copy=True)
     assert out.uns["semst_domain"]["params"]["method"] == "gmm"
     assert out.uns["semst"]["params"]["recon_batch_size"] == 1024
+    assert out.uns["semst"]["params"]["average_from"] == 0.5
 
 
 def test_train_kwargs_reach_the_training_over_the_presets(tissue):
     out = sst.run_pipeline(
-        tissue, 3, preset="paper", model=CountingEncoder(), n_epochs=2, train_kwargs={"average_from": 0.5}, copy=True
+        tissue, 3, preset="paper", model=CountingEncoder(), n_epochs=2, train_kwargs={"lr": 2e-3}, copy=True
     )
     semst = out.uns["semst"]["params"]
-    assert semst["average_from"] == 0.5
+    assert semst["lr"] == 2e-3
     assert semst["recon_batch_size"] == ""  # the preset's own training settings are kept beside the user's
 
 

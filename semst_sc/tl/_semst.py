@@ -25,7 +25,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "minibatch_size": 1024,
     "fanouts": (10, 10),
     "distributed": False,
-    "average_from": None,
+    "average_from": 0.5,
 }
 
 
@@ -73,9 +73,9 @@ def semst(
         full-batch step; ``None``: all), ``minibatch`` (``"auto"``: neighbour-sampled mini-batches from 50,000
         spots; ``True``/``False``), ``minibatch_size`` (1024 seed spots per step), ``fanouts`` ((10, 10)
         neighbours sampled at hops 1 and 2), ``distributed`` (data-parallel across the processes of a
-        ``torchrun`` job; implies mini-batches), ``average_from`` (the parameters averaged over the steps from this
-        share of training on, e.g. 0.5: stochastic weight averaging, see :func:`semst_sc.nn.train`; ``None``: the
-        last step's; exploratory, ``docs/results.md``).
+        ``torchrun`` job; implies mini-batches), ``average_from`` (0.5: the parameters averaged over the steps from this
+        share of training on, stochastic weight averaging, see :func:`semst_sc.nn.train`; ``None``: the last
+        step's; ``docs/method.md``).
     n_epochs
         Training steps (``None``: the encoder's default, 100 for ``"dual"``, 300 for ``"contrastive"``).
     semantic_key
