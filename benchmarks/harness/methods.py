@@ -155,7 +155,7 @@ METHODS: dict[str, Method] = {
         semst("semst_go_table_shuffled", model=KnowledgeTable("go", shuffled=True)),
         semst("semst_progeny", model=KnowledgeTable("progeny")),  # PROGENy pathway weights
         semst("semst_progeny_shuffled", model=KnowledgeTable("progeny", shuffled=True)),
-        semst("semst_average_weights", train_kwargs={"average_from": 0.5}),  # parameters averaged over the 2nd half
+        semst("semst_last_weights", train_kwargs={"average_from": None}),  # the last step's parameters, not averaged
         semst("semst_contrastive", encoder="contrastive"),
         semst("semst_contrastive_nosem", encoder="contrastive", semantics=False),
         baseline("pca_leiden", pca_leiden),
