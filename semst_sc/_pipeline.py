@@ -30,7 +30,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "spatial_graph": {"n_neighbors": 60},
         "feature_graph": {"n_neighbors": 14},
         "gene_semantics": {"mode": "symbols", "top_k": 10},
-        "semst": {"n_epochs": 100, "train_kwargs": {"recon_batch_size": None, "pair_batch_size": None, "average_from": None}},
+        "semst": {
+            "n_epochs": 100,
+            "train_kwargs": {"recon_batch_size": None, "pair_batch_size": None, "average_from": None},
+        },
         "cluster": {"method": "kmeans", "n_pcs": None},
     },
 }
