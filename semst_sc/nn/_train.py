@@ -55,7 +55,8 @@ def train(
     average_from
         Leave the model with its parameters averaged over the steps from this share of ``n_steps`` on (stochastic
         weight averaging, torch's :class:`~torch.optim.swa_utils.AveragedModel`), e.g. 0.5 for the second half;
-        ``None``: the last step's parameters.
+        ``None``: the last step's parameters. Buffers (the ZINB decoder's batch-norm statistics, used in training
+        only) stay the last step's.
     progress
         Show a progress bar (on the first process only).
 
