@@ -2,6 +2,7 @@
 
     python benchmarks/estimate_k.py embed --cache /tmp/k_embeddings --seeds 0 1 2 3 4
     python benchmarks/estimate_k.py evaluate --cache /tmp/k_embeddings --out benchmarks/results/estimate_k
+    python benchmarks/estimate_k.py compare --before DIR --out DIR2
 
 ``embed`` trains the default pipeline (``sst.run_pipeline(adata, K, rng=seed)``) once per labelled data set and seed,
 and keeps the embedding, the spatial graph (and at cell resolution the neighbourhoods, over which the clustering
@@ -9,7 +10,10 @@ votes) and the annotation in ``CACHE/<dataset>_<seed>.npz`` (outside the
 repository: the annotation of real data is not committed). Files already there are kept. ``evaluate`` runs
 ``sst.tl.cluster(adata, None)`` (the ``gmm`` default, ``max_clusters=15``) on every cached embedding and writes
 ``OUT/runs.csv`` (one row per data set and seed: annotated and estimated K, ARI at each, the estimate's curve) and
-``OUT/summary.md``. The annotation is read only to score.
+``OUT/summary.md``. The annotation is read only to score. ``compare`` pairs the ARI at the annotated K of ``OUT`` with
+that of ``--before`` (another ``evaluate`` folder: the same data sets and seeds, another default) by data set and seed,
+and writes ``OUT/paired_before.csv`` (per data set and per block of five seeds: means, mean difference, wins; last, all
+real data sets together with a Wilcoxon signed-rank test).
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ SETS: dict[str, Dataset] = {
 
 def main() -> None:
     args = parse_args()
+    if args.command == "compare":
+        compare(args)
+        return
+    if args.cache is None:
+        raise SystemExit(f"{args.command} needs --cache")
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.command == "embed":
         embed(args)
@@ -60,8 +69,9 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["embed", "evaluate"])
-    parser.add_argument("--cache", type=Path, required=True, help="folder of the cached embeddings")
+    parser.add_argument("command", choices=["embed", "evaluate", "compare"])
+    parser.add_argument("--cache", type=Path, help="folder of the cached embeddings (embed, evaluate)")
+    parser.add_argument("--before", type=Path, help="compare: an evaluate folder of the default before")
     parser.add_argument("--datasets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "estimate_k")
@@ -156,6 +166,39 @@ def evaluate(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / "runs.csv", index=False)
     (args.out / "summary.md").write_text(summary(runs))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Pair the ARI at the annotated K of ``args.out`` with ``args.before``'s, by data set and seed."""
+    from scipy.stats import wilcoxon
+
+    def ari(folder: Path) -> pd.Series:
+        return pd.read_csv(folder / "runs.csv").set_index(["dataset", "seed"])["ari_annotated_k"]
+
+    both = pd.DataFrame({"before": ari(args.before), "after": ari(args.out)}).dropna().reset_index()
+    both["diff"] = both["after"] - both["before"]
+    both["seeds"] = [f"{5 * (s // 5)}-{5 * (s // 5) + 4}" for s in both["seed"]]
+    rows = []
+    for (dataset, seeds), group in both.groupby(["dataset", "seeds"], sort=False):
+        rows.append({"dataset": dataset, "seeds": seeds, **_paired_row(group)})
+    real = both[both["dataset"].isin(DATASETS)]
+    for seeds, group in [*real.groupby("seeds"), ("all", real)]:
+        p = wilcoxon(group["diff"]).pvalue if (group["diff"] != 0).any() else 1.0
+        rows.append({"dataset": "all real", "seeds": seeds, **_paired_row(group), "wilcoxon_p": round(p, 3)})
+    table = pd.DataFrame(rows)
+    table.to_csv(args.out / "paired_before.csv", index=False)
+    print(table.to_string(index=False))
+
+
+def _paired_row(group: pd.DataFrame) -> dict:
+    """Means before and after, the mean paired difference and the wins of one group of pairs."""
+    return {
+        "pairs": len(group),
+        "before": round(group["before"].mean(), 3),
+        "after": round(group["after"].mean(), 3),
+        "mean_diff": round(group["diff"].mean(), 4),
+        "wins": int((group["diff"] > 0).sum()),
+    }
 
 
 def summary(runs: pd.DataFrame) -> str:
