@@ -390,6 +390,30 @@ def test_semst_without_its_network_pools_the_cells_and_finds_domains(monkeypatch
     assert (cells.X != before.X).nnz == 0 and list(cells.obs) == list(before.obs)  # the input is left as it was
 
 
+def test_hop_baseline_averages_each_step_over_the_spatial_neighbours_within_a_section(monkeypatch):
+    """pca_hops_gmm's features: a spot's PCs, then their means over 1, 2, 3 steps of its 6 nearest spots."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import anndata as ad
+    from harness.baselines import hop_pcs, log_pca
+
+    tissue = simulate_tissue(12, 12, rng=0)
+    genes = np.arange(tissue.n_vars)
+    pcs = log_pca(tissue, genes, 0)
+    hops = hop_pcs(tissue, genes, 0)
+    assert hops.shape == (tissue.n_obs, 4 * pcs.shape[1])
+    np.testing.assert_allclose(hops[:, : pcs.shape[1]], pcs)
+    coords = tissue.obsm["spatial"]
+    spot = 40
+    nearest = np.argsort(np.linalg.norm(coords - coords[spot], axis=1))[1:7]  # the grid: no ties at the sixth
+    np.testing.assert_allclose(hops[spot, pcs.shape[1] : 2 * pcs.shape[1]], pcs[nearest].mean(axis=0), rtol=1e-5)
+
+    twice = ad.concat([tissue, tissue], index_unique="-")  # two sections on the same coordinates
+    twice.obs["library_id"] = np.repeat(["a", "b"], tissue.n_obs)
+    joint = hop_pcs(twice, genes, 0)
+    first, second = joint[: tissue.n_obs], joint[tissue.n_obs :]
+    np.testing.assert_allclose(first, second, rtol=1e-5, atol=1e-6)  # no neighbour drawn from the other section
+
+
 FAKE_PEER = """
 import sys
 from pathlib import Path

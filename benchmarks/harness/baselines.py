@@ -9,6 +9,7 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import scanpy as sc
+import scipy.sparse as sp
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
@@ -42,6 +43,34 @@ def smoothed_pcs(adata: ad.AnnData, genes: np.ndarray, rng: int, n_neighbors: in
         _, idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(adata.obsm["spatial"][rows]).kneighbors()
         smoothed[rows] = pcs[rows][idx].mean(axis=1)
     return smoothed
+
+
+def hop_pcs(adata: ad.AnnData, genes: np.ndarray, rng: int, n_neighbors: int = 6, n_hops: int = 3) -> np.ndarray:
+    """Each spot's PCs beside their averages over 1 to ``n_hops`` steps of its nearest spatial neighbours (within
+    its section; the PCA is joint): CellCharter's neighbourhood aggregation, on log-normalised PCs instead of scVI."""
+    pcs = log_pca(adata, genes, rng)
+    sections = adata.obs["library_id"].to_numpy() if "library_id" in adata.obs else np.zeros(adata.n_obs)
+    hops = np.empty((adata.n_obs, pcs.shape[1] * (n_hops + 1)))
+    for section in np.unique(sections):
+        rows = np.flatnonzero(sections == section)
+        _, idx = NearestNeighbors(n_neighbors=n_neighbors).fit(adata.obsm["spatial"][rows]).kneighbors()
+        step = sp.csr_matrix(
+            (np.full(idx.size, 1 / n_neighbors), idx.ravel(), np.arange(0, idx.size + 1, n_neighbors)),
+            shape=(len(rows), len(rows)),
+        )
+        blocks = [pcs[rows]]
+        for _ in range(n_hops):
+            blocks.append(step @ blocks[-1])
+        hops[rows] = np.hstack(blocks)
+    return hops
+
+
+def pca_hops_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
+    """Spatial baseline: PCs beside their 1- to 3-step neighbourhood averages (:func:`hop_pcs`), clustered by the
+    shared back-end (``sst.tl.cluster``: 20 PCs, tied GMM), as the peers' embeddings are in their ``+gmm`` rows."""
+    base = ad.AnnData(np.zeros((adata.n_obs, 1), np.float32), obsm={"X_hops": hop_pcs(adata, genes, rng)})
+    sst.tl.cluster(base, k, use_rep="X_hops", rng=rng)
+    return base.obs["semst_domain"].to_numpy()
 
 
 def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:

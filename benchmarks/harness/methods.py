@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from harness.backends import BACKENDS
-from harness.baselines import pca_gmm, pca_leiden, pca_smooth_gmm, pooled_pca_gmm
+from harness.baselines import pca_gmm, pca_hops_gmm, pca_leiden, pca_smooth_gmm, pooled_pca_gmm
 
 #: a run_pipeline setting with this value takes the data set's organism (gene descriptions)
 ORGANISM = "<organism>"
@@ -161,6 +161,7 @@ METHODS: dict[str, Method] = {
         baseline("pca_leiden", pca_leiden),
         baseline("pca_gmm", pca_gmm),
         baseline("pca_smooth_gmm", pca_smooth_gmm),
+        baseline("pca_hops_gmm", pca_hops_gmm),  # CellCharter's 3-layer neighbourhood aggregation of plain PCs
         baseline("pooled_pca_gmm", pooled_pca_gmm),  # semst_sc's input and clustering without its network
         peer("graphst", backends=("gmm", "gmm+refine")),  # +gmm+refine: its authors' 50-nearest-spot vote
         peer("spagcn"),
