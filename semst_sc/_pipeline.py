@@ -57,6 +57,7 @@ def run_pipeline(
     gene_text: Any = None,
     n_epochs: int | None = None,
     train_kwargs: dict[str, Any] | None = None,
+    encoder_kwargs: dict[str, Any] | None = None,
     method: str | None = None,
     preset: Literal["default", "paper"] = "default",
     encoder: str = "auto",
@@ -115,6 +116,9 @@ def run_pipeline(
         Training epochs (``None``: the default of :func:`semst_sc.tl.semst`).
     train_kwargs
         Training settings of :func:`semst_sc.tl.semst` (e.g. ``{"average_from": 0.5}``), over the preset's.
+    encoder_kwargs
+        Settings of the encoder (:func:`semst_sc.tl.semst`), e.g. ``{"spatial_weight": 0}`` for ``"dual"``; with
+        ``encoder="auto"`` they ask for ``"dual"``.
     method
         Clustering method of :func:`semst_sc.tl.cluster` (``None``: the preset's, ``"gmm"`` by default; ``"mclust"``
         needs the optional ``pip install semst_sc[mclust]``).
@@ -171,8 +175,8 @@ def run_pipeline(
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     from .nn import get_encoder
 
-    if encoder != "auto":
-        get_encoder(encoder)  # an unknown name fails here, not after the semantic step
+    # an unknown encoder or setting fails here, not after the semantic step ("auto" with settings is "dual")
+    tl._semst._check_encoder_kwargs(get_encoder("dual" if encoder == "auto" else encoder), encoder_kwargs)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     if method is not None and method not in tl._cluster.METHODS:
@@ -260,6 +264,7 @@ def run_pipeline(
     tl.semst(
         work,
         encoder=encoder,
+        encoder_kwargs=encoder_kwargs,
         semantic_key="X_semantic" if semantics else None,
         rng=rng,
         **steps.get("semst", {}),

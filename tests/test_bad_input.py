@@ -101,6 +101,14 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"train_kwargs": {"average_from": 1.5}}, ValueError, r"train_kwargs\['average_from'\] must be in \[0, 1\)"),
         ({"train_kwargs": {"epochs": 3}}, ValueError, r"unknown train_kwargs \['epochs'\]"),
         ({"train_kwargs": 0.5}, TypeError, "train_kwargs must be a dict"),
+        (
+            {"encoder_kwargs": {"spatial_wieght": 0}},
+            ValueError,
+            r"unknown encoder_kwargs \['spatial_wieght'\] for SemST",
+        ),
+        ({"encoder_kwargs": {"n_covariates": 2}}, ValueError, r"unknown encoder_kwargs \['n_covariates'\]"),
+        ({"encoder": "contrastive", "encoder_kwargs": {"spatial_weight": 0}}, ValueError, "for ContrastiveGCN"),
+        ({"encoder_kwargs": [("latent_dim", 8)]}, TypeError, "encoder_kwargs must be a dict"),
     ],
 )
 def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):

@@ -36,6 +36,17 @@ def test_train_kwargs_reach_the_training_over_the_presets(tissue):
     assert semst["recon_batch_size"] == ""  # the preset's own training settings are kept beside the user's
 
 
+def test_encoder_kwargs_reach_the_encoder(tissue):
+    settings = {"latent_dim": 5, "spatial_weight": 0}
+    out = sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2, encoder_kwargs=settings, copy=True)
+    assert out.uns["semst"]["params"]["encoder"] == "dual"
+    assert out.uns["semst"]["params"]["encoder_kwargs"] == settings
+    assert out.obsm["X_semst"].shape == (tissue.n_obs, 5)
+    loss = out.uns["semst"]["loss_history"]
+    assert loss["spatial"][0] > 0  # computed, but out of the total
+    assert loss["total"][0] == pytest.approx(loss["zinb"][0] + 0.1 * loss["dicr"][0], rel=1e-4)
+
+
 def test_unknown_preset_is_rejected_before_work(tissue):
     with pytest.raises(ValueError, match="preset must be one of"):
         sst.run_pipeline(tissue, 3, preset="fast")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -120,6 +121,7 @@ def semst(
     cls = type(encoder) if isinstance(encoder, nn.SpotEncoder) else nn.get_encoder(encoder)
     if isinstance(encoder, nn.SpotEncoder) and encoder_kwargs:
         raise ValueError("encoder_kwargs build a registered encoder: pass them to your instance's constructor instead")
+    _check_encoder_kwargs(cls, encoder_kwargs)
     name = encoder if isinstance(encoder, str) else cls.__name__
     n_epochs = cls.n_epochs if n_epochs is None else n_epochs
     if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
@@ -245,6 +247,25 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     if average_from is not None and (isinstance(average_from, bool) or not 0 <= average_from < 1):
         raise ValueError(f"train_kwargs['average_from'] must be in [0, 1) or None, got {average_from!r}")
     return options
+
+
+def _check_encoder_kwargs(cls: type, encoder_kwargs: dict[str, Any] | None) -> None:
+    """Reject ``encoder_kwargs`` that are not a dict of ``cls``'s own settings (its keyword-only arguments)."""
+    if encoder_kwargs is None:
+        return
+    if not isinstance(encoder_kwargs, dict):
+        raise TypeError(f"encoder_kwargs must be a dict of encoder settings, got {encoder_kwargs!r}")
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return  # the encoder takes any keyword: it checks them itself
+    known = {
+        parameter.name
+        for parameter in parameters
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.name != "n_covariates"  # covariate_key's
+    }
+    unknown = set(encoder_kwargs) - known
+    if unknown:
+        raise ValueError(f"unknown encoder_kwargs {sorted(unknown)} for {cls.__name__}; known: {sorted(known)}")
 
 
 def _auto_encoder(adata: AnnData, options: dict, encoder_kwargs: dict | None, covariate_key: str | None) -> str:
