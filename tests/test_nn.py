@@ -17,6 +17,7 @@ from semst_sc.nn import (
     embed,
     gcn_adjacency,
     get_encoder,
+    pair_similarity_weights,
     sample_batch,
     spatial_pair_loss,
     train,
@@ -122,6 +123,39 @@ def test_spatial_pair_loss_rewards_similar_neighbours():
     aligned = torch.tensor([[1.0, 0], [1, 0], [-1, 0]])
     opposed = torch.tensor([[1.0, 0], [-1, 0], [1, 0]])
     assert spatial_pair_loss(aligned, pos, neg) < spatial_pair_loss(opposed, pos, neg)
+
+
+
+def test_spatial_pair_loss_weights_each_pairs_pull():
+    pos, neg = torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]])
+    z = torch.tensor([[1.0, 0], [-1, 0], [0, 1]])
+    push = -torch.log(1 - torch.sigmoid(torch.tensor(0.0)))  # the random pair (0, 2) is orthogonal
+    pulls = -torch.log(torch.sigmoid(torch.tensor([-1.0, 0.0])))  # cosines -1 and 0
+    for weights in ([1.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.5, 0.2]):
+        expected = (torch.tensor(weights) * pulls).mean() + push
+        assert float(spatial_pair_loss(z, pos, neg, torch.tensor(weights))) == pytest.approx(float(expected), rel=1e-5)
+    assert float(spatial_pair_loss(z, pos, neg)) == pytest.approx(float(pulls.mean() + push), rel=1e-5)
+
+
+def test_pair_similarity_weights_pull_pairs_within_a_domain_not_across():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, 40) * 6  # four domains, each as far from the others
+    domain = np.repeat(np.arange(4), 100)
+    x = (centres[domain] + rng.normal(size=(400, 40))).astype(np.float32)
+    rows = np.arange(0, 400, 2)
+    within, across = rows + 1, (rows + 100) % 400  # the next spot of its domain; a spot of the next domain
+    graph = sp.csr_matrix((np.ones(400), (np.r_[rows, rows], np.r_[within, across])), shape=(400, 400))
+    for weights in (
+        pair_similarity_weights(x, graph, n_components=10),
+        pair_similarity_weights(x, graph, n_components=10, n_fit=200, rng=1),  # components fitted on half the spots
+    ):
+        assert weights.shape == graph.shape and (abs(weights) > 0).multiply(graph).nnz == (abs(weights) > 0).nnz
+        pulled, cut = np.asarray(weights[rows, within]).ravel(), np.asarray(weights[rows, across]).ravel()
+        # a pair across a border is as alike as the 3/4 of random pairs that are across too: F uniform in [0, 3/4],
+        # 2 F - 1 below 0 (no pull) for 2/3 of them, 1/12 on average; within a domain, more alike than those and as
+        # alike as the 1/4 within: F uniform in [3/4, 1], 2 F - 1 in [0.5, 1], 3/4 on average
+        assert (cut == 0).mean() > 0.5 and cut.mean() < 0.15
+        assert (pulled > 0.45).mean() > 0.9 and 0.68 < pulled.mean() < 0.82
 
 
 def _toy(seed=0):
@@ -244,6 +278,22 @@ def test_full_batch_sampler_draws_within_bounds():
     assert sorted(batch.permutation.tolist()) == list(range(60))
     everything = FullBatchSampler(data, ("spatial",), CPU, recon_batch_size=None, pair_batch_size=None).sample()
     assert everything.recon_rows is None and everything.pairs.shape == (2, len(edges))
+    assert batch.pair_weights is None and everything.pair_weights is None
+
+
+def test_samplers_carry_each_drawn_pairs_weight():
+    counts, adj = _toy()
+    rows, cols = adj.nonzero()
+    weights = sp.csr_matrix(((rows * 100 + cols).astype(np.float32), (rows, cols)), shape=adj.shape)  # w = 100 i + j
+    data = GraphData(counts, counts, np.ones(60, np.float32), {"spatial": adj}, pair_weights=weights)
+    batch = FullBatchSampler(data, ("spatial",), CPU, pair_batch_size=50).sample()
+    torch.testing.assert_close(batch.pair_weights, (batch.pairs[0] * 100 + batch.pairs[1]).float())
+    mini = sample_batch(data, np.arange(0, 60, 7), ("spatial",), (3, 2), np.random.default_rng(0))
+    on_device = mini.to_device(CPU)
+    expected = mini.seeds[mini.pairs[0]] * 100 + mini.seeds[mini.pairs[1]]
+    assert len(expected) and np.array_equal(on_device.pair_weights.numpy(), expected.astype(np.float32))
+    with pytest.raises(ValueError, match="one row per spot"):
+        GraphData(counts, counts, np.ones(60, np.float32), {"spatial": adj}, pair_weights=weights[:50])
 
 
 def test_contrastive_gcn_trains_with_and_without_fsm():

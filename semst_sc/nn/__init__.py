@@ -9,6 +9,7 @@ from ._gcn import GCNEncoder, gcn_adjacency
 from ._inputs import standardised_log
 from ._losses import dicr_loss, spatial_pair_loss, zinb_nll
 from ._model import SemSTModel
+from ._pair_weights import pair_similarity_weights
 from ._registry import ENCODERS, get_encoder
 from ._train import embed, train
 from ._zinb import ZINBDecoder
@@ -31,6 +32,7 @@ __all__ = [
     "embed",
     "gcn_adjacency",
     "get_encoder",
+    "pair_similarity_weights",
     "sample_batch",
     "spatial_pair_loss",
     "standardised_log",

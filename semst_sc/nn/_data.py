@@ -43,6 +43,9 @@ class GraphData:
         Semantic vectors (n x d), or ``None`` for a model without FSM.
     covariates
         Per-spot covariates of the decoder (n x c, e.g. the one-hot section), or ``None``.
+    pair_weights
+        Weight of each spatial neighbour pair in the spatial loss (n x n sparse, read at the spatial graph's edges:
+        :func:`~semst_sc.nn.pair_similarity_weights`), or ``None``: 1 each.
     """
 
     x: np.ndarray | sp.csr_matrix
@@ -51,25 +54,35 @@ class GraphData:
     graphs: dict[str, sp.csr_matrix]
     semantic: np.ndarray | None = None
     covariates: np.ndarray | None = None
+    pair_weights: sp.csr_matrix | None = None
 
     def __post_init__(self):
         if "spatial" not in self.graphs:
             raise ValueError(f"GraphData needs a 'spatial' graph, got {sorted(self.graphs)}")
         self.graphs = {name: sp.csr_matrix(graph) for name, graph in self.graphs.items()}
+        if self.pair_weights is not None:
+            self.pair_weights = sp.csr_matrix(self.pair_weights)
         n = self.x.shape[0]
         rows = {"counts": self.counts.shape[0], "size_factors": len(self.size_factors)}
         rows.update({f"graphs['{k}']": g.shape[0] for k, g in self.graphs.items()})
-        for name in ("semantic", "covariates"):
+        for name in ("semantic", "covariates", "pair_weights"):
             if getattr(self, name) is not None:
                 rows[name] = getattr(self, name).shape[0]
         wrong = {k: v for k, v in rows.items() if v != n}
-        if wrong or any(g.shape[1] != n for g in self.graphs.values()):
+        square = [*self.graphs.values(), *([] if self.pair_weights is None else [self.pair_weights])]
+        if wrong or any(g.shape[1] != n for g in square):
             raise ValueError(f"every input needs one row per spot ({n}): got {wrong or 'non-square graphs'}")
 
     @property
     def n_obs(self) -> int:
         """Number of spots."""
         return self.x.shape[0]
+
+    def weights_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """The spatial loss weights of the neighbour pairs ``(rows[i], cols[i])`` (global indices), or ``None``."""
+        if self.pair_weights is None:
+            return None
+        return np.asarray(self.pair_weights[rows, cols], dtype=np.float32).ravel()
 
 
 @dataclass
@@ -101,6 +114,8 @@ class Batch:
         A random order of the spatial graph's nodes (corrupted views of contrastive models).
     recon_rows
         Seeds whose counts are reconstructed this step (``None``: all seeds).
+    pair_weights
+        P weights of ``pairs`` in the spatial loss, or ``None``: 1 each.
     """
 
     x: dict[str, torch.Tensor]
@@ -114,6 +129,7 @@ class Batch:
     permutation: torch.Tensor
     recon_rows: torch.Tensor | None = None
     covariates: torch.Tensor | None = None
+    pair_weights: torch.Tensor | None = None
 
     def seed_semantic(self) -> torch.Tensor | None:
         """Semantic vectors of the seeds."""
@@ -153,6 +169,7 @@ class FullBatchSampler:
         x = torch.from_numpy(_rows(data.x, slice(None))).to(device)
         covariates = None if data.covariates is None else torch.from_numpy(_rows(data.covariates, slice(None)))
         coo = data.graphs["spatial"].tocoo()
+        weights = data.weights_of(coo.row, coo.col)
         self.base = Batch(
             x={name: x for name in graphs},
             adjacency={name: gcn_adjacency(data.graphs[name]).to(device) for name in graphs},
@@ -164,6 +181,7 @@ class FullBatchSampler:
             negative=torch.empty(2, 0, dtype=torch.int64, device=device),
             permutation=torch.arange(data.n_obs, device=device),
             covariates=None if covariates is None else covariates.to(device),
+            pair_weights=None if weights is None else torch.from_numpy(weights).to(device),
         )
         self.recon_batch_size, self.pair_batch_size = recon_batch_size, pair_batch_size
         self.generator = torch.Generator().manual_seed(rng)
@@ -175,14 +193,14 @@ class FullBatchSampler:
         rows = None
         if self.recon_batch_size is not None and self.recon_batch_size < n:
             rows = torch.randperm(n, generator=generator)[: self.recon_batch_size].to(device)
-        pairs = base.pairs
+        pairs, weights = base.pairs, base.pair_weights
         if self.pair_batch_size is not None and self.pair_batch_size < pairs.shape[1]:
-            pairs = pairs[:, torch.randint(0, pairs.shape[1], (self.pair_batch_size,), generator=generator).to(device)]
+            drawn = torch.randint(0, pairs.shape[1], (self.pair_batch_size,), generator=generator).to(device)
+            pairs, weights = pairs[:, drawn], None if weights is None else weights[drawn]
         negative = torch.randint(0, n, pairs.shape, generator=generator).to(device)
         permutation = torch.randperm(n, generator=generator).to(device)
-        return Batch(
-            **{**vars(base), "pairs": pairs, "negative": negative, "permutation": permutation, "recon_rows": rows}
-        )
+        drawn = {"pairs": pairs, "pair_weights": weights, "negative": negative, "permutation": permutation}
+        return Batch(**{**vars(base), **drawn, "recon_rows": rows})
 
     def everything(self) -> Batch:
         """Return the whole tissue as one batch (to embed every spot)."""
@@ -296,7 +314,12 @@ class HostBatch:
             negative=torch.from_numpy(self.negative).to(device),
             permutation=torch.from_numpy(self._permutation()).to(device),
             covariates=None if data.covariates is None else tensor(data.covariates, self.seeds),
+            pair_weights=self._pair_weights(device),
         )
+
+    def _pair_weights(self, device: torch.device) -> torch.Tensor | None:
+        weights = self.data.weights_of(self.seeds[self.pairs[0]], self.seeds[self.pairs[1]])
+        return None if weights is None else torch.from_numpy(weights).to(device)
 
     def _permutation(self) -> np.ndarray:
         n = len(self.nodes.get("spatial", self.seeds))

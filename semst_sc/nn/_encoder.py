@@ -39,6 +39,9 @@ class SpotEncoder(nn.Module):
     covariates
         Whether the constructor takes ``n_covariates`` and its decoder the batch's per-spot covariates (the
         one-hot section when several sections are trained together).
+    pair_weighting
+        How the batch's spatial neighbour pairs are weighted: ``"similarity"`` (:func:`~semst_sc.tl.semst` computes
+        :func:`~semst_sc.nn.pair_similarity_weights` into ``Batch.pair_weights``) or ``"uniform"`` (``None``).
     """
 
     graphs: ClassVar[tuple[str, ...]] = ("spatial", "feature")
@@ -48,6 +51,7 @@ class SpotEncoder(nn.Module):
     supports_minibatch: ClassVar[bool] = True
     embedding: ClassVar[str] = "latent"
     covariates: ClassVar[bool] = False
+    pair_weighting: str = "uniform"
 
     fsm: nn.Module | None
 

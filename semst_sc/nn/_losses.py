@@ -112,7 +112,9 @@ def dicr_loss(h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
     return on + off
 
 
-def spatial_pair_loss(z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+def spatial_pair_loss(
+    z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Pull spatial neighbours together and push random pairs apart: BCE on ``sigmoid(cos(z_i, z_j))``.
 
     Parameters
@@ -123,8 +125,11 @@ def spatial_pair_loss(z: torch.Tensor, positive: torch.Tensor, negative: torch.T
         2 x P indices of neighbour pairs (target 1).
     negative
         2 x Q indices of sampled non-neighbour pairs (target 0).
+    weights
+        P weights of the neighbour pairs' pull (:func:`~semst_sc.nn.pair_similarity_weights`); ``None``: 1 each.
     """
     zn = F.normalize(z, dim=1)
     pos = torch.sigmoid((zn[positive[0]] * zn[positive[1]]).sum(dim=1))
     neg = torch.sigmoid((zn[negative[0]] * zn[negative[1]]).sum(dim=1))
-    return F.binary_cross_entropy(pos, torch.ones_like(pos)) + F.binary_cross_entropy(neg, torch.zeros_like(neg))
+    pull = F.binary_cross_entropy(pos, torch.ones_like(pos), weight=weights)
+    return pull + F.binary_cross_entropy(neg, torch.zeros_like(neg))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -31,6 +33,10 @@ class SemSTModel(SpotEncoder):
         Output of each GCN and of the projection; the fused representation has ``2 * latent_dim``.
     spatial_weight, dicr_weight
         Weights of the spatial pair loss and of the DICR loss (the ZINB loss has weight 1).
+    pair_weighting
+        ``"similarity"`` (the default): each neighbour pair of the spatial loss pulled by how much more alike the two
+        spots' inputs are than random pairs (:func:`~semst_sc.nn.pair_similarity_weights`), so that the loss does not
+        smooth across the border of two domains; ``"uniform"``: every pair alike, as in the reference code.
     n_covariates
         Columns of the per-spot covariates the ZINB decoder sees beside the embedding (the one-hot section of
         several sections; 0: none), so that the embedding need not carry what tells sections apart.
@@ -53,9 +59,13 @@ class SemSTModel(SpotEncoder):
         latent_dim: int = 128,
         spatial_weight: float = 0.1,
         dicr_weight: float = 0.1,
+        pair_weighting: Literal["similarity", "uniform"] = "similarity",
         n_covariates: int = 0,
     ):
         super().__init__()
+        if pair_weighting not in ("similarity", "uniform"):
+            raise ValueError(f"pair_weighting must be 'similarity' or 'uniform', got {pair_weighting!r}")
+        self.pair_weighting = pair_weighting
         fused = 2 * latent_dim
         self.spatial_weight, self.dicr_weight = spatial_weight, dicr_weight
         self.latent_dim, self.n_covariates = latent_dim, n_covariates
@@ -96,7 +106,7 @@ class SemSTModel(SpotEncoder):
         covariates = None if batch.covariates is None else batch.covariates[rows]
         mu, theta, pi = self.decode(z[rows], covariates)
         if batch.pairs.shape[1]:
-            spatial = spatial_pair_loss(z, batch.pairs, batch.negative)
+            spatial = spatial_pair_loss(z, batch.pairs, batch.negative, batch.pair_weights)
         else:  # no neighbour pair among the seeds (a graph without edges)
             spatial = z.sum() * 0
         terms = {

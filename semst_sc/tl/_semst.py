@@ -144,7 +144,6 @@ def semst(
     covariates = _one_hot(adata, covariate_key)
     if covariates is not None and not cls.covariates:
         raise ValueError(f"{name} takes no covariates: leave covariate_key=None")
-    data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates)
 
     torch.manual_seed(rng)
     if isinstance(encoder, nn.SpotEncoder):
@@ -159,6 +158,10 @@ def semst(
             **sections,
         )
     _check_model(model, semantic, covariates)
+    pair_weights = None
+    if model.pair_weighting == "similarity":
+        pair_weights = nn.pair_similarity_weights(x, graphs["spatial"], rng=rng)
+    data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates, pair_weights)
 
     start = time.perf_counter()
     world_size = 1
@@ -206,6 +209,8 @@ def semst(
             "encoder": name,
             "encoder_requested": requested,
             "encoder_kwargs": _storable(encoder_kwargs or {}),
+            "pair_weighting": model.pair_weighting,
+            "mean_pair_weight": 1.0 if pair_weights is None else float(pair_weights.data.mean()),
             "embedding": cls.embedding,
             "input": cls.input_transform,
             "n_epochs": int(n_epochs),
