@@ -125,7 +125,6 @@ def test_spatial_pair_loss_rewards_similar_neighbours():
     assert spatial_pair_loss(aligned, pos, neg) < spatial_pair_loss(opposed, pos, neg)
 
 
-
 def test_spatial_pair_loss_weights_each_pairs_pull():
     pos, neg = torch.tensor([[0, 1], [1, 2]]), torch.tensor([[0], [2]])
     z = torch.tensor([[1.0, 0], [-1, 0], [0, 1]])

@@ -322,3 +322,20 @@ def test_a_registered_encoder_trains_through_tl_semst(tissue, monkeypatch, minib
         sst.tl.semst(tissue, encoder=_SmoothMLP(5, 0, None), copy=True)
     with pytest.raises(ValueError, match="encoder must be one of"):
         sst.tl.semst(tissue, encoder="vae", copy=True)
+
+
+@pytest.mark.parametrize("minibatch", [False, True])
+def test_similarity_weighted_pairs_are_an_option_of_the_dual_encoder(tissue, minibatch):
+    tissue = _ready(tissue)
+    options = {"n_epochs": 3, "train_kwargs": {"minibatch": minibatch}, "copy": True}
+    uniform = sst.tl.semst(tissue, **options)
+    weighted = sst.tl.semst(tissue, encoder_kwargs={"pair_weighting": "similarity"}, **options)
+    assert uniform.uns["semst"]["params"]["pair_weighting"] == "uniform"
+    assert uniform.uns["semst"]["params"]["mean_pair_weight"] == 1.0
+    params = weighted.uns["semst"]["params"]
+    assert params["pair_weighting"] == "similarity" and 0 < params["mean_pair_weight"] < 1
+    loss, weighted_loss = uniform.uns["semst"]["loss_history"], weighted.uns["semst"]["loss_history"]
+    assert not np.allclose(loss["spatial"], weighted_loss["spatial"])  # the weights reach the loss
+    assert loss["zinb"][0] == pytest.approx(weighted_loss["zinb"][0])  # the same model and draws at the first step
+    with pytest.raises(ValueError, match="pair_weighting must be 'similarity' or 'uniform'"):
+        sst.tl.semst(tissue, encoder_kwargs={"pair_weighting": "cosine"}, **options)

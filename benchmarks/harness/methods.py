@@ -157,7 +157,7 @@ METHODS: dict[str, Method] = {
         semst("semst_progeny_shuffled", model=KnowledgeTable("progeny", shuffled=True)),
         semst("semst_last_weights", train_kwargs={"average_from": None}),  # the last step's parameters, not averaged
         semst("semst_no_spatial_loss", encoder_kwargs={"spatial_weight": 0}),  # the GCNs alone carry the neighbours
-        semst("semst_uniform_pairs", encoder_kwargs={"pair_weighting": "uniform"}),  # every neighbour pair pulled alike
+        semst("semst_similarity_pairs", encoder_kwargs={"pair_weighting": "similarity"}),  # pulls by input similarity
         semst("semst_contrastive", encoder="contrastive"),
         semst("semst_contrastive_nosem", encoder="contrastive", semantics=False),
         baseline("pca_leiden", pca_leiden),

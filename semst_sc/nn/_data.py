@@ -79,7 +79,7 @@ class GraphData:
         return self.x.shape[0]
 
     def weights_of(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
-        """The spatial loss weights of the neighbour pairs ``(rows[i], cols[i])`` (global indices), or ``None``."""
+        """Return the spatial loss weights of the pairs ``(rows[i], cols[i])`` (global indices), or ``None``."""
         if self.pair_weights is None:
             return None
         return np.asarray(self.pair_weights[rows, cols], dtype=np.float32).ravel()

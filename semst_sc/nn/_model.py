@@ -34,9 +34,10 @@ class SemSTModel(SpotEncoder):
     spatial_weight, dicr_weight
         Weights of the spatial pair loss and of the DICR loss (the ZINB loss has weight 1).
     pair_weighting
-        ``"similarity"`` (the default): each neighbour pair of the spatial loss pulled by how much more alike the two
-        spots' inputs are than random pairs (:func:`~semst_sc.nn.pair_similarity_weights`), so that the loss does not
-        smooth across the border of two domains; ``"uniform"``: every pair alike, as in the reference code.
+        ``"uniform"`` (the default, as in the reference code): every neighbour pair of the spatial loss pulled alike;
+        ``"similarity"``: each pulled by how much more alike the two spots' inputs are than random pairs
+        (:func:`~semst_sc.nn.pair_similarity_weights`), so that the loss does not smooth across the border of two
+        domains (better where domains are one or two spots wide, ``docs/results.md``).
     n_covariates
         Columns of the per-spot covariates the ZINB decoder sees beside the embedding (the one-hot section of
         several sections; 0: none), so that the embedding need not carry what tells sections apart.
@@ -59,7 +60,7 @@ class SemSTModel(SpotEncoder):
         latent_dim: int = 128,
         spatial_weight: float = 0.1,
         dicr_weight: float = 0.1,
-        pair_weighting: Literal["similarity", "uniform"] = "similarity",
+        pair_weighting: Literal["uniform", "similarity"] = "uniform",
         n_covariates: int = 0,
     ):
         super().__init__()
