@@ -139,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     run.add_argument(
+        "--pair-weighting",
+        default=None,
+        choices=["uniform", "similarity"],
+        help="how the dual encoder's spatial loss pulls neighbour pairs: 'uniform' (the default) or 'similarity' "
+        "(by how alike their inputs are, not across sharp borders; better on thin layers such as the olfactory "
+        "bulb's, worse on some DLPFC slices: docs/results.md)",
+    )
+    run.add_argument(
         "--semantic-mode", default=None, choices=["genes", "symbols"], help="semantic step mode (default: genes)"
     )
     run.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a TSV path")
@@ -453,6 +461,7 @@ def _run(args) -> int:
         method=args.method,
         preset=args.preset,
         encoder=args.encoder,
+        encoder_kwargs=None if args.pair_weighting is None else {"pair_weighting": args.pair_weighting},
         refine=args.refine,
         keep_intermediates=args.keep_intermediates,
         rng=args.seed,

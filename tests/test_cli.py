@@ -74,6 +74,16 @@ def test_run_neighbourhood_size_flag(tmp_path):
     assert (np.diff(pool.indptr) == 9).all() and not np.allclose(pool.data, 1)  # 9 cells, each at the median depth
 
 
+def test_run_pair_weighting_flag(slide, tmp_path, capsys):
+    out = tmp_path / "res.h5ad"
+    args = ["run", str(slide), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--quiet"]
+    assert main(args + ["--pair-weighting", "similarity"]) == 0
+    params = ad.read_h5ad(out).uns["semst"]["params"]
+    assert params["pair_weighting"] == "similarity" and 0 < params["mean_pair_weight"] < 1
+    assert main(args + ["--pair-weighting", "similarity", "--encoder", "contrastive"]) == 1  # not its setting
+    assert "unknown encoder_kwargs ['pair_weighting'] for ContrastiveGCN" in capsys.readouterr().err
+
+
 def test_run_is_deterministic(slide, tmp_path):
     outs = [tmp_path / f"r{i}.h5ad" for i in range(2)]
     for out in outs:
