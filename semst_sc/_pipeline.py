@@ -175,8 +175,12 @@ def run_pipeline(
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     from .nn import get_encoder
 
-    # an unknown encoder or setting fails here, not after the semantic step ("auto" with settings is "dual")
-    tl._semst._check_encoder_kwargs(get_encoder("dual" if encoder == "auto" else encoder), encoder_kwargs)
+    # an unknown encoder or setting, or a bad value, fails here, not after the semantic step ("auto" with settings is
+    # "dual"): a tiny model is built with the settings
+    encoder_class = get_encoder("dual" if encoder == "auto" else encoder)
+    tl._semst._check_encoder_kwargs(encoder_class, encoder_kwargs)
+    if encoder_kwargs:
+        encoder_class(2, 2, None, **encoder_kwargs)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     if method is not None and method not in tl._cluster.METHODS:

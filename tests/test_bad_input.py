@@ -109,6 +109,7 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"encoder_kwargs": {"n_covariates": 2}}, ValueError, r"unknown encoder_kwargs \['n_covariates'\]"),
         ({"encoder": "contrastive", "encoder_kwargs": {"spatial_weight": 0}}, ValueError, "for ContrastiveGCN"),
         ({"encoder_kwargs": [("latent_dim", 8)]}, TypeError, "encoder_kwargs must be a dict"),
+        ({"encoder_kwargs": {"pair_weighting": "cosine"}}, ValueError, "pair_weighting must be 'similarity' or"),
     ],
 )
 def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):
