@@ -157,6 +157,13 @@ def _parser() -> argparse.ArgumentParser:
         help="majority-vote refinement of the domains (default: at cell resolution only)",
     )
     run.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=None,
+        help="trainings of the model, the one with the most spatially coherent domains kept (default: 3 at cell "
+        "resolution below 100,000 observations, 1 otherwise)",
+    )
+    run.add_argument(
         "--annotate",
         action="store_true",
         help="name each domain from its marker genes and gene knowledge (obs['semst_domain_name'], "
@@ -463,6 +470,7 @@ def _run(args) -> int:
         encoder=args.encoder,
         encoder_kwargs=None if args.pair_weighting is None else {"pair_weighting": args.pair_weighting},
         refine=args.refine,
+        n_init=args.n_init,
         keep_intermediates=args.keep_intermediates,
         rng=args.seed,
         table_key=args.table_key,

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from anndata import AnnData
+from scanpy import logging as logg
 
 from . import _constants as C
 from . import pp, tl
@@ -14,9 +15,16 @@ from ._utils import check_adata, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._resolution import Pooling, check_pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
+from .tl._cluster import edge_coherence
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
+
+#: at cell resolution, below N_INIT_BELOW observations, the model is trained N_INIT_CELL times and the training with
+#: the most spatially coherent domains kept (n_init=None); from N_INIT_BELOW on, one training (three would triple a
+#: run of minutes)
+N_INIT_CELL = 3
+N_INIT_BELOW = 100_000
 
 #: the layers run_pipeline computes on the way and drops from its result unless keep_intermediates=True
 INTERMEDIATE_LAYERS = (C.SCALED_LAYER,)
@@ -62,6 +70,7 @@ def run_pipeline(
     preset: Literal["default", "paper"] = "default",
     encoder: str = "auto",
     refine: bool | None = None,
+    n_init: int | None = None,
     keep_intermediates: bool = False,
     rng: int = 0,
     table_key: str = C.TABLE_KEY,
@@ -134,11 +143,17 @@ def run_pipeline(
     refine
         Majority-vote refinement of the domains (:func:`semst_sc.tl.cluster`): over each cell's neighbourhood at
         cell resolution, over the spatial neighbours at spot resolution. ``None``: at cell resolution only.
+    n_init
+        Trainings of the model, each clustered; the one whose domains are the most spatially coherent is kept (the
+        largest share of the spatial graph's edge weight inside one domain; with ``n_clusters=None`` the first
+        training's estimate is kept for the others). ``None``: 3 at cell resolution below 100,000 observations (a
+        single cell's training varies most with its seed there), 1 otherwise. The seeds and each training's coherence
+        are recorded in ``uns['semst']['params']``.
     keep_intermediates
         Keep the encoder input ``layers['semst_scaled']`` (sparse) in the result, as needed to train again with
         :func:`semst_sc.tl.semst`. By default it is dropped, which keeps a written ``.h5ad`` light.
     rng
-        Seed used by every step.
+        Seed used by every step (a non-negative integer); further trainings (``n_init``) spawn theirs from it.
     table_key
         The table of a SpatialData ``adata`` (``sdata.tables[table_key]``; spatialdata-io names it ``'table'``).
         Ignored for an AnnData.
@@ -171,6 +186,10 @@ def run_pipeline(
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise ValueError(f"{name} must be a positive integer (or None), got {value!r}")
+    if n_init is not None and (isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1):
+        raise ValueError(f"n_init must be a positive integer (or None), got {n_init!r}")
+    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
+        raise ValueError(f"rng must be a non-negative integer, got {rng!r}")
     if n_clusters is not None and n_clusters > adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     from .nn import get_encoder
@@ -265,15 +284,10 @@ def run_pipeline(
             gene_symbols=gene_symbols,
             **steps.get("gene_semantics", {}),
         )
-    tl.semst(
-        work,
-        encoder=encoder,
-        encoder_kwargs=encoder_kwargs,
-        semantic_key="X_semantic" if semantics else None,
-        rng=rng,
-        **steps.get("semst", {}),
-    )
-    tl.cluster(work, n_clusters, refine=refine, rng=rng, **steps.get("cluster", {}))
+    semst_kwargs = {"encoder": encoder, "encoder_kwargs": encoder_kwargs, **steps.get("semst", {})}
+    semst_kwargs["semantic_key"] = "X_semantic" if semantics else None
+    cluster_kwargs = {"refine": refine, **steps.get("cluster", {})}
+    _train_and_cluster(work, n_init, n_clusters, rng, semst_kwargs, cluster_kwargs)
     if not keep_intermediates:
         for key in INTERMEDIATE_LAYERS:
             del work.layers[key]
@@ -281,6 +295,49 @@ def run_pipeline(
         return work if sdata is None else with_table(sdata, table_key, work)
     _write_back(adata, work, before)  # for a SpatialData, into the table object it holds
     return None
+
+
+def _train_and_cluster(
+    work: AnnData, n_init: int | None, n_clusters: int | None, rng: int, semst_kwargs: dict, cluster_kwargs: dict
+) -> None:
+    """Train the model ``n_init`` times, cluster each embedding, and keep in ``work`` the most coherent domains.
+
+    Coherent: the largest share of the spatial graph's edge weight inside one domain. The first training's seed is
+    ``rng``, the others' are spawned from it; an estimated number of domains is the first training's, kept for the
+    others. ``None``: :data:`N_INIT_CELL` trainings at cell resolution below :data:`N_INIT_BELOW` observations, one
+    otherwise.
+    """
+    if n_init is None:
+        cell = work.uns[C.PREPARE_KEY]["params"]["resolution"] == "cell"
+        n_init = N_INIT_CELL if cell and work.n_obs < N_INIT_BELOW else 1
+    spawned = np.random.SeedSequence(int(rng)).spawn(n_init - 1)
+    seeds = [int(rng), *(int(s.generate_state(1)[0]) for s in spawned)]
+    graph = work.obsp[C.connectivities_key(C.SPATIAL_GRAPH_KEY)]
+    outputs = (
+        ("obsm", C.EMBEDDING_KEY),
+        ("uns", C.uns_key(C.EMBEDDING_KEY)),
+        ("obs", C.DOMAIN_KEY),
+        ("uns", C.DOMAIN_KEY),
+    )
+    coherence: list[float] = []
+    for i, seed in enumerate(seeds):  # each training overwrites the last; the best one's outputs are kept aside
+        tl.semst(work, rng=seed, **semst_kwargs)
+        tl.cluster(work, n_clusters, rng=rng, **cluster_kwargs)
+        if n_clusters is None:
+            n_clusters = work.uns[C.DOMAIN_KEY]["params"]["n_estimated"]
+        coherence.append(edge_coherence(work.obs[C.DOMAIN_KEY].cat.codes.to_numpy(), graph))
+        if coherence[-1] > max(coherence[:-1], default=-1.0):
+            best, kept = {(where, key): getattr(work, where)[key] for where, key in outputs}, i
+    for (where, key), value in best.items():
+        getattr(work, where)[key] = value
+    work.uns[C.uns_key(C.EMBEDDING_KEY)]["params"] |= {
+        "n_init": n_init,
+        "init_seeds": seeds,
+        "init_coherence": coherence,
+        "init_kept": kept,
+    }
+    if n_init > 1:
+        logg.info(f"kept training {kept + 1} of {n_init}: domain coherence " + ", ".join(f"{c:.3f}" for c in coherence))
 
 
 _MAPPINGS = ("layers", "obsm", "obsp", "uns")

@@ -4,6 +4,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
 
@@ -96,7 +97,8 @@ def cluster(
     ``obs['{key_added}']``
         Domain labels (categorical ``"0"``, ``"1"``, ... by decreasing size).
     ``uns['{key_added}']['params']``
-        Method, requested and found number of domains, how it was chosen (``estimated_by``), and (``gmm``,
+        Method, requested and found number of domains (an estimate also ``n_estimated``, the number before the vote),
+        how it was chosen (``estimated_by``), and (``gmm``,
         ``kmeans``, ``mclust``) ``fitted_on``: the number of spots the model was fitted on (fewer than ``n_obs``
         when a sample was used). With ``n_clusters`` given, ``gmm`` and ``mclust`` also record ``loglik``, the
         mixture log-likelihood of the fitted spots. An estimate by ``gmm`` also records its curves, keyed by K as
@@ -139,6 +141,8 @@ def cluster(
             labels = _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info)
         else:
             labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
+    if n_clusters is None:
+        info["n_estimated"] = int(labels.max() + 1)  # before the vote, which may empty a domain
     if refine:
         labels = majority_vote(labels, vote)
 
@@ -314,6 +318,13 @@ def _last_coherent(coherence: dict[int, float]) -> int:
     ks = sorted(coherence)
     failing = [k for k in ks if coherence[k] < 0.5]
     return max(failing[0] - 1, ks[0]) if failing else ks[-1]
+
+
+def edge_coherence(labels: np.ndarray, graph) -> float:
+    """Return the share of ``graph``'s edge weight that joins two spots of one domain (1: no edge crosses a border)."""
+    edges = sp.coo_matrix(graph)
+    total = edges.data.sum()
+    return float(edges.data[labels[edges.row] == labels[edges.col]].sum() / total) if total > 0 else 1.0
 
 
 def _least_coherence(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
