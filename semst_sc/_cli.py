@@ -159,9 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--n-init",
         type=_positive_int,
-        default=None,
-        help="trainings of the model, the one with the most spatially coherent domains kept (default: 3 at cell "
-        "resolution below 100,000 observations, 1 otherwise)",
+        default=1,
+        help="trainings of the model, each clustered, the one with the most spatially coherent domains kept "
+        "(default 1)",
     )
     run.add_argument(
         "--annotate",

@@ -20,12 +20,6 @@ from .tl._cluster import edge_coherence
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
-#: at cell resolution, below N_INIT_BELOW observations, the model is trained N_INIT_CELL times and the training with
-#: the most spatially coherent domains kept (n_init=None); from N_INIT_BELOW on, one training (three would triple a
-#: run of minutes)
-N_INIT_CELL = 3
-N_INIT_BELOW = 100_000
-
 #: the layers run_pipeline computes on the way and drops from its result unless keep_intermediates=True
 INTERMEDIATE_LAYERS = (C.SCALED_LAYER,)
 
@@ -70,7 +64,7 @@ def run_pipeline(
     preset: Literal["default", "paper"] = "default",
     encoder: str = "auto",
     refine: bool | None = None,
-    n_init: int | None = None,
+    n_init: int = 1,
     keep_intermediates: bool = False,
     rng: int = 0,
     table_key: str = C.TABLE_KEY,
@@ -146,9 +140,8 @@ def run_pipeline(
     n_init
         Trainings of the model, each clustered; the one whose domains are the most spatially coherent is kept (the
         largest share of the spatial graph's edge weight inside one domain; with ``n_clusters=None`` the first
-        training's estimate is kept for the others). ``None``: 3 at cell resolution below 100,000 observations (a
-        single cell's training varies most with its seed there), 1 otherwise. The seeds and each training's coherence
-        are recorded in ``uns['semst']['params']``.
+        training's estimate is kept for the others). The seeds and each training's coherence are recorded in
+        ``uns['semst']['params']``. Three instead of one gained nothing on average at cell resolution (docs/results.md).
     keep_intermediates
         Keep the encoder input ``layers['semst_scaled']`` (sparse) in the result, as needed to train again with
         :func:`semst_sc.tl.semst`. By default it is dropped, which keeps a written ``.h5ad`` light.
@@ -186,8 +179,8 @@ def run_pipeline(
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise ValueError(f"{name} must be a positive integer (or None), got {value!r}")
-    if n_init is not None and (isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1):
-        raise ValueError(f"n_init must be a positive integer (or None), got {n_init!r}")
+    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
+        raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
     if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
         raise ValueError(f"rng must be a non-negative integer, got {rng!r}")
     if n_clusters is not None and n_clusters > adata.n_obs:
@@ -298,18 +291,14 @@ def run_pipeline(
 
 
 def _train_and_cluster(
-    work: AnnData, n_init: int | None, n_clusters: int | None, rng: int, semst_kwargs: dict, cluster_kwargs: dict
+    work: AnnData, n_init: int, n_clusters: int | None, rng: int, semst_kwargs: dict, cluster_kwargs: dict
 ) -> None:
     """Train the model ``n_init`` times, cluster each embedding, and keep in ``work`` the most coherent domains.
 
     Coherent: the largest share of the spatial graph's edge weight inside one domain. The first training's seed is
     ``rng``, the others' are spawned from it; an estimated number of domains is the first training's, kept for the
-    others. ``None``: :data:`N_INIT_CELL` trainings at cell resolution below :data:`N_INIT_BELOW` observations, one
-    otherwise.
+    others.
     """
-    if n_init is None:
-        cell = work.uns[C.PREPARE_KEY]["params"]["resolution"] == "cell"
-        n_init = N_INIT_CELL if cell and work.n_obs < N_INIT_BELOW else 1
     spawned = np.random.SeedSequence(int(rng)).spawn(n_init - 1)
     seeds = [int(rng), *(int(s.generate_state(1)[0]) for s in spawned)]
     graph = work.obsp[C.connectivities_key(C.SPATIAL_GRAPH_KEY)]

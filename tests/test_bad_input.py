@@ -110,6 +110,9 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"encoder": "contrastive", "encoder_kwargs": {"spatial_weight": 0}}, ValueError, "for ContrastiveGCN"),
         ({"encoder_kwargs": [("latent_dim", 8)]}, TypeError, "encoder_kwargs must be a dict"),
         ({"encoder_kwargs": {"pair_weighting": "cosine"}}, ValueError, "pair_weighting must be 'similarity' or"),
+        ({"n_init": 0}, ValueError, "n_init must be a positive integer, got 0"),
+        ({"n_init": 2.5}, ValueError, "n_init must be a positive integer, got 2.5"),
+        ({"rng": -1}, ValueError, "rng must be a non-negative integer, got -1"),
     ],
 )
 def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):

@@ -84,6 +84,17 @@ def test_run_pair_weighting_flag(slide, tmp_path, capsys):
     assert "unknown encoder_kwargs ['pair_weighting'] for ContrastiveGCN" in capsys.readouterr().err
 
 
+def test_run_n_init_flag(slide, tmp_path, capsys):
+    out = tmp_path / "res.h5ad"
+    args = ["run", str(slide), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--quiet"]
+    assert main(args + ["--n-init", "2"]) == 0
+    params = ad.read_h5ad(out).uns["semst"]["params"]
+    assert params["n_init"] == 2 and len(params["init_coherence"]) == 2
+    with pytest.raises(SystemExit):  # refused while parsing, before any work
+        main(args + ["--n-init", "0"])
+    assert "--n-init" in capsys.readouterr().err
+
+
 def test_run_is_deterministic(slide, tmp_path):
     outs = [tmp_path / f"r{i}.h5ad" for i in range(2)]
     for out in outs:

@@ -1,8 +1,11 @@
+import numpy as np
 import pytest
 from fakes import CountingEncoder
 
 import semst_sc as sst
 from semst_sc._pipeline import PRESETS
+from semst_sc.datasets import simulate_tissue
+from semst_sc.tl._cluster import edge_coherence
 
 
 def test_paper_preset_applies_the_reference_settings(tissue):
@@ -123,3 +126,48 @@ def test_run_pipeline_keeps_no_intermediate_layer_unless_asked(tissue):
     sst.run_pipeline(tissue, 3, model=CountingEncoder(), n_epochs=2)
     assert list(tissue.layers) == []
     np.testing.assert_array_equal(tissue.obsm["X_semst"], out.obsm["X_semst"])
+
+
+@pytest.fixture(scope="module")
+def _cells():
+    return simulate_tissue(platform="xenium", n_cells=600, n_genes=60, rng=0)
+
+
+def test_n_init_keeps_the_training_with_the_most_coherent_domains(_cells):
+    out = sst.run_pipeline(_cells, 4, n_init=3, n_epochs=5, semantics=False, copy=True)
+    params = out.uns["semst"]["params"]
+    seeds, coherence, kept = list(params["init_seeds"]), list(params["init_coherence"]), int(params["init_kept"])
+    assert params["n_init"] == 3 and seeds[0] == 0 and len(set(seeds)) == 3
+    assert kept == int(np.argmax(coherence)) and params["rng"] == seeds[kept]
+    assert len(set(coherence)) > 1  # the trainings differ
+    codes = out.obs["semst_domain"].cat.codes.to_numpy()
+    assert edge_coherence(codes, out.obsp["spatial_connectivities"]) == pytest.approx(coherence[kept])
+    # the embedding kept is the one these domains came from
+    again = sst.tl.cluster(out, 4, rng=0, copy=True)
+    np.testing.assert_array_equal(again.obs["semst_domain"].to_numpy(), out.obs["semst_domain"].to_numpy())
+
+
+def test_n_init_estimates_the_number_of_domains_on_the_first_training_only(_cells, monkeypatch):
+    asked = []
+    cluster = sst.tl.cluster
+
+    def recording(adata, n_clusters=None, **kwargs):
+        asked.append(n_clusters)
+        return cluster(adata, n_clusters, **kwargs)
+
+    monkeypatch.setattr(sst.tl, "cluster", recording)
+    out = sst.run_pipeline(_cells, None, n_init=3, n_epochs=2, semantics=False, copy=True)
+    assert asked[0] is None and asked[1:] == [asked[1]] * 2 and asked[1] >= 2
+    assert out.uns["semst_domain"]["params"]["n_found"] <= asked[1]
+
+
+def test_one_training_by_default_at_cell_resolution_too(_cells):
+    out = sst.run_pipeline(_cells, 4, n_epochs=2, semantics=False, copy=True)
+    assert out.uns["semst_prepare"]["params"]["resolution"] == "cell"
+    assert out.uns["semst"]["params"]["n_init"] == 1
+
+
+def test_one_training_by_default_for_spots(processed):
+    params = processed.uns["semst"]["params"]
+    assert processed.uns["semst_prepare"]["params"]["resolution"] == "spot"
+    assert params["n_init"] == 1 and list(params["init_seeds"]) == [0] and params["init_kept"] == 0

@@ -339,3 +339,16 @@ def test_similarity_weighted_pairs_are_an_option_of_the_dual_encoder(tissue, min
     assert loss["zinb"][0] == pytest.approx(weighted_loss["zinb"][0])  # the same model and draws at the first step
     with pytest.raises(ValueError, match="pair_weighting must be 'similarity' or 'uniform'"):
         sst.tl.semst(tissue, encoder_kwargs={"pair_weighting": "cosine"}, **options)
+
+
+def test_edge_coherence_is_the_share_of_edge_weight_inside_domains():
+    import scipy.sparse as sp
+
+    from semst_sc.tl._cluster import edge_coherence
+
+    path = sp.csr_matrix(np.diag(np.ones(3), 1) + np.diag(np.ones(3), -1))  # 0-1-2-3, both directions
+    assert edge_coherence(np.array([0, 0, 1, 1]), path) == pytest.approx(2 / 3)
+    assert edge_coherence(np.array([0, 1, 0, 1]), path) == 0.0
+    assert edge_coherence(np.zeros(4, int), path) == 1.0
+    weighted = path.multiply(np.array([[0, 3, 0, 0], [3, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]])).tocsr()
+    assert edge_coherence(np.array([0, 0, 1, 1]), weighted) == pytest.approx(8 / 10)
