@@ -17,6 +17,8 @@ Method = Literal["gmm", "kmeans", "leiden", "mclust"]
 METHODS = ("gmm", "kmeans", "leiden", "mclust")
 # mclust.options("subset"): R's mclust seeds EM from a hierarchical clustering of a random subset this large
 _MCLUST_HC_SUBSET = 2000
+#: the BIC elbow: the first added domain whose smoothed gain is under this share of the first smoothed gain
+ELBOW_SHARE = 0.6
 
 
 @doc_params
@@ -44,9 +46,10 @@ def cluster(
         Spots with an embedding in ``obsm[use_rep]``.
     n_clusters
         Number of domains. ``None`` estimates it over 2..``max_clusters``. ``gmm``: the smaller of two numbers,
-        the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under half the
-        largest gain so far) and the spatially coherent K (the last K before the first at which some domain keeps
-        less than half of its spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
+        the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under 0.6 of the
+        first, the gains made non-increasing by isotonic regression so that one poor fit does not end the search)
+        and the spatially coherent K (the last K before the first at which some domain keeps less than half of its
+        spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
         its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
         warning. ``mclust``: the largest BIC of the ``model_name`` mixture over 2..``max_clusters``, mclust's own
         model selection.
@@ -302,15 +305,20 @@ def _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info) -> n
 
 
 def _bic_elbow(bic: dict[int, float]) -> int:
-    """Return the last K before the first whose BIC gain is under half the largest gain so far (or not a gain)."""
+    """Return the last K before the first whose smoothed BIC gain is under 0.6 of the first smoothed gain.
+
+    The gains of adding one domain are made non-increasing by isotonic regression (diminishing returns), so that one
+    poor fit, whose gain dips and the next one's leaps, does not end the search.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
     ks = sorted(bic)
-    largest = 0.0
-    for i in range(1, len(ks)):
-        gain = bic[ks[i - 1]] - bic[ks[i]]
-        if gain < largest / 2:
-            return ks[i - 1]
-        largest = max(largest, gain)
-    return ks[-1]
+    gains = np.array([bic[ks[i - 1]] - bic[ks[i]] for i in range(1, len(ks))])
+    smoothed = IsotonicRegression(increasing=False).fit_transform(np.arange(len(gains)), gains)
+    if smoothed[0] <= 0:
+        return ks[0]
+    below = np.flatnonzero(smoothed < ELBOW_SHARE * smoothed[0])
+    return ks[below[0]] if below.size else ks[-1]
 
 
 def _last_coherent(coherence: dict[int, float]) -> int:
