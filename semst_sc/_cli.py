@@ -157,6 +157,13 @@ def _parser() -> argparse.ArgumentParser:
         help="majority-vote refinement of the domains (default: at cell resolution only)",
     )
     run.add_argument(
+        "--merge-extra",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also cluster into one domain more and merge back the most intertwined, alike pair, keeping the more "
+        "spatially coherent partition (default: at cell resolution only)",
+    )
+    run.add_argument(
         "--n-init",
         type=_positive_int,
         default=1,
@@ -470,6 +477,7 @@ def _run(args) -> int:
         encoder=args.encoder,
         encoder_kwargs=None if args.pair_weighting is None else {"pair_weighting": args.pair_weighting},
         refine=args.refine,
+        merge_extra=args.merge_extra,
         n_init=args.n_init,
         keep_intermediates=args.keep_intermediates,
         rng=args.seed,

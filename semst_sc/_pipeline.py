@@ -64,6 +64,7 @@ def run_pipeline(
     preset: Literal["default", "paper"] = "default",
     encoder: str = "auto",
     refine: bool | None = None,
+    merge_extra: bool | None = None,
     n_init: int = 1,
     keep_intermediates: bool = False,
     rng: int = 0,
@@ -137,6 +138,10 @@ def run_pipeline(
     refine
         Majority-vote refinement of the domains (:func:`semst_sc.tl.cluster`): over each cell's neighbourhood at
         cell resolution, over the spatial neighbours at spot resolution. ``None``: at cell resolution only.
+    merge_extra
+        Also cluster into one domain more and merge back the pair most intertwined in space and alike in expression,
+        keeping the more spatially coherent of the two partitions (:func:`semst_sc.tl.cluster`). ``None``: at cell
+        resolution only.
     n_init
         Trainings of the model, each clustered; the one whose domains are the most spatially coherent is kept (the
         largest share of the spatial graph's edge weight inside one domain; with ``n_clusters=None`` the first
@@ -279,7 +284,7 @@ def run_pipeline(
         )
     semst_kwargs = {"encoder": encoder, "encoder_kwargs": encoder_kwargs, **steps.get("semst", {})}
     semst_kwargs["semantic_key"] = "X_semantic" if semantics else None
-    cluster_kwargs = {"refine": refine, **steps.get("cluster", {})}
+    cluster_kwargs = {"refine": refine, "merge_extra": merge_extra, **steps.get("cluster", {})}
     _train_and_cluster(work, n_init, n_clusters, rng, semst_kwargs, cluster_kwargs)
     if not keep_intermediates:
         for key in INTERMEDIATE_LAYERS:

@@ -95,6 +95,14 @@ def test_run_n_init_flag(slide, tmp_path, capsys):
     assert "--n-init" in capsys.readouterr().err
 
 
+def test_run_merge_extra_flag_reaches_the_clustering(slide, tmp_path):
+    out = tmp_path / "res.h5ad"
+    args = ["run", str(slide), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--quiet"]
+    assert main(args + ["--merge-extra"]) == 0  # spots: off unless asked
+    params = ad.read_h5ad(out).uns["semst_domain"]["params"]
+    assert params["merge_extra"] and set(params["extra_coherence"]) == {"direct", "merged"}
+
+
 def test_run_is_deterministic(slide, tmp_path):
     outs = [tmp_path / f"r{i}.h5ad" for i in range(2)]
     for out in outs:
@@ -142,6 +150,8 @@ def test_refine_is_left_to_the_resolution_unless_given():
     assert _parser().parse_args(run).refine is None  # run_pipeline: at cell resolution only
     assert _parser().parse_args([*run, "--refine"]).refine is True
     assert _parser().parse_args([*run, "--no-refine"]).refine is False
+    assert _parser().parse_args(run).merge_extra is None  # the same for the extra domain merged back
+    assert _parser().parse_args([*run, "--no-merge-extra"]).merge_extra is False
 
 
 def test_help_imports_no_torch_and_unknown_encoder_fails_first(slide, tmp_path, capsys, monkeypatch):

@@ -352,3 +352,81 @@ def test_edge_coherence_is_the_share_of_edge_weight_inside_domains():
     assert edge_coherence(np.zeros(4, int), path) == 1.0
     weighted = path.multiply(np.array([[0, 3, 0, 0], [3, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]])).tocsr()
     assert edge_coherence(np.array([0, 0, 1, 1]), weighted) == pytest.approx(8 / 10)
+
+
+def _grid_graph(n_rows: int, n_cols: int):
+    import scipy.sparse as sp
+
+    index = np.arange(n_rows * n_cols).reshape(n_rows, n_cols)
+    pairs = np.vstack(
+        [np.c_[index[:, :-1].ravel(), index[:, 1:].ravel()], np.c_[index[:-1].ravel(), index[1:].ravel()]]
+    )
+    rows, cols = np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]
+    return index, sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(index.size, index.size))
+
+
+def _rep(labels, centres, rng=0):
+    noise = np.random.default_rng(rng).normal(scale=0.1, size=(len(labels), 2))
+    return np.asarray(centres, dtype=float)[labels] + noise
+
+
+def test_merge_joins_the_interleaved_alike_pair():
+    from semst_sc.tl._merge import merge_to
+
+    _, graph = _grid_graph(12, 12)
+    columns = np.tile(np.arange(12), 12)
+    # columns 0-5 alternate between domains 0 and 1 (one domain split in interleaved pieces); 6-8: 2; 9-11: 3
+    labels = np.where(columns < 6, columns % 2, np.where(columns < 9, 2, 3))
+    rep = _rep(labels, [[0, 0], [0.3, 0], [3, 0], [6, 0]])
+    merged = merge_to(labels, 3, graph, rep, np.eye(2))
+    assert adjusted_rand_score(np.where(labels == 1, 0, labels), merged) == 1.0
+
+
+def test_merge_weighs_both_space_and_expression():
+    from semst_sc.tl._merge import merge_to
+
+    _, graph = _grid_graph(12, 12)
+    columns = np.tile(np.arange(12), 12)
+    bands = columns // 4  # three bands side by side, each sharing one border with the next
+    # expression: band 1 is close to band 0, far from band 2 -> 0 and 1 merge
+    merged = merge_to(bands, 2, graph, _rep(bands, [[0, 0], [0.5, 0], [5, 0]]), np.eye(2))
+    assert adjusted_rand_score(np.where(bands == 1, 0, bands), merged) == 1.0
+    # space: 0 and 2 are the most alike but never touch; 1 touches both -> it merges with the closer of them
+    merged = merge_to(bands, 2, graph, _rep(bands, [[0, 0], [2, 0], [0.1, 0]]), np.eye(2))
+    assert adjusted_rand_score(np.where(bands == 1, 2, bands), merged) == 1.0
+    # the metric is the precision given: a gap along an axis the covariance calls narrow costs much (Euclidean: 1 and 2)
+    merged = merge_to(bands, 2, graph, _rep(bands, [[0, 0], [1, 0], [1, 0.8]]), np.diag([1.0, 100.0]))
+    assert adjusted_rand_score(np.where(bands == 1, 0, bands), merged) == 1.0
+
+
+@pytest.fixture(scope="module")
+def _cells_embedded():
+    cells = sst.datasets.simulate_tissue(platform="xenium", n_cells=600, n_genes=60, rng=0)
+    sst.run_pipeline(cells, 4, n_epochs=5, semantics=False)
+    return cells
+
+
+def test_merge_extra_keeps_the_more_coherent_partition_at_cell_resolution(_cells_embedded):
+    from semst_sc.tl._cluster import edge_coherence
+
+    cells, graph = _cells_embedded, _cells_embedded.obsp["spatial_connectivities"]
+    params = cells.uns["semst_domain"]["params"]
+    assert params["merge_extra"] is True  # the default at cell resolution
+    coherence = params["extra_coherence"]
+    assert params["extra_kept"] == (coherence["merged"] > coherence["direct"])
+    assert cells.obs["semst_domain"].nunique() == 4
+    codes = cells.obs["semst_domain"].cat.codes.to_numpy()
+    assert edge_coherence(codes, graph) == pytest.approx(max(coherence.values()))
+    direct = sst.tl.cluster(cells, 4, merge_extra=False, copy=True)
+    assert direct.uns["semst_domain"]["params"]["merge_extra"] is False
+    assert "extra_coherence" not in direct.uns["semst_domain"]["params"]
+    assert edge_coherence(direct.obs["semst_domain"].cat.codes.to_numpy(), graph) == pytest.approx(coherence["direct"])
+
+
+def test_merge_extra_is_off_for_spots_and_needs_the_mixture(processed):
+    params = sst.tl.cluster(processed, 7, copy=True).uns["semst_domain"]["params"]
+    assert params["merge_extra"] is False and "extra_coherence" not in params
+    on = sst.tl.cluster(processed, 7, merge_extra=True, copy=True).uns["semst_domain"]["params"]
+    assert on["merge_extra"] is True and set(on["extra_coherence"]) == {"direct", "merged"}
+    with pytest.raises(ValueError, match="merge_extra needs method='gmm'"):
+        sst.tl.cluster(processed, 7, method="kmeans", merge_extra=True)

@@ -143,6 +143,7 @@ METHODS: dict[str, Method] = {
     for method in (
         semst("semst"),
         semst("semst_three_trainings", n_init=3),  # the most spatially coherent domains of three trainings kept
+        semst("semst_no_merge", merge_extra=False),  # no extra domain merged back at cell resolution
         semst("semst_spot", resolution="spot"),  # single cells modelled alone, as before cell resolution
         semst("semst_capped_pooling", neighbourhood_pooling="capped"),  # each pooled cell capped at the median depth
         semst("semst_cell_pooling", neighbourhood_pooling="cells"),  # each pooled cell at the median depth

@@ -11,6 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, require_graph, require_obsm
+from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
 
 Method = Literal["gmm", "kmeans", "leiden", "mclust"]
@@ -31,6 +32,7 @@ def cluster(
     use_rep: str = C.EMBEDDING_KEY,
     n_pcs: int | None = 20,
     refine: bool | None = None,
+    merge_extra: bool | None = None,
     connectivity_key: str = C.SPATIAL_GRAPH_KEY,
     max_clusters: int = 15,
     sample_size: int | None = 100_000,
@@ -76,9 +78,16 @@ def cluster(
         cells :func:`~semst_sc.pp.prepare` pooled for it), otherwise its spatial neighbours. ``None``: at cell
         resolution only, where the vote lifted the ARI by 0.007 (15 of 20 runs; osmFISH +0.025) and a single
         cell's label is otherwise noisier than a spot's.
+    merge_extra
+        ``gmm`` only: also fit one component more, vote as ``refine`` says, and merge back the pair of domains with
+        the largest ratio of spatial intertwining (the edge weight joining them over the edge weight leaving them) to
+        expression distance (their Ward cost under the shared covariance), so that a domain split into two alike,
+        interleaved pieces is joined again; then keep, of the two partitions into K domains, the one whose domains
+        keep the larger share of the spatial graph's edge weight inside one domain. ``None``: at cell resolution
+        only (docs/results.md, "Single cells").
     connectivity_key
-        {doc_connectivity_key} Read by ``refine`` at spot resolution and by the ``gmm`` estimate of the number of
-        domains.
+        {doc_connectivity_key} Read by ``refine`` at spot resolution, by ``merge_extra`` and by the ``gmm`` estimate
+        of the number of domains.
     max_clusters
         Largest number of domains tried when ``n_clusters`` is ``None``.
     sample_size
@@ -108,6 +117,8 @@ def cluster(
         strings: ``bic``, and ``coherence`` (the share of spatial-graph edge weight kept inside the least coherent
         domain), with the two numbers they give, ``k_elbow`` and ``k_coherent``; by ``kmeans``: ``scores`` (minus
         the silhouette); by ``mclust``: ``bic`` (lower is better, as scikit-learn's; mclust prints its negative).
+        With ``merge_extra``: ``extra_coherence`` (the share of edge weight inside one domain of the direct and of the
+        merged partition) and ``extra_kept`` (whether the merged one was kept).
     """
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
@@ -121,8 +132,13 @@ def cluster(
     if not np.isfinite(rep).all():
         raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
     estimate_on_graph = n_clusters is None and method == "gmm"
-    refine = C.NEIGHBOURHOOD_KEY in adata.obsp if refine is None else refine  # by default at cell resolution only
-    spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if estimate_on_graph else None
+    cell_resolution = C.NEIGHBOURHOOD_KEY in adata.obsp
+    refine = cell_resolution if refine is None else refine  # by default at cell resolution only
+    if merge_extra and method != "gmm":
+        raise ValueError(f"merge_extra needs method='gmm' (its shared covariance is the metric), got {method!r}")
+    merge_extra = cell_resolution and method == "gmm" if merge_extra is None else merge_extra
+    needs_graph = estimate_on_graph or merge_extra
+    spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if needs_graph else None
     vote, refined_over = vote_graph(adata, connectivity_key) if refine else (None, None)  # checked before the fit
     if sample_size is not None and sample_size < 1:
         raise ValueError(f"sample_size must be positive or None, got {sample_size}")
@@ -143,11 +159,13 @@ def cluster(
         if method == "mclust":
             labels = _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info)
         else:
-            labels = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
+            labels, n_fitted = _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info)
     if n_clusters is None:
         info["n_estimated"] = int(labels.max() + 1)  # before the vote, which may empty a domain
     if refine:
         labels = majority_vote(labels, vote)
+    if merge_extra and 2 <= n_fitted < (adata.n_obs if fit_rows is None else sample_size):
+        labels = _merge_extra(labels, rep, fit_rows, n_fitted, spatial, vote if refine else None, rng, info)
 
     labels = _by_size(labels)
     out = adata.copy() if copy else adata
@@ -162,6 +180,7 @@ def cluster(
             "n_pcs": n_pcs,
             "refine": refine,
             **({"refined_over": refined_over} if refine else {}),
+            **({"merge_extra": merge_extra} if method == "gmm" else {}),
             "connectivity_key": connectivity_key,
             "sample_size": sample_size,
             "rng": rng,
@@ -189,7 +208,7 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
         model = fit(n_clusters)
         if method == "gmm":
             info["loglik"] = float(model.score(fitted) * fitted.shape[0])
-        return model.predict(rep)
+        return model.predict(rep), n_clusters
     candidates = list(range(2, min(max_clusters, fitted.shape[0] - 1) + 1))
     if not candidates:
         raise ValueError(f"max_clusters must be at least 2 to estimate the number of domains, got {max_clusters}")
@@ -219,7 +238,23 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
         info["estimated_by"] = "silhouette"
         info["scores"] = {str(k): v for k, v in scores.items()}
     _warn_on_bound(best, candidates)
-    return models[best].predict(rep)
+    return models[best].predict(rep), best
+
+
+def _merge_extra(labels, rep, fit_rows, n_clusters, spatial, vote, rng, info) -> np.ndarray:
+    """Return the more spatially coherent of ``labels`` and the K + 1 mixture's domains merged back to K."""
+    from sklearn.mixture import GaussianMixture
+
+    fitted = rep if fit_rows is None else rep[fit_rows]
+    model = GaussianMixture(n_clusters + 1, covariance_type="tied", n_init=5, random_state=rng).fit(fitted)
+    extra = model.predict(rep)
+    if vote is not None:
+        extra = majority_vote(extra, vote)
+    merged = merge_to(extra, n_clusters, spatial, rep, np.linalg.inv(model.covariances_))
+    coherence = {"direct": edge_coherence(labels, spatial), "merged": edge_coherence(merged, spatial)}
+    info["extra_coherence"] = coherence
+    info["extra_kept"] = bool(coherence["merged"] > coherence["direct"])
+    return merged if info["extra_kept"] else labels
 
 
 def _warn_on_bound(best: int, candidates: list[int]) -> None:
