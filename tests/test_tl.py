@@ -430,3 +430,12 @@ def test_merge_extra_is_off_for_spots_and_needs_the_mixture(processed):
     assert on["merge_extra"] is True and set(on["extra_coherence"]) == {"direct", "merged"}
     with pytest.raises(ValueError, match="merge_extra needs method='gmm'"):
         sst.tl.cluster(processed, 7, method="kmeans", merge_extra=True)
+
+
+def test_merge_extra_by_default_needs_the_spatial_graph_only_when_asked(_cells_embedded):
+    cells = _cells_embedded.copy()
+    del cells.obsp["spatial_connectivities"]
+    sst.tl.cluster(cells, 4)  # a pooled input clustered without pp.spatial_graph: the vote, no merge
+    assert cells.uns["semst_domain"]["params"]["merge_extra"] is False
+    with pytest.raises(KeyError, match="spatial_graph"):
+        sst.tl.cluster(cells, 4, merge_extra=True)

@@ -84,7 +84,7 @@ def cluster(
         expression distance (their Ward cost under the shared covariance), so that a domain split into two alike,
         interleaved pieces is joined again; then keep, of the two partitions into K domains, the one whose domains
         keep the larger share of the spatial graph's edge weight inside one domain. ``None``: at cell resolution
-        only (docs/results.md, "Single cells").
+        only, when the spatial graph (``connectivity_key``) is there (docs/results.md, "Single cells").
     connectivity_key
         {doc_connectivity_key} Read by ``refine`` at spot resolution, by ``merge_extra`` and by the ``gmm`` estimate
         of the number of domains.
@@ -136,7 +136,11 @@ def cluster(
     refine = cell_resolution if refine is None else refine  # by default at cell resolution only
     if merge_extra and method != "gmm":
         raise ValueError(f"merge_extra needs method='gmm' (its shared covariance is the metric), got {method!r}")
-    merge_extra = cell_resolution and method == "gmm" if merge_extra is None else merge_extra
+    if merge_extra is None:  # by default at cell resolution, where the spatial graph is there to merge over
+        graph_key = C.connectivities_key(connectivity_key)
+        merge_extra = cell_resolution and method == "gmm" and graph_key in adata.obsp
+        if cell_resolution and method == "gmm" and not merge_extra:
+            logg.info(f"no obsp['{graph_key}']: no extra domain merged back (sst.pp.spatial_graph adds it)")
     needs_graph = estimate_on_graph or merge_extra
     spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if needs_graph else None
     vote, refined_over = vote_graph(adata, connectivity_key) if refine else (None, None)  # checked before the fit
