@@ -83,10 +83,12 @@ def pca_smooth_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np
 def pooled_pca_gmm(adata: ad.AnnData, genes: np.ndarray, k: int, rng: int) -> np.ndarray:
     """semst_sc without its network: its input (``sst.pp.prepare``: at cell resolution each cell's pooled
     neighbourhood), a PCA of that input, and its clustering (``sst.tl.cluster``: tied GMM, the neighbourhood vote at
-    cell resolution). What the graph networks, semantics and losses add is the difference to ``semst``."""
+    cell resolution, and there the extra domain merged back over the spatial graph). What the graph networks,
+    semantics and losses add is the difference to ``semst``."""
     sections = [key for key in ("library_id",) if key in adata.obs]  # several sections: pooled within each
     data = ad.AnnData(adata.X[:, genes].copy(), obs=adata.obs[sections].copy(), obsm={"spatial": adata.obsm["spatial"]})
     sst.pp.prepare(data, library_key=sections[0] if sections else None)
+    sst.pp.spatial_graph(data, library_key=sections[0] if sections else None)
     n_comps = min(30, int(data.var["semst_modelled"].sum()) - 1)
     sc.pp.pca(
         data, n_comps, layer="semst_scaled", mask_var="semst_modelled", key_added="X_pooled_pca", random_state=rng
