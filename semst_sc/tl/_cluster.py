@@ -199,13 +199,12 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
     """Fit a mixture on ``rep[fit_rows]`` (all rows when ``None``) and label every row."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
-    from sklearn.mixture import GaussianMixture
 
     fitted = rep if fit_rows is None else rep[fit_rows]
 
     def fit(k):
         if method == "gmm":
-            return GaussianMixture(k, covariance_type="tied", n_init=5, random_state=rng).fit(fitted)
+            return _tied_gmm(k, rng).fit(fitted)
         return KMeans(k, n_init=10, random_state=rng).fit(fitted)
 
     if n_clusters is not None:
@@ -245,12 +244,17 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
     return models[best].predict(rep), best
 
 
-def _merge_extra(labels, rep, fit_rows, n_clusters, spatial, vote, rng, info) -> np.ndarray:
-    """Return the more spatially coherent of ``labels`` and the K + 1 mixture's domains merged back to K."""
+def _tied_gmm(n_components: int, rng: int):
+    """Return the ``gmm`` method's mixture (unfitted): one shared covariance, the best of 5 k-means starts."""
     from sklearn.mixture import GaussianMixture
 
+    return GaussianMixture(n_components, covariance_type="tied", n_init=5, random_state=rng)
+
+
+def _merge_extra(labels, rep, fit_rows, n_clusters, spatial, vote, rng, info) -> np.ndarray:
+    """Return the more spatially coherent of ``labels`` and the K + 1 mixture's domains merged back to K."""
     fitted = rep if fit_rows is None else rep[fit_rows]
-    model = GaussianMixture(n_clusters + 1, covariance_type="tied", n_init=5, random_state=rng).fit(fitted)
+    model = _tied_gmm(n_clusters + 1, rng).fit(fitted)
     extra = model.predict(rep)
     if vote is not None:
         extra = majority_vote(extra, vote)
