@@ -73,7 +73,9 @@ def test_the_estimate_needs_the_spatial_graph(slide):
 def test_the_bic_elbow_and_coherence_rules():
     from semst_sc.tl._cluster import _bic_elbow, _last_coherent
 
-    assert _bic_elbow({2: 0.0, 3: -100.0, 4: -180.0, 5: -220.0, 6: -230.0}) == 4  # gains 100, 80, 40 < 0.6 * 100
+    assert _bic_elbow({2: 0.0, 3: -100.0, 4: -180.0, 5: -220.0, 6: -230.0}) == 4  # gains 100, 80, 40 < 0.6 * 90
+    # an unusually large first gain does not set the bar alone: gains 200, 100, 95, 90, 20 against 0.6 * 150
+    assert _bic_elbow({2: 0.0, 3: -200.0, 4: -300.0, 5: -395.0, 6: -485.0, 7: -505.0}) == 6
     # one poor fit at K = 3 (gain 40, then 90): smoothed to 100, 71.7, 71.7, 71.7, 20, the search goes on to 6
     assert _bic_elbow({2: 0.0, 3: -100.0, 4: -140.0, 5: -230.0, 6: -315.0, 7: -335.0}) == 6
     assert _bic_elbow({2: 0.0, 3: 10.0, 4: 15.0}) == 2  # more domains only raise the BIC

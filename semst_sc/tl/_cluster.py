@@ -18,7 +18,7 @@ Method = Literal["gmm", "kmeans", "leiden", "mclust"]
 METHODS = ("gmm", "kmeans", "leiden", "mclust")
 # mclust.options("subset"): R's mclust seeds EM from a hierarchical clustering of a random subset this large
 _MCLUST_HC_SUBSET = 2000
-#: the BIC elbow: the first added domain whose smoothed gain is under this share of the first smoothed gain
+#: the BIC elbow: the first added domain whose smoothed gain is under this share of the mean of the first two
 ELBOW_SHARE = 0.6
 
 
@@ -49,7 +49,7 @@ def cluster(
     n_clusters
         Number of domains. ``None`` estimates it over 2..``max_clusters``. ``gmm``: the smaller of two numbers,
         the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under 0.6 of the
-        first, the gains made non-increasing by isotonic regression so that one poor fit does not end the search)
+        mean of the first two, the gains made non-increasing by isotonic regression so that one poor fit does not end the search)
         and the spatially coherent K (the last K before the first at which some domain keeps less than half of its
         spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
         its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
@@ -348,7 +348,7 @@ def _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info) -> n
 
 
 def _bic_elbow(bic: dict[int, float]) -> int:
-    """Return the last K before the first whose smoothed BIC gain is under 0.6 of the first smoothed gain.
+    """Return the last K before the first whose smoothed BIC gain is under 0.6 of the mean of the first two.
 
     The gains of adding one domain are made non-increasing by isotonic regression (diminishing returns), so that one
     poor fit, whose gain dips and the next one's leaps, does not end the search.
@@ -358,9 +358,10 @@ def _bic_elbow(bic: dict[int, float]) -> int:
     ks = sorted(bic)
     gains = np.array([bic[ks[i - 1]] - bic[ks[i]] for i in range(1, len(ks))])
     smoothed = IsotonicRegression(increasing=False).fit_transform(np.arange(len(gains)), gains)
-    if smoothed[0] <= 0:
+    reference = smoothed[:2].mean()  # one unusually large first gain does not set the bar alone
+    if reference <= 0:
         return ks[0]
-    below = np.flatnonzero(smoothed < ELBOW_SHARE * smoothed[0])
+    below = np.flatnonzero(smoothed < ELBOW_SHARE * reference)
     return ks[below[0]] if below.size else ks[-1]
 
 
