@@ -49,9 +49,9 @@ def cluster(
     n_clusters
         Number of domains. ``None`` estimates it over 2..``max_clusters``. ``gmm``: the smaller of two numbers,
         the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under 0.6 of the
-        mean of the first two, the gains made non-increasing by isotonic regression so that one poor fit does not end the search)
-        and the spatially coherent K (the last K before the first at which some domain keeps less than half of its
-        spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
+        mean of the first two, the gains made non-increasing by isotonic regression so that one poor fit does not
+        end the search) and the spatially coherent K (the last K before the first at which some domain keeps less
+        than half of its spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
         its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
         warning. ``mclust``: the largest BIC of the ``model_name`` mixture over 2..``max_clusters``, mclust's own
         model selection.
