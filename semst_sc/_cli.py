@@ -544,7 +544,7 @@ def _named(adata, library_key: str | None):
 
 def _query(args) -> int:
     _check_input(args.input, folder_ok=False)
-    if not args.text.strip():
+    if not any(character.isalnum() for character in args.text):
         raise ValueError("the query text is empty: give words to search for, e.g. 'myelination'")
     if args.plot is not None:
         _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))

@@ -256,8 +256,9 @@ def test_bad_input_gives_clear_errors(tissue):
     tissue.obs["one"] = pd.Categorical(labels)
     with pytest.raises(ValueError, match="'lonely'.*1 spot"):
         sst.tl.annotate_domains(tissue, domain_key="one", gene_text=False)
-    with pytest.raises(ValueError, match="query text is empty"):
-        sst.tl.query(tissue, "  ")
+    for blank in ("  ", " ... ", None):
+        with pytest.raises(ValueError, match="query text is empty"):
+            sst.tl.query(tissue, blank)
     with pytest.raises(FileNotFoundError, match="gene_text"):
         sst.tl.annotate_domains(tissue, domain_key="domain", gene_text="/no/such/table.tsv")
 
@@ -357,5 +358,5 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     code = main(["query", str(out), "myelination", "--plot", str(query_png), "--gene-text", str(table), "--quiet"])
     assert code == 0 and query_png.stat().st_size > 5_000
     assert "top genes" in capsys.readouterr().out
-    assert main(["query", str(out), " ", "--quiet"]) == 1
+    assert main(["query", str(out), " ?! ", "--quiet"]) == 1
     assert "query text is empty" in capsys.readouterr().err

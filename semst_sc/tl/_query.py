@@ -92,7 +92,7 @@ def query(
         ``best_entry_similarity``).
     """
     check_adata(adata)
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not any(character.isalnum() for character in text):
         raise ValueError(f"the query text is empty: give words to search for, e.g. 'myelination', got {text!r}")
     if n_genes < 1:
         raise ValueError(f"n_genes must be positive, got {n_genes}")
