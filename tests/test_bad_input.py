@@ -196,6 +196,11 @@ def test_negative_counts(tissue):
     _fails(tissue, ValueError, "negative")
 
 
+def test_all_zero_counts(tissue):
+    tissue.X = sp.csr_matrix(tissue.shape, dtype=np.float32)
+    _fails(tissue, ValueError, "counts are all zero")
+
+
 def test_too_many_clusters(tissue):
     snap = _snapshot(tissue)
     with pytest.raises(ValueError, match="between 1 and the number of spots"):

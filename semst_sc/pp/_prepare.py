@@ -142,6 +142,8 @@ def prepare(
         min_cells = max(3, int(np.ceil(0.01 * adata.n_obs)))
     detected = np.asarray((counts > 0).sum(axis=0)).ravel()
     kept = detected >= min_cells
+    if not detected.any():
+        raise ValueError("the counts are all zero: pass layer= with the raw counts, or check how the matrix was read")
     if not kept.any():
         raise ValueError(f"no gene is detected in at least min_cells={min_cells} spots: lower min_cells")
     if groups is not None:
