@@ -210,6 +210,33 @@ def _pooled(pool: sp.csr_matrix, counts: sp.csr_matrix, block: int = 65536) -> n
     return out
 
 
+def names_of_other_domains(adata: AnnData, domain_key: str) -> list[str]:
+    """Return the ``uns`` keys of the domain annotations made of ``obs[domain_key]`` that no longer match it.
+
+    An annotation (:func:`semst_sc.tl.annotate_domains`) matches while each spot's name in its ``obs`` column is the
+    name its table gives the spot's domain; after clustering again it does not. Annotations whose ``obs`` column is
+    gone are not judged.
+    """
+    stale = []
+    for key, entry in adata.uns.items():
+        params = entry.get("params", {}) if isinstance(entry, dict) else {}
+        names_key = key.removesuffix("_annotation") + "_name"
+        if not key.endswith("_annotation") or params.get("domain_key") != domain_key or names_key not in adata.obs:
+            continue
+        if "domains" not in entry:
+            continue
+        if domain_key not in adata.obs:
+            stale.append(key)
+            continue
+        table = entry["domains"].set_index("domain")["name"].astype(str)
+        domains = adata.obs[domain_key].astype("string")
+        named = domains.notna().to_numpy()
+        expected = domains[named].astype(str).map(table)
+        if (expected.to_numpy() != adata.obs[names_key][named].astype(str).to_numpy()).any():
+            stale.append(key)
+    return stale
+
+
 def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str) -> None:
     """Raise a clear error unless a kNN ``graph`` of ``n_neighbors`` per spot can be built on ``n_obs`` spots."""
     if n_neighbors < 1:

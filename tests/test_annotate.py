@@ -360,3 +360,21 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     assert "top genes" in capsys.readouterr().out
     assert main(["query", str(out), " ?! ", "--quiet"]) == 1
     assert "query text is empty" in capsys.readouterr().err
+
+
+def test_names_of_earlier_domains_are_flagged(tissue):
+    import matplotlib.pyplot as plt
+    from fakes import scanpy_warnings
+
+    tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str)
+    sst.tl.annotate_domains(tissue, gene_text=False)
+    subset = tissue[tissue.obs["domain"] != "Vessel"].copy()
+    plt.close(sst.pl.domain_report(subset, show=False))  # fewer spots, the same domains: the names still hold
+    sst.pp.spatial_graph(tissue)
+    logged = scanpy_warnings(lambda: sst.tl.refine(tissue))
+    assert "names in uns['semst_domain_annotation'] are of the domains before" in logged
+    with pytest.raises(ValueError, match="names other domains.*annotate_domains"):
+        sst.pl.domain_report(tissue, show=False)
+    sst.tl.annotate_domains(tissue, gene_text=False)
+    tissue.obsm["X_semst"] = np.random.default_rng(0).normal(size=(tissue.n_obs, 4))
+    assert "are of the domains before" in scanpy_warnings(lambda: sst.tl.cluster(tissue, 3, n_pcs=None))

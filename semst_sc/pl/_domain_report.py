@@ -7,7 +7,7 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import get_spatial
+from .._utils import get_spatial, names_of_other_domains
 from ._show import finish, map_axes, marker_size
 
 
@@ -26,7 +26,9 @@ def domain_report(
     """Show the domain map beside each domain's name, confidence, markers and top terms.
 
     For each domain: the markers of the matched catalogue entry that are up in it (``named for``), its own top markers
-    and its top enriched terms.
+    and its top enriched terms. Domains clustered again after they were named are not drawn with the old names: the
+    error says to name them again (:func:`semst_sc.tl.cluster` and :func:`semst_sc.tl.refine` warn when they change
+    named domains).
 
     Parameters
     ----------
@@ -57,6 +59,11 @@ def domain_report(
     domain_key = annotation["params"]["domain_key"]
     if domain_key not in adata.obs:
         raise KeyError(f"obs['{domain_key}'] (the annotated domains) not found: run sst.tl.annotate_domains again")
+    if key in names_of_other_domains(adata, domain_key):
+        raise ValueError(
+            f"uns['{key}'] names other domains than obs['{domain_key}'] holds now (clustered again since?): "
+            "run sst.tl.annotate_domains(adata) again"
+        )
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
     size = marker_size(adata.n_obs, spot_size)

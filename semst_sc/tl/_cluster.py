@@ -10,7 +10,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, require_graph, require_obsm
+from .._utils import check_adata, names_of_other_domains, require_graph, require_obsm
 from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
 
@@ -174,6 +174,8 @@ def cluster(
     labels = _by_size(labels)
     out = adata.copy() if copy else adata
     out.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(labels.max() + 1)])
+    for stale in names_of_other_domains(out, key_added):
+        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
     out.uns[key_added] = {
         "params": {
             "method": method,

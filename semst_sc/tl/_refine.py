@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
+from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, require_graph
+from .._utils import check_adata, names_of_other_domains, require_graph
 
 
 @doc_params
@@ -69,6 +70,8 @@ def refine(
     entry["params"] = {**entry.get("params", {}), **params}
     out.obs[key_added] = pd.Categorical.from_codes(refined, categories=labels.categories)
     out.uns[key_added] = entry
+    for stale in names_of_other_domains(out, key_added):
+        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
     return out if copy else None
 
 
