@@ -250,6 +250,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     query.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a table path")
     query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
+    query.add_argument("--gene-symbols", default=None, help="var column with gene symbols (as given to run)")
     query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
     query.set_defaults(func=_query)
 
@@ -490,6 +491,7 @@ def _run(args) -> int:
         tl.annotate_domains(
             adata,
             gene_text=args.gene_text,
+            gene_symbols=args.gene_symbols,
             tissue=args.tissue or "auto",
             distinct=args.distinct_names,
             cell_types=args.cell_types,
@@ -557,7 +559,14 @@ def _query(args) -> int:
     from . import pl, tl
 
     adata = _read_h5ad(args.input)
-    tl.query(adata, args.text, organism=args.organism, gene_text=args.gene_text, n_genes=args.n_genes)
+    tl.query(
+        adata,
+        args.text,
+        organism=args.organism,
+        gene_text=args.gene_text,
+        gene_symbols=args.gene_symbols,
+        n_genes=args.n_genes,
+    )
     genes = adata.uns["semst_query"]["genes"]
     top = ", ".join(genes["gene"].head(10))
     if args.plot is not None:

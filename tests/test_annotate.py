@@ -338,10 +338,13 @@ def test_plots(_annotated, gene_text):
 @pytest.mark.real_data
 def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     slide, out, png = tmp_path / "slide.h5ad", tmp_path / "out.h5ad", tmp_path / "map.png"
+    tissue.var["hgnc"] = tissue.var_names  # Ensembl IDs as names, the symbols in a column only --gene-symbols names
+    tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
     tissue.write_h5ad(slide)
     table = tmp_path / "genes.tsv"
     gene_text.reset_index().to_csv(table, sep="\t", index=False)
-    argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5"]
+    argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5",
+            "--gene-symbols", "hgnc"]  # fmt: skip
     assert (
         main([*argv, "--annotate", "--tissue", "cortex", "--distinct-names", "--cell-types", "--gene-text", str(table),
               "--quiet"]) == 0
@@ -355,7 +358,8 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     assert png.stat().st_size > 5_000
     query_png = tmp_path / "query.png"
     capsys.readouterr()
-    code = main(["query", str(out), "myelination", "--plot", str(query_png), "--gene-text", str(table), "--quiet"])
+    code = main(["query", str(out), "myelination", "--plot", str(query_png), "--gene-text", str(table),
+                 "--gene-symbols", "hgnc", "--quiet"])  # fmt: skip
     assert code == 0 and query_png.stat().st_size > 5_000
     assert "top genes" in capsys.readouterr().out
     assert main(["query", str(out), " ?! ", "--quiet"]) == 1

@@ -17,6 +17,11 @@ def test_evaluate_perfect_and_missing_labels(tissue):
     scores = sst.metrics.evaluate(tissue, "truth")
     assert scores["ari"] == pytest.approx(1) and scores["nmi"] == pytest.approx(1)
     assert scores["n_evaluated"] == tissue.n_obs - 10
+    unassigned = tissue.obs["semst_domain"].astype(object)
+    unassigned.iloc[10:40] = np.nan  # spots without a domain count against it, as one more domain
+    tissue.obs["unassigned"] = unassigned
+    scores = sst.metrics.evaluate(tissue, "truth", domain_key="unassigned")
+    assert scores["n_evaluated"] == tissue.n_obs - 10 and scores["ari"] < 1
     tissue.obs["shuffled"] = np.random.default_rng(0).permutation(tissue.obs["domain"].to_numpy())
     assert sst.metrics.evaluate(tissue, "shuffled")["ari"] < 0.05
 
@@ -40,6 +45,27 @@ def test_domains_plot_writes_png(processed, tmp_path):
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2
     with pytest.raises(KeyError, match="sst.tl.cluster"):
         sst.pl.domains(processed, color="nope", show=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"color": []}, "color is empty"),
+        ({"color": ["domain", "semst_domain"], "title": "one"}, "1 title.* for 2 column"),
+        ({"ncols": 0}, "ncols must be a positive integer"),
+        ({"color": "score"}, "continuous values.*sc.pl.embedding"),
+    ],
+)
+def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
+    processed.obs["score"] = np.linspace(0, 1, processed.n_obs)
+    with pytest.raises(ValueError, match=match):
+        sst.pl.domains(processed, show=False, **kwargs)
+
+
+def test_plots_save_into_a_new_folder(processed, tmp_path):
+    out = tmp_path / "new" / "folder" / "d.png"
+    sst.pl.domains(processed, show=False, save=str(out))
+    assert out.stat().st_size > 10_000
 
 
 def test_loss_plot(processed, tmp_path):

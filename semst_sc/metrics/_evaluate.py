@@ -18,7 +18,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Compare domains with ground-truth labels, over all spots and, with ``library_key``, per section.
 
-    Spots whose label is missing (NaN) are left out of ARI and NMI.
+    Spots whose label is missing (NaN) are left out of ARI and NMI; spots without a domain (NaN) are scored as one
+    more domain, so that a method cannot gain by leaving spots out.
 
     Parameters
     ----------

@@ -58,9 +58,20 @@ def domains(
     """
     columns = [color] if isinstance(color, str) else list(color)
     titles = columns if title is None else ([title] if isinstance(title, str) else list(title))
+    if not columns:
+        raise ValueError("color is empty: name one or several obs columns, e.g. color='semst_domain'")
+    if len(titles) != len(columns):
+        raise ValueError(f"{len(titles)} title(s) for {len(columns)} column(s): give one title per column, or none")
+    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
     for column in columns:
         if column not in adata.obs:
             raise KeyError(f"obs['{column}'] not found: run sst.tl.cluster(adata) or pick an existing column")
+        if pd.api.types.is_float_dtype(adata.obs[column]):
+            raise ValueError(
+                f"obs['{column}'] holds continuous values, not labels: draw it with "
+                f"sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query)"
+            )
     coords = get_spatial(adata, spatial_key)
     groups = section_indices(adata, library_key) or [np.arange(adata.n_obs)]
     panels = [  # (column, title, rows of the spots drawn)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 
 def finish(fig, show: bool | None, save: str | None):
-    """Save and/or show ``fig`` as scanpy plots do; return it unless it was shown."""
+    """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown."""
     if save is not None:
+        Path(save).expanduser().parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save, dpi=150, bbox_inches="tight")
     if show or (show is None and save is None):
         plt.show()
