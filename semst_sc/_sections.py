@@ -15,6 +15,8 @@ import pandas as pd
 from anndata import AnnData
 from scanpy import logging as logg
 
+from . import _constants as C
+
 #: the obs column concat_sections, the multi-slice loaders and the CLI write (squidpy's and scanpy's name)
 LIBRARY_KEY = "library_id"
 #: a section needs at least this many observations to get its own graphs and scaling
@@ -51,6 +53,12 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
             raise TypeError(f"section {name!r} is a {type(adata).__name__}, not an AnnData")
         if not adata.var_names.is_unique:
             raise ValueError(f"section {name!r} has duplicate gene names: run adata.var_names_make_unique() first")
+    without = [str(name) for name, adata in sections.items() if C.SPATIAL_KEY not in adata.obsm]
+    if without and len(without) < len(sections):
+        raise KeyError(
+            f"section {without[0]!r} has no obsm['{C.SPATIAL_KEY}'] while others do, and the coordinates of all would "
+            "be lost: store its spot coordinates (n_obs x 2) there, or leave it out"
+        )
     names = [str(name) for name in sections]
     if len(set(names)) < len(names):
         raise ValueError(f"section names must be distinct as strings, got {names}")

@@ -14,12 +14,16 @@ _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
 
 
 def check_adata(adata) -> None:
-    """Raise a clear error when ``adata`` is not an AnnData, has no spots or genes, or has duplicate spot names."""
+    """Raise a clear error unless ``adata`` is an AnnData in memory with spots, genes and unique spot names."""
     if not isinstance(adata, AnnData):
         hint = ""
         if type(adata).__name__ == "SpatialData":
             hint = f": pass its table, e.g. sdata.tables['{C.TABLE_KEY}'] (sst.run_pipeline takes a SpatialData)"
         raise TypeError(f"expected an AnnData object, got {type(adata).__name__}{hint}")
+    if adata.isbacked:
+        raise ValueError(
+            f"the AnnData is backed by {adata.filename} (read with backed=): load it with adata = adata.to_memory()"
+        )
     shape = f"{adata.n_obs} spots x {adata.n_vars} genes"
     if adata.n_obs == 0:
         raise ValueError(f"the data have no spots ({shape}): check the filtering or subsetting that produced them")

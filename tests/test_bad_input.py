@@ -70,6 +70,17 @@ def test_no_spots(tissue, no_work):
     _fails_early(tissue[:, :0].copy(), no_work, ValueError, "the data have no genes")
 
 
+def test_backed_data(tissue, tmp_path):
+    import anndata as ad
+
+    tissue.write_h5ad(tmp_path / "slide.h5ad")
+    backed = ad.read_h5ad(tmp_path / "slide.h5ad", backed="r")
+    for step in (sst.pp.prepare, sst.run_pipeline, lambda a: sst.tl.query(a, "myelination")):
+        with pytest.raises(ValueError, match="backed by .*slide.h5ad.*to_memory"):
+            step(backed)
+    backed.file.close()
+
+
 def test_too_few_spots_for_the_graphs(tissue, no_work):
     five = tissue[:5].copy()
     _fails_early(five, no_work, ValueError, r"the slide has 5 spots, too few .* at least 15 spots \(14 expression")

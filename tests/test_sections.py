@@ -61,6 +61,15 @@ def test_concat_sections_explains_sections_that_share_no_genes(pair):
         sst.concat_sections([a, b])
 
 
+def test_concat_sections_refuses_to_drop_the_coordinates_of_all(pair):
+    a, b = pair
+    b = b.copy()
+    del b.obsm["spatial"]
+    with pytest.raises(KeyError, match="section 'B' has no obsm\\['spatial'\\]"):
+        sst.concat_sections({"A": a, "B": b})
+    assert "spatial" in a.obsm
+
+
 def test_bad_section_labels_are_clear_errors(joined):
     with pytest.raises(KeyError, match="obs\\['sample'\\] not found"):
         sst.pp.spatial_graph(joined, library_key="sample")
