@@ -86,11 +86,16 @@ class Settings:
     def resolve_device(self, device: str | None = None) -> str:
         """Return the torch device to use: ``device`` when given, else :attr:`device`, with ``"auto"`` resolved."""
         device = self._device if device is None else check_device(device)
-        if device != "auto":
-            return device
         import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} but torch sees no CUDA GPU (a CPU build of torch, or no driver): "
+                "use device='auto' or 'cpu'"
+            )
+        return device
 
     def resolve_threads(self) -> int:
         """Return the torch threads training uses: :attr:`n_threads`, else ``$OMP_NUM_THREADS``, else torch's count.

@@ -259,6 +259,10 @@ def test_bad_input_gives_clear_errors(tissue):
     for blank in ("  ", " ... ", None):
         with pytest.raises(ValueError, match="query text is empty"):
             sst.tl.query(tissue, blank)
+    noise = tissue.copy()
+    noise.var_names = [f"MT-{i}" for i in range(noise.n_vars)]
+    with pytest.raises(ValueError, match="none of the 300 genes can carry a query"):
+        sst.tl.query(noise, "myelination", gene_text=False)
     with pytest.raises(FileNotFoundError, match="gene_text"):
         sst.tl.annotate_domains(tissue, domain_key="domain", gene_text="/no/such/table.tsv")
 

@@ -16,7 +16,12 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
     s.cache_dir = "~/somewhere"
     assert s.cache_dir == Path.home() / "somewhere"
     s.device = "cuda:1"
-    assert s.resolve_device() == "cuda:1" and s.resolve_device("cpu") == "cpu"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU.*'auto' or 'cpu'"):
+        s.resolve_device()
+    assert s.resolve_device("cpu") == "cpu" and s.resolve_device("auto") == "cpu"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert s.resolve_device() == "cuda:1" and s.resolve_device("auto") == "cuda"
     with pytest.raises(ValueError, match="device must be one of"):
         s.device = "gpu"
     with pytest.raises(TypeError, match="progress"):

@@ -69,6 +69,9 @@ def test_semst_without_semantics_and_missing_inputs(tissue):
     sst.pp.feature_graph(tissue)
     with pytest.raises(KeyError, match=r"sst.pp.gene_semantics"):
         sst.tl.semst(tissue, n_epochs=2)
+    tissue.obsm["X_semantic"] = np.full((tissue.n_obs, 8), np.nan, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"obsm\['X_semantic'\] has NaN.*gene_semantics"):
+        sst.tl.semst(tissue, n_epochs=2)
     sst.tl.semst(tissue, n_epochs=2, semantic_key=None)
     assert tissue.uns["semst"]["params"]["semantic_key"] == ""  # none (.h5ad stores no None)
 
@@ -244,6 +247,16 @@ def test_cluster_rejects_bad_arguments(processed):
         sst.tl.cluster(processed, 3, method="dbscan")
     with pytest.raises(KeyError, match="X_other"):
         sst.tl.cluster(processed, 3, use_rep="X_other")
+    for kwargs in ({"n_clusters": 2.5}, {"n_clusters": "4"}, {"n_clusters": True}, {"n_pcs": 0}):
+        name = next(iter(kwargs))
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer or None"):
+            sst.tl.cluster(processed, **{"n_clusters": 3, **kwargs})
+
+
+def test_cluster_on_a_sample_smaller_than_its_components(processed):
+    sst.tl.cluster(processed, 3, sample_size=10, n_pcs=20)
+    assert processed.obs["semst_domain"].nunique() == 3
+    assert processed.uns["semst_domain"]["params"]["fitted_on"] == 10
 
 
 def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):

@@ -127,6 +127,10 @@ def cluster(
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if method == "mclust":
         _check_model_name(model_name)
+    for name, value in (("n_clusters", n_clusters), ("n_pcs", n_pcs), ("max_clusters", max_clusters)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{name} must be a positive integer{'' if name == 'max_clusters' else ' or None'}, "
+                             f"got {value!r}")  # fmt: skip
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
@@ -158,7 +162,8 @@ def cluster(
         if n_pcs is not None and rep.shape[1] > n_pcs:
             from sklearn.decomposition import PCA
 
-            pca = PCA(n_components=min(n_pcs, adata.n_obs - 1), random_state=rng)
+            n_rows = adata.n_obs if fit_rows is None else len(fit_rows)
+            pca = PCA(n_components=max(1, min(n_pcs, n_rows - 1)), random_state=rng)
             rep = pca.fit_transform(rep) if fit_rows is None else pca.fit(rep[fit_rows]).transform(rep)
         if method == "mclust":
             labels = _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info)

@@ -97,7 +97,12 @@ def query(
     if n_genes < 1:
         raise ValueError(f"n_genes must be positive, got {n_genes}")
     X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS if catalogue else frozenset())
-    keep = np.array([not is_noise(s) for s in symbols])
+    keep = np.array([not is_noise(s) for s in symbols], dtype=bool)
+    if not keep.any():
+        raise ValueError(
+            f"none of the {len(symbols)} genes can carry a query: all are mitochondrial, ribosomal or housekeeping "
+            "genes (check gene_symbols=, or the genes kept)"
+        )
     X, symbols = X[:, keep], symbols[keep]
     if organism is None:
         organism = infer_organism(symbols)

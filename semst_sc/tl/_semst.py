@@ -135,6 +135,10 @@ def semst(
     semantic = None
     if semantic_key is not None:
         semantic = np.asarray(require_obsm(adata, semantic_key, "sst.pp.gene_semantics(adata)"), dtype=np.float32)
+        if not np.isfinite(semantic).all():
+            raise ValueError(
+                f"obsm['{semantic_key}'] has NaN or infinite values: compute it again with sst.pp.gene_semantics(adata)"
+            )
     dev = torch.device(settings.resolve_device(device))
 
     counts = prepared_counts(adata, genes)  # in X or the layer sst.pp.prepare read them from: never copied
