@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - every failure becomes one actionable line
         if args.debug:
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"semst-sc: error: {message.strip(chr(34) + chr(39))}", file=sys.stderr)
+        text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)  # KeyError quotes
+        message = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        print(f"semst-sc: error: {message}", file=sys.stderr)
         return 1
 
 
@@ -292,7 +293,7 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
         raise FileNotFoundError(f"{path} does not exist")
     if path.is_dir() and folder_ok:
         return
-    if path.is_dir() or path.suffix != ".h5ad":
+    if path.is_dir() or path.suffix.lower() != ".h5ad":
         what = (
             "an .h5ad file, a Space Ranger output folder or a SpatialData .zarr folder"
             if folder_ok
@@ -606,7 +607,7 @@ def _train(args) -> int:
     )
     if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
         return 0
-    if args.output.suffix == ".npy":
+    if args.output.suffix.lower() == ".npy":
         np.save(args.output, adata.obsm["X_semst"])
     else:
         adata.write_h5ad(args.output)

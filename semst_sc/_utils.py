@@ -168,7 +168,8 @@ def require_prepared(adata: AnnData) -> np.ndarray:
         if key not in keys:
             raise KeyError(
                 f"{where}['{key}'] not found: run sst.pp.prepare(adata) first "
-                "(sst.run_pipeline keeps the encoder input only with keep_intermediates=True)"
+                "(sst.run_pipeline keeps the encoder input only with keep_intermediates=True; semst-sc run with "
+                "--keep-intermediates)"
             )
     return adata.var[C.MODELLED_KEY].to_numpy(dtype=bool)
 

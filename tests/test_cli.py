@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 
@@ -489,3 +490,12 @@ def test_several_inputs_need_distinct_names(two_sections, tmp_path, capsys, no_w
     assert main(["run", *map(str, two_sections), "--library-key", "donor", "--output", out, "--quiet"]) == 1
     assert "--library-key names the section column of one .h5ad" in capsys.readouterr().err
     assert no_work == []
+
+
+def test_messages_keep_their_quotes_and_suffixes_any_case(slide, tmp_path, capsys):
+    upper = tmp_path / "SLIDE.H5AD"
+    shutil.copy(slide, upper)
+    assert main(["query", str(upper), " ?! ", "--quiet"]) == 1  # the input passes; the text is what is wrong
+    assert capsys.readouterr().err.strip().endswith("e.g. 'myelination'")
+    assert main(["query", str(upper), "myelination", "--output", str(tmp_path / "q.csv"), "--quiet"]) == 1
+    assert "must end in .h5ad" in capsys.readouterr().err
