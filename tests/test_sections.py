@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from fakes import scanpy_warnings
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
@@ -94,6 +95,11 @@ def test_spatial_graph_never_crosses_sections(joined, pair):
     # without library_key the overlapping coordinate frames join the sections: what library_key prevents
     sst.pp.spatial_graph(joined, n_neighbors=6)
     assert crosses(joined.obsp["spatial_connectivities"], sections) > 0
+    # a graph that links sections is not reused once library_key is given (a run without it came first)
+    logged = scanpy_warnings(lambda: sst.pp.spatial_graph(joined, library_key="library_id"))
+    assert "links spots of different sections" in logged
+    assert crosses(joined.obsp["spatial_connectivities"], sections) == 0
+    assert joined.uns["spatial_neighbors"]["params"]["library_key"] == "library_id"
 
 
 def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):

@@ -29,10 +29,11 @@ def spatial_graph(
     """Build the spatial neighbour graph, or keep the one squidpy already wrote.
 
     With neither ``n_neighbors`` nor ``radius`` given, a graph already stored under ``key_added``
-    (e.g. by ``squidpy.gr.spatial_neighbors``) is used as is; otherwise a k-nearest-neighbour graph
-    with k = 6 is built (squidpy's default, Visium's first ring; one default for every platform). The
-    graph is symmetric, binary and has no self loops. With ``library_key``, neighbours are found within each
-    section only: no edge joins two sections (whose coordinates are separate frames).
+    (e.g. by ``squidpy.gr.spatial_neighbors``) is used as is, unless ``library_key`` is given and it links two
+    sections (built without ``library_key``): then it is built again, with a warning. Otherwise a
+    k-nearest-neighbour graph with k = 6 is built (squidpy's default, Visium's first ring; one default for every
+    platform). The graph is symmetric, binary and has no self loops. With ``library_key``, neighbours are found
+    within each section only: no edge joins two sections (whose coordinates are separate frames).
 
     Parameters
     ----------
@@ -65,8 +66,13 @@ def spatial_graph(
     check_adata(adata)
     ckey = C.connectivities_key(key_added)
     if n_neighbors is None and radius is None and ckey in adata.obsp:
-        logg.info(f"using the existing spatial graph obsp['{ckey}']")
-        return adata.copy() if copy else None
+        if not _links_sections(adata.obsp[ckey], adata, library_key):
+            logg.info(f"using the existing spatial graph obsp['{ckey}']")
+            return adata.copy() if copy else None
+        logg.warning(
+            f"the existing spatial graph obsp['{ckey}'] links spots of different sections of obs['{library_key}']: "
+            "built again within each section"
+        )
     if n_neighbors is not None and radius is not None:
         raise ValueError("give n_neighbors or radius, not both")
     coords = get_spatial(adata, spatial_key)
@@ -94,6 +100,18 @@ def spatial_graph(
     out = adata.copy() if copy else adata
     store_graph(out, key_added, conn, dist, params)
     return out if copy else None
+
+
+def _links_sections(graph: sp.spmatrix, adata: AnnData, library_key: str | None) -> bool:
+    """Return True when ``graph`` has an edge between two sections of ``obs[library_key]``."""
+    groups = section_indices(adata, library_key)
+    if groups is None or len(groups) == 1:
+        return False
+    section = np.empty(adata.n_obs, dtype=np.int64)
+    for i, index in enumerate(groups):
+        section[index] = i
+    edges = sp.coo_matrix(graph)
+    return bool((section[edges.row] != section[edges.col]).any())
 
 
 def _graph(coords: np.ndarray, k: int, radius: float | None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
