@@ -233,6 +233,12 @@ def run_pipeline(
     ):
         if value is not None:  # an explicit argument wins over the preset
             steps.setdefault(step, {})[key] = value
+    clustering = steps.get("cluster", {}).get("method", "gmm")
+    if merge_extra and clustering != "gmm":
+        chosen = f"method={clustering!r}" if method is not None else f"preset={preset!r} clusters with {clustering!r}"
+        raise ValueError(f"merge_extra needs method='gmm' (its shared covariance is the metric), but {chosen}")
+    if clustering == "mclust":
+        tl._cluster._import_mclust()  # the optional package, before the work
     coordinates = None  # a SpatialData table without obsm['spatial']: the centroids of the elements it annotates
     if sdata is not None and C.SPATIAL_KEY not in adata.obsm:
         coordinates = element_coordinates(sdata, adata, table_key)  # checked as get_spatial checks obsm['spatial']

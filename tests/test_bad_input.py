@@ -122,6 +122,8 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"encoder_kwargs": [("latent_dim", 8)]}, TypeError, "encoder_kwargs must be a dict"),
         ({"encoder_kwargs": {"pair_weighting": "cosine"}}, ValueError, "pair_weighting must be 'similarity' or"),
         ({"n_init": 0}, ValueError, "n_init must be a positive integer, got 0"),
+        ({"method": "kmeans", "merge_extra": True}, ValueError, "merge_extra needs method='gmm'.*method='kmeans'"),
+        ({"preset": "paper", "merge_extra": True}, ValueError, "merge_extra needs.*preset='paper' clusters with"),
         ({"n_init": 2.5}, ValueError, "n_init must be a positive integer, got 2.5"),
         ({"rng": -1}, ValueError, "rng must be a non-negative integer, got -1"),
     ],
@@ -133,6 +135,13 @@ def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, m
         sst.run_pipeline(tissue, **kwargs)
     _assert_untouched(tissue, snap)
     assert no_work == []
+
+
+def test_a_missing_optional_clustering_package_is_found_before_any_work(tissue, no_work, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mclust_py", None)  # import mclust_py now raises ImportError
+    _fails_early(tissue, no_work, ImportError, r"semst_sc\[mclust\]", method="mclust")
 
 
 def test_duplicate_spot_names(tissue):
