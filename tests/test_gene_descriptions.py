@@ -4,6 +4,7 @@ import gzip
 
 import pandas as pd
 import pytest
+from fakes import scanpy_warnings
 
 import semst_sc as sst
 from semst_sc import _constants as C
@@ -122,6 +123,10 @@ def test_gene_semantics_reads_the_table(tissue, gene_text_dir):
     params = tissue.uns["semantic"]["params"]
     n = len(modelled & set(table.index))
     assert params["gene_text_coverage"] == pytest.approx(n / len(modelled))
+    ensembl = table.set_axis([f"ENSG{i:011d}" for i in range(len(table))])  # keyed by something else than var
+    logged = scanpy_warnings(lambda: sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=ensembl, top_k=50))
+    assert "match none of the modelled genes" in logged
+    assert tissue.uns["semantic"]["params"]["gene_text_coverage"] == 0
 
 
 @pytest.mark.real_data

@@ -129,7 +129,12 @@ def gene_semantics(
         [knowledge is not None and u and knowledge.key(s) is not None for s, u in zip(symbols, usable, strict=True)]
     )
     coverage = float(with_text.sum() / max(usable.sum(), 1)) if knowledge is not None else 0.0
-    if knowledge is not None:
+    if knowledge is not None and not with_text.any():
+        logg.warning(
+            "the gene descriptions match none of the modelled genes (are they keyed by the same symbols? see "
+            "gene_symbols=): every gene is read by its symbol alone"
+        )
+    elif knowledge is not None:
         logg.info(
             f"gene descriptions for {int(with_text.sum())} of {int(usable.sum())} modelled genes ({coverage:.0%})"
         )
