@@ -131,6 +131,17 @@ def test_cell_resolution_neighbourhoods_stay_in_their_section():
     assert crosses(joined.obsp["semst_neighbourhood"], joined.obs["library_id"].to_numpy()) == 0
 
 
+def test_a_small_section_does_not_shrink_the_neighbourhoods_of_the_others():
+    big = simulate_tissue(platform="xenium", n_cells=400, rng=0)
+    small = big[big.obsm["spatial"][:, 0] < np.quantile(big.obsm["spatial"][:, 0], 0.08)].copy()
+    joined = sst.concat_sections({"big": big, "small": small})
+    logged = scanpy_warnings(lambda: sst.pp.prepare(joined, library_key="library_id", neighbourhood_size=40))
+    assert "pools every observation of section(s) ['small']" in logged and small.n_obs <= 40
+    sizes = np.diff(joined.obsp["semst_neighbourhood"].tocsr().indptr)
+    in_big = (joined.obs["library_id"] == "big").to_numpy()
+    assert (sizes[in_big] == 40).all() and (sizes[~in_big] == small.n_obs).all()
+
+
 def test_balanced_feature_graph_draws_neighbours_from_every_section(joined):
     sst.pp.prepare(joined, library_key="library_id")
     sst.pp.feature_graph(joined, library_key="library_id")

@@ -253,6 +253,15 @@ def test_cluster_rejects_bad_arguments(processed):
             sst.tl.cluster(processed, **{"n_clusters": 3, **kwargs})
 
 
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")  # sklearn's own, about the identical points
+def test_cluster_warns_when_it_finds_fewer_domains_than_asked(processed):
+    from fakes import scanpy_warnings
+
+    processed.obsm["X_same"] = np.ones((processed.n_obs, 4))
+    logged = scanpy_warnings(lambda: sst.tl.cluster(processed, 5, use_rep="X_same", method="kmeans", n_pcs=None))
+    assert "1 domains found of the 5 asked" in logged
+
+
 def test_cluster_on_a_sample_smaller_than_its_components(processed):
     sst.tl.cluster(processed, 3, sample_size=10, n_pcs=20)
     assert processed.obs["semst_domain"].nunique() == 3

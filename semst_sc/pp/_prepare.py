@@ -10,7 +10,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices
+from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices, section_names
 from .._utils import check_adata, find_counts, get_spatial
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
@@ -77,7 +77,8 @@ def prepare(
         least 500 counts, ``"cell"`` otherwise (without coordinates: ``"spot"``). The rule and its evidence are
         recorded in ``uns['semst_prepare']['params']``.
     neighbourhood_size
-        Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20).
+        Observations pooled per neighbourhood at cell resolution, itself included (``None``: 20); in a section with
+        fewer, all of its observations (with a warning).
     neighbourhood_pooling
         At cell resolution, how the pooled counts are summed: ``"capped"`` (the default), each observation's counts
         capped at the median counts per observation (one with more is brought down to the median, one with fewer
@@ -127,9 +128,16 @@ def prepare(
     resolved, evidence = _resolve(adata, counts, resolution, spatial_key, sections)
     pool = None
     if resolved == "cell":
-        size = min(size, *(len(index) for index in sections))
+        names = ["the slide"] if groups is None else section_names(adata, library_key)
+        whole = [str(name) for name, index in zip(names, sections, strict=True) if len(index) <= size]
+        if whole:
+            where = f"section(s) {whole} of obs['{library_key}']" if groups is not None else "the slide"
+            logg.warning(
+                f"neighbourhood_size={size} pools every observation of {where}: all of its cells get the same input "
+                "and fall in one domain; lower neighbourhood_size"
+            )
         coords = get_spatial(adata, spatial_key)
-        blocks = [neighbourhood(coords[index], size) for index in sections]
+        blocks = [neighbourhood(coords[index], min(size, len(index))) for index in sections]
         pool = blocks[0] if groups is None else block_diagonal(blocks, sections, adata.n_obs)
         # each pooled cell weighted as neighbourhood_pooling says, against its own section's median; in place
         totals = np.asarray(counts.sum(axis=1)).ravel()

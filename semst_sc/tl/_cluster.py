@@ -177,6 +177,11 @@ def cluster(
         labels = _merge_extra(labels, rep, fit_rows, n_fitted, spatial, vote if refine else None, rng, info)
 
     labels = _by_size(labels)
+    if n_clusters is not None and labels.max() + 1 < n_clusters:
+        logg.warning(
+            f"{labels.max() + 1} domains found of the {n_clusters} asked: the spots' representations do not tell more "
+            "apart (identical inputs?), or the vote emptied a domain"
+        )
     out = adata.copy() if copy else adata
     out.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(labels.max() + 1)])
     for stale in names_of_other_domains(out, key_added):
