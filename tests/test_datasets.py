@@ -178,7 +178,7 @@ def test_simulate_spatial_smoothing_beats_expression_alone(sim):
 # ---------------------------------------------------------------- Space Ranger folders
 
 
-@pytest.mark.parametrize("positions", ["list", "new"])
+@pytest.mark.parametrize("positions", ["list", "new", "list_with_header", "new_without_header"])
 def test_read_spaceranger(tmp_path, positions):
     counts = make_spaceranger(tmp_path / "outs", positions=positions)
     adata = read_spaceranger(tmp_path / "outs")
@@ -192,6 +192,22 @@ def test_read_spaceranger(tmp_path, positions):
     assert (adata.obs["in_tissue"] == 1).all()
     np.testing.assert_allclose(adata.obsm["spatial"][1], [2020.0, 1010.0])  # (pxl_col, pxl_row)
     assert adata.uns["spatial"]["fake_library"]["scalefactors"]["tissue_hires_scalef"] == 0.15
+
+
+def test_read_spaceranger_names_a_damaged_file(tmp_path):
+    make_spaceranger(tmp_path / "outs")
+    positions = tmp_path / "outs" / "spatial" / "tissue_positions_list.csv"
+    lines = positions.read_text().splitlines()
+    positions.write_text("\n".join(f"{line},extra" for line in lines) + "\n")
+    with pytest.raises(ValueError, match="tissue_positions_list.csv has 7 columns"):
+        read_spaceranger(tmp_path / "outs")
+    positions.unlink()
+    with pytest.raises(FileNotFoundError, match="restore the positions file"):
+        read_spaceranger(tmp_path / "outs")
+    make_spaceranger(tmp_path / "other")
+    (tmp_path / "other" / "spatial" / "scalefactors_json.json").write_text("{broken")
+    with pytest.raises(ValueError, match="scalefactors_json.json is not valid JSON"):
+        read_spaceranger(tmp_path / "other")
 
 
 def test_read_spaceranger_of_several_folders_joins_sections(tmp_path):

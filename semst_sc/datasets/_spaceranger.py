@@ -21,7 +21,8 @@ from .. import _constants as C
 _POSITION_COLUMNS = ["in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
 # the count matrices read when count_file is not given, in this order: the 10x HDF5 file, then the mtx folder
 _COUNT_FILES = ("filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix")
-# Space Ranger >= 2.0 writes tissue_positions.csv (with a header), older versions tissue_positions_list.csv (none)
+# Space Ranger >= 2.0 writes tissue_positions.csv (with a header), older versions tissue_positions_list.csv (none):
+# whether the first row is a header is read from the file, not assumed from its name
 _POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
 
 
@@ -106,14 +107,20 @@ def _read_positions(spatial: Path) -> pd.DataFrame:
         for file in (spatial / name, spatial / f"{name}.gz"):
             tried.append(str(file))
             if file.is_file():
-                header = 0 if name == "tissue_positions.csv" else None
-                table = pd.read_csv(file, header=header, index_col=0)
+                table = pd.read_csv(file, header=None, index_col=0, dtype=str)
+                if table.shape[1] != len(_POSITION_COLUMNS):
+                    raise ValueError(
+                        f"{file} has {table.shape[1] + 1} columns: a Space Ranger positions file has 6 (barcode, "
+                        "in_tissue, array_row, array_col, pxl_row_in_fullres, pxl_col_in_fullres)"
+                    )
+                if len(table) and not str(table.iloc[0, 0]).strip().isdigit():  # a header row, whatever the name
+                    table = table.iloc[1:]
+                table = table.apply(pd.to_numeric)
                 table.columns = _POSITION_COLUMNS
                 table.index = table.index.astype(str)
                 return table
-    raise FileNotFoundError(
-        f"spot positions not found; tried {tried}: the Space Ranger folder needs its 'spatial/' subfolder"
-    )
+    hint = "restore the positions file" if spatial.is_dir() else "the Space Ranger folder needs its spatial/ subfolder"
+    raise FileNotFoundError(f"spot positions not found; tried {tried}: {hint}")
 
 
 def _find_matrix(path: Path, count_file: str | None) -> Path:
@@ -157,7 +164,12 @@ def _spatial_metadata(spatial: Path) -> dict:
     metadata: dict = {}
     scalefactors = spatial / "scalefactors_json.json"
     if scalefactors.is_file():
-        metadata["scalefactors"] = json.loads(scalefactors.read_text())
+        try:
+            metadata["scalefactors"] = json.loads(scalefactors.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{scalefactors} is not valid JSON ({err}): restore it from Space Ranger's output"
+            ) from err
     images = {
         res: imread(str(spatial / f"tissue_{res}_image.png"))
         for res in ("hires", "lowres")
