@@ -119,10 +119,13 @@ def _id_kind(names) -> str:
     return "Ensembl IDs" if looks_like_ensembl(names) else "symbols"
 
 
-def section_indices(adata: AnnData, library_key: str | None) -> list[np.ndarray] | None:
+def section_indices(
+    adata: AnnData, library_key: str | None, min_size: int = MIN_SECTION_SIZE
+) -> list[np.ndarray] | None:
     """Return the row indices of each section of ``obs[library_key]`` (``None`` when ``library_key`` is ``None``).
 
-    Raises a clear error when the column is missing, has missing values, or a section is too small.
+    Raises a clear error when the column is missing, has missing values, or a section has fewer than ``min_size``
+    spots.
     """
     if library_key is None:
         return None
@@ -138,10 +141,10 @@ def section_indices(adata: AnnData, library_key: str | None) -> list[np.ndarray]
         )
     codes, names = pd.factorize(labels.astype(str), sort=False)
     groups = [np.flatnonzero(codes == i) for i in range(len(names))]
-    small = {str(names[i]): len(g) for i, g in enumerate(groups) if len(g) < MIN_SECTION_SIZE}
+    small = {str(names[i]): len(g) for i, g in enumerate(groups) if len(g) < min_size}
     if small:
         raise ValueError(
-            f"sections with fewer than {MIN_SECTION_SIZE} spots in obs['{library_key}']: {small}; "
+            f"sections with fewer than {min_size} spots in obs['{library_key}']: {small}; "
             "remove them or check the section labels"
         )
     return groups

@@ -81,3 +81,16 @@ def test_domains_plot_handles_missing_values(processed):
     fig = sst.pl.domains(processed, color="partial", show=False)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["a", "NA"]
+
+
+def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(processed):
+    from semst_sc.pl._show import labels, palette
+
+    numbers = pd.Series([str(i) for i in (10, 2, 0, 11, 1)] * 3)
+    assert list(labels(numbers).categories) == ["0", "1", "2", "10", "11"]
+    layers = pd.Series(pd.Categorical(["WM", "L1"], categories=["L1", "WM"]))
+    assert list(labels(layers).categories) == ["L1", "WM"]  # the user's order
+    assert len(set(palette(22))) == 22 and len(set(palette(12))) == 12
+    processed.obs["section"] = np.where(np.arange(processed.n_obs) < 10, "tiny", "rest")
+    fig = sst.pl.domains(processed, library_key="section", show=False)
+    assert len([ax for ax in fig.axes if ax.collections]) == 2

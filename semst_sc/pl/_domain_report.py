@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import get_spatial, names_of_other_domains
-from ._show import finish, map_axes, marker_size
+from ._show import finish, labels, map_axes, marker_size, palette
 
 
 @doc_params
@@ -67,13 +66,13 @@ def domain_report(
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
     size = marker_size(adata.n_obs, spot_size)
-    values = pd.Categorical(adata.obs[domain_key].astype("string"))
-    palette = plt.get_cmap("tab20" if len(values.categories) > 10 else "tab10")
+    values = labels(adata.obs[domain_key]).remove_unused_categories()
+    colours = palette(len(values.categories))
     height = max(4.5, 0.75 * len(values.categories))
     fig, (ax, text) = plt.subplots(1, 2, figsize=(13, height), gridspec_kw={"width_ratios": [1, 1.35]})
     for i, domain in enumerate(values.categories):
         where = np.asarray(values == domain)
-        ax.scatter(coords[where, 0], coords[where, 1], s=size, color=palette(i % palette.N), linewidths=0)
+        ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
     map_axes(ax)
     ax.set_title(f"obs['{domain_key}']")
     text.axis("off")
@@ -83,7 +82,7 @@ def domain_report(
         y = 1 - i * step
         markers = ", ".join(str(row["markers"]).split("; ")[:n_markers]) or "none"
         terms = [t for t in str(row["terms"]).split("; ")[:n_terms] if t] or ["none"]
-        text.scatter([0.0], [y - 0.01], s=120, color=palette(i % palette.N), transform=text.transAxes, clip_on=False)
+        text.scatter([0.0], [y - 0.01], s=120, color=colours[i], transform=text.transAxes, clip_on=False)
         text.text(0.03, y, f"{domain}: {row['name']}  (confidence {row['confidence']:.2f})", transform=text.transAxes,
                   fontsize=9, fontweight="bold", va="center")  # fmt: skip
         evidence = ", ".join(e.split(" (")[0] for e in str(row.get("evidence", "")).split("; ")[:n_markers] if e)

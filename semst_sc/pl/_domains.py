@@ -11,7 +11,7 @@ from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
 from .._utils import get_spatial
-from ._show import finish, map_axes, marker_size
+from ._show import finish, labels, map_axes, marker_size, palette
 
 
 @doc_params
@@ -73,7 +73,7 @@ def domains(
                 f"sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query)"
             )
     coords = get_spatial(adata, spatial_key)
-    groups = section_indices(adata, library_key) or [np.arange(adata.n_obs)]
+    groups = section_indices(adata, library_key, min_size=1) or [np.arange(adata.n_obs)]  # any section is drawn
     panels = [  # (column, title, rows of the spots drawn)
         (column, name if library_key is None else f"{name}: {section}", rows)
         for column, name in zip(columns, titles, strict=False)
@@ -87,15 +87,15 @@ def domains(
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4 * nrows), squeeze=False)
     for ax, (column, name, rows) in zip(axes.ravel(), panels, strict=False):
-        everywhere = pd.Categorical(adata.obs[column].astype("string"))  # colours shared by every section
-        palette = plt.get_cmap("tab20" if len(everywhere.categories) > 10 else "tab10")
+        everywhere = labels(adata.obs[column])  # colours shared by every section
+        colours = palette(len(everywhere.categories))
         values = everywhere[rows]
         xy = coords[rows]
         for i, category in enumerate(everywhere.categories):
             where = np.asarray(values == category)
             if not where.any():
                 continue
-            ax.scatter(xy[where, 0], xy[where, 1], s=size, color=palette(i % palette.N), label=category, linewidths=0)
+            ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[i], label=category, linewidths=0)
         missing = np.asarray(pd.isna(values))
         if missing.any():
             ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", label="NA", linewidths=0)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 
 def finish(fig, show: bool | None, save: str | None):
@@ -27,3 +28,31 @@ def map_axes(ax) -> None:
     ax.set_aspect("equal")
     ax.invert_yaxis()
     ax.axis("off")
+
+
+def labels(values: pd.Series) -> pd.Categorical:
+    """Return ``values`` as string categories in their own order: a categorical's, else numbers by value, else sorted.
+
+    Domains ``"0"`` to ``"11"`` come in that order (not ``"0", "1", "10", ...``), and an anatomical order a user gave
+    the categories is kept.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        order = [str(c) for c in values.cat.categories]
+    else:
+        present = pd.unique(values.dropna().astype(str))
+        numbers = pd.to_numeric(pd.Series(present), errors="coerce")
+        order = list(
+            present[np.argsort(numbers.to_numpy(), kind="stable")] if numbers.notna().all() else sorted(present)
+        )
+    return pd.Categorical(values.astype("string").astype(object), categories=list(dict.fromkeys(order)))
+
+
+def palette(n: int) -> list:
+    """Return ``n`` distinct colours: matplotlib's tab10 or tab20, beyond 20 scanpy's 28- and 102-colour palettes."""
+    from scanpy.plotting import palettes
+
+    if n <= 20:
+        cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+        return [cmap(i) for i in range(n)]
+    colours = palettes.default_28 if n <= 28 else palettes.default_102
+    return [colours[i % len(colours)] for i in range(n)]
