@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from . import _constants as C
 
 _DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -19,6 +21,8 @@ class Settings:
     ``sst.settings.progress = False``. Functions that need a per-call override (``tl.semst(device=...)``)
     take it and fall back on these values.
     """
+
+    __slots__ = ("_device", "_progress", "_cache_dir", "_n_threads")  # a misspelt setting is an error, not a no-op
 
     def __init__(self):
         self._device = "auto"
@@ -67,6 +71,8 @@ class Settings:
             value = None
         if value is not None and value is not False and not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"settings.cache_dir must be a path, None (the default folder) or False, got {value!r}")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("settings.cache_dir is an empty path: give a folder, None (the default folder) or False")
         self._cache_dir = value if value in (None, False) else Path(value).expanduser()
 
     @property
@@ -79,9 +85,9 @@ class Settings:
 
     @n_threads.setter
     def n_threads(self, value: int | None) -> None:
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
             raise ValueError(f"settings.n_threads must be a positive integer or None, got {value!r}")
-        self._n_threads = value
+        self._n_threads = None if value is None else int(value)
 
     def resolve_device(self, device: str | None = None) -> str:
         """Return the torch device to use: ``device`` when given, else :attr:`device`, with ``"auto"`` resolved."""
@@ -136,7 +142,8 @@ class Settings:
 
 def check_device(value) -> str:
     """Raise a clear error unless ``value`` names a torch device semst_sc can use."""
-    if not isinstance(value, str) or value.split(":")[0] not in _DEVICES:
+    kind, _, index = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if kind not in _DEVICES or (index and not (kind == "cuda" and index.isdigit())):
         raise ValueError(f"device must be one of {', '.join(_DEVICES)} (or 'cuda:N'), got {value!r}")
     return value
 

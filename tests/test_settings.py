@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import semst_sc as sst
@@ -22,8 +23,15 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
     assert s.resolve_device("cpu") == "cpu" and s.resolve_device("auto") == "cpu"
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert s.resolve_device() == "cuda:1" and s.resolve_device("auto") == "cuda"
-    with pytest.raises(ValueError, match="device must be one of"):
-        s.device = "gpu"
+    for bad in ("gpu", "cuda:x", "cpu:0", ""):
+        with pytest.raises(ValueError, match="device must be one of"):
+            s.device = bad
+    with pytest.raises(AttributeError):
+        s.cache = False  # a misspelt cache_dir
+    with pytest.raises(ValueError, match="empty path"):
+        s.cache_dir = ""
+    s.n_threads = np.int64(2)
+    assert s.n_threads == 2 and type(s.n_threads) is int
     with pytest.raises(TypeError, match="progress"):
         s.progress = "yes"
     with pytest.raises(ValueError, match="n_threads"):
