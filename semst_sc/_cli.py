@@ -207,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole pipeline on the simulated demo tissue")
     demo.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="folder for demo.h5ad, domains.png")
     demo.add_argument(
-        "--size", type=_positive_int, default=40, help="rows and columns of the simulated Visium grid (at least 2)"
+        "--size", type=_positive_int, default=40, help="rows and columns of the simulated Visium grid (at least 4)"
     )
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
@@ -617,8 +617,8 @@ def _train(args) -> int:
 
 
 def _demo(args) -> int:
-    if args.size < 2:
-        raise ValueError(f"--size must be at least 2, got {args.size}")
+    if args.size < 4:  # 16 spots: the fewest the expression graph (14 neighbours per spot) can be built on
+        raise ValueError(f"--size must be at least 4 (16 spots, for the neighbour graphs), got {args.size}")
     _check_output(args.output_dir / "demo.h5ad", "--output-dir", (".h5ad",))
     _setup(args)
     from . import datasets, metrics, pl

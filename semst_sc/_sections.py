@@ -59,6 +59,12 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
             f"section {without[0]!r} has no obsm['{C.SPATIAL_KEY}'] while others do, and the coordinates of all would "
             "be lost: store its spot coordinates (n_obs x 2) there, or leave it out"
         )
+    for name, adata in sections.items():
+        if library_key in adata.obs and adata.obs[library_key].nunique() > 1:
+            logg.warning(
+                f"section {str(name)!r} already holds {adata.obs[library_key].nunique()} sections in "
+                f"obs['{library_key}']: they become one section {str(name)!r} (join the original sections instead)"
+            )
     names = [str(name) for name in sections]
     if len(set(names)) < len(names):
         raise ValueError(f"section names must be distinct as strings, got {names}")

@@ -130,6 +130,8 @@ def test_run_errors_are_one_line(slide, tmp_path, capsys, args, message):
 
 
 def test_demo(tmp_path, capsys):
+    assert main(["demo", "--output-dir", str(tmp_path / "small"), "--size", "3", "--quiet"]) == 1
+    assert not (tmp_path / "small").exists()  # refused before any work
     assert main(["demo", "--output-dir", str(tmp_path), "--size", "14", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "ARI = " in printed

@@ -173,6 +173,9 @@ def test_gene_semantics_symbols_mode_texts_and_dedup(tissue):
     assert f"{PROMPT} Highly expressed genes: {first}" in encoder.seen
     params = tissue.uns["semantic"]["params"]
     assert params["mode"] == "symbols" and params["top_k"] == 3 and params["n_texts"] == len(encoder.seen)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="top_k must be a positive integer"):
+            sst.pp.gene_semantics(tissue, model=encoder, top_k=bad)
 
 
 def test_gene_semantics_genes_mode_is_weighted_mean(tissue):

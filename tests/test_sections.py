@@ -62,6 +62,12 @@ def test_concat_sections_explains_sections_that_share_no_genes(pair):
         sst.concat_sections([a, b])
 
 
+def test_concat_sections_warns_when_a_section_is_already_joined(pair):
+    a, b = pair
+    logged = scanpy_warnings(lambda: sst.concat_sections({"AB": sst.concat_sections({"A": a, "B": b}), "C": b}))
+    assert "section 'AB' already holds 2 sections" in logged
+
+
 def test_concat_sections_refuses_to_drop_the_coordinates_of_all(pair):
     a, b = pair
     b = b.copy()

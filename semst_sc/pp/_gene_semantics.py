@@ -97,8 +97,8 @@ def gene_semantics(
     """
     check_adata(adata)
     genes = require_prepared(adata)
-    if top_k < 1:
-        raise ValueError(f"top_k must be positive, got {top_k}")
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     if mode not in ("symbols", "genes"):
         raise ValueError(f"mode must be 'symbols' or 'genes', got {mode!r}")
 
