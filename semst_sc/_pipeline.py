@@ -11,7 +11,7 @@ from . import _constants as C
 from . import pp, tl
 from ._sections import section_indices
 from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
-from ._utils import check_adata, get_matrix, get_spatial
+from ._utils import check_adata, check_integer, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._resolution import Pooling, check_pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
@@ -182,12 +182,9 @@ def run_pipeline(
         ("spatial_neighbors", spatial_neighbors),
         ("neighbourhood_size", neighbourhood_size),
     ):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{name} must be a positive integer (or None), got {value!r}")
-    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
-        raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
-    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
-        raise ValueError(f"rng must be a non-negative integer, got {rng!r}")
+        check_integer(value, name, optional=True)
+    check_integer(n_init, "n_init")
+    check_integer(rng, "rng", minimum=0)
     if n_clusters is not None and n_clusters > adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     from .nn import get_encoder

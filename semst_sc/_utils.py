@@ -34,6 +34,15 @@ def check_adata(adata) -> None:
         raise ValueError(f"{n} duplicate spot names in adata.obs_names: run adata.obs_names_make_unique() first")
 
 
+def check_integer(value, name: str, *, minimum: int = 1, optional: bool = False) -> None:
+    """Raise a clear error unless ``value`` is an integer (not a bool) >= ``minimum``, or None when ``optional``."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
+        raise ValueError(f"{name} must be {kind}{' (or None)' if optional else ''}, got {value!r}")
+
+
 def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
     """Return the spot coordinates, checked: present, 2-D or 3-D, finite, not all at one point."""
     if key not in adata.obsm:

@@ -249,7 +249,7 @@ def test_cluster_rejects_bad_arguments(processed):
         sst.tl.cluster(processed, 3, use_rep="X_other")
     for kwargs in ({"n_clusters": 2.5}, {"n_clusters": "4"}, {"n_clusters": True}, {"n_pcs": 0}):
         name = next(iter(kwargs))
-        with pytest.raises(ValueError, match=f"{name} must be a positive integer or None"):
+        with pytest.raises(ValueError, match=rf"{name} must be a positive integer \(or None\)"):
             sst.tl.cluster(processed, **{"n_clusters": 3, **kwargs})
 
 

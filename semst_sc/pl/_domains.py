@@ -10,7 +10,7 @@ from anndata import AnnData
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import get_spatial
+from .._utils import check_integer, get_spatial
 from ._show import finish, labels, map_axes, marker_size, palette
 
 
@@ -62,8 +62,7 @@ def domains(
         raise ValueError("color is empty: name one or several obs columns, e.g. color='semst_domain'")
     if len(titles) != len(columns):
         raise ValueError(f"{len(titles)} title(s) for {len(columns)} column(s): give one title per column, or none")
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    check_integer(ncols, "ncols")
     for column in columns:
         if column not in adata.obs:
             raise KeyError(f"obs['{column}'] not found: run sst.tl.cluster(adata) or pick an existing column")

@@ -10,7 +10,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._settings import settings
-from .._utils import check_adata, looks_like_ensembl, require_prepared
+from .._utils import check_adata, check_integer, looks_like_ensembl, require_prepared
 from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
 
 PROMPT = (
@@ -97,8 +97,7 @@ def gene_semantics(
     """
     check_adata(adata)
     genes = require_prepared(adata)
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    check_integer(top_k, "top_k")
     if mode not in ("symbols", "genes"):
         raise ValueError(f"mode must be 'symbols' or 'genes', got {mode!r}")
 

@@ -11,7 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices, section_names
-from .._utils import check_adata, find_counts, get_spatial
+from .._utils import check_adata, check_integer, find_counts, get_spatial
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
     Pooling,
@@ -119,9 +119,8 @@ def prepare(
         raise ValueError(f"n_top_genes must be positive, got {n_top_genes}")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
+    check_integer(neighbourhood_size, "neighbourhood_size", optional=True)
     size = DEFAULT_NEIGHBOURHOOD_SIZE if neighbourhood_size is None else neighbourhood_size
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"neighbourhood_size must be a positive integer, got {neighbourhood_size!r}")
     check_pooling(neighbourhood_pooling)
     groups = section_indices(adata, library_key)
     sections = groups or [np.arange(adata.n_obs)]

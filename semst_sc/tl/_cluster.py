@@ -10,7 +10,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, names_of_other_domains, require_graph, require_obsm
+from .._utils import check_adata, check_integer, names_of_other_domains, require_graph, require_obsm
 from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
 
@@ -127,10 +127,9 @@ def cluster(
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if method == "mclust":
         _check_model_name(model_name)
-    for name, value in (("n_clusters", n_clusters), ("n_pcs", n_pcs), ("max_clusters", max_clusters)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{name} must be a positive integer{'' if name == 'max_clusters' else ' or None'}, "
-                             f"got {value!r}")  # fmt: skip
+    check_integer(n_clusters, "n_clusters", optional=True)
+    check_integer(n_pcs, "n_pcs", optional=True)
+    check_integer(max_clusters, "max_clusters")
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
