@@ -383,6 +383,8 @@ def test_names_of_earlier_domains_are_flagged(tissue):
     assert "names in uns['semst_domain_annotation'] are of the domains before" in logged
     with pytest.raises(ValueError, match="names other domains.*annotate_domains"):
         sst.pl.domain_report(tissue, show=False)
+    logged = scanpy_warnings(lambda: plt.close(sst.pl.domains(tissue, color="semst_domain_name", show=False)))
+    assert "obs['semst_domain_name'] names the domains before obs['semst_domain'] changed" in logged
     sst.tl.annotate_domains(tissue, gene_text=False)
     tissue.obsm["X_semst"] = np.random.default_rng(0).normal(size=(tissue.n_obs, 4))
     assert "are of the domains before" in scanpy_warnings(lambda: sst.tl.cluster(tissue, 3, n_pcs=None))

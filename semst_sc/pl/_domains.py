@@ -6,11 +6,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import check_integer, get_spatial
+from .._utils import check_integer, get_spatial, names_of_other_domains
 from ._show import finish, labels, map_axes, marker_size, palette
 
 
@@ -71,6 +72,11 @@ def domains(
                 f"obs['{column}'] holds continuous values, not labels: draw it with "
                 f"sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query)"
             )
+    for key, entry in adata.uns.items():  # names of domains since clustered again
+        names_key = key.removesuffix("_annotation") + "_name"
+        domain_key = entry.get("params", {}).get("domain_key") if isinstance(entry, dict) else None
+        if names_key in columns and domain_key and key in names_of_other_domains(adata, domain_key):
+            logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
     coords = get_spatial(adata, spatial_key)
     groups = section_indices(adata, library_key, min_size=1) or [np.arange(adata.n_obs)]  # any section is drawn
     panels = [  # (column, title, rows of the spots drawn)
