@@ -416,6 +416,10 @@ def test_gene_table_is_a_text_encoder_of_symbols():
     np.testing.assert_array_equal(table.encode(["GFAP", "MBP", "reln"]), [[4, 5], [2, 3], [0, 1]])
     with pytest.raises(KeyError, match="not in the gene-vector table"):
         table.encode(["RELN", "CUX2"])
+    with pytest.raises(ValueError, match="columns desc are not numeric"):
+        GeneTable(frame.assign(desc=["a", "b", "c"]))
+    with pytest.raises(ValueError, match="RELN appear more than once"):
+        GeneTable(frame.set_axis(["RELN", "RELN", "GFAP"]))
 
 
 def test_bundled_default_and_its_identity():

@@ -25,10 +25,22 @@ class GeneTable:
     revision = ""
 
     def __init__(self, table: pd.DataFrame):
+        text = [str(c) for c, dtype in table.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+        if text:
+            raise ValueError(
+                f"a gene-embedding table must hold only numbers (genes x dimensions); columns {', '.join(text[:5])} "
+                "are not numeric: drop them, or move the gene symbols into the index (table.set_index(...))"
+            )
         values = table.to_numpy(dtype=np.float32)
         if values.ndim != 2 or values.shape[1] == 0 or not np.isfinite(values).all():
             raise ValueError("a gene-embedding table must be a numeric DataFrame (genes x dimensions) without NaN")
         index = table.index.astype(str)
+        if index.has_duplicates:
+            twice = ", ".join(index[index.duplicated()].unique()[:5])
+            raise ValueError(
+                f"a gene-embedding table needs one row per gene symbol; {twice} appear more than once: keep one row "
+                "each, e.g. table[~table.index.duplicated()]"
+            )
         self.rows = {s: i for i, s in enumerate(index)}
         self.upper = {s.upper(): i for i, s in reversed(list(enumerate(index)))}
         self.values = values
