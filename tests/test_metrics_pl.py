@@ -31,6 +31,13 @@ def test_pas_separates_blocks_from_noise():
     blocks = (xy[:, 0] >= 10).astype(int)
     noise = np.random.default_rng(0).integers(0, 2, len(xy))
     assert sst.metrics.pas(xy, blocks) < 0.05 < sst.metrics.pas(xy, noise)
+    for coords, labels in ((xy, blocks[:10]), (xy[:, 0], blocks), (xy[:1], blocks[:1])):
+        with pytest.raises(ValueError, match="pas needs the coordinates of at least two spots"):
+            sst.metrics.pas(coords, labels)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        sst.metrics.pas(np.where(xy > 18, np.nan, xy), blocks)
+    with pytest.raises(ValueError, match="n_neighbors must be a positive integer"):
+        sst.metrics.pas(xy, blocks, n_neighbors=0)
 
 
 def test_evaluate_needs_columns(tissue):

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import get_spatial
+from .._utils import check_integer, get_spatial
 
 
 @doc_params
@@ -87,7 +87,17 @@ def pas(coords: np.ndarray, labels, n_neighbors: int = 10) -> float:
     -------
     A value in [0, 1]; lower means spatially more coherent domains.
     """
-    codes = pd.factorize(np.asarray(labels))[0]
+    coords, labels = np.asarray(coords, dtype=np.float64), np.asarray(labels)
+    if coords.ndim != 2 or labels.ndim != 1 or len(coords) != len(labels) or len(labels) < 2:
+        raise ValueError(
+            "pas needs the coordinates of at least two spots (n_spots x 2, e.g. adata.obsm['spatial']) and one label "
+            f"per spot (e.g. adata.obs['semst_domain']); got coordinates of shape {coords.shape} and {labels.shape} "
+            "labels"
+        )
+    if not np.isfinite(coords).all():
+        raise ValueError("pas: the coordinates hold NaN or infinite values; leave those spots out")
+    check_integer(n_neighbors, "n_neighbors")
+    codes = pd.factorize(labels)[0]
     k = min(n_neighbors, len(codes) - 1)
     _, idx = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()
     differ = (codes[idx] != codes[:, None]).sum(axis=1)
