@@ -19,6 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from . import _constants as C
 from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
@@ -610,10 +611,29 @@ def _train(args) -> int:
     if args.output.suffix.lower() == ".npy":
         np.save(args.output, adata.obsm["X_semst"])
     else:
+        dropped = _drop_domains_of_earlier_embedding(adata)
         adata.write_h5ad(args.output)
     world_size = adata.uns["semst"]["params"]["world_size"]
     print(f"semst-sc: embedded {adata.n_obs} spots ({world_size} process(es)) -> {args.output}")
+    if args.output.suffix.lower() != ".npy" and dropped:
+        print(f"semst-sc: left out {', '.join(dropped)}: made from the input's embedding, not this one; cluster again")
     return 0
+
+
+def _drop_domains_of_earlier_embedding(adata) -> list[str]:
+    """Remove the domains (and their names) that ``tl.cluster`` made from the embedding just replaced."""
+    params = adata.uns.get(C.DOMAIN_KEY, {}).get("params", {})
+    if C.DOMAIN_KEY not in adata.obs or params.get("use_rep", C.EMBEDDING_KEY) != C.EMBEDDING_KEY:
+        return []
+    dropped = []
+    for key in (C.DOMAIN_KEY, C.DOMAIN_NAME_KEY):
+        if key in adata.obs:
+            del adata.obs[key]
+            dropped.append(f"obs['{key}']")
+    for key in (C.DOMAIN_KEY, C.ANNOTATION_KEY):
+        if adata.uns.pop(key, None) is not None:
+            dropped.append(f"uns['{key}']")
+    return dropped
 
 
 def _demo(args) -> int:

@@ -103,3 +103,25 @@ def test_train_command_writes_h5ad_and_rejects_other_outputs(prepared, tmp_path,
     assert result.uns["semst"]["params"]["minibatch"] and result.uns["semst"]["params"]["n_epochs"] == 2
     assert main(["train", str(path), "--output", str(tmp_path / "x.csv"), "--quiet"]) == 1
     assert ".h5ad or .npy" in capsys.readouterr().err
+
+
+def test_train_command_leaves_out_the_domains_of_the_replaced_embedding(prepared, tmp_path, capsys):
+    from semst_sc._cli import main
+
+    adata = prepared[0].copy()
+    adata.obsm["X_semst"] = adata.obsm["X_semantic"]
+    sst.tl.cluster(adata, 3, rng=0)
+    adata.obs["semst_domain_name"] = "some layer"
+    adata.uns["semst_domain_annotation"] = {"params": {"domain_key": "semst_domain"}}
+    adata.obs["sample"] = "s1"
+    path, out = tmp_path / "clustered.h5ad", tmp_path / "trained.h5ad"
+    adata.write_h5ad(path)
+    assert main(["train", str(path), "--output", str(out), "--epochs", "2", "--quiet"]) == 0
+    result = ad.read_h5ad(out)
+    assert "left out obs['semst_domain'], obs['semst_domain_name']" in capsys.readouterr().out
+    assert not {"semst_domain", "semst_domain_name"} & set(result.obs) and "sample" in result.obs
+    assert not {"semst_domain", "semst_domain_annotation"} & set(result.uns) and "semst" in result.uns
+    adata.uns["semst_domain"]["params"]["use_rep"] = "X_pca"  # domains of another representation are kept
+    adata.write_h5ad(path)
+    assert main(["train", str(path), "--output", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert "semst_domain" in ad.read_h5ad(out).obs and "left out" not in capsys.readouterr().out
