@@ -159,12 +159,25 @@ def require_obsm(adata: AnnData, key: str, producer: str) -> np.ndarray:
     return adata.obsm[key]
 
 
+def as_csr(matrix, dtype=None) -> sp.csr_matrix:
+    """Return ``matrix`` as CSR, tidied (sorted indices, no duplicate entries) in a copy when it is not already.
+
+    scipy tidies a matrix in place before many operations (comparisons, sums of matrices); on a CSR that shares the
+    arrays of an AnnData's ``X``, layer or graph, that would rewrite the user's data.
+    """
+    csr = sp.csr_matrix(matrix, dtype=dtype)
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    return csr
+
+
 def require_graph(adata: AnnData, key: str, producer: str) -> sp.csr_matrix:
     """Return the connectivities of graph ``key`` or raise an error naming the call that makes it."""
     ckey = C.connectivities_key(key)
     if ckey not in adata.obsp:
         raise KeyError(f"obsp['{ckey}'] not found: run {producer} first")
-    return sp.csr_matrix(adata.obsp[ckey])
+    return as_csr(adata.obsp[ckey])
 
 
 def require_prepared(adata: AnnData) -> np.ndarray:
@@ -212,7 +225,7 @@ def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:
                 f"obsp['{C.NEIGHBOURHOOD_KEY}'] not found: sst.pp.prepare chose cell resolution and wrote it; "
                 "run sst.pp.prepare(adata) again"
             )
-        return _pooled(sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]), sp.csr_matrix(counts, dtype=np.float32))
+        return _pooled(as_csr(adata.obsp[C.NEIGHBOURHOOD_KEY]), as_csr(counts, np.float32))
     return np.asarray(counts.toarray() if sp.issparse(counts) else counts, dtype=np.float32)
 
 

@@ -263,3 +263,46 @@ def test_copy_true_never_touches_the_input(tissue):
     sst.tl.semst(out, n_epochs=2, copy=True)
     _assert_untouched(prepared, snap)
     assert "X_semst" not in out.obsm
+
+
+def _arrays(matrix):
+    return [np.array(a, copy=True) for a in (matrix.data, matrix.indices, matrix.indptr)]
+
+
+def test_untidy_counts_and_weighted_graphs_are_read_never_rewritten(tissue):
+    """scipy tidies a CSR in place; a matrix sharing the user's arrays must not be the one tidied."""
+    x = tissue.X.tocsr()
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    half = np.floor(x.data / 2).astype(np.float32)
+    order = np.argsort(np.r_[rows, rows], kind="stable")  # each count split over two entries: a legal, untidy CSR
+    untidy = sp.csr_matrix(
+        (
+            np.r_[x.data - half, half][order],
+            np.r_[x.indices, x.indices][order],
+            np.r_[0, np.cumsum(2 * np.diff(x.indptr))],
+        ),
+        shape=x.shape,
+    )
+    assert not untidy.has_canonical_format and (untidy != x).nnz == 0
+    tissue.X = untidy
+    before = _arrays(tissue.X)
+    prepared = sst.pp.prepare(tissue, n_top_genes=80, copy=True)
+    for now, then in zip(_arrays(tissue.X), before, strict=True):
+        np.testing.assert_array_equal(now, then)
+    tidy = tissue.copy()
+    tidy.X = x
+    assert (
+        sst.pp.prepare(tidy, n_top_genes=80, copy=True).layers["semst_scaled"] != prepared.layers["semst_scaled"]
+    ).nnz == 0
+
+    sst.pp.spatial_graph(prepared)
+    graph = prepared.obsp["spatial_connectivities"]
+    graph.data[:] = np.random.default_rng(0).uniform(0.1, 1, graph.nnz).astype(np.float32)  # as squidpy's weights
+    weights = _arrays(graph)
+    sst.pp.feature_graph(prepared)
+    out = sst.tl.semst(prepared, n_epochs=2, semantic_key=None, copy=True)
+    sst.tl.semst(prepared, n_epochs=2, semantic_key=None)
+    for adata in (prepared, out):
+        for now, then in zip(_arrays(adata.obsp["spatial_connectivities"]), weights, strict=True):
+            np.testing.assert_array_equal(now, then)
+    assert np.isfinite(prepared.obsm["X_semst"]).all()

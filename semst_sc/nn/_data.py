@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._utils import as_csr
 from ._gcn import gcn_adjacency
 
 #: ``minibatch="auto"`` trains on mini-batches from this many spots up
@@ -59,9 +60,9 @@ class GraphData:
     def __post_init__(self):
         if "spatial" not in self.graphs:
             raise ValueError(f"GraphData needs a 'spatial' graph, got {sorted(self.graphs)}")
-        self.graphs = {name: sp.csr_matrix(graph) for name, graph in self.graphs.items()}
+        self.graphs = {name: as_csr(graph) for name, graph in self.graphs.items()}
         if self.pair_weights is not None:
-            self.pair_weights = sp.csr_matrix(self.pair_weights)
+            self.pair_weights = as_csr(self.pair_weights)
         n = self.x.shape[0]
         rows = {"counts": self.counts.shape[0], "size_factors": len(self.size_factors)}
         rows.update({f"graphs['{k}']": g.shape[0] for k, g in self.graphs.items()})

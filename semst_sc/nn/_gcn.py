@@ -21,7 +21,8 @@ def gcn_adjacency(adjacency: sp.spmatrix) -> torch.Tensor:
     Sparse n x n tensor whose row ``i`` averages spot ``i`` with its neighbours; torch-geometric's
     ``GCNConv`` takes it in place of ``edge_index``.
     """
-    a = sp.csr_matrix(adjacency, dtype=np.float32)
+    a = sp.csr_matrix(adjacency, dtype=np.float32, copy=True)  # the caller's graph keeps its weights
+    a.eliminate_zeros()  # a stored zero weight is no edge
     a.data[:] = 1
     a = (a + sp.eye(a.shape[0], dtype=np.float32, format="csr")).tocsr()
     a.data[:] = 1

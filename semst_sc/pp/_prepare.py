@@ -11,7 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices, section_names
-from .._utils import check_adata, check_integer, find_counts, get_spatial
+from .._utils import as_csr, check_adata, check_integer, find_counts, get_spatial
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
     Pooling,
@@ -114,7 +114,7 @@ def prepare(
     check_adata(adata)
     layer, counts, integer_counts = find_counts(adata, layer)
     where = "adata.X" if layer is None else f"layers['{layer}']"
-    counts = sp.csr_matrix(counts, dtype=np.float32)
+    counts = as_csr(counts, np.float32)
     if n_top_genes < 1:
         raise ValueError(f"n_top_genes must be positive, got {n_top_genes}")
     if resolution not in ("auto", "spot", "cell"):

@@ -8,7 +8,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, names_of_other_domains, require_graph
+from .._utils import as_csr, check_adata, names_of_other_domains, require_graph
 
 
 @doc_params
@@ -82,7 +82,7 @@ def vote_graph(adata: AnnData, connectivity_key: str) -> tuple[sp.csr_matrix, st
     :func:`~semst_sc.pp.prepare` at cell resolution only), otherwise the graph of ``connectivity_key``.
     """
     if C.NEIGHBOURHOOD_KEY in adata.obsp:
-        return sp.csr_matrix(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
+        return as_csr(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
     return require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)"), connectivity_key
 
 
