@@ -237,6 +237,12 @@ def _pooled(pool: sp.csr_matrix, counts: sp.csr_matrix, block: int = 65536) -> n
     return out
 
 
+def names_column(key: str, entry) -> str:
+    """Return the ``obs`` column of the names that the annotation ``uns[key]`` gave (its ``key_added``)."""
+    params = entry.get("params", {}) if isinstance(entry, dict) else {}
+    return params.get("key_added", key.removesuffix("_annotation") + "_name")  # annotations before it was recorded
+
+
 def names_of_other_domains(adata: AnnData, domain_key: str) -> list[str]:
     """Return the ``uns`` keys of the domain annotations made of ``obs[domain_key]`` that no longer match it.
 
@@ -247,7 +253,7 @@ def names_of_other_domains(adata: AnnData, domain_key: str) -> list[str]:
     stale = []
     for key, entry in adata.uns.items():
         params = entry.get("params", {}) if isinstance(entry, dict) else {}
-        names_key = key.removesuffix("_annotation") + "_name"
+        names_key = names_column(key, entry)
         if not key.endswith("_annotation") or params.get("domain_key") != domain_key or names_key not in adata.obs:
             continue
         if "domains" not in entry:

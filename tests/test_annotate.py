@@ -370,21 +370,23 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     assert "query text is empty" in capsys.readouterr().err
 
 
-def test_names_of_earlier_domains_are_flagged(tissue):
+@pytest.mark.parametrize("names", ["semst_domain_name", "region"])  # the default, and one not ending in _name
+def test_names_of_earlier_domains_are_flagged(tissue, names):
     import matplotlib.pyplot as plt
     from fakes import scanpy_warnings
 
+    key = f"{names.removesuffix('_name')}_annotation"
     tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str)
-    sst.tl.annotate_domains(tissue, gene_text=False)
+    sst.tl.annotate_domains(tissue, gene_text=False, key_added=names)
     subset = tissue[tissue.obs["domain"] != "Vessel"].copy()
-    plt.close(sst.pl.domain_report(subset, show=False))  # fewer spots, the same domains: the names still hold
+    plt.close(sst.pl.domain_report(subset, key=key, show=False))  # fewer spots, the same domains: the names still hold
     sst.pp.spatial_graph(tissue)
     logged = scanpy_warnings(lambda: sst.tl.refine(tissue))
-    assert "names in uns['semst_domain_annotation'] are of the domains before" in logged
+    assert f"names in uns['{key}'] are of the domains before" in logged
     with pytest.raises(ValueError, match="names other domains.*annotate_domains"):
-        sst.pl.domain_report(tissue, show=False)
-    logged = scanpy_warnings(lambda: plt.close(sst.pl.domains(tissue, color="semst_domain_name", show=False)))
-    assert "obs['semst_domain_name'] names the domains before obs['semst_domain'] changed" in logged
-    sst.tl.annotate_domains(tissue, gene_text=False)
+        sst.pl.domain_report(tissue, key=key, show=False)
+    logged = scanpy_warnings(lambda: plt.close(sst.pl.domains(tissue, color=names, show=False)))
+    assert f"obs['{names}'] names the domains before obs['semst_domain'] changed" in logged
+    sst.tl.annotate_domains(tissue, gene_text=False, key_added=names)
     tissue.obsm["X_semst"] = np.random.default_rng(0).normal(size=(tissue.n_obs, 4))
     assert "are of the domains before" in scanpy_warnings(lambda: sst.tl.cluster(tissue, 3, n_pcs=None))

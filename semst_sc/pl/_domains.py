@@ -11,7 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import check_integer, get_spatial, names_of_other_domains
+from .._utils import check_integer, get_spatial, names_column, names_of_other_domains
 from ._show import finish, labels, map_axes, marker_size, palette
 
 
@@ -73,7 +73,7 @@ def domains(
                 f"sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query)"
             )
     for key, entry in adata.uns.items():  # names of domains since clustered again
-        names_key = key.removesuffix("_annotation") + "_name"
+        names_key = names_column(key, entry)
         domain_key = entry.get("params", {}).get("domain_key") if isinstance(entry, dict) else None
         if names_key in columns and domain_key and key in names_of_other_domains(adata, domain_key):
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")

@@ -219,6 +219,7 @@ def annotate_domains(
         "terms": terms,
         "params": {
             "domain_key": domain_key,
+            "key_added": key_added,
             "organism": organism,
             "tissue": tissue or "",
             "tissue_requested": requested or "",
