@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
@@ -243,12 +244,12 @@ def names_column(key: str, entry) -> str:
     return params.get("key_added", key.removesuffix("_annotation") + "_name")  # annotations before it was recorded
 
 
-def names_of_other_domains(adata: AnnData, domain_key: str) -> list[str]:
+def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series | None = None) -> list[str]:
     """Return the ``uns`` keys of the domain annotations made of ``obs[domain_key]`` that no longer match it.
 
     An annotation (:func:`semst_sc.tl.annotate_domains`) matches while each spot's name in its ``obs`` column is the
     name its table gives the spot's domain; after clustering again it does not. Annotations whose ``obs`` column is
-    gone are not judged.
+    gone are not judged. ``domains``: the domains about to be written to ``obs[domain_key]`` (default: those there).
     """
     stale = []
     for key, entry in adata.uns.items():
@@ -258,13 +259,13 @@ def names_of_other_domains(adata: AnnData, domain_key: str) -> list[str]:
             continue
         if "domains" not in entry:
             continue
-        if domain_key not in adata.obs:
+        if domains is None and domain_key not in adata.obs:
             stale.append(key)
             continue
         table = entry["domains"].set_index("domain")["name"].astype(str)
-        domains = adata.obs[domain_key].astype("string")
-        named = domains.notna().to_numpy()
-        expected = domains[named].astype(str).map(table)
+        now = (adata.obs[domain_key] if domains is None else domains).astype("string")
+        named = now.notna().to_numpy()
+        expected = now[named].astype(str).map(table)
         if (expected.to_numpy() != adata.obs[names_key][named].astype(str).to_numpy()).any():
             stale.append(key)
     return stale

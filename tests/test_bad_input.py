@@ -306,3 +306,20 @@ def test_untidy_counts_and_weighted_graphs_are_read_never_rewritten(tissue):
         for now, then in zip(_arrays(adata.obsp["spatial_connectivities"]), weights, strict=True):
             np.testing.assert_array_equal(now, then)
     assert np.isfinite(prepared.obsm["X_semst"]).all()
+
+
+@pytest.mark.parametrize("module", ["_cluster", "_refine"])
+def test_cluster_and_refine_write_nothing_until_their_work_is_done(processed, monkeypatch, module):
+    """The labels are written with their params, after the last check, never before it."""
+    import importlib
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected failure in the last check")
+
+    monkeypatch.setattr(importlib.import_module(f"semst_sc.tl.{module}"), "names_of_other_domains", fail)
+    snap, params = _snapshot(processed), dict(processed.uns["semst_domain"]["params"])
+    step = {"_cluster": lambda: sst.tl.cluster(processed, 3, rng=0), "_refine": lambda: sst.tl.refine(processed)}
+    with pytest.raises(RuntimeError, match="injected"):
+        step[module]()
+    _assert_untouched(processed, snap)
+    assert processed.uns["semst_domain"]["params"] == params

@@ -181,10 +181,12 @@ def cluster(
             f"{labels.max() + 1} domains found of the {n_clusters} asked: the spots' representations do not tell more "
             "apart (identical inputs?), or the vote emptied a domain"
         )
-    out = adata.copy() if copy else adata
-    out.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(labels.max() + 1)])
-    for stale in names_of_other_domains(out, key_added):
+    categories = [str(i) for i in range(labels.max() + 1)]
+    domains = pd.Series(pd.Categorical(labels.astype(str), categories=categories), index=adata.obs_names)
+    for stale in names_of_other_domains(adata, key_added, domains):
         logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
+    out = adata.copy() if copy else adata
+    out.obs[key_added] = domains
     out.uns[key_added] = {
         "params": {
             "method": method,

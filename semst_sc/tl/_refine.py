@@ -63,15 +63,16 @@ def refine(
         raise ValueError(f"obs['{domain_key}'] has missing labels: refine labels of every spot")
     refined = majority_vote(labels.codes.astype(np.int64), graph)
     key_added = domain_key if key_added is None else key_added
+    domains = pd.Series(pd.Categorical.from_codes(refined, categories=labels.categories), index=adata.obs_names)
+    for stale in names_of_other_domains(adata, key_added, domains):
+        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
     out = adata.copy() if copy else adata
     entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}  # keep the clustering's params
     n_changed = int((refined != labels.codes).sum())
     params = {"domain_key": domain_key, "connectivity_key": connectivity_key, "n_changed": n_changed}
     entry["params"] = {**entry.get("params", {}), **params}
-    out.obs[key_added] = pd.Categorical.from_codes(refined, categories=labels.categories)
+    out.obs[key_added] = domains
     out.uns[key_added] = entry
-    for stale in names_of_other_domains(out, key_added):
-        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
     return out if copy else None
 
 
