@@ -277,6 +277,10 @@ def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):
     # cluster(refine=True) renumbers by size afterwards: compare partitions, not names
     assert adjusted_rand_score(out.obs["refined"], in_cluster) == 1.0
     assert out.uns["refined"]["params"]["n_changed"] == int((out.obs["refined"] != before).sum()) > 0
+    sst.tl.refine(raw)  # in place: the clustering's params say the domains are refined, and over which graph
+    params = raw.uns["semst_domain"]["params"]
+    assert params["refine"] is True and params["refined_over"] == "spatial" and params["n_changed"] > 0
+    assert params["method"] == "kmeans" and "domain_key" not in params  # the clustering's params, updated
     with pytest.raises(KeyError, match="tl.cluster"):
         sst.tl.refine(raw, domain_key="nope")
     with pytest.raises(KeyError, match="spatial_graph"):

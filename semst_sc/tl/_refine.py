@@ -49,7 +49,8 @@ def refine(
         The refined labels (categorical, the categories of ``obs[domain_key]``).
     ``uns['{key_added}']['params']``
         ``domain_key``, ``connectivity_key`` (the graph voted over) and ``n_changed``, the number of spots
-        relabelled.
+        relabelled. Refining the domains of :func:`~semst_sc.tl.cluster` in place updates its params instead:
+        ``refine`` True, ``refined_over`` (the graph voted over) and ``n_changed``.
     """
     check_adata(adata)
     if domain_key not in adata.obs:
@@ -67,9 +68,12 @@ def refine(
     for stale in names_of_other_domains(adata, key_added, domains):
         logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
     out = adata.copy() if copy else adata
-    entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}  # keep the clustering's params
     n_changed = int((refined != labels.codes).sum())
-    params = {"domain_key": domain_key, "connectivity_key": connectivity_key, "n_changed": n_changed}
+    entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}
+    if "params" in entry:  # the clustering's params, now of refined domains (cluster's own words for its vote)
+        params = {"refine": True, "refined_over": connectivity_key, "n_changed": n_changed}
+    else:
+        params = {"domain_key": domain_key, "connectivity_key": connectivity_key, "n_changed": n_changed}
     entry["params"] = {**entry.get("params", {}), **params}
     out.obs[key_added] = domains
     out.uns[key_added] = entry
