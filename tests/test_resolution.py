@@ -111,7 +111,7 @@ def test_cell_domains_are_refined_over_each_cells_neighbourhood():
     assert not np.array_equal(expected, majority_vote(codes, adata.obsp["spatial_connectivities"]))
     assert adjusted_rand_score(expected, auto.obs["semst_domain"]) == 1
     voted = sst.tl.refine(raw, copy=True)  # the standalone vote: the same neighbourhood by default
-    assert voted.uns["semst_domain"]["params"]["connectivity_key"] == "semst_neighbourhood"
+    assert voted.uns["semst_domain"]["params"]["refined_over"] == "semst_neighbourhood"
     assert (voted.obs["semst_domain"].cat.codes.to_numpy() == expected).all()
     truth = adata.obs["domain"]
     assert adjusted_rand_score(truth, auto.obs["semst_domain"]) > adjusted_rand_score(truth, raw.obs["semst_domain"])
