@@ -29,8 +29,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     """Join sections into one AnnData, told apart by ``obs[library_key]``.
 
     Genes are joined inner (only genes every section measured; how many were dropped is logged), coordinates and
-    ``uns['spatial']`` are kept per section, and spot names become ``"{spot}-{section}"`` (anndata's
-    ``index_unique``). The inputs are not modified.
+    ``uns['spatial']`` are kept per section (a section's one entry under its name, as squidpy looks it up), and spot
+    names become ``"{spot}-{section}"`` (anndata's ``index_unique``). The inputs are not modified.
 
     Parameters
     ----------
@@ -42,7 +42,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     Returns
     -------
     The joined AnnData: ``obs[library_key]`` (categorical, in the order given), the union of the ``obs`` columns,
-    ``obsm['spatial']`` and ``uns['spatial'][library_id]`` of every section that had one.
+    ``obsm['spatial']`` and ``uns['spatial'][section name]`` of every section that had one entry there (a section with
+    several keeps their keys).
     """
     import anndata as ad
 
@@ -80,8 +81,17 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     joined.obs[library_key] = pd.Categorical(joined.obs[library_key], categories=names)
     joined.var = _same_var(sections, joined.var_names)
     spatial = {}
-    for adata in sections.values():
-        spatial.update(adata.uns.get("spatial", {}))
+    for name, adata in zip(names, sections.values(), strict=True):
+        entries = dict(adata.uns.get("spatial", {}))
+        if len(entries) == 1:  # squidpy reads a section's scale factors and images at uns['spatial'][its library_id]
+            entries = {name: next(iter(entries.values()))}
+        clash = sorted(set(entries) & set(spatial))
+        if clash:
+            raise ValueError(
+                f"section {name!r} has uns['spatial'][{clash[0]!r}] as another section does, and one would be lost: "
+                "give each section one entry in uns['spatial'] (it is stored under the section's name)"
+            )
+        spatial.update(entries)
     if spatial:
         joined.uns["spatial"] = spatial
     logg.info(f"joined {len(names)} sections: {joined.n_obs} spots, {len(shared)} shared genes")

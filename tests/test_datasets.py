@@ -217,6 +217,7 @@ def test_read_spaceranger_of_several_folders_joins_sections(tmp_path):
     assert list(adata.obs["library_id"].cat.categories) == ["sample_a", "sample_b"]
     assert adata.n_obs == 10 and adata.obs_names[0] == f"{BARCODES[0]}-sample_a"
     np.testing.assert_array_equal(adata[adata.obs["library_id"] == "sample_a"].X.toarray(), first[:5])
+    assert list(adata.uns["spatial"]) == ["sample_a", "sample_b"]  # both files say 'fake_library': none lost
     with pytest.raises(ValueError, match="distinct names"):
         read_spaceranger([tmp_path / "sample_a" / "outs", tmp_path / "sample_a" / "outs"])
 

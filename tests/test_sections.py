@@ -46,6 +46,14 @@ def test_concat_sections_joins_on_shared_genes_and_keeps_the_inputs(pair, caplog
     assert joined.obs_names[0] == f"{a.obs_names[0]}-A"
     assert joined.obs_names.is_unique
     assert joined.uns["spatial"] == b.uns["spatial"]
+    a.uns["spatial"] = {"outs": {"scalefactors": {"spot_diameter_fullres": 2.0}}}  # Space Ranger mtx folders' key
+    b.uns["spatial"] = {"outs": {"scalefactors": {"spot_diameter_fullres": 1.0}}}
+    spatial = sst.concat_sections({"A": a, "B": b}).uns["spatial"]  # each under its section's name, none lost
+    assert {k: v["scalefactors"]["spot_diameter_fullres"] for k, v in spatial.items()} == {"A": 2.0, "B": 1.0}
+    b.uns["spatial"] = {"A": {}, "other": {}}  # several entries keep their keys: a clash is refused
+    with pytest.raises(ValueError, match=r"uns\['spatial'\]\['A'\] as another section does"):
+        sst.concat_sections({"A": a, "B": b})
+    b.uns["spatial"] = {"B": {"scalefactors": {"spot_diameter_fullres": 1.0}}}
     assert "domain" in joined.obs and joined.obsm["spatial"].shape == (joined.n_obs, 2)
     np.testing.assert_array_equal(joined[joined.obs["library_id"] == "B"].X.toarray(), b.X.toarray())
     for before, after in ((a_before, a), (b_before, b)):
