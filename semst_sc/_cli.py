@@ -429,10 +429,6 @@ def _run(args) -> int:
         _check_output(args.output, "--output", (".h5ad", ".zarr") if store else (".h5ad",))
     if args.plot is not None:
         _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
-    from .nn import get_encoder
-
-    if args.encoder != "auto":
-        get_encoder(args.encoder)  # an unknown encoder fails before the data are read
     for flag, given in (
         ("--tissue", args.tissue is not None),
         ("--distinct-names", args.distinct_names),
@@ -440,6 +436,10 @@ def _run(args) -> int:
     ):
         if given and not args.annotate:
             raise ValueError(f"{flag} is about naming the domains: add --annotate")
+    from .nn import get_encoder  # the encoders (and the tissues below) are known once torch and scanpy are loaded
+
+    if args.encoder != "auto":
+        get_encoder(args.encoder)  # an unknown encoder fails before the data are read
     if args.tissue is not None:
         from .tl._catalogue import check_tissue
 

@@ -199,12 +199,13 @@ def test_help_version_and_usage_errors_import_neither_scanpy_nor_torch(slide, tm
         ["run", str(slide), "--output", str(blocked / "o.h5ad")],
         ["run", str(slide), "--output", out, "--plot", str(tmp_path / "map.xyz")],
         ["train", str(slide), "--output", str(blocked / "o.npy")],
+        ["run", str(slide), "--output", out, "--distinct-names"],  # without --annotate
     ]
     done = subprocess.run(
         [sys.executable, "-c", _NO_HEAVY_IMPORTS.format(argvs=argvs)], capture_output=True, text=True, check=True
     )
     codes, imported = done.stdout.strip().splitlines()[-1].rsplit("] ", 1)
-    assert codes == "[0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1" and imported == "[]", done.stdout[-2000:]
+    assert codes == "[0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1" and imported == "[]", done.stdout[-2000:]
 
 
 def test_version(capsys):
