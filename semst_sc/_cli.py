@@ -257,7 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     query.set_defaults(func=_query)
 
     for p in (run, demo, train, query):
-        p.add_argument("--quiet", action="store_true", help="no progress bars or log messages")
+        p.add_argument(
+            "--quiet", action="store_true", help="no progress bars or progress messages (warnings still print)"
+        )
         p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
 

@@ -100,7 +100,10 @@ def check_counts(X, what: str) -> bool:
     if not np.isfinite(sample).all():
         raise ValueError(f"{what} has NaN or infinite values; raw counts are needed")
     if (sample < 0).any():
-        raise ValueError(f"{what} has negative values; raw counts are needed (pass layer='counts' if they are there)")
+        raise ValueError(
+            f"{what} has negative values (scaled, e.g. by sc.pp.scale?); raw counts are needed (pass layer='counts' "
+            "if they are there)"
+        )
     if np.allclose(sample, np.round(sample)):
         return True
     fix = "pass the layer with raw counts (layer='counts'; CLI: --layer counts) or load the unnormalised matrix"

@@ -270,8 +270,8 @@ def simulate_tissue(
         10% of the sites empty), about 200 transcripts each. ``"visium_hd"``: square 8 µm bins, row by row, about 150
         UMIs each (with ``"cells"``: pieces of cells about 12 µm apart).
     n_cells
-        Number of cells (``"xenium"``) or bins (``"visium_hd"``); ``None``: ``n_rows * n_cols``. Not used by
-        ``"visium"``.
+        Number of cells (``"xenium"``) or bins (``"visium_hd"``); ``None``: ``n_rows * n_cols``. Refused with
+        ``"visium"``, whose slide has ``n_rows * n_cols`` spots.
     tissue
         ``"cells"``: mixed cell types in domain-specific proportions. ``"programs"``: one marker program per domain
         (the model before cell types; the same seed gives the same slide as then).

@@ -104,9 +104,10 @@ def prepare(
         At cell resolution: the neighbourhoods (row i holds the weights of the observations pooled for i: each one's
         median counts over its counts with ``"cells"``, that ratio capped at 1 with ``"capped"``, 1 with ``"counts"``).
     ``uns['semst_prepare']['params']``
-        The parameters used; ``layer`` names where the raw counts are (``None``: ``X``), ``integer_counts`` whether
-        they were integers; ``resolution`` the
-        resolution used, with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
+        The parameters used (at cell resolution ``neighbourhood_size`` and ``neighbourhood_pooling`` too);
+        ``layer`` names where the raw counts are (``None``: ``X``), ``integer_counts`` whether they were integers,
+        ``n_modelled`` the number of genes modelled; ``resolution`` the resolution used (``resolution_requested`` the
+        one asked), with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
 
     ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
     ``var['highly_variable']`` are never written.

@@ -52,9 +52,9 @@ def cluster(
         mean of the first two, the gains made non-increasing by isotonic regression so that one poor fit does not
         end the search) and the spatially coherent K (the last K before the first at which some domain keeps less
         than half of its spatial-graph edge weight inside itself). ``kmeans``: the best silhouette. ``leiden``:
-        its own partition at resolution 1. A ``gmm`` or ``kmeans`` estimate on 2 or on the largest K tried logs a
-        warning. ``mclust``: the largest BIC of the ``model_name`` mixture over 2..``max_clusters``, mclust's own
-        model selection.
+        its own partition at resolution 1. ``mclust``: the largest BIC of the ``model_name`` mixture over
+        2..``max_clusters``, mclust's own model selection. A ``gmm``, ``kmeans`` or ``mclust`` estimate on 2 or on
+        the largest K tried logs a warning.
     method
         ``"gmm"``: Gaussian mixture with one shared (tied) covariance on a PCA of the embedding,
         the scikit-learn counterpart of mclust's EEE model; ``"kmeans"``; ``"leiden"``: Leiden on
@@ -118,7 +118,8 @@ def cluster(
         domain), with the two numbers they give, ``k_elbow`` and ``k_coherent``; by ``kmeans``: ``scores`` (minus
         the silhouette); by ``mclust``: ``bic`` (lower is better, as scikit-learn's; mclust prints its negative).
         With ``merge_extra``: ``extra_coherence`` (the share of edge weight inside one domain of the direct and of the
-        merged partition) and ``extra_kept`` (whether the merged one was kept).
+        merged partition) and ``extra_kept`` (whether the merged one was kept). With the vote (``refine``):
+        ``refined_over``, the graph voted over. ``mclust`` records its ``model_name``, ``leiden`` its ``resolution``.
     """
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
