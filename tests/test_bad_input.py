@@ -294,6 +294,12 @@ def test_untidy_counts_and_weighted_graphs_are_read_never_rewritten(tissue):
     assert (
         sst.pp.prepare(tidy, n_top_genes=80, copy=True).layers["semst_scaled"] != prepared.layers["semst_scaled"]
     ).nnz == 0
+    for adata in (tissue, tidy):  # markers from the log of each count, not of its pieces
+        adata.obs["semst_domain"] = adata.obs["domain"].astype(str)
+        sst.tl.annotate_domains(adata, gene_text=False)
+    columns = ["name", "markers", "confidence"]
+    table, reference = (a.uns["semst_domain_annotation"]["domains"][columns] for a in (tissue, tidy))
+    assert table.equals(reference)
 
     sst.pp.spatial_graph(prepared)
     graph = prepared.obsp["spatial_connectivities"]
