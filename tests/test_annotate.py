@@ -318,6 +318,9 @@ def test_query_is_deterministic_and_finds_white_matter(tissue, gene_text):
     genes = tissue.uns["semst_query"]["genes"]
     assert len(genes) == 30 and np.isclose(genes["weight"].sum(), 1)
     assert {"MBP", "MOBP", "PLP1", "MOG", "MAG"} & set(genes["gene"].head(10))
+    assert tissue.uns["semst_query"]["params"]["gene_text"] == "DataFrame"
+    sst.tl.query(tissue, "myelination", organism="human", key_added="by_name")  # the descriptions of SEMST_DATA_DIR
+    assert tissue.uns["by_name"]["params"]["gene_text"] == "sst.datasets.gene_descriptions('human')"
 
 
 @pytest.mark.real_data

@@ -223,7 +223,7 @@ def annotate_domains(
             "organism": organism,
             "tissue": tissue or "",
             "tissue_requested": requested or "",
-            "gene_text": source(gene_text, table),
+            "gene_text": source(gene_text, table, organism),
             "n_genes": len(symbols),
             "n_markers": n_markers,
             "n_terms": n_terms,

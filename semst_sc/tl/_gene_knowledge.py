@@ -100,11 +100,15 @@ def _cached_descriptions(organism: str, path: str | None) -> pd.DataFrame:
     return table[[c for c in ("full_name", "go_bp", "go_cc", "text") if c in table]]
 
 
-def source(gene_text: Any, table: pd.DataFrame | None) -> str:
+def source(gene_text: Any, table: pd.DataFrame | None, organism: str) -> str:
     """Return what the gene knowledge came from, for ``uns[...]['params']`` (``""``: none)."""
     if table is None:
         return ""
-    return "DataFrame" if isinstance(gene_text, pd.DataFrame) else str(gene_text)
+    if isinstance(gene_text, pd.DataFrame):
+        return "DataFrame"
+    if gene_text is None or gene_text in ("human", "mouse"):
+        return f"sst.datasets.gene_descriptions('{gene_text or organism}')"
+    return str(Path(gene_text).expanduser().resolve())
 
 
 def _with_text(table: pd.DataFrame) -> pd.DataFrame:

@@ -140,7 +140,7 @@ def query(
         "params": {
             "text": text.strip(),
             "organism": organism,
-            "gene_text": source(gene_text, table),
+            "gene_text": source(gene_text, table, organism),
             "model": model_name,
             "n_genes": n,
             "catalogue": bool(catalogue),
