@@ -101,3 +101,28 @@ def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(process
     processed.obs["section"] = np.where(np.arange(processed.n_obs) < 10, "tiny", "rest")
     fig = sst.pl.domains(processed, library_key="section", show=False)
     assert len([ax for ax in fig.axes if ax.collections]) == 2
+
+
+def test_domains_plot_keeps_the_map_size_for_long_names_and_shares_a_legend_across_sections(processed):
+    import matplotlib.pyplot as plt
+
+    long = {
+        d: f"a domain with a long descriptive name, number {d}" for d in processed.obs["semst_domain"].cat.categories
+    }
+    processed.obs["long"] = processed.obs["semst_domain"].map(long)
+    for color in ("semst_domain", "long"):
+        fig = sst.pl.domains(processed, color=color, show=False)
+        fig.canvas.draw()
+        width = fig.axes[0].get_window_extent().width / fig.dpi  # the map, in inches
+        assert width > 3.5, (color, width)
+        plt.close(fig)
+    processed.obs["section"] = np.where(
+        processed.obsm["spatial"][:, 0] < np.median(processed.obsm["spatial"][:, 0]), "a", "b"
+    )
+    only_in_b = processed.obs["section"] == "b"
+    processed.obs["partial"] = np.where(only_in_b & (processed.obs["semst_domain"] == "0"), "only in b", "elsewhere")
+    fig = sst.pl.domains(processed, color=["long", "partial"], library_key="section", show=False)
+    legends = [ax.get_legend() for ax in fig.axes]
+    assert [legend is not None for legend in legends] == [False, True, False, True]  # one per row, at its end
+    assert [t.get_text() for t in legends[3].get_texts()] == ["elsewhere", "only in b"]
+    plt.close(fig)

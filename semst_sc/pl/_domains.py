@@ -6,13 +6,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from matplotlib.lines import Line2D
 from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
 from .._utils import check_integer, get_spatial, names_column, names_of_other_domains
-from ._show import finish, labels, map_axes, marker_size, palette
+from ._show import finish, labels, legend_entries, legend_inches, map_axes, marker_size, palette
 
 
 @doc_params
@@ -90,23 +91,28 @@ def domains(
     size = marker_size(largest, spot_size)
     ncols = min(ncols, len(panels)) if library_key is None else len(groups)
     nrows = int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4 * nrows), squeeze=False)
-    for ax, (column, name, rows) in zip(axes.ravel(), panels, strict=False):
+    legends = {column: legend_entries(adata.obs[column]) for column in columns}  # every section's labels
+    room = max(legend_inches(entries) for entries in legends.values())
+    # the maps keep their size whatever the names: a legend beside each panel, or (sections) one per row
+    width = (4.2 + room) * ncols if library_key is None else 4.2 * ncols + room
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 4 * nrows), squeeze=False)
+    for i, (ax, (column, name, rows)) in enumerate(zip(axes.ravel(), panels, strict=False)):
         everywhere = labels(adata.obs[column])  # colours shared by every section
-        colours = palette(len(everywhere.categories))
-        values = everywhere[rows]
+        colours = dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
+        colours["NA"] = "lightgrey"
+        values = everywhere[rows].astype(object)
+        values[pd.isna(values)] = "NA"
         xy = coords[rows]
-        for i, category in enumerate(everywhere.categories):
+        for category in legends[column][0]:
             where = np.asarray(values == category)
-            if not where.any():
-                continue
-            ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[i], label=category, linewidths=0)
-        missing = np.asarray(pd.isna(values))
-        if missing.any():
-            ax.scatter(xy[missing, 0], xy[missing, 1], s=size, color="lightgrey", label="NA", linewidths=0)
+            if where.any():
+                ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[category], linewidths=0)
         ax.set_title(name)
         map_axes(ax)
-        ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, markerscale=max(1, 6 / np.sqrt(size)))
+        if library_key is None or i % ncols == ncols - 1:
+            names, n_legend_columns = legends[column]
+            handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in names]
+            ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, ncol=n_legend_columns)
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()

@@ -56,3 +56,21 @@ def palette(n: int) -> list:
         return [cmap(i) for i in range(n)]
     colours = palettes.default_28 if n <= 28 else palettes.default_102
     return [colours[i % len(colours)] for i in range(n)]
+
+
+#: legend entries per column of a legend beside a 4-inch map
+LEGEND_ROWS = 20
+
+
+def legend_entries(values: pd.Series) -> tuple[list[str], int]:
+    """Return the labels ``values`` hold (:func:`labels` order, ``"NA"`` last if any is missing), and legend columns."""
+    categories = labels(values)
+    present = set(categories.dropna().unique())
+    names = [c for c in categories.categories if c in present] + (["NA"] if pd.isna(categories).any() else [])
+    return names, max(1, int(np.ceil(len(names) / LEGEND_ROWS)))
+
+
+def legend_inches(entries: tuple[list[str], int]) -> float:
+    """Return the width in inches of a legend of ``entries`` (from :func:`legend_entries`) in the default font."""
+    names, n_columns = entries
+    return n_columns * (0.45 + 0.075 * max((len(n) for n in names), default=0))
