@@ -573,8 +573,9 @@ def _query(args) -> int:
     )
     genes = adata.uns["semst_query"]["genes"]
     top = ", ".join(genes["gene"].head(10))
-    if args.plot is not None:
-        pl.query(adata, show=False, save=str(args.plot))
+    if args.plot is not None:  # a panel per section of a joint run
+        library_key = adata.uns.get(C.PREPARE_KEY, {}).get("params", {}).get("library_key") or None
+        pl.query(adata, library_key=library_key if library_key in adata.obs else None, show=False, save=str(args.plot))
     if args.output is not None:
         adata.write_h5ad(args.output, compression="gzip")
     written = [str(p) for p in (args.plot, args.output) if p is not None]

@@ -5,6 +5,7 @@ import sys
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 from semst_sc._cli import main
@@ -459,7 +460,7 @@ def two_sections(tmp_path):
     return paths
 
 
-def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys):
+def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys, monkeypatch):
     out, png = tmp_path / "joint.h5ad", tmp_path / "joint.png"
     args = ["run", *map(str, two_sections), "--n-clusters", "4", "--output", str(out), "--plot", str(png)]
     assert main([*args, "--epochs", "3", "--no-semantics", "--quiet"]) == 0
@@ -471,6 +472,20 @@ def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys):
     assert result.uns["spatial_neighbors"]["params"]["library_key"] == "library_id"
     assert png.stat().st_size > 5_000
     assert "of 2 sections in 4 domains" in capsys.readouterr().out
+
+    import matplotlib.pyplot as plt
+
+    table = tmp_path / "genes.tsv"  # a small gene-text table: the query reads no real descriptions
+    texts = [f"{g}: myelin sheath, myelination" if g in {"MBP", "PLP1"} else f"{g}: a gene" for g in result.var_names]
+    pd.DataFrame({"symbol": result.var_names, "text": texts}).to_csv(table, sep="\t", index=False)
+    drawn = []
+    monkeypatch.setattr(plt.Figure, "savefig", lambda fig, *a, **k: drawn.append(fig))
+    assert main(["query", str(out), "myelination", "--plot", str(tmp_path / "q.png"), "--gene-text", str(table)]) == 0
+    titles = [ax.get_title() for ax in drawn[0].axes if ax.get_title()]
+    assert titles == ["\u201cmyelination\u201d: left", "\u201cmyelination\u201d: right"]  # a panel per section
+    limits = {ax.collections[0].get_clim() for ax in drawn[0].axes if ax.get_title()}
+    assert len(limits) == 1  # one colour scale
+    plt.close("all")
 
 
 def test_run_library_key_of_one_file(two_sections, tmp_path):

@@ -11,9 +11,8 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._sections import section_indices, section_names
 from .._utils import check_integer, get_spatial, names_column, names_of_other_domains
-from ._show import finish, labels, legend_entries, legend_inches, map_axes, marker_size, palette
+from ._show import finish, labels, legend_entries, legend_inches, map_axes, marker_size, palette, sections
 
 
 @doc_params
@@ -79,15 +78,13 @@ def domains(
         if names_key in columns and domain_key and key in names_of_other_domains(adata, domain_key):
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
     coords = get_spatial(adata, spatial_key)
-    groups = section_indices(adata, library_key, min_size=1) or [np.arange(adata.n_obs)]  # any section is drawn
+    groups = sections(adata, library_key)
     panels = [  # (column, title, rows of the spots drawn)
         (column, name if library_key is None else f"{name}: {section}", rows)
         for column, name in zip(columns, titles, strict=False)
-        for section, rows in zip(
-            [""] if library_key is None else section_names(adata, library_key), groups, strict=True
-        )
+        for section, rows in groups
     ]
-    largest = max(len(rows) for rows in groups)
+    largest = max(len(rows) for _, rows in groups)
     size = marker_size(largest, spot_size)
     ncols = min(ncols, len(panels)) if library_key is None else len(groups)
     nrows = int(np.ceil(len(panels) / ncols))

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import get_spatial
-from ._show import finish, map_axes, marker_size
+from ._show import finish, map_axes, marker_size, sections
 
 
 @doc_params
@@ -15,6 +16,7 @@ def query(
     *,
     key: str = C.QUERY_KEY,
     spatial_key: str = C.SPATIAL_KEY,
+    library_key: str | None = None,
     spot_size: float | None = None,
     cmap: str = "magma",
     n_genes: int = 8,
@@ -22,6 +24,8 @@ def query(
     save: str | None = None,
 ):
     """Show the per-spot score of :func:`semst_sc.tl.query` at the spot positions, with the genes that drive it.
+
+    With ``library_key``, each section gets its own panel, all on one colour scale.
 
     Parameters
     ----------
@@ -31,6 +35,8 @@ def query(
         ``obs`` key of the score (the ``key_added`` of :func:`semst_sc.tl.query`).
     spatial_key
         ``obsm`` key of the coordinates.
+    library_key
+        {doc_library_key}
     spot_size
         Marker size in points squared; by default scaled to the number of spots.
     cmap
@@ -49,16 +55,18 @@ def query(
     if key not in adata.obs or key not in adata.uns:
         raise KeyError(f"obs['{key}'] / uns['{key}'] not found: run sst.tl.query(adata, 'text') first")
     coords = get_spatial(adata, spatial_key)
-    size = marker_size(adata.n_obs, spot_size)
+    panels = sections(adata, library_key)
+    size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     result = adata.uns[key]
     genes = result["genes"].head(n_genes)
-    fig, ax = plt.subplots(figsize=(5.4, 5))
-    points = ax.scatter(coords[:, 0], coords[:, 1], c=adata.obs[key].to_numpy(), s=size, cmap=cmap, linewidths=0)
-    fig.colorbar(points, ax=ax, shrink=0.7, label="query score")
-    ax.set_title(f"\u201c{result['params']['text']}\u201d")
-    map_axes(ax)
+    scores = adata.obs[key].to_numpy(dtype=float)
+    limits = {"vmin": np.nanmin(scores), "vmax": np.nanmax(scores)}  # one scale for every section
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 0.8, 5), squeeze=False, layout="constrained")
+    for ax, (section, rows) in zip(axes[0], panels, strict=True):
+        points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
+        ax.set_title(f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
+        map_axes(ax)
+    fig.colorbar(points, ax=list(axes[0]), shrink=0.7, label="query score")
     drivers = ", ".join(f"{g} ({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
-    ax.text(0.5, -0.04, f"driving genes (weight): {drivers}", transform=ax.transAxes, ha="center", va="top",
-            fontsize=7, wrap=True)  # fmt: skip
-    fig.tight_layout()
+    fig.supxlabel(f"driving genes (weight): {drivers}", fontsize=7, wrap=True)
     return finish(fig, show, save)

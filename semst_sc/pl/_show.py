@@ -5,6 +5,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from anndata import AnnData
+
+from .._sections import section_indices, section_names
 
 
 def finish(fig, show: bool | None, save: str | None):
@@ -21,6 +24,14 @@ def finish(fig, show: bool | None, save: str | None):
 def marker_size(n_spots: int, size: float | None) -> float:
     """Marker size in points squared: ``size``, or scaled to the number of spots drawn in one panel."""
     return size if size is not None else float(np.clip(40_000 / n_spots, 0.5, 60))
+
+
+def sections(adata: AnnData, library_key: str | None) -> list[tuple[str, np.ndarray]]:
+    """Return (name, rows) of each section to draw in its own panel: one unnamed panel when ``library_key`` is None."""
+    groups = section_indices(adata, library_key, min_size=1)  # any section is drawn, however small
+    if groups is None:
+        return [("", np.arange(adata.n_obs))]
+    return list(zip(section_names(adata, library_key), groups, strict=True))
 
 
 def map_axes(ax) -> None:
