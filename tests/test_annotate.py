@@ -393,3 +393,16 @@ def test_names_of_earlier_domains_are_flagged(tissue, names):
     sst.tl.annotate_domains(tissue, gene_text=False, key_added=names)
     tissue.obsm["X_semst"] = np.random.default_rng(0).normal(size=(tissue.n_obs, 4))
     assert "are of the domains before" in scanpy_warnings(lambda: sst.tl.cluster(tissue, 3, n_pcs=None))
+
+
+def test_domain_report_draws_each_section(tissue):
+    import matplotlib.pyplot as plt
+
+    tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str)
+    tissue.obs["section"] = np.where(tissue.obsm["spatial"][:, 0] < np.median(tissue.obsm["spatial"][:, 0]), "a", "b")
+    sst.tl.annotate_domains(tissue, gene_text=False)
+    fig = sst.pl.domain_report(tissue, library_key="section", show=False)
+    maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]
+    assert [ax.get_title() for ax in maps] == ["obs['semst_domain']: a", "obs['semst_domain']: b"]
+    assert sum(len(c.get_offsets()) for ax in maps for c in ax.collections) == tissue.n_obs  # each spot once
+    plt.close(fig)

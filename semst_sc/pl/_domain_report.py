@@ -7,7 +7,7 @@ from anndata import AnnData
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import get_spatial, names_of_other_domains
-from ._show import finish, labels, map_axes, marker_size, palette
+from ._show import finish, labels, map_axes, marker_size, palette, sections
 
 
 @doc_params
@@ -16,6 +16,7 @@ def domain_report(
     *,
     key: str = C.ANNOTATION_KEY,
     spatial_key: str = C.SPATIAL_KEY,
+    library_key: str | None = None,
     spot_size: float | None = None,
     n_markers: int = 6,
     n_terms: int = 2,
@@ -37,6 +38,8 @@ def domain_report(
         ``uns`` key of the annotation.
     spatial_key
         ``obsm`` key of the coordinates.
+    library_key
+        {doc_library_key} Each section gets its own map.
     spot_size
         Marker size in points squared; by default scaled to the number of spots.
     n_markers
@@ -65,16 +68,20 @@ def domain_report(
         )
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
-    size = marker_size(adata.n_obs, spot_size)
+    panels = sections(adata, library_key)
+    size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     values = labels(adata.obs[domain_key]).remove_unused_categories()
     colours = palette(len(values.categories))
     height = max(4.5, 0.75 * len(values.categories))
-    fig, (ax, text) = plt.subplots(1, 2, figsize=(13, height), gridspec_kw={"width_ratios": [1, 1.35]})
-    for i, domain in enumerate(values.categories):
-        where = np.asarray(values == domain)
-        ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
-    map_axes(ax)
-    ax.set_title(f"obs['{domain_key}']")
+    widths = [1] * len(panels) + [1.35]
+    fig, axes = plt.subplots(1, len(widths), figsize=(5.5 * len(panels) + 7.5, height), width_ratios=widths)
+    for ax, (section, rows) in zip(axes, panels, strict=False):
+        for i, domain in enumerate(values.categories):
+            where = rows[np.asarray(values[rows] == domain)]
+            ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
+        map_axes(ax)
+        ax.set_title(f"obs['{domain_key}']" + (f": {section}" if section else ""))
+    text = axes[-1]
     text.axis("off")
     step = 1 / max(len(values.categories), 1)
     for i, domain in enumerate(values.categories):
