@@ -406,3 +406,21 @@ def test_domain_report_draws_each_section(tissue):
     assert [ax.get_title() for ax in maps] == ["obs['semst_domain']: a", "obs['semst_domain']: b"]
     assert sum(len(c.get_offsets()) for ax in maps for c in ax.collections) == tissue.n_obs  # each spot once
     plt.close(fig)
+
+
+def test_names_from_several_brain_regions_are_flagged(tissue):
+    from fakes import scanpy_warnings
+
+    from semst_sc.tl._annotate import _warn_of_several_regions
+    from semst_sc.tl._catalogue import CATALOGUE
+
+    tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str)
+    logged = scanpy_warnings(lambda: sst.tl.annotate_domains(tissue, gene_text=False, tissue="brain"))
+    assert "brain regions" not in logged  # a cortex named after cortical layers, glia and vessels
+    entries = {entry.name: entry for entry in CATALOGUE}
+    names = ["cortical layer 5", "olfactory bulb mitral cell layer", "astrocytes", "cortical layer 2/3", "unassigned"]
+    chosen = [entries[n] for n in names[:4]] + [entries["dentate gyrus"]]  # the last one below min_confidence
+    domains = pd.DataFrame({"domain": ["0", "1", "2", "3", "4"], "name": names})
+    logged = scanpy_warnings(lambda: _warn_of_several_regions(domains, chosen))
+    assert "named after 2 brain regions (cortex: domains 0, 3; olfactory bulb: domains 1)" in logged
+    assert "tissue='cortex'" in logged

@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control, hypergeom
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata
-from ._catalogue import MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
+from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
 
 #: GO root terms, never reported as enriched
@@ -206,6 +206,8 @@ def annotate_domains(
             }
         )
     domains = pd.DataFrame(rows)
+    if tissue == "brain":
+        _warn_of_several_regions(domains, [catalogue[best] for best in matched])
     names = domains.set_index("domain")["name"]
     unnamed = domains.loc[domains["name"] == C.UNASSIGNED, "domain"].tolist()
     if unnamed:
@@ -259,6 +261,22 @@ def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
     free = np.where(taken_by_others | own, -np.inf, score)
     second = np.where(np.isfinite(free).any(axis=1), np.argmax(free, axis=1), order[:, 1])
     return matched, second
+
+
+def _warn_of_several_regions(domains: pd.DataFrame, entries: list[Entry]) -> None:
+    """Warn when the names of one slide come from several brain regions: the user may know it is one of them."""
+    regions: dict[str, list[str]] = {}
+    for domain, name, entry in zip(domains["domain"], domains["name"], entries, strict=True):
+        own = [region for region in entry.found_in if region in BRAIN_REGIONS]
+        if name != C.UNASSIGNED and len(own) == 1:  # an entry of one region (not glia, vessels, ...)
+            regions.setdefault(own[0], []).append(domain)
+    if len(regions) > 1:
+        where = "; ".join(f"{region}: domains {', '.join(found)}" for region, found in regions.items())
+        example = max(regions, key=lambda region: len(regions[region]))
+        logg.warning(
+            f"the domains are named after {len(regions)} brain regions ({where}); if the slide shows one region, "
+            f"name it: annotate_domains(..., tissue='{example}') (CLI: --tissue '{example}')"
+        )
 
 
 def _markers(
