@@ -404,6 +404,11 @@ def test_domain_report_draws_each_section(tissue):
     fig = sst.pl.domain_report(tissue, library_key="section", show=False)
     maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]
     assert [ax.get_title() for ax in maps] == ["obs['semst_domain']: a", "obs['semst_domain']: b"]
+    table = tissue.uns["semst_domain_annotation"]["domains"].set_index("domain")
+    assert 0 < table.loc["WM", "markers_measured"] <= table.loc["WM", "markers_listed"]
+    drawn = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    measured, listed = table.loc["WM", ["markers_measured", "markers_listed"]]
+    assert f"({measured} of its {listed} markers measured)" in drawn
     assert sum(len(c.get_offsets()) for ax in maps for c in ax.collections) == tissue.n_obs  # each spot once
     plt.close(fig)
 

@@ -93,7 +93,12 @@ def domain_report(
         text.text(0.03, y, f"{domain}: {row['name']}  (confidence {row['confidence']:.2f})", transform=text.transAxes,
                   fontsize=9, fontweight="bold", va="center")  # fmt: skip
         evidence = ", ".join(e.split(" (")[0] for e in str(row.get("evidence", "")).split("; ")[:n_markers] if e)
-        body = f"named for: {evidence or 'none'}\nmarkers: {markers}\nterms: {'; '.join(terms)}"
+        measured = (  # annotations written before this was recorded lack it
+            f" ({row['markers_measured']} of its {row['markers_listed']} markers measured)"
+            if evidence and "markers_measured" in row
+            else ""
+        )
+        body = f"named for: {evidence or 'none'}{measured}\nmarkers: {markers}\nterms: {'; '.join(terms)}"
         text.text(0.03, y - 0.025, body, transform=text.transAxes, fontsize=7.5, va="top", wrap=True)
     fig.tight_layout()
     return finish(fig, show, save)

@@ -127,7 +127,9 @@ def annotate_domains(
         the domain was matched to: its name above ``min_confidence``), ``score``, ``first_choice`` (the entry that
         fits the domain best on its own; another domain may fit it better), ``runner_up`` (the best entry no other
         domain was matched to), ``runner_up_score``, ``n_spots``, ``evidence`` (the matched entry's markers that
-        are up in the domain, strongest first, with their Wilcoxon z-scores: why the name was given), ``markers``
+        are up in the domain, strongest first, with their Wilcoxon z-scores: why the name was given),
+        ``markers_measured`` of the entry's ``markers_listed`` (a name resting on one measured marker of a targeted
+        panel is weaker evidence than its confidence alone says), ``markers``
         and ``terms`` as ``"; "``-joined text, terms with their adjusted p-values); ``terms``: every enriched term
         (``domain``, ``term``, ``ontology``, ``n_genes``, ``pvalue``, ``padj``, ``genes``); ``params``. The
         confidence is the match's score less half the runner-up's: a close second halves it.
@@ -199,6 +201,8 @@ def annotate_domains(
                 "runner_up_score": float(score[i, second[i]]) if confident else 0.0,
                 "n_spots": int(sizes[domain]),
                 "evidence": _evidence(z[i], tested, catalogue[best]) if confident else "",
+                "markers_measured": len(_marker_columns(tested, catalogue[best])) if confident else 0,
+                "markers_listed": len(set(g.upper() for g in catalogue[best].markers)) if confident else 0,
                 "markers": "; ".join(markers[i]),
                 "terms": "; ".join(
                     f"{t} ({p:.1e})" for t, p in zip(domain_terms["term"], domain_terms["padj"], strict=True)
