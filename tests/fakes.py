@@ -145,13 +145,13 @@ def smoothed_pcs(adata, n_comps=30, n_neighbors=6):
     return base.obsm["X_pca"][neighbours].mean(axis=1)
 
 
-def scanpy_warnings(call) -> str:
-    """Run ``call`` and return what scanpy logged at warning level."""
+def scanpy_warnings(call, level: int = 1) -> str:
+    """Run ``call`` and return what scanpy logged at warning level (``level=2``: and at info level)."""
     import scanpy as sc
 
     stream = io.StringIO()
     verbosity, logfile = sc.settings.verbosity, sc.settings.logfile
-    sc.settings.verbosity, sc.settings.logfile = 1, stream
+    sc.settings.verbosity, sc.settings.logfile = level, stream
     try:
         call()
     finally:

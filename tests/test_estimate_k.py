@@ -61,6 +61,9 @@ def test_an_estimate_on_a_bound_warns(slide, method):
 
 def test_an_estimate_inside_the_range_does_not_warn(slide):
     assert "estimated number" not in scanpy_warnings(lambda: sst.tl.cluster(slide, None))
+    logged = scanpy_warnings(lambda: sst.tl.cluster(slide, None), level=2)  # but it says the number was estimated
+    assert "the number estimated by BIC elbow and spatial coherence over 2..15 (n_clusters sets it)" in logged
+    assert "estimated" not in scanpy_warnings(lambda: sst.tl.cluster(slide, 7), level=2)
 
 
 def test_the_estimate_needs_the_spatial_graph(slide):

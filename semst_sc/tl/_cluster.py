@@ -205,7 +205,10 @@ def cluster(
             **info,
         }
     }
-    logg.info(f"found {labels.max() + 1} domains with {method}")
+    how = ""
+    if "estimated_by" in info:  # say that the number was estimated, and how
+        how = f", the number estimated by {info['estimated_by']} over 2..{max_clusters} (n_clusters sets it)"
+    logg.info(f"found {labels.max() + 1} domains with {method}{how}")
     return out if copy else None
 
 
