@@ -571,8 +571,9 @@ def _query(args) -> int:
         gene_symbols=args.gene_symbols,
         n_genes=args.n_genes,
     )
-    genes = adata.uns["semst_query"]["genes"]
-    top = ", ".join(genes["gene"].head(10))
+    genes = adata.uns["semst_query"]["genes"].head(10)
+    genes = genes[genes["weight"] >= 0.01]  # the genes that weigh in, not those listed at ~0
+    top = ", ".join(f"{gene} ({weight:.2f})" for gene, weight in zip(genes["gene"], genes["weight"], strict=True))
     if args.plot is not None:  # a panel per section of a joint run
         library_key = adata.uns.get(C.PREPARE_KEY, {}).get("params", {}).get("library_key") or None
         pl.query(adata, library_key=library_key if library_key in adata.obs else None, show=False, save=str(args.plot))

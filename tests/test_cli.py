@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -481,6 +482,7 @@ def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys, mo
     drawn = []
     monkeypatch.setattr(plt.Figure, "savefig", lambda fig, *a, **k: drawn.append(fig))
     assert main(["query", str(out), "myelination", "--plot", str(tmp_path / "q.png"), "--gene-text", str(table)]) == 0
+    assert re.search(r"top genes: (MBP|PLP1) \(0\.\d\d\)", capsys.readouterr().out)  # with its weight
     titles = [ax.get_title() for ax in drawn[0].axes if ax.get_title()]
     assert titles == ["\u201cmyelination\u201d: left", "\u201cmyelination\u201d: right"]  # a panel per section
     limits = {ax.collections[0].get_clim() for ax in drawn[0].axes if ax.get_title()}
