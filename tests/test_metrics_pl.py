@@ -126,3 +126,24 @@ def test_domains_plot_keeps_the_map_size_for_long_names_and_shares_a_legend_acro
     assert [legend is not None for legend in legends] == [False, True, False, True]  # one per row, at its end
     assert [t.get_text() for t in legends[3].get_texts()] == ["elsewhere", "only in b"]
     plt.close(fig)
+
+
+def test_query_plot_colour_scale_ends(processed):
+    import matplotlib.pyplot as plt
+
+    scores = np.random.default_rng(0).normal(size=processed.n_obs)
+    scores[:2] = -50  # outlying spots
+    processed.obs["semst_query"] = scores
+    genes = pd.DataFrame({"gene": ["MBP", "PLP1"], "weight": [0.7, 0.3]})
+    processed.uns["semst_query"] = {"genes": genes, "params": {"text": "myelination"}}
+    for ends, expected in (
+        ({}, (-50, scores.max())),
+        ({"vmin": "p1", "vmax": "p99"}, tuple(np.percentile(scores, [1, 99]))),
+        ({"vmin": -1.5, "vmax": 2}, (-1.5, 2)),
+    ):
+        fig = sst.pl.query(processed, show=False, **ends)
+        np.testing.assert_allclose(fig.axes[0].collections[0].get_clim(), expected)
+        plt.close(fig)
+    for bad in ("99", "p101", "pp9"):
+        with pytest.raises(ValueError, match="percentile 'p0'-'p100'"):
+            sst.pl.query(processed, vmax=bad, show=False)

@@ -19,6 +19,8 @@ def query(
     library_key: str | None = None,
     spot_size: float | None = None,
     cmap: str = "magma",
+    vmin: float | str | None = None,
+    vmax: float | str | None = None,
     n_genes: int = 8,
     show: bool | None = None,
     save: str | None = None,
@@ -41,6 +43,9 @@ def query(
         Marker size in points squared; by default scaled to the number of spots.
     cmap
         Matplotlib colour map.
+    vmin, vmax
+        Ends of the colour scale: a number, a percentile of the scores as scanpy writes it (``"p99"``: their 99th
+        percentile, so that a few outlying spots do not compress the scale), or ``None``: the lowest / highest score.
     n_genes
         Driving genes listed under the map.
     show
@@ -60,7 +65,7 @@ def query(
     result = adata.uns[key]
     genes = result["genes"].head(n_genes)
     scores = adata.obs[key].to_numpy(dtype=float)
-    limits = {"vmin": np.nanmin(scores), "vmax": np.nanmax(scores)}  # one scale for every section
+    limits = {"vmin": _limit(vmin, scores, np.nanmin), "vmax": _limit(vmax, scores, np.nanmax)}  # for every section
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 0.8, 5), squeeze=False, layout="constrained")
     for ax, (section, rows) in zip(axes[0], panels, strict=True):
         points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
@@ -70,3 +75,15 @@ def query(
     drivers = ", ".join(f"{g} ({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
     fig.supxlabel(f"driving genes (weight): {drivers}", fontsize=7, wrap=True)
     return finish(fig, show, save)
+
+
+def _limit(value: float | str | None, scores: np.ndarray, default) -> float:
+    """Return a colour-scale end: ``value``, the percentile ``"pNN"`` of ``scores``, or ``default(scores)``."""
+    if value is None:
+        return float(default(scores))
+    if isinstance(value, str):
+        number = value[1:] if value.startswith("p") else ""
+        if not number.replace(".", "", 1).isdigit() or float(number) > 100:
+            raise ValueError(f"a colour-scale end is a number or a percentile 'p0'-'p100' (e.g. 'p99'), got {value!r}")
+        return float(np.nanpercentile(scores, float(number)))
+    return float(value)
