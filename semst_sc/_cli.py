@@ -625,18 +625,22 @@ def _train(args) -> int:
 
 
 def _drop_domains_of_earlier_embedding(adata) -> list[str]:
-    """Remove the domains (and their names) that ``tl.cluster`` made from the embedding just replaced."""
-    params = adata.uns.get(C.DOMAIN_KEY, {}).get("params", {})
-    if C.DOMAIN_KEY not in adata.obs or params.get("use_rep", C.EMBEDDING_KEY) != C.EMBEDDING_KEY:
-        return []
-    dropped = []
-    for key in (C.DOMAIN_KEY, C.DOMAIN_NAME_KEY):
-        if key in adata.obs:
-            del adata.obs[key]
-            dropped.append(f"obs['{key}']")
-    for key in (C.DOMAIN_KEY, C.ANNOTATION_KEY):
-        if adata.uns.pop(key, None) is not None:
-            dropped.append(f"uns['{key}']")
+    """Remove the domains that ``tl.cluster`` made from the embedding just replaced, their refinements and names."""
+    from ._utils import names_column
+
+    def params(key):
+        entry = adata.uns.get(key)
+        return entry.get("params", {}) if isinstance(entry, dict) else {}
+
+    domains = {key for key in adata.obs if params(key).get("use_rep") == C.EMBEDDING_KEY and "method" in params(key)}
+    domains |= {key for key in adata.obs if params(key).get("domain_key") in domains and "n_changed" in params(key)}
+    annotations = [key for key in adata.uns if key.endswith("_annotation") and params(key).get("domain_key") in domains]
+    columns = [*sorted(domains), *(names_column(key, adata.uns[key]) for key in annotations)]
+    dropped = [f"obs['{key}']" for key in columns if key in adata.obs]
+    dropped += [f"uns['{key}']" for key in [*sorted(domains), *annotations] if key in adata.uns]
+    adata.obs = adata.obs.drop(columns=[key for key in columns if key in adata.obs])
+    for key in [*domains, *annotations]:
+        adata.uns.pop(key, None)
     return dropped
 
 

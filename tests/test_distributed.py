@@ -113,14 +113,21 @@ def test_train_command_leaves_out_the_domains_of_the_replaced_embedding(prepared
     sst.tl.cluster(adata, 3, rng=0)
     adata.obs["semst_domain_name"] = "some layer"
     adata.uns["semst_domain_annotation"] = {"params": {"domain_key": "semst_domain"}}
+    adata.obs["custom"] = "other name"  # names under a custom key, and a refinement to another key: of it too
+    adata.uns["custom_annotation"] = {"params": {"domain_key": "semst_domain", "key_added": "custom"}}
+    sst.pp.spatial_graph(adata)
+    sst.tl.refine(adata, key_added="smoothed")
     adata.obs["sample"] = "s1"
     path, out = tmp_path / "clustered.h5ad", tmp_path / "trained.h5ad"
     adata.write_h5ad(path)
     assert main(["train", str(path), "--output", str(out), "--epochs", "2", "--quiet"]) == 0
     result = ad.read_h5ad(out)
-    assert "left out obs['semst_domain'], obs['semst_domain_name']" in capsys.readouterr().out
-    assert not {"semst_domain", "semst_domain_name"} & set(result.obs) and "sample" in result.obs
-    assert not {"semst_domain", "semst_domain_annotation"} & set(result.uns) and "semst" in result.uns
+    said = capsys.readouterr().out
+    for key in ("obs['semst_domain']", "obs['semst_domain_name']", "obs['custom']", "uns['custom_annotation']"):
+        assert key in said.split("left out ")[1]
+    assert not {"semst_domain", "semst_domain_name", "custom", "smoothed"} & set(result.obs) and "sample" in result.obs
+    assert not {"semst_domain", "semst_domain_annotation", "custom_annotation", "smoothed"} & set(result.uns)
+    assert "semst" in result.uns
     adata.uns["semst_domain"]["params"]["use_rep"] = "X_pca"  # domains of another representation are kept
     adata.write_h5ad(path)
     assert main(["train", str(path), "--output", str(out), "--epochs", "2", "--quiet"]) == 0
