@@ -147,3 +147,12 @@ def test_query_plot_colour_scale_ends(processed):
     for bad in ("99", "p101", "pp9"):
         with pytest.raises(ValueError, match="percentile 'p0'-'p100'"):
             sst.pl.query(processed, vmax=bad, show=False)
+
+
+def test_domains_plot_tells_a_label_named_na_from_missing_values(processed):
+    processed.obs["odd"] = pd.Categorical(["NA"] * 10 + ["A"] * 10 + [None] * (processed.n_obs - 20))
+    fig = sst.pl.domains(processed, color="odd", show=False)
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["A", "NA", "NA (missing)"]
+    colours = [handle.get_color() for handle in legend.legend_handles]
+    assert colours[2] == "lightgrey" and colours[1] != "lightgrey"

@@ -12,7 +12,17 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_integer, get_spatial, names_column, names_of_other_domains
-from ._show import finish, labels, legend_entries, legend_inches, map_axes, marker_size, palette, sections
+from ._show import (
+    finish,
+    labels,
+    legend_entries,
+    legend_inches,
+    map_axes,
+    marker_size,
+    missing_label,
+    palette,
+    sections,
+)
 
 
 @doc_params
@@ -96,9 +106,10 @@ def domains(
     for i, (ax, (column, name, rows)) in enumerate(zip(axes.ravel(), panels, strict=False)):
         everywhere = labels(adata.obs[column])  # colours shared by every section
         colours = dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
-        colours["NA"] = "lightgrey"
+        missing = missing_label(adata.obs[column])
+        colours[missing] = "lightgrey"
         values = everywhere[rows].astype(object)
-        values[pd.isna(values)] = "NA"
+        values[pd.isna(values)] = missing
         xy = coords[rows]
         for category in legends[column][0]:
             where = np.asarray(values == category)

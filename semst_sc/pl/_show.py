@@ -73,11 +73,17 @@ def palette(n: int) -> list:
 LEGEND_ROWS = 20
 
 
+def missing_label(values: pd.Series) -> str:
+    """Return the legend label of missing values: ``"NA"``, or ``"NA (missing)"`` where a label is ``"NA"`` itself."""
+    return "NA (missing)" if "NA" in set(labels(values).categories) else "NA"
+
+
 def legend_entries(values: pd.Series) -> tuple[list[str], int]:
-    """Return the labels ``values`` hold (:func:`labels` order, ``"NA"`` last if any is missing), and legend columns."""
+    """Return the labels ``values`` hold (:func:`labels` order, :func:`missing_label` last), and legend columns."""
     categories = labels(values)
     present = set(categories.dropna().unique())
-    names = [c for c in categories.categories if c in present] + (["NA"] if pd.isna(categories).any() else [])
+    missing = [missing_label(values)] if pd.isna(categories).any() else []
+    names = [c for c in categories.categories if c in present] + missing
     return names, max(1, int(np.ceil(len(names) / LEGEND_ROWS)))
 
 
