@@ -281,6 +281,8 @@ def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):
     params = raw.uns["semst_domain"]["params"]
     assert params["refine"] is True and params["refined_over"] == "spatial" and params["n_changed"] > 0
     assert params["method"] == "kmeans" and "domain_key" not in params  # the clustering's params, updated
+    sst.tl.refine(out, domain_key="refined")  # a refinement refined again: its own params, not a clustering's
+    assert out.uns["refined"]["params"]["domain_key"] == "refined" and "refine" not in out.uns["refined"]["params"]
     with pytest.raises(KeyError, match="tl.cluster"):
         sst.tl.refine(raw, domain_key="nope")
     with pytest.raises(KeyError, match="spatial_graph"):

@@ -70,7 +70,7 @@ def refine(
     out = adata.copy() if copy else adata
     n_changed = int((refined != labels.codes).sum())
     entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}
-    if "params" in entry:  # the clustering's params, now of refined domains (cluster's own words for its vote)
+    if "method" in entry.get("params", {}):  # a clustering's params, now of refined domains (in cluster's own words)
         params = {"refine": True, "refined_over": connectivity_key, "n_changed": n_changed}
     else:
         params = {"domain_key": domain_key, "connectivity_key": connectivity_key, "n_changed": n_changed}
