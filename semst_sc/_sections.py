@@ -8,6 +8,7 @@ one name in every section.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -82,7 +83,13 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     joined.var = _same_var(sections, joined.var_names)
     spatial = {}
     for name, adata in zip(names, sections.values(), strict=True):
-        entries = dict(adata.uns.get("spatial", {}))
+        entries = adata.uns.get("spatial", {})
+        if not isinstance(entries, Mapping):
+            raise TypeError(
+                f"section {name!r} has a {type(entries).__name__} in uns['spatial']: squidpy's layout is a dict "
+                "{library_id: {'scalefactors': ..., 'images': ...}}; fix or delete it"
+            )
+        entries = copy.deepcopy(dict(entries))  # the joined object shares nothing with the inputs
         if len(entries) == 1:  # squidpy reads a section's scale factors and images at uns['spatial'][its library_id]
             entries = {name: next(iter(entries.values()))}
         clash = sorted(set(entries) & set(spatial))

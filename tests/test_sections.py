@@ -53,6 +53,13 @@ def test_concat_sections_joins_on_shared_genes_and_keeps_the_inputs(pair, caplog
     b.uns["spatial"] = {"A": {}, "other": {}}  # several entries keep their keys: a clash is refused
     with pytest.raises(ValueError, match=r"uns\['spatial'\]\['A'\] as another section does"):
         sst.concat_sections({"A": a, "B": b})
+    b.uns["spatial"] = {"outs": {"scalefactors": {"spot_diameter_fullres": 1.0}}}
+    again = sst.concat_sections({"A": a, "B": b})
+    again.uns["spatial"]["B"]["scalefactors"]["spot_diameter_fullres"] = 9.0  # the joined object is its own
+    assert b.uns["spatial"]["outs"]["scalefactors"]["spot_diameter_fullres"] == 1.0
+    b.uns["spatial"] = ["not", "a", "dict"]
+    with pytest.raises(TypeError, match=r"section 'B' has a list in uns\['spatial'\]"):
+        sst.concat_sections({"A": a, "B": b})
     b.uns["spatial"] = {"B": {"scalefactors": {"spot_diameter_fullres": 1.0}}}
     assert "domain" in joined.obs and joined.obsm["spatial"].shape == (joined.n_obs, 2)
     np.testing.assert_array_equal(joined[joined.obs["library_id"] == "B"].X.toarray(), b.X.toarray())
