@@ -626,11 +626,10 @@ def _train(args) -> int:
 
 def _drop_domains_of_earlier_embedding(adata) -> list[str]:
     """Remove the domains that ``tl.cluster`` made from the embedding just replaced, their refinements and names."""
-    from ._utils import names_column
+    from ._utils import names_column, params_of
 
     def params(key):
-        entry = adata.uns.get(key)
-        return entry.get("params", {}) if isinstance(entry, dict) else {}
+        return params_of(adata.uns.get(key))
 
     domains = {key for key in adata.obs if params(key).get("use_rep") == C.EMBEDDING_KEY and "method" in params(key)}
     domains |= {key for key in adata.obs if params(key).get("domain_key") in domains and "n_changed" in params(key)}

@@ -241,10 +241,15 @@ def _pooled(pool: sp.csr_matrix, counts: sp.csr_matrix, block: int = 65536) -> n
     return out
 
 
+def params_of(entry) -> dict:
+    """Return the ``params`` of a ``uns`` entry written by a semst_sc step (``{}`` for anything else)."""
+    return entry.get("params", {}) if isinstance(entry, dict) else {}
+
+
 def names_column(key: str, entry) -> str:
     """Return the ``obs`` column of the names that the annotation ``uns[key]`` gave (its ``key_added``)."""
-    params = entry.get("params", {}) if isinstance(entry, dict) else {}
-    return params.get("key_added", key.removesuffix("_annotation") + "_name")  # annotations before it was recorded
+    before = key.removesuffix("_annotation") + "_name"  # the column of annotations written before it was recorded
+    return params_of(entry).get("key_added", before)
 
 
 def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series | None = None) -> list[str]:
@@ -256,7 +261,7 @@ def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series |
     """
     stale = []
     for key, entry in adata.uns.items():
-        params = entry.get("params", {}) if isinstance(entry, dict) else {}
+        params = params_of(entry)
         names_key = names_column(key, entry)
         if not key.endswith("_annotation") or params.get("domain_key") != domain_key or names_key not in adata.obs:
             continue

@@ -11,7 +11,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, get_spatial, names_column, names_of_other_domains
+from .._utils import check_integer, get_spatial, names_column, names_of_other_domains, params_of
 from ._show import (
     finish,
     labels,
@@ -84,7 +84,7 @@ def domains(
             )
     for key, entry in adata.uns.items():  # names of domains since clustered again
         names_key = names_column(key, entry)
-        domain_key = entry.get("params", {}).get("domain_key") if isinstance(entry, dict) else None
+        domain_key = params_of(entry).get("domain_key")
         if names_key in columns and domain_key and key in names_of_other_domains(adata, domain_key):
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
     coords = get_spatial(adata, spatial_key)
