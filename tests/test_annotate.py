@@ -411,6 +411,11 @@ def test_domain_report_draws_each_section(tissue):
     assert f"({measured} of its {listed} markers measured)" in drawn
     assert sum(len(c.get_offsets()) for ax in maps for c in ax.collections) == tissue.n_obs  # each spot once
     plt.close(fig)
+    tissue.obs["section"] = [f"s{i % 9}" for i in range(tissue.n_obs)]  # nine sections: maps wrapped, 3 per row
+    fig = sst.pl.domain_report(tissue, library_key="section", ncols=3, show=False)
+    maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]
+    assert len({round(ax.get_position().y0, 3) for ax in maps}) == 3 and fig.get_figwidth() < 30
+    plt.close(fig)
 
 
 def test_names_from_several_brain_regions_are_flagged(tissue):

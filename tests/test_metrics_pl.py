@@ -156,3 +156,29 @@ def test_domains_plot_tells_a_label_named_na_from_missing_values(processed):
     assert [t.get_text() for t in legend.get_texts()] == ["A", "NA", "NA (missing)"]
     colours = [handle.get_color() for handle in legend.legend_handles]
     assert colours[2] == "lightgrey" and colours[1] != "lightgrey"
+
+
+def test_plots_of_many_sections_wrap_their_panels(processed):
+    import matplotlib.pyplot as plt
+
+    processed.obs["section"] = [f"s{i % 10}" for i in range(processed.n_obs)]  # ten sections
+    processed.obs["semst_query"] = np.arange(processed.n_obs, dtype=float)
+    genes = pd.DataFrame({"gene": ["MBP"], "weight": [1.0]})
+    processed.uns["semst_query"] = {"genes": genes, "params": {"text": "myelination"}}
+    for draw, ncols, size in (
+        (sst.pl.domains, {}, (4, 3)),  # 4 per row by default: 10 sections in 3 rows
+        (sst.pl.domains, {"ncols": 5}, (5, 2)),
+        (sst.pl.query, {}, (4, 3)),
+        (sst.pl.query, {"ncols": 2}, (2, 5)),
+    ):
+        fig = draw(processed, library_key="section", show=False, **ncols)
+        maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]
+        assert len(maps) == 10
+        columns = {round(ax.get_position().x0, 3) for ax in maps}
+        rows = {round(ax.get_position().y0, 3) for ax in maps}
+        assert (len(columns), len(rows)) == size, (draw.__name__, ncols)
+        assert fig.get_figwidth() < 25, (draw.__name__, fig.get_figwidth())
+        plt.close(fig)
+    fig = sst.pl.domains(processed, color=["semst_domain", "section"], library_key="section", ncols=5, show=False)
+    assert [ax.get_legend() is not None for ax in fig.axes].count(True) == 4  # one legend per row, 2 rows per column
+    plt.close(fig)

@@ -6,8 +6,8 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import get_spatial, names_of_other_domains
-from ._show import finish, labels, map_axes, marker_size, palette, sections
+from .._utils import check_integer, get_spatial, names_of_other_domains
+from ._show import finish, grid, labels, map_axes, marker_size, palette, sections
 
 
 @doc_params
@@ -20,6 +20,7 @@ def domain_report(
     spot_size: float | None = None,
     n_markers: int = 6,
     n_terms: int = 2,
+    ncols: int = 4,
     show: bool | None = None,
     save: str | None = None,
 ):
@@ -39,13 +40,15 @@ def domain_report(
     spatial_key
         ``obsm`` key of the coordinates.
     library_key
-        {doc_library_key} Each section gets its own map.
+        {doc_library_key} Each section gets its own map, ``ncols`` maps per row.
     spot_size
         Marker size in points squared; by default scaled to the number of spots.
     n_markers
         Markers listed per domain (the matched entry's, and the domain's own).
     n_terms
         Enriched terms listed per domain.
+    ncols
+        Maps per row (with ``library_key``).
     show
         {doc_show}
     save
@@ -66,22 +69,24 @@ def domain_report(
             f"uns['{key}'] names other domains than obs['{domain_key}'] holds now (clustered again since?): "
             "run sst.tl.annotate_domains(adata) again"
         )
+    check_integer(ncols, "ncols")
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     values = labels(adata.obs[domain_key]).remove_unused_categories()
     colours = palette(len(values.categories))
-    height = max(4.5, 0.75 * len(values.categories))
-    widths = [1] * len(panels) + [1.35]
-    fig, axes = plt.subplots(1, len(widths), figsize=(5.5 * len(panels) + 7.5, height), width_ratios=widths)
-    for ax, (section, rows) in zip(axes, panels, strict=False):
+    nrows, ncols = grid(len(panels), ncols)
+    fig = plt.figure(figsize=(5.5 * ncols + 7.5, max(4.5 * nrows, 0.75 * len(values.categories))))
+    layout = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [1.35])  # the maps, then the text
+    maps = [fig.add_subplot(layout[i // ncols, i % ncols]) for i in range(len(panels))]
+    for ax, (section, rows) in zip(maps, panels, strict=True):
         for i, domain in enumerate(values.categories):
             where = rows[np.asarray(values[rows] == domain)]
             ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
         map_axes(ax)
         ax.set_title(f"obs['{domain_key}']" + (f": {section}" if section else ""))
-    text = axes[-1]
+    text = fig.add_subplot(layout[:, -1])
     text.axis("off")
     step = 1 / max(len(values.categories), 1)
     for i, domain in enumerate(values.categories):

@@ -14,6 +14,7 @@ from .._docs import doc_params
 from .._utils import check_integer, get_spatial, names_column, names_of_other_domains, params_of
 from ._show import (
     finish,
+    grid,
     labels,
     legend_entries,
     legend_inches,
@@ -57,7 +58,7 @@ def domains(
     title
         Panel titles, one per column; by default the column names (with the section name when ``library_key``).
     ncols
-        Panels per row (with ``library_key``: one row per column, a panel per section).
+        Panels per row (with ``library_key``: a panel per section, each column's sections starting a new row).
     show
         {doc_show}
     save
@@ -89,39 +90,46 @@ def domains(
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
     coords = get_spatial(adata, spatial_key)
     groups = sections(adata, library_key)
-    panels = [  # (column, title, rows of the spots drawn)
-        (column, name if library_key is None else f"{name}: {section}", rows)
-        for column, name in zip(columns, titles, strict=False)
-        for section, rows in groups
-    ]
-    largest = max(len(rows) for _, rows in groups)
-    size = marker_size(largest, spot_size)
-    ncols = min(ncols, len(panels)) if library_key is None else len(groups)
-    nrows = int(np.ceil(len(panels) / ncols))
+    if library_key is None:  # the columns, ncols per row
+        ncols = grid(len(columns), ncols)[1]
+        panels = [(column, name, groups[0][1]) for column, name in zip(columns, titles, strict=True)]
+        rows_of_panels = [panels[i : i + ncols] for i in range(0, len(panels), ncols)]
+    else:  # each column's sections, ncols per row, each column starting a row
+        ncols = grid(len(groups), ncols)[1]
+        rows_of_panels = [
+            [(column, f"{name}: {section}", rows) for section, rows in groups[i : i + ncols]]
+            for column, name in zip(columns, titles, strict=True)
+            for i in range(0, len(groups), ncols)
+        ]
+    nrows = len(rows_of_panels)
+    size = marker_size(max(len(rows) for _, rows in groups), spot_size)
     legends = {column: legend_entries(adata.obs[column]) for column in columns}  # every section's labels
     room = max(legend_inches(entries) for entries in legends.values())
     # the maps keep their size whatever the names: a legend beside each panel, or (sections) one per row
     width = (4.2 + room) * ncols if library_key is None else 4.2 * ncols + room
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, 4 * nrows), squeeze=False)
-    for i, (ax, (column, name, rows)) in enumerate(zip(axes.ravel(), panels, strict=False)):
-        everywhere = labels(adata.obs[column])  # colours shared by every section
-        colours = dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
-        missing = missing_label(adata.obs[column])
-        colours[missing] = "lightgrey"
-        values = everywhere[rows].astype(object)
-        values[pd.isna(values)] = missing
-        xy = coords[rows]
-        for category in legends[column][0]:
-            where = np.asarray(values == category)
-            if where.any():
-                ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[category], linewidths=0)
-        ax.set_title(name)
-        map_axes(ax)
-        if library_key is None or i % ncols == ncols - 1:
-            names, n_legend_columns = legends[column]
-            handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in names]
-            ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, ncol=n_legend_columns)
-    for ax in axes.ravel()[len(panels) :]:
-        ax.axis("off")
+    for axes_row, panels in zip(axes, rows_of_panels, strict=True):
+        for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
+            everywhere = labels(adata.obs[column])  # colours shared by every section
+            colours = dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
+            missing = missing_label(adata.obs[column])
+            colours[missing] = "lightgrey"
+            values = everywhere[rows].astype(object)
+            values[pd.isna(values)] = missing
+            xy = coords[rows]
+            for category in legends[column][0]:
+                where = np.asarray(values == category)
+                if where.any():
+                    ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[category], linewidths=0)
+            ax.set_title(name)
+            map_axes(ax)
+            if library_key is None or i == len(panels) - 1:
+                names, n_legend_columns = legends[column]
+                handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in names]
+                ax.legend(
+                    handles=handles, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, ncol=n_legend_columns
+                )
+        for ax in axes_row[len(panels) :]:
+            ax.axis("off")
     fig.tight_layout()
     return finish(fig, show, save)

@@ -6,8 +6,8 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import get_spatial
-from ._show import finish, map_axes, marker_size, sections
+from .._utils import check_integer, get_spatial
+from ._show import finish, grid, map_axes, marker_size, sections
 
 
 @doc_params
@@ -22,12 +22,13 @@ def query(
     vmin: float | str | None = None,
     vmax: float | str | None = None,
     n_genes: int = 8,
+    ncols: int = 4,
     show: bool | None = None,
     save: str | None = None,
 ):
     """Show the per-spot score of :func:`semst_sc.tl.query` at the spot positions, with the genes that drive it.
 
-    With ``library_key``, each section gets its own panel, all on one colour scale.
+    With ``library_key``, each section gets its own panel, all on one colour scale, ``ncols`` panels per row.
 
     Parameters
     ----------
@@ -48,6 +49,8 @@ def query(
         percentile, so that a few outlying spots do not compress the scale), or ``None``: the lowest / highest score.
     n_genes
         Driving genes listed under the map.
+    ncols
+        Panels per row (with ``library_key``).
     show
         {doc_show}
     save
@@ -59,6 +62,7 @@ def query(
     """
     if key not in adata.obs or key not in adata.uns:
         raise KeyError(f"obs['{key}'] / uns['{key}'] not found: run sst.tl.query(adata, 'text') first")
+    check_integer(ncols, "ncols")
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
@@ -66,12 +70,15 @@ def query(
     genes = result["genes"].head(n_genes)
     scores = adata.obs[key].to_numpy(dtype=float)
     limits = {"vmin": _limit(vmin, scores, np.nanmin), "vmax": _limit(vmax, scores, np.nanmax)}  # for every section
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 0.8, 5), squeeze=False, layout="constrained")
-    for ax, (section, rows) in zip(axes[0], panels, strict=True):
+    nrows, ncols = grid(len(panels), ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 5 * nrows), squeeze=False, layout="constrained")
+    for ax, (section, rows) in zip(axes.ravel(), panels, strict=False):
         points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
         ax.set_title(f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
         map_axes(ax)
-    fig.colorbar(points, ax=list(axes[0]), shrink=0.7, label="query score")
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    fig.colorbar(points, ax=list(axes.ravel()), shrink=0.7 / nrows, label="query score")
     drivers = ", ".join(f"{g} ({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
     fig.supxlabel(f"driving genes (weight): {drivers}", fontsize=7, wrap=True)
     return finish(fig, show, save)

@@ -34,6 +34,12 @@ def sections(adata: AnnData, library_key: str | None) -> list[tuple[str, np.ndar
     return list(zip(section_names(adata, library_key), groups, strict=True))
 
 
+def grid(n_panels: int, ncols: int) -> tuple[int, int]:
+    """Return the rows and columns of a grid of ``n_panels`` panels, at most ``ncols`` per row."""
+    ncols = max(1, min(ncols, n_panels))
+    return int(np.ceil(n_panels / ncols)), ncols
+
+
 def map_axes(ax) -> None:
     """Style ``ax`` as a tissue map: equal aspect, image coordinates (y grows downwards), no axes."""
     ax.set_aspect("equal")
