@@ -12,6 +12,7 @@ data are read.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -254,6 +255,14 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
     query.add_argument("--gene-symbols", default=None, help="var column with gene symbols (as given to run)")
     query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
+    for end, which, example in (("--vmin", "lowest", "p1"), ("--vmax", "highest", "p99")):
+        query.add_argument(
+            end,
+            type=_colour_end,
+            default=None,
+            help=f"{which} end of --plot's colour scale: a number or a percentile of the scores, e.g. {example} "
+            f"(default: the {which} score)",
+        )
     query.set_defaults(func=_query)
 
     for p in (run, demo, train, query):
@@ -288,6 +297,18 @@ def _integer(minimum: int):
 
 
 _positive_int, _seed = _integer(1), _integer(0)
+
+
+def _colour_end(text: str) -> float | str:
+    """Argparse type of ``--vmin``/``--vmax``: a number, or a percentile of the scores as scanpy writes it (``p99``)."""
+    number = text[1:] if text.startswith("p") else text
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or (number != text and not 0 <= value <= 100):
+        raise argparse.ArgumentTypeError(f"must be a number or a percentile 'p0'-'p100' (e.g. 'p99'), got {text!r}")
+    return text if number != text else value
 
 
 def _check_input(path: Path, *, folder_ok: bool) -> None:
@@ -576,7 +597,8 @@ def _query(args) -> int:
     top = ", ".join(f"{gene} ({weight:.2f})" for gene, weight in zip(genes["gene"], genes["weight"], strict=True))
     if args.plot is not None:  # a panel per section of a joint run
         library_key = adata.uns.get(C.PREPARE_KEY, {}).get("params", {}).get("library_key") or None
-        pl.query(adata, library_key=library_key if library_key in adata.obs else None, show=False, save=str(args.plot))
+        library_key = library_key if library_key in adata.obs else None
+        pl.query(adata, library_key=library_key, vmin=args.vmin, vmax=args.vmax, show=False, save=str(args.plot))
     if args.output is not None:
         adata.write_h5ad(args.output, compression="gzip")
     written = [str(p) for p in (args.plot, args.output) if p is not None]

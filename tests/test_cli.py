@@ -487,7 +487,16 @@ def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys, mo
     assert titles == ["\u201cmyelination\u201d: left", "\u201cmyelination\u201d: right"]  # a panel per section
     limits = {ax.collections[0].get_clim() for ax in drawn[0].axes if ax.get_title()}
     assert len(limits) == 1  # one colour scale
+    scores = np.concatenate([np.asarray(ax.collections[0].get_array()) for ax in drawn[0].axes if ax.get_title()])
+    query = ["query", str(out), "myelination", "--plot", str(tmp_path / "q.png"), "--gene-text", str(table)]
+    assert main([*query, "--vmin", "0", "--vmax", "p90", "--quiet"]) == 0
+    clim = drawn[-1].axes[0].collections[0].get_clim()
+    np.testing.assert_allclose(clim, (0, np.percentile(scores, 90)), rtol=1e-6)
     plt.close("all")
+    for bad in ("p101", "high", "nan"):
+        with pytest.raises(SystemExit):
+            main([*query, "--vmax", bad])
+        assert "--vmax: must be a number or a percentile 'p0'-'p100'" in capsys.readouterr().err
 
 
 def test_run_library_key_of_one_file(two_sections, tmp_path):
