@@ -1,7 +1,8 @@
 """Command line of semst_sc.
 
-``semst-sc run`` on an .h5ad, a Space Ranger folder or a SpatialData .zarr store, ``semst-sc demo`` on the simulated
-tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for distributed training),
+``semst-sc run`` on an .h5ad, a Space Ranger folder, a Stereo-seq GEM file or a SpatialData .zarr store,
+``semst-sc demo`` on the simulated tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for
+distributed training),
 ``semst-sc query`` on ``run``'s output (a free-text search of the tissue).
 
 Every argument and path is checked before the first expensive step: parsing, ``--help``, ``--version`` and the
@@ -64,16 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
-        "run", help="find spatial domains in an .h5ad file, a Space Ranger folder or a SpatialData .zarr store"
+        "run", help="find spatial domains in an .h5ad, a Space Ranger folder, a GEM file or a SpatialData .zarr store"
     )
     run.add_argument(
         "input",
         type=Path,
         nargs="+",
-        help=".h5ad file (raw counts, obsm['spatial']), Space Ranger output folder, or SpatialData .zarr store "
-        "(Xenium, CosMx, Visium HD written by spatialdata-io: a folder ending in .zarr or holding zarr metadata). "
-        "Several .h5ad files or Space Ranger folders are sections fitted jointly, one set of domains for all, each "
-        "named by its file stem or folder name (the folder above an 'outs' folder) in obs['library_id']",
+        help=".h5ad file (raw counts, obsm['spatial']), Space Ranger output folder, Stereo-seq .gem or .gem.gz file "
+        "(see --bin-size), or SpatialData .zarr store (Xenium, CosMx, Visium HD written by spatialdata-io: a folder "
+        "ending in .zarr or holding zarr metadata). Several .h5ad or GEM files or Space Ranger folders are sections "
+        "fitted jointly, one set of domains for all, each named by its file name or folder name (the folder above an "
+        "'outs' folder) in obs['library_id']",
     )
     run.add_argument(
         "--library-key",
@@ -92,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="count matrix inside a Space Ranger folder: a 10x .h5 file or an mtx folder "
         "(default: filtered_feature_bc_matrix.h5, else filtered_feature_bc_matrix/)",
+    )
+    run.add_argument(
+        "--bin-size",
+        type=_bin_size,
+        default=None,
+        help="DNBs per side of the square bins a Stereo-seq GEM input is summed into (default 50: bin50, 25 um), or "
+        "'cell': by the CellID column of a cell-bin GEM",
     )
     run.add_argument(
         "--n-clusters",
@@ -311,19 +320,29 @@ def _colour_end(text: str) -> float | str:
     return text if number != text else value
 
 
+def _bin_size(text: str) -> int | str:
+    """Argparse type of ``--bin-size``: a positive integer or ``cell``."""
+    return text if text == "cell" else _positive_int(text)
+
+
 def _check_input(path: Path, *, folder_ok: bool) -> None:
-    """Raise unless ``path`` is an existing .h5ad file (or, when ``folder_ok``, a folder)."""
+    """Raise unless ``path`` is an existing .h5ad file (or, when ``folder_ok``, a folder or a GEM file)."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    if path.is_dir() and folder_ok:
+    if folder_ok and (path.is_dir() or _is_gem(path)):
         return
     if path.is_dir() or path.suffix.lower() != ".h5ad":
         what = (
-            "an .h5ad file, a Space Ranger output folder or a SpatialData .zarr folder"
+            "an .h5ad file, a Space Ranger output folder, a Stereo-seq .gem(.gz) file or a SpatialData .zarr folder"
             if folder_ok
             else "an .h5ad file"
         )
         raise ValueError(f"{path}: give {what}")
+
+
+def _is_gem(path: Path) -> bool:
+    """Return True when ``path`` is a file named like a Stereo-seq GEM: ``.gem`` or ``.gem.gz``."""
+    return path.is_file() and path.name.lower().endswith((".gem", ".gem.gz"))
 
 
 def _is_zarr_store(path: Path) -> bool:
@@ -429,6 +448,8 @@ def _run(args) -> int:
     names = _section_names(inputs, args.library_key)
     args.input = inputs[0]
     store = _is_zarr_store(args.input)
+    if args.bin_size is not None and not all(_is_gem(path) for path in inputs):
+        raise ValueError("--bin-size sums the DNBs of a Stereo-seq GEM input into bins; give .gem or .gem.gz files")
     if args.count_file is not None and (store or not args.input.is_dir()):
         what = "a SpatialData .zarr store" if store else "a file"
         raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is {what}")
@@ -472,6 +493,8 @@ def _run(args) -> int:
     from ._pipeline import run_pipeline
 
     def read(path: Path):
+        if _is_gem(path):
+            return datasets.read_gem(path, bin_size=args.bin_size or 50)
         return datasets.read_spaceranger(path, count_file=args.count_file) if path.is_dir() else _read_h5ad(path)
 
     library_key = args.library_key
@@ -544,15 +567,20 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
         return None
     if any(_is_zarr_store(path) for path in inputs):
         raise ValueError(
-            "several inputs are joined as sections of .h5ad files or Space Ranger folders, not .zarr stores"
+            "several inputs are joined as sections of .h5ad or GEM files or Space Ranger folders, not .zarr stores"
         )
     if library_key is not None:
         raise ValueError("--library-key names the section column of one .h5ad; several inputs are named by their files")
-    names = [path.stem if path.is_file() else path.resolve().name for path in inputs]
+    names = [_stem(path) if path.is_file() else path.resolve().name for path in inputs]
     names = [Path(p).resolve().parent.name if n == "outs" else n for n, p in zip(names, inputs, strict=True)]
     if len(set(names)) < len(names):
         raise ValueError(f"the inputs must have distinct file stems or folder names, the section names; got {names}")
     return names
+
+
+def _stem(path: Path) -> str:
+    """Return a file's name without its suffix, or its two suffixes for a compressed file (``a.gem.gz``: ``a``)."""
+    return Path(path.stem).stem if path.suffix.lower() == ".gz" else path.stem
 
 
 def _named(adata, library_key: str | None):

@@ -157,3 +157,39 @@ def scanpy_warnings(call, level: int = 1) -> str:
     finally:
         sc.settings.verbosity, sc.settings.logfile = verbosity, logfile
     return stream.getvalue()
+
+
+def write_gem(path: Path, adata, *, bin_size: int = 50, rng: int = 0, columns: str = "geneID", cells: bool = False):
+    """Write ``adata``'s counts (bins on a square lattice) as a Stereo-seq GEM of single DNBs, as SAW writes one.
+
+    Each count of a bin goes to a random DNB inside the bin's square (its ``bin_size`` x ``bin_size`` DNBs); several
+    counts of one gene at one DNB become one row. ``columns``: ``"geneID"`` (older GEMs: symbols as geneID, MIDCount),
+    ``"geneName"`` (newer: an Ensembl-like geneID beside geneName, MIDCounts). ``cells``: a cell-bin GEM, a ``CellID``
+    column naming each bin as a cell. Returns each observation's (array_col, array_row) on the lattice.
+    """
+    generator = np.random.default_rng(rng)
+    xy = adata.obsm["spatial"]
+    lattice = np.column_stack([np.unique(xy[:, k], return_inverse=True)[1] for k in (0, 1)])
+    counts = sp.coo_matrix(adata.X)
+    repeat = counts.data.astype(np.int64)
+    obs, gene = np.repeat(counts.row, repeat), np.repeat(counts.col, repeat)
+    dnb = lattice[obs] * bin_size + generator.integers(0, bin_size, size=(len(obs), 2))
+    rows = pd.DataFrame({"gene": gene, "x": dnb[:, 0], "y": dnb[:, 1], "obs": obs})
+    rows = rows.groupby(["gene", "x", "y", "obs"]).size().rename("count").reset_index()
+    symbols = np.asarray(adata.var_names)[rows["gene"]]
+    if columns == "geneName":
+        table = pd.DataFrame({"geneID": [f"ENSMUSG{g:011d}" for g in rows["gene"]], "geneName": symbols})
+        count_column = "MIDCounts"
+    else:
+        table = pd.DataFrame({"geneID": symbols})
+        count_column = "MIDCount"
+    table["x"], table["y"], table[count_column] = rows["x"], rows["y"], rows["count"]
+    table["ExonCount"] = rows["count"]
+    if cells:
+        table["CellID"] = rows["obs"] + 1
+    table = table.sample(frac=1, random_state=rng)  # SAW's rows are in no particular order
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt") as handle:
+        handle.write("#FileFormat=GEMv0.1\n#SortedBy=None\n#BinSize=1\n#Stereo-seqChip=TEST\n#OffsetX=0\n#OffsetY=0\n")
+        table.to_csv(handle, sep="\t", index=False)
+    return lattice

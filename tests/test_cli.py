@@ -258,6 +258,8 @@ def no_work(monkeypatch):
         (["--plot", "{blocked}/map.png"], 1, "cannot write --plot"),
         (["--plot", "{tmp}/map.xyz"], 1, "--plot must end in .png, .pdf, .svg"),
         (["--count-file", "raw.h5"], 1, "--count-file names the matrix inside a Space Ranger folder"),
+        (["--bin-size", "50"], 1, "--bin-size sums the DNBs of a Stereo-seq GEM input into bins"),
+        (["--bin-size", "cells"], 2, "argument --bin-size: must be a positive integer, got 'cells'"),
     ],
 )
 def test_run_fails_before_any_work(slide, tmp_path, capsys, no_work, args, code, message):
@@ -528,3 +530,28 @@ def test_messages_keep_their_quotes_and_suffixes_any_case(slide, tmp_path, capsy
     assert capsys.readouterr().err.strip().endswith("e.g. 'myelination'")
     assert main(["query", str(upper), "myelination", "--output", str(tmp_path / "q.csv"), "--quiet"]) == 1
     assert "must end in .h5ad" in capsys.readouterr().err
+
+
+def test_run_on_stereoseq_gem_files(tmp_path, capsys):
+    from fakes import write_gem
+
+    from semst_sc.datasets import simulate_tissue
+
+    paths = []
+    for name, shape in (("chip_a", (12, 12)), ("chip_b", (10, 12))):
+        bins = simulate_tissue(*shape, platform="visium_hd", n_genes=120, rng=0)
+        paths.append(tmp_path / f"{name}.gem.gz")
+        write_gem(paths[-1], bins, bin_size=20)
+    out = tmp_path / "gem.h5ad"
+    common = ["--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet"]
+    assert main(["run", str(paths[0]), "--bin-size", "20", "--output", str(out), *common]) == 0
+    result = ad.read_h5ad(out)
+    assert result.n_obs == 144 and result.uns["stereoseq"]["bin_size"] == 20
+    assert result.obs["semst_domain"].nunique() == 3
+    assert main(["run", *map(str, paths), "--bin-size", "20", "--output", str(out), *common]) == 0
+    result = ad.read_h5ad(out)
+    assert list(result.obs["library_id"].cat.categories) == ["chip_a", "chip_b"]  # named without .gem.gz
+    assert result.n_obs == 144 + 120
+    capsys.readouterr()
+    assert main(["run", str(paths[0]), "--bin-size", "cell", "--output", str(out), *common]) == 1
+    assert "no column CellID (bin_size='cell' reads a cell-bin GEM)" in capsys.readouterr().err

@@ -31,6 +31,7 @@ def test_public_api():
         "simulate_tissue",
         "dlpfc",
         "read_spaceranger",
+        "read_gem",
         "osmfish",
         "baristaseq",
         "mouse_ob",

@@ -9,12 +9,14 @@ from ._osmfish import osmfish
 from ._paths import default_data_dir
 from ._simulate import simulate_tissue
 from ._spaceranger import read_spaceranger
+from ._stereoseq import read_gem
 
 __all__ = [
     "default_data_dir",
     "simulate_tissue",
     "dlpfc",
     "read_spaceranger",
+    "read_gem",
     "osmfish",
     "baristaseq",
     "mouse_ob",
