@@ -284,10 +284,10 @@ def _merge_extra(labels, rep, fit_rows, n_clusters, spatial, vote, rng, info) ->
 
 def _warn_on_bound(best: int, candidates: list[int]) -> None:
     if best in (candidates[0], candidates[-1]):
-        bound = "smallest" if best == candidates[0] else "largest"
+        bound = "only" if len(candidates) == 1 else "smallest" if best == candidates[0] else "largest"
         logg.warning(
             f"the estimated number of domains, {best}, is the {bound} one tried ({candidates[0]}..{candidates[-1]}): "
-            "the estimate may be off; pass n_clusters" + (", or widen max_clusters" if bound == "largest" else "")
+            "the estimate may be off; pass n_clusters" + (", or widen max_clusters" if bound != "smallest" else "")
         )
 
 
@@ -373,6 +373,8 @@ def _bic_elbow(bic: dict[int, float]) -> int:
     from sklearn.isotonic import IsotonicRegression
 
     ks = sorted(bic)
+    if len(ks) == 1:  # one K tried (max_clusters=2): nothing to compare
+        return ks[0]
     gains = np.array([bic[ks[i - 1]] - bic[ks[i]] for i in range(1, len(ks))])
     smoothed = IsotonicRegression(increasing=False).fit_transform(np.arange(len(gains)), gains)
     reference = smoothed[:2].mean()  # one unusually large first gain does not set the bar alone
