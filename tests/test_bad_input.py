@@ -179,6 +179,9 @@ def test_counts_divided_by_cell_volume_are_modelled_with_a_warning(tissue):
     assert "non-integer values (counts divided by cell volume" in logged and "modelled as counts" in logged
     assert tissue.uns["semst_prepare"]["params"]["integer_counts"] is False
     assert tissue.obs["semst_domain"].nunique() == 3
+    size = tissue.n_obs  # every cell pooled: that warning names the slide, this one still the matrix
+    logged = scanpy_warnings(lambda: sst.pp.prepare(tissue, resolution="cell", neighbourhood_size=size))
+    assert "pools every observation of the slide" in logged and "adata.X holds non-integer values" in logged
 
 
 @pytest.mark.parametrize("transform", ["log-normalised", "scaled", "volume"])

@@ -110,7 +110,8 @@ def prepare(
         one asked), with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
 
     ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
-    ``var['highly_variable']`` are never written.
+    ``var['highly_variable']`` are never written (at spot resolution, an ``obsp['semst_neighbourhood']`` of an earlier
+    run at cell resolution is removed).
     """
     check_adata(adata)
     layer, counts, integer_counts = find_counts(adata, layer)
@@ -131,9 +132,9 @@ def prepare(
         names = ["the slide"] if groups is None else section_names(adata, library_key)
         whole = [str(name) for name, index in zip(names, sections, strict=True) if len(index) <= size]
         if whole:
-            where = f"section(s) {whole} of obs['{library_key}']" if groups is not None else "the slide"
+            pooled = f"section(s) {whole} of obs['{library_key}']" if groups is not None else "the slide"
             logg.warning(
-                f"neighbourhood_size={size} pools every observation of {where}: all of its cells get the same input "
+                f"neighbourhood_size={size} pools every observation of {pooled}: all of its cells get the same input "
                 "and fall in one domain; lower neighbourhood_size"
             )
         coords = get_spatial(adata, spatial_key)
