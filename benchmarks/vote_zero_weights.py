@@ -29,9 +29,10 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the harness
 
-import semst_sc as sst
 from harness.datasets import DATASETS
 from harness.scores import scores
+
+import semst_sc as sst
 from semst_sc.tl import _cluster
 
 SINGLE_CELL = ["osmfish", "baristaseq1", "baristaseq2", "baristaseq3"]
@@ -96,9 +97,9 @@ def main() -> None:
         diff = group["ari_now"] - group["ari_before"]
         lines.append(
             f"{name}, seeds {', '.join(map(str, group['seed']))}: ARI before {group['ari_before'].mean():.4f} "
-            f"(sd {group['ari_before'].std():.4f}), now {group['ari_now'].mean():.4f} (sd {group['ari_now'].std():.4f});"
-            f" paired difference {diff.mean():+.4f} (min {diff.min():+.4f}, max {diff.max():+.4f}); spots whose label"
-            f" differs: {', '.join(map(str, group['changed_spots']))}"
+            f"(sd {group['ari_before'].std():.4f}), now {group['ari_now'].mean():.4f} "
+            f"(sd {group['ari_now'].std():.4f}); paired difference {diff.mean():+.4f} (min {diff.min():+.4f}, "
+            f"max {diff.max():+.4f}); spots whose label differs: {', '.join(map(str, group['changed_spots']))}"
         )
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
