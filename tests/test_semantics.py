@@ -155,6 +155,10 @@ def test_gene_table_is_weighted_mean_of_its_rows(prepared):
     np.testing.assert_allclose(prepared.obsm["X_semantic"][7], expected, rtol=1e-5)
     with pytest.raises(ValueError, match="mode='genes'"):
         sst.pp.gene_semantics(prepared, model=table, mode="symbols")
+    before = prepared.obsm["X_semantic"].copy()
+    with pytest.raises(ValueError, match="model is a table of gene vectors.*leave gene_text out"):
+        sst.pp.gene_semantics(prepared, model=table, gene_text={symbols[0]: "myelin"})  # was read and ignored
+    np.testing.assert_array_equal(prepared.obsm["X_semantic"], before)
 
 
 def test_object_without_encode_is_rejected(prepared):

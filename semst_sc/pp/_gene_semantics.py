@@ -64,7 +64,8 @@ def gene_semantics(
         Gene knowledge: ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a TSV path or
         DataFrame (``symbol`` + ``text``, or ``full_name``/``summary``/``go_bp`` columns), or a mapping
         symbol -> text. In ``"genes"`` mode a gene's text becomes ``"SYMBOL: full name. summary. GO: terms"``;
-        in ``"symbols"`` mode the prompt lists ``"SYMBOL (full name)"``. ``None``: bare symbols.
+        in ``"symbols"`` mode the prompt lists ``"SYMBOL (full name)"``. ``None``: bare symbols. Refused with a
+        table of gene vectors as ``model``, which embeds no text.
     gene_symbols
         Column of ``var`` with gene symbols; by default ``var_names``, or, when those are Ensembl
         IDs, the first of the usual symbol columns (``gene_symbol``, ``gene_name``, ...).
@@ -113,6 +114,11 @@ def gene_semantics(
     if is_table:
         if mode != "genes":
             raise ValueError("a table of gene vectors gives gene vectors only: use mode='genes' with it")
+        if gene_text is not None:
+            raise ValueError(
+                "gene_text is read by a text model, but model is a table of gene vectors, whose vectors are looked "
+                "up by symbol: leave gene_text out (or embed the descriptions with a text model)"
+            )
         table_rows = np.where(usable, encoder.lookup(np.where(usable, symbols, "")), -1)
         n_not_in_table = int((usable & (table_rows < 0)).sum())
         if n_not_in_table:
