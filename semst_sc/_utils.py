@@ -299,8 +299,10 @@ def sparse_knn_graph(indices: np.ndarray, distances: np.ndarray, n: int) -> tupl
     rows, cols, d = rows[keep], cols[keep], d[keep]
     conn = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
     conn = ((conn + conn.T) > 0).astype(np.float32).tocsr()
-    dist = sp.csr_matrix((d, (rows, cols)), shape=(n, n))
-    dist = dist.maximum(dist.T).tocsr()
+    # each edge once in each direction, with its distance: a distance of 0 (two spots at one place) is kept
+    both_rows, both_cols, both_d = np.concatenate([rows, cols]), np.concatenate([cols, rows]), np.concatenate([d, d])
+    _, first = np.unique(both_rows.astype(np.int64) * n + both_cols, return_index=True)
+    dist = sp.csr_matrix((both_d[first], (both_rows[first], both_cols[first])), shape=(n, n))
     return conn, dist
 
 

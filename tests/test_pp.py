@@ -66,6 +66,18 @@ def test_spatial_graph_radius_on_hex_grid(tissue):
     assert degree.max() == 6 and np.median(degree) == 6
 
 
+@pytest.mark.parametrize("setting", [{"n_neighbors": 6}, {"radius": 110}])
+def test_spatial_graph_keeps_spots_at_one_place_as_neighbours(tissue, setting):
+    tissue.obsm["spatial"] = tissue.obsm["spatial"].copy()
+    tissue.obsm["spatial"][1] = tissue.obsm["spatial"][0]  # two spots at one position: distance 0
+    sst.pp.spatial_graph(tissue, **setting)
+    a, d = tissue.obsp["spatial_connectivities"], tissue.obsp["spatial_distances"]
+    assert a[0, 1] == a[1, 0] == 1 and a.diagonal().sum() == 0
+    assert (a != a.T).nnz == 0 and d.nnz == a.nnz  # every edge has its distance, the 0 stored
+    assert (d.tocoo().row == a.tocoo().row).all() and (d.tocoo().col == a.tocoo().col).all()
+    assert d[0, 1] == 0 and (d.data == 0).sum() == 2  # 0-1 and 1-0, every other distance positive
+
+
 def test_spatial_graph_uses_squidpy_graph_as_is(tissue):
     import squidpy as sq
 

@@ -120,8 +120,8 @@ def _graph(coords: np.ndarray, k: int, radius: float | None) -> tuple[sp.csr_mat
     if radius is None:
         distances, indices = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()  # excludes the spot itself
         return sparse_knn_graph(indices, distances, n)
-    dist = NearestNeighbors(radius=radius).fit(coords).radius_neighbors_graph(mode="distance")
-    dist = sp.csr_matrix(dist, dtype=np.float32)
-    dist.setdiag(0)
-    dist.eliminate_zeros()
-    return (dist > 0).astype(np.float32).tocsr(), dist
+    found = NearestNeighbors(radius=radius).fit(coords).radius_neighbors_graph(mode="distance").tocoo()
+    other = found.row != found.col  # the spot itself is no neighbour; a spot at the same place (distance 0) is one
+    rows, cols = found.row[other], found.col[other]
+    dist = sp.csr_matrix((found.data[other].astype(np.float32), (rows, cols)), shape=(n, n))
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n)), dist
