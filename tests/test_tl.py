@@ -230,6 +230,9 @@ def test_refine_majority_vote_rule():
     assert refined[3] == 0  # outvoted by all four neighbours
     assert refined[5] == 2  # a tie is no majority: the spot keeps its label
     assert (refined[[0, 1, 2, 4, 6]] == labels[[0, 1, 2, 4, 6]]).all()
+    graph[5, 6] = 0  # a stored zero (an empty cell's weight in a pooled neighbourhood): no vote
+    assert graph.nnz == len(rows)
+    assert majority_vote(labels, graph)[5] == 0  # now outvoted by its one neighbour, where 6 made it a tie
 
 
 def test_refine_in_cluster(processed):

@@ -99,7 +99,8 @@ def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
     labels
         Integer labels ``0..K-1``.
     graph
-        Sparse n x n adjacency (the pattern is used).
+        Sparse n x n adjacency: each entry of non-zero weight is one vote (a stored zero, such as an empty cell's
+        weight in a pooled neighbourhood, is none).
 
     Returns
     -------
@@ -108,6 +109,7 @@ def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
     n, k = len(labels), int(labels.max()) + 1
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
     adjacency = sp.csr_matrix(graph, copy=True)
+    adjacency.eliminate_zeros()  # as nn.gcn_adjacency reads it: a stored zero is no edge
     adjacency.data[:] = 1
     votes = adjacency @ onehot  # sparse: at most min(degree, K) labels per spot, at millions of cells too
     majority = np.asarray(votes.argmax(axis=1)).ravel()
