@@ -175,6 +175,8 @@ def run_pipeline(
     sdata = None
     if is_spatialdata(adata):
         sdata, adata = adata, get_table(adata, table_key)  # the results go in place into this table
+        if copy:
+            with_table(sdata, table_key, adata)  # the new SpatialData validates its tables: fail now, not at the end
     check_adata(adata)  # an AnnData, with spots and genes, unique spot names
     for name, value in (
         ("n_clusters", n_clusters),
@@ -238,7 +240,7 @@ def run_pipeline(
         tl._cluster._import_mclust()  # the optional package, before the work
     coordinates = None  # a SpatialData table without obsm['spatial']: the centroids of the elements it annotates
     if sdata is not None and C.SPATIAL_KEY not in adata.obsm:
-        coordinates = element_coordinates(sdata, adata, table_key)  # checked as get_spatial checks obsm['spatial']
+        coordinates = element_coordinates(sdata, adata, table_key, library_key)  # checked as get_spatial checks
     k_feature = steps.get("feature_graph", {}).get("n_neighbors", FEATURE_NEIGHBORS)
     k_spatial = steps.get("spatial_graph", {}).get("n_neighbors")
     if k_spatial is not None or C.connectivities_key(C.SPATIAL_GRAPH_KEY) not in adata.obsp:

@@ -52,12 +52,16 @@ def get_table(sdata: SpatialData, table_key: str) -> AnnData:
     return sdata.tables[table_key]
 
 
-def element_coordinates(sdata: SpatialData, table: AnnData, table_key: str) -> np.ndarray:
+def element_coordinates(
+    sdata: SpatialData, table: AnnData, table_key: str, library_key: str | None = None
+) -> np.ndarray:
     """Return the centroids of the shapes, points or labels that ``table`` annotates, one row per table row.
 
     The table's ``uns['spatialdata_attrs']`` (region, region_key, instance_key) names the elements; each row takes
     the centroid (:func:`spatialdata.get_centroids`, in the ``'global'`` coordinate system or the element's only one)
-    of the instance its ``obs[instance_key]`` names. The result is checked as ``obsm['spatial']`` would be.
+    of the instance its ``obs[instance_key]`` names. Elements in different coordinate systems are refused unless
+    ``library_key`` is the region key (each element a section, its neighbours found within it). The result is
+    checked as ``obsm['spatial']`` would be.
     """
     import_spatialdata()
     from spatialdata import get_centroids
@@ -78,7 +82,7 @@ def element_coordinates(sdata: SpatialData, table: AnnData, table_key: str) -> n
             raise KeyError(f"{missing}, and obs['{key}'] named in its uns['spatialdata_attrs'] is missing")
     row_regions = table.obs[region_key].astype(str).to_numpy()
     coords, annotated = np.full((table.n_obs, 2), np.nan), np.zeros(table.n_obs, dtype=bool)
-    described = []
+    described, systems_used = [], {}
     for region in regions:
         rows = np.flatnonzero(row_regions == region)
         if len(rows) == 0:
@@ -97,6 +101,13 @@ def element_coordinates(sdata: SpatialData, table: AnnData, table_key: str) -> n
                 f"coordinates in obsm['{C.SPATIAL_KEY}'] (e.g. spatialdata.get_centroids in the system you want)"
             )
         system = "global" if "global" in systems else systems[0]
+        index = element.index if kind == "shapes" else None  # a GeoDataFrame's ids (points: lazy, labels: none)
+        if index is not None and not index.is_unique:
+            twice = index[index.duplicated()].tolist()[0]  # a Python value: 4, not np.int64(4)
+            raise ValueError(
+                f"{missing}, and {kind} '{region}' it annotates has instance ids twice in its index (first: "
+                f"{twice!r}): a row of the table cannot name one; give the element unique ids"
+            )
         with warnings.catch_warnings():  # dask's divisions of an unsorted index: computed at once, harmless here
             warnings.filterwarnings(
                 "ignore", message="The index of the dataframe is not monotonic", category=UserWarning
@@ -111,6 +122,14 @@ def element_coordinates(sdata: SpatialData, table: AnnData, table_key: str) -> n
             )
         coords[rows], annotated[rows] = centroids[["x", "y"]].to_numpy()[found], True
         described.append(f"{kind} '{region}' (coordinate system '{system}')")
+        systems_used[region] = system
+    if len(set(systems_used.values())) > 1 and library_key != region_key:
+        raise ValueError(
+            f"{missing}, and the elements it annotates are in different coordinate systems ({systems_used}): their "
+            f"centroids are not comparable. Fit each as its own section (library_key='{region_key}', CLI: "
+            f"--library-key {region_key}), give them a common 'global' system, or store the coordinates in "
+            f"obsm['{C.SPATIAL_KEY}']"
+        )
     if not annotated.all():
         raise ValueError(
             f"{missing}, and {int((~annotated).sum())} of its rows (first: {table.obs_names[~annotated][0]!r}) "
@@ -124,11 +143,17 @@ def element_coordinates(sdata: SpatialData, table: AnnData, table_key: str) -> n
 def with_table(sdata: SpatialData, table_key: str, table: AnnData) -> SpatialData:
     """Return a new SpatialData with ``table`` under ``table_key``; every other element is ``sdata``'s, uncopied."""
     spatialdata = import_spatialdata()
-    return spatialdata.SpatialData(
-        images=dict(sdata.images),
-        labels=dict(sdata.labels),
-        points=dict(sdata.points),
-        shapes=dict(sdata.shapes),
-        tables={**sdata.tables, table_key: table},
-        attrs=dict(sdata.attrs),
-    )
+    try:
+        return spatialdata.SpatialData(
+            images=dict(sdata.images),
+            labels=dict(sdata.labels),
+            points=dict(sdata.points),
+            shapes=dict(sdata.shapes),
+            tables={**sdata.tables, table_key: table},
+            attrs=dict(sdata.attrs),
+        )
+    except ValueError as error:  # spatialdata's ValidationError, e.g. a region column that is not categorical
+        raise ValueError(
+            f"copy=True builds a new SpatialData, and the tables do not validate ({error}): fix them (e.g. "
+            "TableModel.parse(table, region=..., region_key=..., instance_key=...)) or run in place (copy=False)"
+        ) from error

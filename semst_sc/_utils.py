@@ -14,13 +14,18 @@ from . import _constants as C
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
 
 
-def check_adata(adata) -> None:
-    """Raise a clear error unless ``adata`` is an AnnData in memory with spots, genes and unique spot names."""
+def check_is_anndata(adata) -> None:
+    """Raise a clear error unless ``adata`` is an AnnData (a SpatialData: pass its table)."""
     if not isinstance(adata, AnnData):
         hint = ""
         if type(adata).__name__ == "SpatialData":
             hint = f": pass its table, e.g. sdata.tables['{C.TABLE_KEY}'] (sst.run_pipeline takes a SpatialData)"
         raise TypeError(f"expected an AnnData object, got {type(adata).__name__}{hint}")
+
+
+def check_adata(adata) -> None:
+    """Raise a clear error unless ``adata`` is an AnnData in memory with spots, genes and unique spot names."""
+    check_is_anndata(adata)
     if adata.isbacked:
         raise ValueError(
             f"the AnnData is backed by {adata.filename} (read with backed=): load it with adata = adata.to_memory()"

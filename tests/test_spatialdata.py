@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from fakes import CountingEncoder, make_spatialdata
 
@@ -49,8 +50,16 @@ def test_coordinates_are_the_centroids_of_the_annotated_element(element, capfd):
 
 def test_missing_table_or_coordinates_fail_before_any_work(monkeypatch):
     sdata = make_spatialdata()
-    with pytest.raises(TypeError, match=r"got SpatialData: pass its table, e.g. sdata.tables\['table'\]"):
-        sst.pp.prepare(sdata)  # the steps take the table; run_pipeline takes the SpatialData
+    for step in (
+        sst.pp.prepare,
+        sst.pl.domains,
+        sst.pl.query,
+        sst.pl.domain_report,
+        sst.pl.loss,
+        lambda data: sst.metrics.evaluate(data, "domain"),
+    ):  # the steps, plots and metrics take the table; run_pipeline takes the SpatialData
+        with pytest.raises(TypeError, match=r"got SpatialData: pass its table, e.g. sdata.tables\['table'\]"):
+            step(sdata)
     work = []
     monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: work.append("prepare"))
     with pytest.raises(KeyError, match=r"table 'cells' not found in the SpatialData: its tables are \['table'\]"):
@@ -94,3 +103,59 @@ def test_import_loads_no_spatialdata():
     code = "import sys, semst_sc; semst_sc.run_pipeline; print('spatialdata' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def _two_fields_of_view(systems: tuple[str, str]):
+    """The simulated cells split into two shapes elements 'fov1' and 'fov2', each in the coordinate system named."""
+    import spatialdata as sd
+    from spatialdata.models import ShapesModel, TableModel
+    from spatialdata.transformations import Identity
+
+    table = make_spatialdata().tables["table"]
+    half = table.n_obs // 2
+    regions = np.where(np.arange(table.n_obs) < half, "fov1", "fov2")
+    shapes = {}
+    for region, system in zip(("fov1", "fov2"), systems, strict=True):
+        rows = np.flatnonzero(regions == region)
+        shapes[region] = ShapesModel.parse(
+            table.obsm["spatial"][rows], geometry=0, radius=np.full(len(rows), 5.0),
+            index=pd.Index(rows), transformations={system: Identity()},
+        )  # fmt: skip
+    del table.obsm["spatial"], table.uns["spatialdata_attrs"]
+    table.obs["region"] = pd.Categorical(regions)
+    table.obs["cell_id"] = np.arange(table.n_obs)
+    table = TableModel.parse(table, region=["fov1", "fov2"], region_key="region", instance_key="cell_id")
+    return sd.SpatialData(shapes=shapes, tables={"table": table})
+
+
+def test_elements_in_different_coordinate_systems_are_sections_or_refused(monkeypatch):
+    sdata = _two_fields_of_view(("fov1", "fov2"))  # no common frame: the centroids are not comparable
+    work = []
+    monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: work.append("prepare"))
+    with pytest.raises(ValueError, match=r"different coordinate systems.*library_key='region'"):
+        _run(sdata)
+    assert work == []
+    monkeypatch.undo()
+    _run(sdata, library_key="region")  # each field of view a section: its neighbours found within it
+    table = sdata.tables["table"]
+    edges = table.obsp["spatial_connectivities"].tocoo()
+    regions = table.obs["region"].to_numpy()
+    assert (regions[edges.row] == regions[edges.col]).all()
+    _run(_two_fields_of_view(("global", "global")))  # one frame: one slide
+
+
+def test_spatialdata_checks_before_the_work(monkeypatch):
+    work = []
+    monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: work.append("prepare"))
+    sdata = make_spatialdata()
+    table = sdata.tables["table"]
+    table.obs["region"] = table.obs["region"].astype(str)  # a common edit; the SpatialData no longer validates
+    with pytest.raises(ValueError, match="copy=True builds a new SpatialData, and the tables do not validate"):
+        _run(sdata, copy=True)
+    sdata = make_spatialdata()
+    del sdata.tables["table"].obsm["spatial"]
+    cells = sdata.shapes["cells"]
+    cells.index = np.where(cells.index == 3, 4, cells.index)  # instance 4 twice
+    with pytest.raises(ValueError, match=r"shapes 'cells' it annotates has instance ids twice.*first: 4"):
+        _run(sdata)
+    assert work == []

@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import check_integer, get_spatial
+from .._utils import check_integer, check_is_anndata, get_spatial
 
 
 @doc_params
@@ -39,6 +39,7 @@ def evaluate(
     ``sections``: the same scores for each section, by name (``ari`` and ``nmi`` over all spots compare the domains
     of every section with one truth, as one set of domains should).
     """
+    check_is_anndata(adata)
     for key, producer in ((labels_key, "the column with the ground truth"), (domain_key, "sst.tl.cluster(adata)")):
         if key not in adata.obs:
             raise KeyError(f"obs['{key}'] not found: {producer} is needed")

@@ -6,7 +6,7 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, get_spatial, names_of_other_domains
+from .._utils import check_integer, check_is_anndata, get_spatial, names_of_other_domains
 from ._show import finish, grid, labels, map_axes, marker_size, palette, sections
 
 
@@ -58,6 +58,7 @@ def domain_report(
     -------
     The matplotlib figure (when ``show`` is False).
     """
+    check_is_anndata(adata)
     if key not in adata.uns:
         raise KeyError(f"uns['{key}'] not found: run sst.tl.annotate_domains(adata) first")
     annotation = adata.uns[key]

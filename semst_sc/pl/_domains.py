@@ -11,7 +11,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, get_spatial, names_column, names_of_other_domains, params_of
+from .._utils import check_integer, check_is_anndata, get_spatial, names_column, names_of_other_domains, params_of
 from ._show import (
     finish,
     grid,
@@ -68,6 +68,7 @@ def domains(
     -------
     The matplotlib figure (when ``show`` is False).
     """
+    check_is_anndata(adata)
     columns = [color] if isinstance(color, str) else list(color)
     titles = columns if title is None else ([title] if isinstance(title, str) else list(title))
     if not columns:

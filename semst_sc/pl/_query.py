@@ -6,7 +6,7 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, get_spatial
+from .._utils import check_integer, check_is_anndata, get_spatial
 from ._show import finish, grid, map_axes, marker_size, sections
 
 
@@ -60,6 +60,7 @@ def query(
     -------
     The matplotlib figure (when ``show`` is False).
     """
+    check_is_anndata(adata)
     if key not in adata.obs or key not in adata.uns:
         raise KeyError(f"obs['{key}'] / uns['{key}'] not found: run sst.tl.query(adata, 'text') first")
     check_integer(ncols, "ncols")
