@@ -13,6 +13,7 @@ data are read.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -345,6 +346,18 @@ def _is_gem(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith((".gem", ".gem.gz"))
 
 
+def _is_anndata_zarr(path: Path) -> bool:
+    """Return True when ``path`` is an AnnData written with ``write_zarr`` (zarr v2 or v3), not a SpatialData."""
+    for name, attributes in ((".zattrs", lambda meta: meta), ("zarr.json", lambda meta: meta.get("attributes", {}))):
+        try:
+            meta = json.loads((path / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and attributes(meta).get("encoding-type") == "anndata":
+            return True
+    return False
+
+
 def _is_zarr_store(path: Path) -> bool:
     """Return True when ``path`` is a zarr store: a folder ending in .zarr or holding zarr (v2 or v3) metadata."""
     return path.is_dir() and (
@@ -448,6 +461,11 @@ def _run(args) -> int:
     names = _section_names(inputs, args.library_key)
     args.input = inputs[0]
     store = _is_zarr_store(args.input)
+    if store and _is_anndata_zarr(args.input):
+        raise ValueError(
+            f"{args.input} is an AnnData written with write_zarr, not a SpatialData store: write it as an .h5ad "
+            f"(anndata.read_zarr('{args.input}').write_h5ad('slide.h5ad')) and run on that"
+        )
     if args.bin_size is not None and not all(_is_gem(path) for path in inputs):
         raise ValueError("--bin-size sums the DNBs of a Stereo-seq GEM input into bins; give .gem or .gem.gz files")
     if args.count_file is not None and (store or not args.input.is_dir()):

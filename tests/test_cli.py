@@ -555,3 +555,12 @@ def test_run_on_stereoseq_gem_files(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", str(paths[0]), "--bin-size", "cell", "--output", str(out), *common]) == 1
     assert "no column CellID (bin_size='cell' reads a cell-bin GEM)" in capsys.readouterr().err
+
+
+def test_run_on_an_anndata_zarr_says_what_it_is(tissue, tmp_path, capsys, no_work):
+    store = tmp_path / "slide.zarr"
+    tissue.write_zarr(store)
+    assert main(["run", str(store), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "is an AnnData written with write_zarr, not a SpatialData store" in err and "write_h5ad" in err
+    assert no_work == []
