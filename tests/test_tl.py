@@ -39,6 +39,14 @@ def test_semst_same_rng_same_embedding(tissue):
     np.testing.assert_array_equal(a.obsm["X_semst"], b.obsm["X_semst"])
     assert not np.allclose(a.obsm["X_semst"], c.obsm["X_semst"])
     assert "X_semst" not in tissue.obsm  # copy=True leaves the input alone
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    d = sst.tl.semst(tissue, n_epochs=5, rng=3, copy=True)
+    assert torch.equal(torch.rand(3), expected)  # the caller's torch random state is left as it was
+    np.testing.assert_array_equal(a.obsm["X_semst"], d.obsm["X_semst"])  # and does not reach the training
 
 
 def test_contrastive_encoder_defaults_follow_graphst(tissue):

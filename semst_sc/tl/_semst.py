@@ -149,56 +149,64 @@ def semst(
     if covariates is not None and not cls.covariates:
         raise ValueError(f"{name} takes no covariates: leave covariate_key=None")
 
-    torch.manual_seed(rng)
-    if isinstance(encoder, nn.SpotEncoder):
-        model = encoder
-    else:
-        sections = {} if covariates is None else {"n_covariates": covariates.shape[1]}
-        model = cls(
-            x.shape[1],
-            counts.shape[1],
-            None if semantic is None else semantic.shape[1],
-            **(encoder_kwargs or {}),
-            **sections,
-        )
-    _check_model(model, semantic, covariates)
-    pair_weights = None
-    if model.pair_weighting == "similarity":
-        pair_weights = nn.pair_similarity_weights(x, graphs["spatial"], rng=rng)
-    data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates, pair_weights)
-
-    start = time.perf_counter()
-    world_size = 1
-    with settings.torch_threads() as n_threads:
-        with nn.distributed_session(dev.type) if options["distributed"] else nullcontext(dev) as dev:
-            from ..nn._distributed import process_group, share_from_first
-
-            rank, world_size = process_group()
-            model = model.to(dev)
-            if use_minibatch:
-                sampler = nn.NeighbourSampler(
-                    data, cls.graphs, dev, options["minibatch_size"], tuple(options["fanouts"]), rng, rank, world_size
-                )
-            else:
-                sampler = nn.FullBatchSampler(
-                    data,
-                    cls.graphs,
-                    dev,
-                    recon_batch_size=options["recon_batch_size"],
-                    pair_batch_size=options["pair_batch_size"],
-                    rng=rng,
-                )
-            history = nn.train(
-                model,
-                sampler,
-                n_steps=int(n_epochs),
-                lr=options["lr"],
-                weight_decay=weight_decay,
-                average_from=options["average_from"],
-                progress=settings.progress,
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):  # the caller's random state kept
+        torch.manual_seed(rng)
+        if isinstance(encoder, nn.SpotEncoder):
+            model = encoder
+        else:
+            sections = {} if covariates is None else {"n_covariates": covariates.shape[1]}
+            model = cls(
+                x.shape[1],
+                counts.shape[1],
+                None if semantic is None else semantic.shape[1],
+                **(encoder_kwargs or {}),
+                **sections,
             )
-            z = nn.embed(model, sampler) if rank == 0 else None
-            z = share_from_first(z, (adata.n_obs, model.embedding_dim), dev).cpu().numpy().astype(np.float32)
+        _check_model(model, semantic, covariates)
+        pair_weights = None
+        if model.pair_weighting == "similarity":
+            pair_weights = nn.pair_similarity_weights(x, graphs["spatial"], rng=rng)
+        data = nn.GraphData(x, counts, size_factors, graphs, semantic, covariates, pair_weights)
+
+        start = time.perf_counter()
+        world_size = 1
+        with settings.torch_threads() as n_threads:
+            with nn.distributed_session(dev.type) if options["distributed"] else nullcontext(dev) as dev:
+                from ..nn._distributed import process_group, share_from_first
+
+                rank, world_size = process_group()
+                model = model.to(dev)
+                if use_minibatch:
+                    sampler = nn.NeighbourSampler(
+                        data,
+                        cls.graphs,
+                        dev,
+                        options["minibatch_size"],
+                        tuple(options["fanouts"]),
+                        rng,
+                        rank,
+                        world_size,
+                    )
+                else:
+                    sampler = nn.FullBatchSampler(
+                        data,
+                        cls.graphs,
+                        dev,
+                        recon_batch_size=options["recon_batch_size"],
+                        pair_batch_size=options["pair_batch_size"],
+                        rng=rng,
+                    )
+                history = nn.train(
+                    model,
+                    sampler,
+                    n_steps=int(n_epochs),
+                    lr=options["lr"],
+                    weight_decay=weight_decay,
+                    average_from=options["average_from"],
+                    progress=settings.progress,
+                )
+                z = nn.embed(model, sampler) if rank == 0 else None
+                z = share_from_first(z, (adata.n_obs, model.embedding_dim), dev).cpu().numpy().astype(np.float32)
     if not np.isfinite(z).all():
         raise FloatingPointError(
             "training diverged (non-finite embedding): lower train_kwargs['lr'] or check the counts"
