@@ -182,11 +182,17 @@ def as_csr(matrix, dtype=None) -> sp.csr_matrix:
 
 
 def require_graph(adata: AnnData, key: str, producer: str) -> sp.csr_matrix:
-    """Return the connectivities of graph ``key`` or raise an error naming the call that makes it."""
-    ckey = C.connectivities_key(key)
+    """Return the connectivities of graph ``key`` (or the ``obsp`` entry ``key``), or raise naming the call to make."""
+    ckey = obsp_key(adata, key)  # a full obsp key too, e.g. 'semst_neighbourhood'
     if ckey not in adata.obsp:
         raise KeyError(f"obsp['{ckey}'] not found: run {producer} first")
     return as_csr(adata.obsp[ckey])
+
+
+def obsp_key(adata: AnnData, key: str) -> str:
+    """Return the ``obsp`` key :func:`require_graph` reads for graph ``key``."""
+    ckey = C.connectivities_key(key)
+    return key if ckey not in adata.obsp and key in adata.obsp else ckey
 
 
 def require_prepared(adata: AnnData) -> np.ndarray:

@@ -113,6 +113,11 @@ def test_cell_domains_are_refined_over_each_cells_neighbourhood():
     voted = sst.tl.refine(raw, copy=True)  # the standalone vote: the same neighbourhood by default
     assert voted.uns["semst_domain"]["params"]["refined_over"] == "semst_neighbourhood"
     assert (voted.obs["semst_domain"].cat.codes.to_numpy() == expected).all()
+    for key in ("semst_neighbourhood", "spatial_connectivities", "spatial"):  # as recorded, or a graph prefix
+        again = sst.tl.refine(raw, connectivity_key=key, key_added="again", copy=True)
+        recorded = again.uns["again"]["params"]["connectivity_key"]
+        assert recorded == ("spatial_connectivities" if key == "spatial" else key)
+    assert (again.obs["again"].cat.codes.to_numpy() == majority_vote(codes, adata.obsp["spatial_connectivities"])).all()
     truth = adata.obs["domain"]
     assert adjusted_rand_score(truth, auto.obs["semst_domain"]) > adjusted_rand_score(truth, raw.obs["semst_domain"])
 

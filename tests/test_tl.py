@@ -290,7 +290,7 @@ def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):
     assert out.uns["refined"]["params"]["n_changed"] == int((out.obs["refined"] != before).sum()) > 0
     sst.tl.refine(raw)  # in place: the clustering's params say the domains are refined, and over which graph
     params = raw.uns["semst_domain"]["params"]
-    assert params["refine"] is True and params["refined_over"] == "spatial" and params["n_changed"] > 0
+    assert params["refine"] is True and params["refined_over"] == "spatial_connectivities" and params["n_changed"] > 0
     assert params["method"] == "kmeans" and "domain_key" not in params  # the clustering's params, updated
     sst.tl.refine(out, domain_key="refined")  # a refinement refined again: its own params, not a clustering's
     assert out.uns["refined"]["params"]["domain_key"] == "refined" and "refine" not in out.uns["refined"]["params"]

@@ -119,7 +119,8 @@ def cluster(
         the silhouette); by ``mclust``: ``bic`` (lower is better, as scikit-learn's; mclust prints its negative).
         With ``merge_extra``: ``extra_coherence`` (the share of edge weight inside one domain of the direct and of the
         merged partition) and ``extra_kept`` (whether the merged one was kept). With the vote (``refine``):
-        ``refined_over``, the graph voted over. ``mclust`` records its ``model_name``, ``leiden`` its ``resolution``.
+        ``refined_over``, the ``obsp`` key of the graph voted over (it names the graph as ``connectivity_key`` too).
+        ``mclust`` records its ``model_name``, ``leiden`` its ``resolution``.
     """
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"

@@ -8,7 +8,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import as_csr, check_adata, names_of_other_domains, require_graph
+from .._utils import as_csr, check_adata, names_of_other_domains, obsp_key, require_graph
 
 
 @doc_params
@@ -48,9 +48,9 @@ def refine(
     ``obs['{key_added}']``
         The refined labels (categorical, the categories of ``obs[domain_key]``).
     ``uns['{key_added}']['params']``
-        ``domain_key``, ``connectivity_key`` (the graph voted over) and ``n_changed``, the number of spots
-        relabelled. Refining the domains of :func:`~semst_sc.tl.cluster` in place updates its params instead:
-        ``refine`` True, ``refined_over`` (the graph voted over) and ``n_changed``.
+        ``domain_key``, ``connectivity_key`` (the ``obsp`` key of the graph voted over) and ``n_changed``, the
+        number of spots relabelled. Refining the domains of :func:`~semst_sc.tl.cluster` in place updates its params
+        instead: ``refine`` True, ``refined_over`` (the ``obsp`` key of the graph voted over) and ``n_changed``.
     """
     check_adata(adata)
     if domain_key not in adata.obs:
@@ -59,6 +59,7 @@ def refine(
         graph, connectivity_key = vote_graph(adata, C.SPATIAL_GRAPH_KEY)
     else:
         graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
+        connectivity_key = obsp_key(adata, connectivity_key)
     labels = pd.Categorical(adata.obs[domain_key])
     if (labels.codes < 0).any():
         raise ValueError(f"obs['{domain_key}'] has missing labels: refine labels of every spot")
@@ -81,14 +82,14 @@ def refine(
 
 
 def vote_graph(adata: AnnData, connectivity_key: str) -> tuple[sp.csr_matrix, str]:
-    """Return the graph a default vote runs over, and its key.
+    """Return the graph a default vote runs over, and its ``obsp`` key (which, as ``connectivity_key``, names it again).
 
     At cell resolution each cell's neighbourhood (``obsp['semst_neighbourhood']``, written by
     :func:`~semst_sc.pp.prepare` at cell resolution only), otherwise the graph of ``connectivity_key``.
     """
     if C.NEIGHBOURHOOD_KEY in adata.obsp:
         return as_csr(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
-    return require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)"), connectivity_key
+    return require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)"), obsp_key(adata, connectivity_key)
 
 
 def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
