@@ -95,6 +95,7 @@ def test_spatial_graph_rejects_both_settings(tissue):
 def test_feature_graph_matches_exact_cosine_neighbours(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     sst.pp.feature_graph(tissue, n_neighbors=5, n_comps=None)
+    assert tissue.uns["semst_feature_neighbors"]["params"]["n_comps"] == 0  # the full matrix
     a = tissue.obsp["semst_feature_connectivities"]
     assert (a != a.T).nnz == 0 and a.diagonal().sum() == 0
     x = tissue.layers["semst_scaled"][:, tissue.var["semst_modelled"].to_numpy()].toarray()
@@ -104,6 +105,9 @@ def test_feature_graph_matches_exact_cosine_neighbours(tissue):
     for i in range(0, tissue.n_obs, 97):
         nearest = np.argsort(-sim[i])[:5]
         assert set(nearest) <= set(a[i].indices)
+    for asked, used in ((200, 0), (50, 50)):  # 200 is not below the 100 modelled genes: no reduction
+        sst.pp.feature_graph(tissue, n_neighbors=5, n_comps=asked)
+        assert tissue.uns["semst_feature_neighbors"]["params"]["n_comps"] == used
 
 
 def test_feature_graph_needs_prepare(tissue):

@@ -182,6 +182,10 @@ def test_sections_in_one_frame_are_not_mistaken_for_overlap():
     pairs = {(edges.row[e], edges.col[e]) for e in np.flatnonzero(across)}
     twins = [(twin[f"{name}-a"], twin[f"{name}-b"]) for name in one.obs_names]
     assert np.mean([p in pairs for p in twins]) > 0.9
+    sst.pp.feature_graph(joint)  # no library_key here: overlaps still judged within the sections prepare pooled in
+    edges = joint.obsp["semst_feature_connectivities"].tocoo()
+    pairs = set(zip(edges.row, edges.col, strict=True))
+    assert np.mean([p in pairs for p in twins]) > 0.9
 
 
 def test_without_coordinates_auto_is_spot(tissue):

@@ -12,7 +12,15 @@ from sklearn.preprocessing import normalize
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices
-from .._utils import check_adata, check_n_neighbors, get_spatial, require_prepared, sparse_knn_graph, store_graph
+from .._utils import (
+    check_adata,
+    check_n_neighbors,
+    get_spatial,
+    params_of,
+    require_prepared,
+    sparse_knn_graph,
+    store_graph,
+)
 
 #: neighbours per spot of the expression graph (SemST's reference value)
 DEFAULT_N_NEIGHBORS = 14
@@ -60,7 +68,8 @@ def feature_graph(
         Neighbours per spot (before symmetrisation).
     n_comps
         Reduce the expression to this many components (truncated SVD, no centring) before the
-        neighbour search, which keeps it fast on large data; ``None`` searches the full matrix.
+        neighbour search, which keeps it fast on large data; ``None`` (or a number not below the modelled genes')
+        searches the full matrix, recorded as ``n_comps`` 0.
     rng
         Seed of the SVD.
     library_key
@@ -94,15 +103,17 @@ def feature_graph(
     n = adata.n_obs
     check_n_neighbors(n, n_neighbors, "an expression graph", "or lower n_neighbors")
     X = adata.layers[C.SCALED_LAYER][:, genes]
-    if n_comps is not None and n_comps < X.shape[1] - 1:
+    reduced = n_comps is not None and n_comps < X.shape[1] - 1  # else every modelled gene is read
+    if reduced:
         X = TruncatedSVD(n_components=n_comps, random_state=rng).fit_transform(X)
-    X = normalize(X)  # cosine distance = euclidean on unit vectors / 2
+    X = normalize(X)  # on unit vectors, cosine distance = squared euclidean distance / 2
     algorithm = "nndescent" if n >= APPROXIMATE_FROM else "exact"
     groups = section_indices(adata, library_key) if balanced else None
     pooled = adata.obsp.get(C.NEIGHBOURHOOD_KEY) if outside_neighbourhood else None
     outside = None
-    if pooled is not None:
-        sections = None if library_key is None else adata.obs[library_key].to_numpy()
+    if pooled is not None:  # overlaps judged within the sections prepare pooled in (each its own frame)
+        pooled_in = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key") or library_key
+        sections = None if not pooled_in else adata.obs[pooled_in].to_numpy()
         outside = _Outside(pooled, get_spatial(adata, spatial_key), sections)
     if groups is None:
         blocks = [(None, n_neighbors)]
@@ -132,7 +143,8 @@ def feature_graph(
     logg.info(f"feature graph: {conn.nnz / n:.1f} neighbours per spot on average")
 
     out = adata.copy() if copy else adata
-    params = {"n_neighbors": n_neighbors, "n_comps": n_comps, "metric": "cosine", "algorithm": algorithm}
+    params = {"n_neighbors": n_neighbors, "n_comps": n_comps if reduced else 0, "metric": "cosine"}
+    params["algorithm"] = algorithm
     params |= {"library_key": library_key or "", "balanced": bool(balanced and groups is not None)}
     params |= {"outside_neighbourhood": outside is not None}
     store_graph(out, key_added, conn, dist, params)
