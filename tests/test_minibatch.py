@@ -105,6 +105,11 @@ def test_embedding_in_chunks_and_from_sparse_input_equals_the_whole(name):
     expected = embed(model, FullBatchSampler(data, graphs, CPU))
     sparse_x = replace(data, x=sp.csr_matrix(data.x))
     torch.testing.assert_close(embed(model, NeighbourSampler(sparse_x, graphs, CPU), chunk_size=17), expected)
+    rows = []  # the largest matrices of the embedding (the contrastive decoder's, a column per gene) are chunked
+    part = model.decoder if name == "contrastive" else model.projection
+    part.register_forward_hook(lambda module, inputs, output: rows.append(len(output)))
+    torch.testing.assert_close(embed(model, FullBatchSampler(data, graphs, CPU), chunk_size=17), expected)
+    assert rows and max(rows) <= 17 and sum(rows) == data.x.shape[0]
 
 
 def _train(name, seed, minibatch, data=None, n_steps=40):

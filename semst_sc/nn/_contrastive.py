@@ -107,5 +107,15 @@ class ContrastiveGCN(SpotEncoder):
 
     @torch.no_grad()
     def embed(self, batch: Batch, chunk_size: int = 65_536) -> torch.Tensor:
-        """Return the seeds' reconstruction, decoded from their (modulated) representation over the graph."""
-        return self.decode(self.encode(batch)["spatial"], batch.adjacency["spatial"])[: batch.n_seeds]
+        """Return the seeds' reconstruction, decoded from their (modulated) representation over the graph.
+
+        The decoder, whose output has a column per gene, runs on ``chunk_size`` seeds at a time into one tensor.
+        """
+        n = batch.n_seeds
+        pooled = torch.sparse.mm(batch.adjacency["spatial"], self.encode(batch)["spatial"])[:n]  # A h, as decode
+        out = None
+        for start in range(0, n, chunk_size):
+            part = self.decoder(pooled[start : start + chunk_size])
+            out = part.new_empty((n, part.shape[1])) if out is None else out
+            out[start : start + len(part)] = part
+        return out
