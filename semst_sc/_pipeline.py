@@ -163,9 +163,9 @@ def run_pipeline(
     Returns
     -------
     ``None``, or a copy when ``copy=True`` (a SpatialData for a SpatialData). Writes the domains in
-    ``obs['semst_domain']``, the embeddings ``obsm['X_semst']`` and ``obsm['X_semantic']``, the graphs in ``obsp``,
-    each step's ``uns[...]['params']`` (and ``uns['semst']['loss_history']``) and the modelled genes in
-    ``var['semst_modelled']``; with ``keep_intermediates=True`` also ``layers['semst_scaled']``; for a SpatialData
+    ``obs['semst_domain']``, the embeddings ``obsm['X_semst']`` and (with ``semantics``) ``obsm['X_semantic']``, the
+    graphs in ``obsp``, each step's ``uns[...]['params']`` (and ``uns['semst']['loss_history']``) and the modelled genes
+    in ``var['semst_modelled']``; with ``keep_intermediates=True`` also ``layers['semst_scaled']``; for a SpatialData
     table without coordinates, ``obsm['spatial']``. ``X``, the raw counts and every key the input already had are left
     as they were (only semst_sc's own keys, and the spatial graph when ``spatial_neighbors`` asks for a new one, are
     replaced). A SpatialData's table is updated in memory; to save it into the .zarr store it was read from:

@@ -1,8 +1,9 @@
 """Data-parallel training across processes and machines with ``torch.distributed``, as launched by ``torchrun``.
 
-Every process runs the same program on the same data; :func:`~semst_sc.nn.train_minibatch` gives each its share of
-every step's seeds and :class:`~torch.nn.parallel.DistributedDataParallel` averages the gradients. The first process
-(rank 0) embeds the cells and shares the result with the others.
+Every process runs the same program on the same data; :func:`~semst_sc.nn.train` with a
+:class:`~semst_sc.nn.NeighbourSampler` gives each its share of every step's seeds and
+:class:`~torch.nn.parallel.DistributedDataParallel` averages the gradients. The first process (rank 0) embeds the cells
+and shares the result with the others.
 """
 
 from __future__ import annotations

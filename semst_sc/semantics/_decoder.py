@@ -119,7 +119,7 @@ class DecoderEncoder:
                 marker = C.GENES_MARKER
                 starts = [t.find(marker) + len(marker) if marker in t else 0 for t in batch]
                 mask &= enc["offset_mapping"][..., 0] >= torch.tensor(starts)[:, None]
-            with torch.inference_mode():
+            with torch.inference_mode(), settings.torch_threads():  # the threads asked for, as the sentence model
                 hidden = self.model(
                     input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
                 ).last_hidden_state.float()

@@ -120,9 +120,9 @@ def annotate_domains(
     -------
     ``None``, or a copy when ``copy=True``. Writes
 
-    ``obs['semst_domain_name']``
+    ``obs['{key_added}']`` (``'semst_domain_name'``)
         The name of each spot's domain (categorical; ``"unassigned"`` below ``min_confidence``).
-    ``uns['semst_domain_annotation']``
+    ``uns[...]`` (``'semst_domain_annotation'``: ``key_added`` with ``_annotation`` for ``_name``)
         ``domains``: one row per domain (``domain``, ``name``, ``confidence`` in [0, 1], ``best_match`` (the entry
         the domain was matched to: its name above ``min_confidence``), ``score``, ``first_choice`` (the entry that
         fits the domain best on its own; another domain may fit it better), ``runner_up`` (the best entry no other

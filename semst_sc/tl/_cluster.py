@@ -71,7 +71,8 @@ def cluster(
     use_rep
         ``obsm`` key of the embedding.
     n_pcs
-        Principal components used by ``gmm`` and ``kmeans``; ``None`` uses the embedding as is.
+        Principal components the methods cluster (``leiden`` aside, which reads the embedding's neighbour graph);
+        ``None`` uses the embedding as is.
     refine
         Relabel each observation with the label more than half of its surroundings share, when there is one
         (:func:`semst_sc.tl.refine`): at cell resolution its neighbourhood (``obsp['semst_neighbourhood']``, the
@@ -213,8 +214,8 @@ def cluster(
     return out if copy else None
 
 
-def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info) -> np.ndarray:
-    """Fit a mixture on ``rep[fit_rows]`` (all rows when ``None``) and label every row."""
+def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info) -> tuple[np.ndarray, int]:
+    """Fit a mixture on ``rep[fit_rows]`` (all rows when ``None``); return every row's label and the K fitted."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 

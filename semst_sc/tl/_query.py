@@ -82,10 +82,10 @@ def query(
     -------
     ``None``, or a copy when ``copy=True``. Writes
 
-    ``obs['semst_query']``
+    ``obs['{key_added}']`` (``'semst_query'``)
         The score of each spot (float32, standardised: 0 is the average spot, positive where the query's genes are
         high).
-    ``uns['semst_query']``
+    ``uns['{key_added}']``
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
         and ``via``: the catalogue entry it came through, or ``""`` for its own text); ``params`` (``text``,
         ``organism``, ``gene_text``, ``model``, ``n_genes``, ``catalogue``, and ``best_entry`` with its similarity

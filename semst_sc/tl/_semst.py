@@ -103,9 +103,9 @@ def semst(
     -------
     ``None``, or a copy when ``copy=True``. Writes
 
-    ``obsm['X_semst']``
+    ``obsm['{key_added}']`` (``'X_semst'``)
         The embedding (float32, n_obs x the encoder's embedding size).
-    ``uns['semst']``
+    ``uns[...]`` (``'semst'``: ``key_added`` without its ``X_``, as scanpy's ``X_pca`` and ``pca``)
         ``params`` (encoder, its settings and the training settings) and ``loss_history`` (per-step total and
         each loss term).
     """
