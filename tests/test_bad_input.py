@@ -332,3 +332,20 @@ def test_cluster_and_refine_write_nothing_until_their_work_is_done(processed, mo
         step[module]()
     _assert_untouched(processed, snap)
     assert processed.uns["semst_domain"]["params"] == params
+
+
+def test_counts_of_things_are_integers(processed):
+    """A bool or a fraction where a count belongs is refused with the same message everywhere."""
+    calls = {
+        "n_epochs": lambda v: sst.tl.semst(processed, n_epochs=v, copy=True),
+        "n_top_genes": lambda v: sst.pp.prepare(processed, n_top_genes=v, copy=True),
+        "n_genes": lambda v: sst.tl.query(processed, "myelination", n_genes=v, gene_text=False),
+        "n_markers": lambda v: sst.tl.annotate_domains(processed, n_markers=v, gene_text=False, copy=True),
+        "sample_size": lambda v: sst.tl.cluster(processed, 3, sample_size=v, copy=True),
+    }
+    for name, call in calls.items():
+        for bad in (True, 2.5, 0):
+            with pytest.raises(ValueError, match=rf"{name} must be a positive integer"):
+                call(bad)
+    with pytest.raises(ValueError, match=r"n_terms must be a non-negative integer, got -1"):
+        sst.tl.annotate_domains(processed, n_terms=-1, gene_text=False, copy=True)

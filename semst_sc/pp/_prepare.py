@@ -117,8 +117,7 @@ def prepare(
     layer, counts, integer_counts = find_counts(adata, layer)
     where = "adata.X" if layer is None else f"layers['{layer}']"
     counts = as_csr(counts, np.float32)
-    if n_top_genes < 1:
-        raise ValueError(f"n_top_genes must be positive, got {n_top_genes}")
+    check_integer(n_top_genes, "n_top_genes")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
     check_integer(neighbourhood_size, "neighbourhood_size", optional=True)

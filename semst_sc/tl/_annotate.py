@@ -11,7 +11,7 @@ from scipy.stats import false_discovery_control, hypergeom
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata
+from .._utils import check_adata, check_integer
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
 
@@ -140,8 +140,8 @@ def annotate_domains(
     if not 0 <= text_weight <= 1:
         raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
     check_tissue(tissue)
-    if n_markers < 1 or n_terms < 0:
-        raise ValueError(f"n_markers must be positive and n_terms >= 0, got {n_markers} and {n_terms}")
+    check_integer(n_markers, "n_markers")
+    check_integer(n_terms, "n_terms", minimum=0)
     labels = pd.Categorical(adata.obs[domain_key].astype("string").astype(object))
     sizes = pd.Series(labels).value_counts()
     small = sizes[sizes < 2]

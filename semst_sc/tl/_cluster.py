@@ -150,8 +150,7 @@ def cluster(
     needs_graph = estimate_on_graph or merge_extra
     spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if needs_graph else None
     vote, refined_over = vote_graph(adata, connectivity_key) if refine else (None, None)  # checked before the fit
-    if sample_size is not None and sample_size < 1:
-        raise ValueError(f"sample_size must be positive or None, got {sample_size}")
+    check_integer(sample_size, "sample_size", optional=True)
 
     info: dict = {}
     if method == "leiden":

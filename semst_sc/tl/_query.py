@@ -9,7 +9,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata
+from .._utils import check_adata, check_integer
 from ._catalogue import MARKER_SYMBOLS, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, source
 
@@ -94,8 +94,7 @@ def query(
     check_adata(adata)
     if not isinstance(text, str) or not any(character.isalnum() for character in text):
         raise ValueError(f"the query text is empty: give words to search for, e.g. 'myelination', got {text!r}")
-    if n_genes < 1:
-        raise ValueError(f"n_genes must be positive, got {n_genes}")
+    check_integer(n_genes, "n_genes")
     X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS if catalogue else frozenset())
     keep = np.array([not is_noise(s) for s in symbols], dtype=bool)
     if not keep.any():

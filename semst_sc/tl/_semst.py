@@ -14,7 +14,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._settings import settings
-from .._utils import check_adata, prepared_counts, require_graph, require_obsm, require_prepared
+from .._utils import check_adata, check_integer, prepared_counts, require_graph, require_obsm, require_prepared
 
 #: training settings ``train_kwargs`` may hold, with their defaults (``None`` for weight_decay: the encoder's)
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -124,8 +124,7 @@ def semst(
     _check_encoder_kwargs(cls, encoder_kwargs)
     name = encoder if isinstance(encoder, str) else cls.__name__
     n_epochs = cls.n_epochs if n_epochs is None else n_epochs
-    if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
-        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+    check_integer(n_epochs, "n_epochs")
     weight_decay = cls.weight_decay if options["weight_decay"] is None else options["weight_decay"]
     use_minibatch = _use_minibatch(options["minibatch"], options["distributed"], cls, adata.n_obs)
     genes = require_prepared(adata)
