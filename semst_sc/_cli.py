@@ -573,7 +573,7 @@ def _run(args) -> int:
         _write_store(data, args.output)
     else:
         adata.write_h5ad(args.output, compression="gzip")  # counts and graphs compress well: about half the size
-    n = adata.obs["semst_domain"].nunique()
+    n = adata.obs[C.DOMAIN_KEY].nunique()
     sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
     print(f"semst-sc: {adata.n_obs} spots{sections} in {n} domains -> {args.output}")
     return 0
@@ -606,9 +606,9 @@ def _named(adata, library_key: str | None):
     import anndata as ad
     import pandas as pd
 
-    names = adata.uns["semst_domain_annotation"]["domains"].set_index("domain")["name"]
-    domains = adata.obs["semst_domain"].astype(str)
-    obs = pd.DataFrame({"semst_domain": pd.Categorical(domains + ": " + domains.map(names).astype(str))})
+    names = adata.uns[C.ANNOTATION_KEY]["domains"].set_index("domain")["name"]
+    domains = adata.obs[C.DOMAIN_KEY].astype(str)
+    obs = pd.DataFrame({C.DOMAIN_KEY: pd.Categorical(domains + ": " + domains.map(names).astype(str))})
     obs.index = adata.obs_names
     if library_key is not None:
         obs[library_key] = adata.obs[library_key]
@@ -628,6 +628,7 @@ def _query(args) -> int:
             raise FileNotFoundError(f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or a table path")
     _setup(args)
     from . import pl, tl
+    from ._utils import params_of
 
     adata = _read_h5ad(args.input)
     tl.query(
@@ -638,11 +639,11 @@ def _query(args) -> int:
         gene_symbols=args.gene_symbols,
         n_genes=args.n_genes,
     )
-    genes = adata.uns["semst_query"]["genes"].head(10)
+    genes = adata.uns[C.QUERY_KEY]["genes"].head(10)
     genes = genes[genes["weight"] >= 0.01]  # the genes that weigh in, not those listed at ~0
     top = ", ".join(f"{gene} ({weight:.2f})" for gene, weight in zip(genes["gene"], genes["weight"], strict=True))
     if args.plot is not None:  # a panel per section of a joint run
-        library_key = adata.uns.get(C.PREPARE_KEY, {}).get("params", {}).get("library_key") or None
+        library_key = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key") or None
         library_key = library_key if library_key in adata.obs else None
         pl.query(adata, library_key=library_key, vmin=args.vmin, vmax=args.vmax, show=False, save=str(args.plot))
     if args.output is not None:
@@ -675,17 +676,17 @@ def _train(args) -> int:
         encoder=args.encoder,
         train_kwargs=train_kwargs,
         n_epochs=args.epochs,
-        semantic_key=None if args.no_semantics else "X_semantic",
+        semantic_key=None if args.no_semantics else C.SEMANTIC_KEY,
         rng=args.seed,
     )
     if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
         return 0
     if args.output.suffix.lower() == ".npy":
-        np.save(args.output, adata.obsm["X_semst"])
+        np.save(args.output, adata.obsm[C.EMBEDDING_KEY])
     else:
         dropped = _drop_domains_of_earlier_embedding(adata)
         adata.write_h5ad(args.output)
-    world_size = adata.uns["semst"]["params"]["world_size"]
+    world_size = adata.uns[C.uns_key(C.EMBEDDING_KEY)]["params"]["world_size"]
     print(f"semst-sc: embedded {adata.n_obs} spots ({world_size} process(es)) -> {args.output}")
     if args.output.suffix.lower() != ".npy" and dropped:
         print(f"semst-sc: left out {', '.join(dropped)}: made from the input's embedding, not this one; cluster again")
@@ -726,7 +727,7 @@ def _demo(args) -> int:
     scores = metrics.evaluate(adata, "domain")
     pl.domains(
         adata,
-        color=["domain", "semst_domain"],
+        color=["domain", C.DOMAIN_KEY],
         title=["simulated truth", "SemST domains"],
         show=False,
         save=str(args.output_dir / "domains.png"),

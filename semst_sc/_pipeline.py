@@ -288,7 +288,7 @@ def run_pipeline(
             **steps.get("gene_semantics", {}),
         )
     semst_kwargs = {"encoder": encoder, "encoder_kwargs": encoder_kwargs, **steps.get("semst", {})}
-    semst_kwargs["semantic_key"] = "X_semantic" if semantics else None
+    semst_kwargs["semantic_key"] = C.SEMANTIC_KEY if semantics else None
     cluster_kwargs = {"refine": refine, "merge_extra": merge_extra, **steps.get("cluster", {})}
     _train_and_cluster(work, n_init, n_clusters, rng, semst_kwargs, cluster_kwargs)
     if not keep_intermediates:

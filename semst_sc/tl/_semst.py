@@ -14,7 +14,15 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._settings import settings
-from .._utils import check_adata, check_integer, prepared_counts, require_graph, require_obsm, require_prepared
+from .._utils import (
+    check_adata,
+    check_integer,
+    params_of,
+    prepared_counts,
+    require_graph,
+    require_obsm,
+    require_prepared,
+)
 
 #: training settings ``train_kwargs`` may hold, with their defaults (``None`` for weight_decay: the encoder's)
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -292,7 +300,7 @@ def _auto_encoder(adata: AnnData, options: dict, encoder_kwargs: dict | None, co
     """
     from ..nn import AUTO_MINIBATCH_SPOTS
 
-    params = adata.uns.get(C.PREPARE_KEY, {}).get("params", {})
+    params = params_of(adata.uns.get(C.PREPARE_KEY))
     library_key = params.get("library_key") or None
     several = library_key is not None and library_key in adata.obs and adata.obs[library_key].nunique() > 1
     full_batch = options["minibatch"] is not True and not options["distributed"] and adata.n_obs < AUTO_MINIBATCH_SPOTS
