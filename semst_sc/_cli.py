@@ -443,6 +443,20 @@ def _write_store(sdata, path: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _write_h5ad(adata, path: Path, **kwargs) -> None:
+    """Write ``adata`` to ``path`` through a hidden file beside it, renamed when complete.
+
+    An interrupted write leaves any earlier file at ``path`` (the input itself, when ``--output`` names it) whole.
+    """
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".h5ad", dir=path.parent)
+    os.close(handle)
+    try:
+        adata.write_h5ad(partial, **kwargs)
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
 def _setup(args) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import scanpy as sc
@@ -486,6 +500,8 @@ def _run(args) -> int:
             "give an .h5ad"
         )
     if to_store:
+        if args.output.resolve().is_relative_to(args.input.resolve()):
+            raise ValueError(f"--output {args.output} lies inside the input store: give a path outside {args.input}")
         _check_new_store(args.output, "--output")
     else:
         _check_output(args.output, "--output", (".h5ad", ".zarr") if store else (".h5ad",))
@@ -572,7 +588,7 @@ def _run(args) -> int:
     if to_store:
         _write_store(data, args.output)
     else:
-        adata.write_h5ad(args.output, compression="gzip")  # counts and graphs compress well: about half the size
+        _write_h5ad(adata, args.output, compression="gzip")  # counts and graphs compress well: about half the size
     n = adata.obs[C.DOMAIN_KEY].nunique()
     sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
     print(f"semst-sc: {adata.n_obs} spots{sections} in {n} domains -> {args.output}")
@@ -647,7 +663,7 @@ def _query(args) -> int:
         library_key = library_key if library_key in adata.obs else None
         pl.query(adata, library_key=library_key, vmin=args.vmin, vmax=args.vmax, show=False, save=str(args.plot))
     if args.output is not None:
-        adata.write_h5ad(args.output, compression="gzip")
+        _write_h5ad(adata, args.output, compression="gzip")
     written = [str(p) for p in (args.plot, args.output) if p is not None]
     print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} spots; top genes: {top}"
           + (f" -> {', '.join(written)}" if written else ""))  # fmt: skip
@@ -685,7 +701,7 @@ def _train(args) -> int:
         np.save(args.output, adata.obsm[C.EMBEDDING_KEY])
     else:
         dropped = _drop_domains_of_earlier_embedding(adata)
-        adata.write_h5ad(args.output)
+        _write_h5ad(adata, args.output)
     world_size = adata.uns[C.uns_key(C.EMBEDDING_KEY)]["params"]["world_size"]
     print(f"semst-sc: embedded {adata.n_obs} spots ({world_size} process(es)) -> {args.output}")
     if args.output.suffix.lower() != ".npy" and dropped:

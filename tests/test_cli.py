@@ -3,6 +3,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -172,6 +173,7 @@ def test_help_imports_no_torch_and_unknown_encoder_fails_first(slide, tmp_path, 
 
 _NO_HEAVY_IMPORTS = """
 import sys
+from pathlib import Path
 from semst_sc._cli import main
 codes = []
 for argv in {argvs!r}:
@@ -439,12 +441,13 @@ def test_run_on_a_store_fails_before_any_work(store, slide, tmp_path, capsys, no
         ([str(bare), "--output", str(tmp_path / "o.csv")], "--output must end in .h5ad or .zarr"),
         ([str(bare), "--output", str(tmp_path / "o.zarr"), "--count-file", "m.h5"], "is a SpatialData .zarr store"),
         ([str(bare), "--output", str(tmp_path / "o.zarr"), "--table-key", "cells"], "table 'cells' not found"),
+        ([str(bare), "--output", str(bare / "inner.zarr")], "lies inside the input store"),
     ]
     for args, message in cases:
         assert main(["run", *args, "--quiet"]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("semst-sc: error:") and message in err and "\n" not in err, (args, err)
-    assert no_work == [] and not (tmp_path / "o.zarr").exists()
+    assert no_work == [] and not (tmp_path / "o.zarr").exists() and not (bare / "inner.zarr").exists()
     monkeypatch.setitem(sys.modules, "spatialdata", None)  # spatialdata not installed
     assert main(["run", str(bare), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
     assert "needs the spatialdata package: pip install spatialdata" in capsys.readouterr().err
@@ -564,3 +567,17 @@ def test_run_on_an_anndata_zarr_says_what_it_is(tissue, tmp_path, capsys, no_wor
     err = capsys.readouterr().err
     assert "is an AnnData written with write_zarr, not a SpatialData store" in err and "write_h5ad" in err
     assert no_work == []
+
+
+def test_an_interrupted_write_leaves_the_file_there_whole(slide, tmp_path, capsys, monkeypatch):
+    before = slide.read_bytes()
+
+    def interrupted(adata, path, **kwargs):
+        Path(path).write_bytes(b"half an h5ad")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ad.AnnData, "write_h5ad", interrupted)
+    args = ["run", str(slide), "--output", str(slide), "--n-clusters", "3", "--epochs", "2", "--no-semantics"]
+    assert main([*args, "--quiet"]) == 1  # the output names the input: it was read whole, then written over
+    assert "No space left on device" in capsys.readouterr().err
+    assert slide.read_bytes() == before and sorted(p.name for p in slide.parent.iterdir()) == [slide.name]
