@@ -173,6 +173,10 @@ def test_balanced_feature_graph_draws_neighbours_from_every_section(joined):
     assert (in_a >= 7).all() and (in_b >= 7).all()  # ceil(14 / 2) per section, before symmetrisation adds more
     assert graph.diagonal().sum() == 0
     assert joined.uns["semst_feature_neighbors"]["params"]["balanced"]
+    sst.pp.feature_graph(joined, library_key="library_id", n_comps=None)  # no SVD: the search runs on sparse rows
+    assert joined.uns["semst_feature_neighbors"]["params"]["n_comps"] == 0
+    graph = sp.csr_matrix(joined.obsp["semst_feature_connectivities"])
+    assert (np.asarray(graph[:, sections == "A"].sum(axis=1)).ravel() >= 7).all()
 
 
 def test_joint_pipeline_gives_one_set_of_domains_and_leaves_the_input(joined):

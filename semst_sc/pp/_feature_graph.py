@@ -172,7 +172,7 @@ def _neighbours(
 
         index = NNDescent(_float32(reference), n_neighbors=k + slack + 1, random_state=rng)
         indices, distances = index.query(_float32(query), k=k + 1)
-    own = np.full(len(query), -1)
+    own = np.full(query.shape[0], -1)
     own[exclude_self] = np.arange(len(exclude_self))
     order = np.argsort(indices == own[:, None], axis=1, kind="stable")[:, :k]  # the spot itself last, then dropped
     return np.take_along_axis(indices, order, axis=1), np.take_along_axis(distances, order, axis=1)
