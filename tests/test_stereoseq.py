@@ -78,7 +78,13 @@ def test_read_gem_of_cells(bins, tmp_path, monkeypatch):
         ("#FileFormat=GEMv0.1\ngene\tx\ty\tcount\nA\t1\t2\t3\n", {}, r"no column geneID, MIDCount after its 1 '#'"),
         ("geneID\tx\ty\tMIDCount\nA\t1\t2\t3\n", {"bin_size": "cell"}, "no column CellID"),
         ("geneID\tx\ty\tMIDCount\nA\t1\t2\t3\n", {"bin_size": 0}, "bin_size must be a positive integer"),
-        ("geneID\tx\ty\tMIDCount\n\t1\t2\t3\n", {}, "a row without a gene"),
+        ("geneID\tx\ty\tMIDCount\nA\t1\t2\t3\n\t1\t2\t3\n", {}, "row 2 after the column names has no geneID"),
+        ("geneID\tx\ty\tMIDCount\nA\t\t2\t3\n", {}, "row 1 after the column names has no x"),
+        ("geneID\tx\ty\tMIDCount\nA\t1\t2\t-3\n", {}, "negative counts in column MIDCount"),
+        ("geneID\tx\ty\tMIDCount\nA\t1\t2\tabc\n", {}, "could not be read as a Stereo-seq GEM file"),
+        ("", {}, "could not be read as a Stereo-seq GEM file"),
+        ("#FileFormat=GEMv0.1\n", {}, "could not be read as a Stereo-seq GEM file"),
+        ("geneID\tx\ty\tMIDCount\nA\t1\t2\t0\n", {}, "holds no counts"),
     ],
 )
 def test_read_gem_bad_files(tmp_path, text, kwargs, match):
@@ -88,3 +94,30 @@ def test_read_gem_bad_files(tmp_path, text, kwargs, match):
         read_gem(path, **kwargs)
     with pytest.raises(FileNotFoundError, match="not found"):
         read_gem(tmp_path / "missing.gem")
+
+
+def test_read_gem_reads_names_as_text_and_leaves_out_what_holds_nothing(tmp_path, caplog):
+    import gzip
+
+    from fakes import scanpy_warnings
+
+    path = tmp_path / "odd.gem"
+    rows = ["geneID\tgeneName\tx\ty\tMIDCounts\tCellID", "E1\tNA\t1\t1\t2\t7", "E2\tnan\t3\t1\t1\t7",
+            "E3\t\t5\t5\t4\tNone", "E4\tActb\t9\t9\t0\t8", "E4\tActb\t9\t9\t5\t"]  # fmt: skip
+    path.write_text("\n".join(rows) + "\n")
+    bins = read_gem(path, bin_size=50)
+    assert list(bins.var_names) == ["NA", "nan", "E3", "Actb"]  # text, and a missing symbol is its geneID
+    assert bins.X.sum() == 12 and bins.n_obs == 1
+    logged = scanpy_warnings(lambda: read_gem(path, bin_size="cell"))
+    assert "1 rows without a CellID (DNBs in no cell) are left out" in logged
+    cells = read_gem(path, bin_size="cell")
+    assert sorted(cells.obs_names) == ["7", "None"]  # cell 8 held only a zero count
+    np.testing.assert_allclose(cells["7"].obsm["spatial"], [[(1 * 2 + 3 * 1) / 3, 1]])
+    cells.write_h5ad(tmp_path / "cells.h5ad")
+    truncated = tmp_path / "cut.gem.gz"
+    truncated.write_bytes(gzip.compress(path.read_bytes() * 50)[:-40])
+    plain = tmp_path / "plain.gem.gz"
+    plain.write_text(path.read_text())
+    for bad in (truncated, plain):
+        with pytest.raises(ValueError, match=f"{bad.name} could not be read as a Stereo-seq GEM file"):
+            read_gem(bad)

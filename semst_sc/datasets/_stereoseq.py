@@ -59,7 +59,7 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     if not path.is_file():
         raise FileNotFoundError(f"GEM file {path} not found")
     header, n_header = _header(path)
-    columns = list(pd.read_csv(path, sep="\t", skiprows=n_header, nrows=0).columns)
+    columns = list(next(_chunks(path, n_header, nrows=0)).columns)
     gene_column = next((c for c in GENE_COLUMNS if c in columns), None)
     count_column = next((c for c in COUNT_COLUMNS if c in columns), None)
     missing = [name for name, found in (("geneID", gene_column), ("MIDCount", count_column)) if found is None]
@@ -76,24 +76,34 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     genes: dict[str, int] = {}  # gene key -> column
     symbols: list[str] = []
     sums, positions = [], []  # (bin or cell, gene) sums; and each cell's count-weighted position sums
-    n_rows = 0
+    n_rows = n_read = n_outside = 0
     usecols = [c for c in (gene_column, ids, "x", "y", count_column, "CellID" if cells else None) if c]
     dtype = {gene_column: str, ids: str, "x": np.float64, "y": np.float64, count_column: np.float64, "CellID": str}
     dtype = {column: kind for column, kind in dtype.items() if column in usecols}
-    rows = pd.read_csv(path, sep="\t", skiprows=n_header, usecols=usecols, dtype=dtype, chunksize=CHUNK_ROWS)
-    for chunk in rows:
+    for chunk in _chunks(path, n_header, usecols=usecols, dtype=dtype, chunksize=CHUNK_ROWS):
+        for column in (ids or gene_column, "x", "y", count_column):
+            if chunk[column].isna().any():
+                row = n_read + int(chunk[column].isna().to_numpy().argmax()) + 1
+                raise ValueError(f"{path.name}: row {row} after the column names has no {column}")
+        if (chunk[count_column] < 0).any():
+            raise ValueError(f"{path.name}: negative counts in column {count_column}: a GEM holds counts")
+        n_read += len(chunk)
+        chunk = chunk[chunk[count_column] > 0]  # a row without a count adds nothing
+        if cells:
+            outside = chunk["CellID"].isna().to_numpy()  # DNBs in no cell
+            n_outside += int(outside.sum())
+            chunk = chunk[~outside]
         key = chunk[ids or gene_column]
-        if key.isna().any():
-            raise ValueError(f"{path.name}: a row without a gene in column {key.name} (e.g. row {key.isna().argmax()})")
         codes, uniques = pd.factorize(key)
-        names = chunk[gene_column].to_numpy()[np.unique(codes, return_index=True)[1]]
+        names = chunk[gene_column] if ids is None else chunk[gene_column].fillna(chunk[ids])  # no symbol: its ID
+        names = names.to_numpy()[np.unique(codes, return_index=True)[1]]
         for gene, symbol in zip(uniques, names, strict=True):
             if gene not in genes:
                 genes[gene] = len(genes)
                 symbols.append(symbol)
         counts = chunk[count_column].to_numpy()
         x, y = chunk["x"].to_numpy(), chunk["y"].to_numpy()
-        frame = pd.DataFrame({"gene": np.array([genes[u] for u in uniques])[codes], "count": counts})
+        frame = pd.DataFrame({"gene": np.array([genes[u] for u in uniques], dtype=np.int64)[codes], "count": counts})
         if cells:
             frame["CellID"] = chunk["CellID"].to_numpy()
             weighted = pd.DataFrame({"CellID": frame["CellID"], "x": x * counts, "y": y * counts, "count": counts})
@@ -106,8 +116,10 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
         if n_rows > 2 * len(sums[0]):  # merged when the parts outgrow the running sum: memory grows with the bins
             sums = [_merge(sums, [*keys, "gene"])]
             n_rows = len(sums[0])
-    if not sums or not genes:
-        raise ValueError(f"{path.name} holds no counts: its header names the columns but no row follows")
+    if n_outside:
+        logg.warning(f"{path.name}: {n_outside} rows without a CellID (DNBs in no cell) are left out")
+    if not genes:
+        raise ValueError(f"{path.name} holds no counts: no row with a count follows the column names")
     total = _merge(sums, [*keys, "gene"]).sort_values([*keys, "gene"], ignore_index=True)
     observations = total[keys].drop_duplicates().reset_index(drop=True)
     row = pd.MultiIndex.from_frame(observations).get_indexer(pd.MultiIndex.from_frame(total[keys]))
@@ -116,8 +128,7 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     )
     if cells:
         where = positions[0].set_index("CellID").loc[observations["CellID"]]
-        weight = np.maximum(where["count"].to_numpy(), np.finfo(float).tiny)  # a cell of zero counts: its DNBs' sum
-        spatial = where[["x", "y"]].to_numpy() / weight[:, None]
+        spatial = where[["x", "y"]].to_numpy() / where["count"].to_numpy()[:, None]  # every row here has a count
         obs = pd.DataFrame({"cell_id": observations["CellID"].to_numpy()})
         obs.index = obs["cell_id"].astype(str).to_numpy()
     else:
@@ -138,6 +149,31 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     return adata
 
 
+def _chunks(path: Path, n_header: int, **kwargs):
+    """Yield the tab-separated table after the header in chunks; a file that cannot be parsed gives a clear error.
+
+    Only an empty field is missing: a gene named ``NA`` or a cell ``None`` is text.
+    """
+    try:
+        reader = pd.read_csv(path, sep="\t", skiprows=n_header, keep_default_na=False, na_values=[""], **kwargs)
+        yield from [reader] if "chunksize" not in kwargs else reader
+    except UNREADABLE as error:
+        raise _unreadable(path, error) from error
+
+
+#: what pandas, gzip and the file system raise on a file that is not a readable GEM (EmptyDataError is a ValueError)
+UNREADABLE = (OSError, EOFError, ValueError, pd.errors.ParserError)
+
+
+def _unreadable(path: Path, error: Exception) -> ValueError:
+    """Return the error that says ``path`` could not be read as a GEM file, and why."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return ValueError(
+        f"{path.name} could not be read as a Stereo-seq GEM file ({reason}): a tab-separated table of geneID, x, y "
+        "and MIDCount after '#' header lines, plain or gzip-compressed"
+    )
+
+
 def _merge(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     """Return the sums of the other columns of ``parts`` by ``keys``, one row per key."""
     return pd.concat(parts, ignore_index=True).groupby(keys, sort=False).sum().reset_index()
@@ -147,12 +183,15 @@ def _header(path: Path) -> tuple[dict[str, str], int]:
     """Return the ``#key=value`` lines at the top of a GEM file as a dict, and how many ``#`` lines there are."""
     header, n = {}, 0
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt") as handle:
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            n += 1
-            key, _, value = line[1:].strip().partition("=")
-            if key:
-                header[key] = value
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first line
+            for line in handle:
+                if not line.startswith("#"):
+                    break
+                n += 1
+                key, _, value = line[1:].strip().partition("=")
+                if key:
+                    header[key.replace("/", "_")] = value  # anndata would nest a key holding "/"
+    except UNREADABLE as error:
+        raise _unreadable(path, error) from error
     return header, n
