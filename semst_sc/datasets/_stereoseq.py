@@ -31,14 +31,17 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
         optionally ``ExonCount`` and, in a cell-bin GEM, ``CellID``; one row per gene and DNB.
     bin_size
         DNBs per side of a square bin: 50 (the default, "bin50": 25 µm at the chip's 500 nm pitch, the size of a
-        Visium spot), or e.g. 20, 100, 200. ``"cell"``: counts summed per ``CellID`` (a cell-bin GEM).
+        Visium spot), or e.g. 20, 100, 200. ``"cell"``: counts summed per ``CellID`` (a cell-bin GEM); rows without
+        a ``CellID`` (DNBs in no cell) are left out, with a warning.
 
     Returns
     -------
     AnnData with one observation per bin (or cell) holding counts, read in chunks of rows (memory grows with the
-    bins, not the rows), and
+    bins, not the rows; rows of count 0 are left out; only an empty field is missing, so a gene named ``NA`` is
+    text), and
 
-    - ``X``: raw counts (CSR, float32); ``var_names``: ``geneName`` when present, else ``geneID``, made unique;
+    - ``X``: raw counts (CSR, float32); ``var_names``: ``geneName`` when present (``geneID`` where it is empty),
+      else ``geneID``, made unique;
       ``var['gene_ids']``: ``geneID`` (when ``geneName`` names the genes);
     - ``obs['array_col']``, ``obs['array_row']``: the bin's column and row (``x // bin_size``, ``y // bin_size``);
       cells: ``obs['cell_id']``;
