@@ -310,20 +310,32 @@ _positive_int, _seed = _integer(1), _integer(0)
 
 
 def _colour_end(text: str) -> float | str:
-    """Argparse type of ``--vmin``/``--vmax``: a number, or a percentile of the scores as scanpy writes it (``p99``)."""
-    number = text[1:] if text.startswith("p") else text
-    try:
-        value = float(number)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value) or (number != text and not 0 <= value <= 100):
-        raise argparse.ArgumentTypeError(f"must be a number or a percentile 'p0'-'p100' (e.g. 'p99'), got {text!r}")
-    return text if number != text else value
+    """Argparse type of ``--vmin``/``--vmax``: a number, or a percentile of the scores as scanpy writes it (``p99``).
+
+    A percentile is ``p`` and digits with at most one point, 0 to 100, as :func:`semst_sc.pl.query` reads it.
+    """
+    if text.startswith("p"):
+        number = text[1:]
+        if number.replace(".", "", 1).isdecimal() and float(number) <= 100:
+            return text
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return value
+    raise argparse.ArgumentTypeError(f"must be a number or a percentile 'p0'-'p100' (e.g. 'p99'), got {text!r}")
 
 
 def _bin_size(text: str) -> int | str:
     """Argparse type of ``--bin-size``: a positive integer or ``cell``."""
-    return text if text == "cell" else _positive_int(text)
+    if text == "cell":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'cell', got {text!r}") from None
 
 
 def _check_input(path: Path, *, folder_ok: bool) -> None:
@@ -448,10 +460,14 @@ def _write_h5ad(adata, path: Path, **kwargs) -> None:
 
     An interrupted write leaves any earlier file at ``path`` (the input itself, when ``--output`` names it) whole.
     """
+    path = path.resolve()  # through a symbolic link to its target, as writing in place would
     handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".h5ad", dir=path.parent)
     os.close(handle)
     try:
         adata.write_h5ad(partial, **kwargs)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)  # as a file written in place (mkstemp makes it private)
         os.replace(partial, path)
     finally:
         Path(partial).unlink(missing_ok=True)
@@ -639,6 +655,8 @@ def _query(args) -> int:
         _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
     if args.output is not None:
         _check_output(args.output, "--output", (".h5ad",))
+    if isinstance(args.vmin, float) and isinstance(args.vmax, float) and args.vmin > args.vmax:
+        raise ValueError(f"--vmin {args.vmin:g} is above --vmax {args.vmax:g}: the colour scale runs from low to high")
     if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
         if not Path(args.gene_text).expanduser().exists():
             raise FileNotFoundError(f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or a table path")

@@ -261,7 +261,7 @@ def no_work(monkeypatch):
         (["--plot", "{tmp}/map.xyz"], 1, "--plot must end in .png, .pdf, .svg"),
         (["--count-file", "raw.h5"], 1, "--count-file names the matrix inside a Space Ranger folder"),
         (["--bin-size", "50"], 1, "--bin-size sums the DNBs of a Stereo-seq GEM input into bins"),
-        (["--bin-size", "cells"], 2, "argument --bin-size: must be a positive integer, got 'cells'"),
+        (["--bin-size", "cells"], 2, "argument --bin-size: must be a positive integer or 'cell', got 'cells'"),
     ],
 )
 def test_run_fails_before_any_work(slide, tmp_path, capsys, no_work, args, code, message):
@@ -498,10 +498,12 @@ def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys, mo
     clim = drawn[-1].axes[0].collections[0].get_clim()
     np.testing.assert_allclose(clim, (0, np.percentile(scores, 90)), rtol=1e-6)
     plt.close("all")
-    for bad in ("p101", "high", "nan"):
+    for bad in ("p101", "high", "nan", "p1e1", "p5_0", "p+50", "p 50", "p-0"):  # refused as pl.query refuses them
         with pytest.raises(SystemExit):
             main([*query, "--vmax", bad])
         assert "--vmax: must be a number or a percentile 'p0'-'p100'" in capsys.readouterr().err
+    assert main([*query, "--vmin", "5", "--vmax", "1"]) == 1
+    assert "--vmin 5 is above --vmax 1" in capsys.readouterr().err
 
 
 def test_run_library_key_of_one_file(two_sections, tmp_path):
@@ -581,3 +583,13 @@ def test_an_interrupted_write_leaves_the_file_there_whole(slide, tmp_path, capsy
     assert main([*args, "--quiet"]) == 1  # the output names the input: it was read whole, then written over
     assert "No space left on device" in capsys.readouterr().err
     assert slide.read_bytes() == before and sorted(p.name for p in slide.parent.iterdir()) == [slide.name]
+    monkeypatch.undo()
+    link, target = tmp_path / "link.h5ad", tmp_path / "target.h5ad"
+    link.symlink_to(target)
+    umask = os.umask(0o022)
+    try:
+        assert main([*args[:3], str(link), *args[4:], "--quiet"]) == 0
+    finally:
+        os.umask(umask)
+    assert link.is_symlink() and target.is_file()  # written through the link, as in place
+    assert target.stat().st_mode & 0o777 == 0o644  # readable by others, as a file written in place

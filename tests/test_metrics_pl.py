@@ -147,6 +147,8 @@ def test_query_plot_colour_scale_ends(processed):
     for bad in ("99", "p101", "pp9"):
         with pytest.raises(ValueError, match="percentile 'p0'-'p100'"):
             sst.pl.query(processed, vmax=bad, show=False)
+    with pytest.raises(ValueError, match=r"vmin \(2\) is above vmax \(1\)"):
+        sst.pl.query(processed, vmin=2, vmax=1, show=False)
 
 
 def test_domains_plot_tells_a_label_named_na_from_missing_values(processed):

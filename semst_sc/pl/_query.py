@@ -71,6 +71,8 @@ def query(
     genes = result["genes"].head(n_genes)
     scores = adata.obs[key].to_numpy(dtype=float)
     limits = {"vmin": _limit(vmin, scores, np.nanmin), "vmax": _limit(vmax, scores, np.nanmax)}  # for every section
+    if limits["vmin"] > limits["vmax"]:
+        raise ValueError(f"vmin ({limits['vmin']:g}) is above vmax ({limits['vmax']:g}): give vmin <= vmax")
     nrows, ncols = grid(len(panels), ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 5 * nrows), squeeze=False, layout="constrained")
     for ax, (section, rows) in zip(axes.ravel(), panels, strict=False):
@@ -91,7 +93,7 @@ def _limit(value: float | str | None, scores: np.ndarray, default) -> float:
         return float(default(scores))
     if isinstance(value, str):
         number = value[1:] if value.startswith("p") else ""
-        if not number.replace(".", "", 1).isdigit() or float(number) > 100:
+        if not number.replace(".", "", 1).isdecimal() or float(number) > 100:
             raise ValueError(f"a colour-scale end is a number or a percentile 'p0'-'p100' (e.g. 'p99'), got {value!r}")
         return float(np.nanpercentile(scores, float(number)))
     return float(value)
