@@ -184,3 +184,21 @@ def test_plots_of_many_sections_wrap_their_panels(processed):
     fig = sst.pl.domains(processed, color=["semst_domain", "section"], library_key="section", ncols=5, show=False)
     assert [ax.get_legend() is not None for ax in fig.axes].count(True) == 4  # one legend per row, 2 rows per column
     plt.close(fig)
+
+
+def test_legends_of_wrapped_sections_stay_inside_the_figure(processed):
+    import matplotlib.pyplot as plt
+
+    processed.obs["section"] = [f"s{i % 5}" for i in range(processed.n_obs)]  # 5 sections, 3 per row: a short row
+    processed.obs["long"] = np.where(np.arange(processed.n_obs) % 2, "a rather long category label here", "alpha")
+    fig = sst.pl.domains(processed, color="long", library_key="section", ncols=3, show=False)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 2  # one per row
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
+    starts = [legend.get_window_extent(renderer).x0 for legend in legends]
+    assert max(starts) - min(starts) < 0.1 * fig.bbox.width  # the short row's legend too after the last column
+    plt.close(fig)

@@ -124,13 +124,14 @@ def domains(
                     ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[category], linewidths=0)
             ax.set_title(name)
             map_axes(ax)
-            if library_key is None or i == len(panels) - 1:
+            if library_key is None or i == len(panels) - 1:  # sections: one legend per row, after its last column
                 names, n_legend_columns = legends[column]
                 handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in names]
-                ax.legend(
+                beside = ax if library_key is None else axes_row[-1]
+                beside.legend(
                     handles=handles, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, ncol=n_legend_columns
                 )
         for ax in axes_row[len(panels) :]:
             ax.axis("off")
-    fig.tight_layout()
+    fig.tight_layout(rect=None if library_key is None else (0, 0, 1 - room / width, 1))  # room for the legends
     return finish(fig, show, save)
