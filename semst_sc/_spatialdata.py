@@ -123,7 +123,9 @@ def element_coordinates(
         coords[rows], annotated[rows] = centroids[["x", "y"]].to_numpy()[found], True
         described.append(f"{kind} '{region}' (coordinate system '{system}')")
         systems_used[region] = system
-    if len(set(systems_used.values())) > 1 and library_key != region_key:
+    if len(set(systems_used.values())) > 1 and not _sections_in_one_system(
+        table, region_key, library_key, systems_used
+    ):
         raise ValueError(
             f"{missing}, and the elements it annotates are in different coordinate systems ({systems_used}): their "
             f"centroids are not comparable. Fit each as its own section (library_key='{region_key}', CLI: "
@@ -138,6 +140,14 @@ def element_coordinates(
     check_spatial(coords, table.obs_names, what=f"the centroids of {', '.join(described)}")
     logg.info(f"{missing}: using the centroids of {', '.join(described)}")
     return coords
+
+
+def _sections_in_one_system(table: AnnData, region_key: str, library_key: str | None, systems: dict) -> bool:
+    """Return True when every section of ``obs[library_key]`` has all its rows in one coordinate system."""
+    if library_key is None or library_key not in table.obs:
+        return False
+    system = table.obs[region_key].astype(str).map(systems)
+    return bool((system.groupby(table.obs[library_key].astype(str).to_numpy()).nunique() <= 1).all())
 
 
 def with_table(sdata: SpatialData, table_key: str, table: AnnData) -> SpatialData:

@@ -141,6 +141,14 @@ def test_elements_in_different_coordinate_systems_are_sections_or_refused(monkey
     edges = table.obsp["spatial_connectivities"].tocoo()
     regions = table.obs["region"].to_numpy()
     assert (regions[edges.row] == regions[edges.col]).all()
+    # another column that splits the cells as the fields of view do
+    table.obs["sample"] = table.obs["region"].map({"fov1": "s1", "fov2": "s2"}).astype(str)
+    del table.obsm["spatial"]  # written by the run: the centroids are read again
+    _run(sdata, library_key="sample")
+    del table.obsm["spatial"]
+    table.obs["mixed"] = np.arange(table.n_obs) % 2  # sections that span both frames
+    with pytest.raises(ValueError, match="different coordinate systems"):
+        _run(sdata, library_key="mixed")
     _run(_two_fields_of_view(("global", "global")))  # one frame: one slide
 
 
