@@ -32,8 +32,9 @@ GENE_IDS = ["ENSG00000197971", "ENSG00000123560", "ENSG00000075624", "ENSG000001
 GENE_NAMES = ["MBP", "PLP1", "ACTB", "PCP4", "PCP4"]  # duplicated symbol on purpose
 
 
-def write_10x_h5(path: Path, counts: np.ndarray) -> None:
-    """Write a cells x genes count matrix as a Cell Ranger v3 HDF5 file."""
+def write_10x_h5(path: Path, counts: np.ndarray, barcodes=BARCODES, ids=GENE_IDS, names=GENE_NAMES, types=None) -> None:
+    """Write a cells x features count matrix as a Cell Ranger v3 HDF5 file (features of ``types``, default genes)."""
+    types = ["Gene Expression"] * len(ids) if types is None else types
     m = sp.csc_matrix(counts.T)  # genes x cells, one column per barcode
     with h5py.File(path, "w") as f:
         f.attrs["library_ids"] = np.array([b"fake_library"])
@@ -42,24 +43,25 @@ def write_10x_h5(path: Path, counts: np.ndarray) -> None:
         g["indices"] = m.indices.astype(np.int64)
         g["indptr"] = m.indptr.astype(np.int64)
         g["shape"] = np.array(m.shape, dtype=np.int32)
-        g["barcodes"] = np.array(BARCODES, dtype="S")
+        g["barcodes"] = np.array(barcodes, dtype="S")
         features = g.create_group("features")
-        features["id"] = np.array(GENE_IDS, dtype="S")
-        features["name"] = np.array(GENE_NAMES, dtype="S")
-        features["feature_type"] = np.array([b"Gene Expression"] * len(GENE_IDS))
-        features["genome"] = np.array([b"GRCh38"] * len(GENE_IDS))
+        features["id"] = np.array(ids, dtype="S")
+        features["name"] = np.array(names, dtype="S")
+        features["feature_type"] = np.array(types, dtype="S")
+        features["genome"] = np.array([b"GRCh38"] * len(ids))
         features["_all_tag_keys"] = np.array([b"genome"])
 
 
-def write_10x_mtx(folder: Path, counts: np.ndarray) -> None:
-    """Write a cells x genes count matrix as a Cell Ranger v3 mtx folder (matrix, features, barcodes; gzipped)."""
+def write_10x_mtx(folder: Path, counts: np.ndarray, barcodes=BARCODES, ids=GENE_IDS, names=GENE_NAMES, types=None):
+    """Write a cells x features count matrix as a Cell Ranger v3 mtx folder (matrix, features, barcodes; gzipped)."""
+    types = ["Gene Expression"] * len(ids) if types is None else types
     folder.mkdir(parents=True)
     buffer = io.BytesIO()
     scipy.io.mmwrite(buffer, sp.coo_matrix(counts.T), field="integer")  # genes x cells
     (folder / "matrix.mtx.gz").write_bytes(gzip.compress(buffer.getvalue()))
-    features = "".join(f"{i}\t{n}\tGene Expression\n" for i, n in zip(GENE_IDS, GENE_NAMES, strict=True))
+    features = "".join(f"{i}\t{n}\t{t}\n" for i, n, t in zip(ids, names, types, strict=True))
     (folder / "features.tsv.gz").write_bytes(gzip.compress(features.encode()))
-    (folder / "barcodes.tsv.gz").write_bytes(gzip.compress("".join(f"{b}\n" for b in BARCODES).encode()))
+    (folder / "barcodes.tsv.gz").write_bytes(gzip.compress("".join(f"{b}\n" for b in barcodes).encode()))
 
 
 def make_spaceranger(folder: Path, *, positions: str = "list", layout: str = "h5") -> np.ndarray:
@@ -193,3 +195,57 @@ def write_gem(path: Path, adata, *, bin_size: int = 50, rng: int = 0, columns: s
         handle.write("#FileFormat=GEMv0.1\n#SortedBy=None\n#BinSize=1\n#Stereo-seqChip=TEST\n#OffsetX=0\n#OffsetY=0\n")
         table.to_csv(handle, sep="\t", index=False)
     return lattice
+
+
+# ---------------------------------------------------------------- a Xenium output folder
+
+XENIUM_CONTROLS = {  # feature name -> type, as Xenium Onboard Analysis writes them beside the panel's genes
+    "NegControlProbe_00042": "Negative Control Probe",
+    "NegControlCodeword_0500": "Negative Control Codeword",
+    "UnassignedCodeword_0001": "Unassigned Codeword",
+}
+
+
+def write_xenium(folder: Path, adata, *, cells: str = "parquet", layout: str = "h5", experiment: bool = True):
+    """Write ``adata`` (cells, counts, ``obsm['spatial']`` in µm) as a Xenium output folder; return the cell ids.
+
+    The matrix holds the genes and the control features of :data:`XENIUM_CONTROLS` (one count in every cell);
+    the cell table (``cells``: ``"parquet"``, ``"parquet_bytes"`` with ids stored as bytes, or ``"csv"``, gzipped)
+    lists the cells in reverse order, with ``transcript_counts``, ``cell_area`` and ``segmentation_method``.
+    ``layout``: ``"h5"`` (``cell_feature_matrix.h5``) or ``"mtx"`` (``cell_feature_matrix/``).
+    """
+    folder.mkdir(parents=True)
+    ids = [f"{'abcdefgh'[i % 8]}{i:07d}-1" for i in range(adata.n_obs)]
+    genes = list(adata.var_names)
+    counts = np.asarray(sp.csr_matrix(adata.X).todense()).astype(np.int64)
+    counts = np.hstack([counts, np.ones((adata.n_obs, len(XENIUM_CONTROLS)), dtype=np.int64)])
+    names = genes + list(XENIUM_CONTROLS)
+    features = dict(
+        ids=[f"ENSG{i:011d}" for i in range(len(genes))] + list(XENIUM_CONTROLS),
+        names=names,
+        types=["Gene Expression"] * len(genes) + list(XENIUM_CONTROLS.values()),
+    )
+    if layout == "h5":
+        write_10x_h5(folder / "cell_feature_matrix.h5", counts, barcodes=ids, **features)
+    else:
+        write_10x_mtx(folder / "cell_feature_matrix", counts, barcodes=ids, **features)
+    xy = adata.obsm["spatial"]
+    table = pd.DataFrame(
+        {
+            "cell_id": [i.encode() for i in ids] if cells == "parquet_bytes" else ids,
+            "x_centroid": xy[:, 0],
+            "y_centroid": xy[:, 1],
+            "transcript_counts": counts[:, : len(genes)].sum(axis=1),
+            "cell_area": np.full(adata.n_obs, 60.0),
+            "segmentation_method": ["Segmented by boundary stain"] * adata.n_obs,
+        }
+    ).iloc[::-1]
+    if cells == "csv":
+        table.to_csv(folder / "cells.csv.gz", index=False)
+    else:
+        table.to_parquet(folder / "cells.parquet", index=False)
+    if experiment:
+        meta = {"run_name": "test run", "region_name": "Region_1", "pixel_size": 0.2125, "num_cells": adata.n_obs}
+        meta["images"] = {"morphology_filepath": "morphology.ome.tif"}
+        (folder / "experiment.xenium").write_text(json.dumps(meta))
+    return ids

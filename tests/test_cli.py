@@ -562,6 +562,30 @@ def test_run_on_stereoseq_gem_files(tmp_path, capsys):
     assert "no column CellID (bin_size='cell' reads a cell-bin GEM)" in capsys.readouterr().err
 
 
+def test_run_on_xenium_output_folders(tmp_path, capsys):
+    from fakes import write_xenium
+
+    from semst_sc.datasets import simulate_tissue
+
+    cells = simulate_tissue(platform="xenium", n_cells=300, n_genes=60, rng=0)
+    write_xenium(tmp_path / "slide_a" / "outs", cells)
+    write_xenium(tmp_path / "slide_b", cells[:200].copy(), cells="csv", layout="mtx", experiment=False)
+    out = tmp_path / "xenium.h5ad"
+    common = ["--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet", "--output", str(out)]
+    assert main(["run", str(tmp_path / "slide_a" / "outs"), *common]) == 0
+    result = ad.read_h5ad(out)
+    assert result.n_obs == 300 and result.uns["xenium"]["region_name"] == "Region_1"
+    assert result.obs["semst_domain"].nunique() == 3 and "transcript_counts" in result.obs
+    assert main(["run", str(tmp_path / "slide_a" / "outs"), str(tmp_path / "slide_b"), *common]) == 0
+    result = ad.read_h5ad(out)
+    assert result.obs["library_id"].value_counts().to_dict() == {"slide_a": 300, "slide_b": 200}
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "slide_b"), "--count-file", "m.h5", *common]) == 1
+    err = capsys.readouterr().err
+    assert "--count-file names the matrix inside a Space Ranger folder, but" in err
+    assert "slide_b is a Xenium output folder" in err
+
+
 def test_run_on_an_anndata_zarr_says_what_it_is(tissue, tmp_path, capsys, no_work):
     store = tmp_path / "slide.zarr"
     tissue.write_zarr(store)

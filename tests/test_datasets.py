@@ -32,6 +32,7 @@ def test_public_api():
         "dlpfc",
         "read_spaceranger",
         "read_gem",
+        "read_xenium",
         "osmfish",
         "baristaseq",
         "mouse_ob",

@@ -10,6 +10,7 @@ from ._paths import default_data_dir
 from ._simulate import simulate_tissue
 from ._spaceranger import read_spaceranger
 from ._stereoseq import read_gem
+from ._xenium import read_xenium
 
 __all__ = [
     "default_data_dir",
@@ -17,6 +18,7 @@ __all__ = [
     "dlpfc",
     "read_spaceranger",
     "read_gem",
+    "read_xenium",
     "osmfish",
     "baristaseq",
     "mouse_ob",

@@ -1,0 +1,170 @@
+"""Read a Xenium output folder (10x Xenium Onboard Analysis) into AnnData, without spatialdata-io."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+from anndata import AnnData
+from scanpy import logging as logg
+
+from .. import _constants as C
+from ._spaceranger import section_name
+
+#: the cell tables read, in this order (parquet only where pandas can read it)
+CELL_TABLES = ("cells.parquet", "cells.csv.gz", "cells.csv")
+_CENTROIDS = ["x_centroid", "y_centroid"]
+
+
+def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
+    """Read a Xenium output folder: the cells' gene counts and centroids; or several folders as sections.
+
+    Parameters
+    ----------
+    path
+        The Xenium output folder (Xenium Onboard Analysis' ``outs``), holding ``cell_feature_matrix.h5`` (or the
+        ``cell_feature_matrix/`` mtx folder) and ``cells.parquet`` (or ``cells.csv.gz``); ``experiment.xenium`` is
+        read when present. A list of folders reads each as a section and joins them with
+        :func:`semst_sc.concat_sections`, each named by its folder, or the folder above an ``outs`` folder
+        (``obs['library_id']``).
+
+    Returns
+    -------
+    AnnData with one observation per cell of the matrix and
+
+    - ``X``: raw counts of the panel's genes (CSR, float32); the negative-control probes and codewords, unassigned
+      and genomic-control features are left out; ``var_names``: gene symbols made unique;
+    - ``var['gene_symbol']``, ``var['gene_ids']``: the symbols and Ensembl IDs;
+    - ``obs``: the cell table's columns (``transcript_counts``, ``cell_area``, ...), but for the centroids;
+    - ``obsm['spatial']``: the cell centroid (``x_centroid``, ``y_centroid``) in µm;
+    - ``uns['xenium']``: the single values of ``experiment.xenium`` (run, region, panel, ``pixel_size``, ...).
+
+    Examples
+    --------
+    >>> adata = sst.datasets.read_xenium("output-XETG00000__0001__Region_1")  # doctest: +SKIP
+    >>> sst.run_pipeline(adata, 7)  # doctest: +SKIP
+    """
+    if not isinstance(path, str | Path):
+        from .._sections import concat_sections
+
+        folders = [Path(p).expanduser() for p in path]
+        names = [section_name(folder) for folder in folders]
+        if len(set(names)) < len(names):
+            raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
+        return concat_sections({n: read_xenium(f) for n, f in zip(names, folders, strict=True)})
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"Xenium output folder {path} not found")
+    matrix_file = _first(path, C.XENIUM_MATRICES, "cell-feature matrix")
+    adata = _read_matrix(matrix_file)
+    tables = _readable_tables()
+    unread = [n for n in CELL_TABLES if n not in tables and (path / n).is_file()]
+    cells_file = _first(
+        path, tables, "cell table", f" ({unread[0]} is there: install pyarrow to read it)" if unread else ""
+    )
+    cells = _read_cells(cells_file)
+    missing = ~adata.obs_names.isin(cells.index)
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} of the {adata.n_obs} cells of {matrix_file.name} (e.g. "
+            f"{adata.obs_names[missing][0]!r}) have no row in {cells_file}: the matrix and the "
+            "cell table come from different runs, or the table is incomplete"
+        )
+    cells = cells.loc[adata.obs_names]
+    spatial = cells[_CENTROIDS].to_numpy(dtype=np.float64)
+    if not np.isfinite(spatial).all():
+        bad = cells.index[~np.isfinite(spatial).all(axis=1)]
+        raise ValueError(f"{len(bad)} cells of {cells_file} have no centroid (e.g. {bad[0]!r}): restore the cell table")
+    obs = cells.drop(columns=_CENTROIDS)
+    obs.index = adata.obs_names
+    adata.obs = obs
+    adata.obsm[C.SPATIAL_KEY] = spatial
+    experiment = path / C.XENIUM_EXPERIMENT
+    if experiment.is_file():
+        adata.uns["xenium"] = _experiment(experiment)
+    return adata
+
+
+def _readable_tables() -> tuple[str, ...]:
+    """Return the cell-table names this environment can read: parquet needs pyarrow or fastparquet."""
+    try:
+        pd.io.parquet.get_engine("auto")
+    except ImportError:
+        return CELL_TABLES[1:]
+    return CELL_TABLES
+
+
+def _first(path: Path, names: Sequence[str], what: str, hint: str = "") -> Path:
+    """Return the first of ``names`` present in ``path``; raise an error naming what was looked for."""
+    for name in names:
+        if (path / name).exists():
+            return path / name
+    raise FileNotFoundError(
+        f"no {what} in {path}: a Xenium output folder holds {' or '.join(names)}{hint}; pass the folder that "
+        "Xenium Onboard Analysis wrote (its 'outs')"
+    )
+
+
+def _read_matrix(matrix_file: Path) -> AnnData:
+    """Read the gene-expression features of the cell-feature matrix (a 10x HDF5 file or mtx folder)."""
+    with warnings.catch_warnings():  # duplicated symbols are made unique below
+        warnings.filterwarnings("ignore", message="Variable names are not unique")
+        try:
+            if matrix_file.is_dir():
+                adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False, gex_only=True)
+            else:
+                adata = sc.read_10x_h5(matrix_file, gex_only=True)
+        except (OSError, KeyError, ValueError) as err:
+            raise ValueError(
+                f"{matrix_file} is not a readable 10x cell-feature matrix ({err}): restore it from the Xenium output"
+            ) from err
+    if adata.n_vars == 0:
+        raise ValueError(f"{matrix_file} holds no 'Gene Expression' feature: only controls or codewords")
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    adata.var["gene_symbol"] = adata.var_names.to_numpy()
+    adata.var_names_make_unique()
+    logg.info(f"read {adata.n_obs} cells x {adata.n_vars} genes from {matrix_file.name}")
+    return adata
+
+
+def _read_cells(cells_file: Path) -> pd.DataFrame:
+    """Read the cell table, indexed by cell id as text (ids stored as bytes are decoded)."""
+    try:
+        if cells_file.suffix == ".parquet":
+            cells = pd.read_parquet(cells_file)
+        else:
+            cells = pd.read_csv(cells_file)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{cells_file} is not a readable Xenium cell table ({err}): restore it") from err
+    missing = [c for c in ["cell_id", *_CENTROIDS] if c not in cells.columns]
+    if missing:
+        raise ValueError(
+            f"{cells_file} has no column {', '.join(missing)}: a Xenium cell table holds cell_id, x_centroid and "
+            f"y_centroid (columns: {', '.join(map(str, cells.columns))})"
+        )
+    ids = cells.pop("cell_id")
+    ids = ids.map(lambda v: v.decode() if isinstance(v, bytes) else str(v))
+    if ids.duplicated().any():
+        raise ValueError(f"{cells_file} names cell {ids[ids.duplicated()].iloc[0]!r} twice: restore the cell table")
+    cells.index = pd.Index(ids.to_numpy(), name=None)
+    for column in cells.columns:
+        if cells[column].dtype == object:
+            cells[column] = cells[column].map(lambda v: v.decode() if isinstance(v, bytes) else v).astype("category")
+    return cells
+
+
+def _experiment(file: Path) -> dict:
+    """Return the single values (text, numbers, flags) of ``experiment.xenium``."""
+    try:
+        meta = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{file} is not valid JSON ({err}): restore it from the Xenium output") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"{file} is not the JSON object Xenium writes: restore it from the Xenium output")
+    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
