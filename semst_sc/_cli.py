@@ -633,8 +633,7 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
         )
     if library_key is not None:
         raise ValueError("--library-key names the section column of one .h5ad; several inputs are named by their files")
-    names = [_stem(path) if path.is_file() else path.resolve().name for path in inputs]
-    names = [Path(p).resolve().parent.name if n == "outs" else n for n, p in zip(names, inputs, strict=True)]
+    names = [_stem(path) if path.is_file() else C.folder_section_name(path) for path in inputs]
     if len(set(names)) < len(names):
         raise ValueError(f"the inputs must have distinct file stems or folder names, the section names; got {names}")
     return names

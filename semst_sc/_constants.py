@@ -84,3 +84,18 @@ QUERY_KEY = "semst_query"
 # matrices read, in this order (the 10x HDF5 file, then the mtx folder), and the run's metadata
 XENIUM_MATRICES = ("cell_feature_matrix.h5", "cell_feature_matrix")
 XENIUM_EXPERIMENT = "experiment.xenium"
+
+
+def folder_section_name(folder) -> str:
+    """Name an output folder read as a section.
+
+    Its own name; for an ``outs`` folder, the folder above it; for a Visium HD bin folder
+    (``SAMPLE/outs/binned_outputs/square_008um``), ``SAMPLE_square_008um``.
+    """
+    from pathlib import Path
+
+    folder = Path(folder).resolve()
+    if folder.parent.name == "binned_outputs":
+        sample = folder.parent.parent
+        return f"{folder_section_name(sample)}_{folder.name}"
+    return folder.parent.name if folder.name == "outs" else folder.name

@@ -86,13 +86,16 @@ def make_spaceranger(folder: Path, *, positions: str = "list", layout: str = "h5
         rows, columns=["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
     )
     # "list": the old name, no header; "new": the new name, a header; the two mixed, as files edited by hand are
-    name, header = {
-        "list": ("tissue_positions_list.csv", False),
-        "new": ("tissue_positions.csv", True),
-        "list_with_header": ("tissue_positions_list.csv", True),
-        "new_without_header": ("tissue_positions.csv", False),
-    }[positions]
-    table.to_csv(folder / "spatial" / name, header=header, index=False)
+    if positions == "parquet":  # Visium HD (Space Ranger >= 3): the bins' positions as parquet
+        table.to_parquet(folder / "spatial" / "tissue_positions.parquet", index=False)
+    else:
+        name, header = {
+            "list": ("tissue_positions_list.csv", False),
+            "new": ("tissue_positions.csv", True),
+            "list_with_header": ("tissue_positions_list.csv", True),
+            "new_without_header": ("tissue_positions.csv", False),
+        }[positions]
+        table.to_csv(folder / "spatial" / name, header=header, index=False)
     scalefactors = {"spot_diameter_fullres": 96.4, "tissue_hires_scalef": 0.15, "tissue_lowres_scalef": 0.045}
     (folder / "spatial" / "scalefactors_json.json").write_text(json.dumps(scalefactors))
     return counts

@@ -180,7 +180,7 @@ def test_simulate_spatial_smoothing_beats_expression_alone(sim):
 # ---------------------------------------------------------------- Space Ranger folders
 
 
-@pytest.mark.parametrize("positions", ["list", "new", "list_with_header", "new_without_header"])
+@pytest.mark.parametrize("positions", ["list", "new", "list_with_header", "new_without_header", "parquet"])
 def test_read_spaceranger(tmp_path, positions):
     counts = make_spaceranger(tmp_path / "outs", positions=positions)
     adata = read_spaceranger(tmp_path / "outs")
@@ -194,6 +194,20 @@ def test_read_spaceranger(tmp_path, positions):
     assert (adata.obs["in_tissue"] == 1).all()
     np.testing.assert_allclose(adata.obsm["spatial"][1], [2020.0, 1010.0])  # (pxl_col, pxl_row)
     assert adata.uns["spatial"]["fake_library"]["scalefactors"]["tissue_hires_scalef"] == 0.15
+
+
+def test_read_spaceranger_of_visium_hd_bin_folders(tmp_path):
+    """Space Ranger 3 writes Visium HD positions as parquet; two samples' bin folders are named apart."""
+    folders = [tmp_path / s / "outs" / "binned_outputs" / "square_008um" for s in ("sample_a", "sample_b")]
+    for folder in folders:
+        make_spaceranger(folder, positions="parquet")
+    adata = read_spaceranger(folders)
+    assert list(adata.obs["library_id"].cat.categories) == ["sample_a_square_008um", "sample_b_square_008um"]
+    assert adata.n_obs == 10
+    table = pd.read_parquet(folders[0] / "spatial" / "tissue_positions.parquet")
+    table.drop(columns="in_tissue").to_parquet(folders[0] / "spatial" / "tissue_positions.parquet")
+    with pytest.raises(ValueError, match="tissue_positions.parquet has no column in_tissue"):
+        read_spaceranger(folders[0])
 
 
 def test_read_spaceranger_names_a_damaged_file(tmp_path):

@@ -24,6 +24,8 @@ _COUNT_FILES = ("filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix")
 # Space Ranger >= 2.0 writes tissue_positions.csv (with a header), older versions tissue_positions_list.csv (none):
 # whether the first row is a header is read from the file, not assumed from its name
 _POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
+# Space Ranger >= 3 writes the positions of Visium HD bins (binned_outputs/square_008um/spatial/) as parquet
+_PARQUET_POSITIONS = "tissue_positions.parquet"
 
 
 def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str | None = None) -> AnnData:
@@ -33,9 +35,11 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
     ----------
     path
         The Space Ranger ``outs`` folder, holding the count matrix and ``spatial/tissue_positions.csv``
-        (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read). A list of
+        (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read); for Visium
+        HD, a folder of ``binned_outputs`` (e.g. ``square_008um``), with ``spatial/tissue_positions.parquet``. A list of
         folders reads each as a section and joins them with :func:`semst_sc.concat_sections`, each named by its
-        folder, or the folder above an ``outs`` folder (``obs['library_id']``).
+        folder, the folder above an ``outs`` folder, or ``SAMPLE_square_008um`` for a Visium HD bin folder
+        (``obs['library_id']``).
     count_file
         The count matrix inside ``path``: a 10x HDF5 file (e.g. ``"raw_feature_bc_matrix.h5"``) or a folder in the
         Matrix Market layout (``matrix.mtx.gz``, ``features.tsv.gz``, ``barcodes.tsv.gz``). ``None`` reads
@@ -56,7 +60,7 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
         from .._sections import concat_sections
 
         folders = [Path(p).expanduser() for p in path]
-        names = [section_name(folder) for folder in folders]
+        names = [C.folder_section_name(folder) for folder in folders]
         if len(set(names)) < len(names):
             raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
         return concat_sections(
@@ -94,15 +98,21 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
     return adata
 
 
-def section_name(folder: Path) -> str:
-    """Name a Space Ranger folder as a section: its name, or its parent's for an ``outs`` folder."""
-    folder = folder.resolve()
-    return folder.parent.name if folder.name == "outs" else folder.name
-
-
 def _read_positions(spatial: Path) -> pd.DataFrame:
     """Read the spot positions, indexed by barcode, from whichever positions file the folder has."""
-    tried = []
+    parquet = spatial / _PARQUET_POSITIONS
+    if parquet.is_file():
+        try:
+            table = pd.read_parquet(parquet)
+        except ImportError as err:
+            raise ImportError(f"reading {parquet} needs pyarrow: pip install pyarrow") from err
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{parquet} is not a readable positions table ({err}): restore it") from err
+        missing = [c for c in ["barcode", *_POSITION_COLUMNS] if c not in table.columns]
+        if missing:
+            raise ValueError(f"{parquet} has no column {', '.join(missing)}: restore it from Space Ranger's output")
+        return table.set_index(table["barcode"].astype(str).to_numpy())[_POSITION_COLUMNS]
+    tried = [str(parquet)]
     for name in _POSITION_FILES:
         for file in (spatial / name, spatial / f"{name}.gz"):
             tried.append(str(file))

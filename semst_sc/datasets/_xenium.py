@@ -15,7 +15,6 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
-from ._spaceranger import section_name
 
 #: the cell tables read, in this order (parquet only where pandas can read it)
 CELL_TABLES = ("cells.parquet", "cells.csv.gz", "cells.csv")
@@ -54,7 +53,7 @@ def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
         from .._sections import concat_sections
 
         folders = [Path(p).expanduser() for p in path]
-        names = [section_name(folder) for folder in folders]
+        names = [C.folder_section_name(folder) for folder in folders]
         if len(set(names)) < len(names):
             raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
         return concat_sections({n: read_xenium(f) for n, f in zip(names, folders, strict=True)})
