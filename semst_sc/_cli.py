@@ -1,7 +1,7 @@
 """Command line of semst_sc.
 
-``semst-sc run`` on an .h5ad, a Space Ranger or Xenium output folder, a Stereo-seq GEM file or a SpatialData .zarr
-store,
+``semst-sc run`` on an .h5ad, an output folder (Space Ranger, Xenium, MERSCOPE, CosMx), a Stereo-seq GEM file or a
+SpatialData .zarr store,
 ``semst-sc demo`` on the simulated tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for
 distributed training),
 ``semst-sc query`` on ``run``'s output (a free-text search of the tissue).
@@ -68,16 +68,17 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="find spatial domains in an .h5ad, a Space Ranger or Xenium folder, a GEM file or a SpatialData store",
+        help="find spatial domains in an .h5ad, an instrument's output folder, a GEM file or a SpatialData store",
     )
     run.add_argument(
         "input",
         type=Path,
         nargs="+",
-        help=".h5ad file (raw counts, obsm['spatial']), Space Ranger output folder, Xenium output folder (with "
-        "cell_feature_matrix.h5 and cells.parquet), Stereo-seq .gem or .gem.gz file (see --bin-size), or SpatialData "
-        ".zarr store (Xenium, CosMx, Visium HD written by spatialdata-io: a folder ending in .zarr or holding zarr "
-        "metadata). Several .h5ad or GEM files or Space Ranger or Xenium folders are sections "
+        help=".h5ad file (raw counts, obsm['spatial']); output folder of Space Ranger (Visium, Visium HD bins), "
+        "Xenium (cell_feature_matrix.h5, cells.parquet), MERSCOPE (cell_by_gene.csv, cell_metadata.csv) or CosMx "
+        "(*_exprMat_file.csv, *_metadata_file.csv); Stereo-seq .gem or .gem.gz file (see --bin-size); or SpatialData "
+        ".zarr store (written by spatialdata-io: a folder ending in .zarr or holding zarr metadata). Several .h5ad or "
+        "GEM files or output folders are sections "
         "fitted jointly, one set of domains for all, each named by its file name or folder name (the folder above an "
         "'outs' folder) in obs['library_id']",
     )
@@ -349,8 +350,8 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
         return
     if path.is_dir() or path.suffix.lower() != ".h5ad":
         what = (
-            "an .h5ad file, a Space Ranger or Xenium output folder, a Stereo-seq .gem(.gz) file or a SpatialData .zarr "
-            "folder"
+            "an .h5ad file, an output folder of Space Ranger, Xenium, MERSCOPE or CosMx, a Stereo-seq .gem(.gz) file "
+            "or a SpatialData .zarr folder"
             if folder_ok
             else "an .h5ad file"
         )
@@ -362,9 +363,20 @@ def _is_gem(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith((".gem", ".gem.gz"))
 
 
-def _is_xenium(path: Path) -> bool:
-    """Return True when ``path`` is a Xenium output folder: it holds ``experiment.xenium`` or a cell-feature matrix."""
-    return path.is_dir() and any((path / n).exists() for n in (XENIUM_EXPERIMENT, *XENIUM_MATRICES))
+def _folder_platform(path: Path) -> str | None:
+    """Return the platform whose output folder ``path`` is (its reader's name in ``datasets``), or None.
+
+    ``"xenium"``: ``experiment.xenium`` or a cell-feature matrix; ``"merscope"``: a cell-by-gene table; ``"cosmx"``:
+    an expression matrix; ``"spaceranger"``: any other folder that is no zarr store.
+    """
+    if not path.is_dir() or _is_zarr_store(path):
+        return None
+    if any((path / n).exists() for n in (XENIUM_EXPERIMENT, *XENIUM_MATRICES)):
+        return "xenium"
+    for platform, pattern in (("merscope", C.MERSCOPE_COUNTS), ("cosmx", C.COSMX_COUNTS)):
+        if next(path.glob(pattern), None) is not None:
+            return platform
+    return "spaceranger"
 
 
 def _is_anndata_zarr(path: Path) -> bool:
@@ -507,8 +519,11 @@ def _run(args) -> int:
         )
     if args.bin_size is not None and not all(_is_gem(path) for path in inputs):
         raise ValueError("--bin-size sums the DNBs of a Stereo-seq GEM input into bins; give .gem or .gem.gz files")
-    if args.count_file is not None and (store or _is_xenium(args.input) or not args.input.is_dir()):
-        what = "a SpatialData .zarr store" if store else "a Xenium output folder" if args.input.is_dir() else "a file"
+    platform = _folder_platform(args.input)
+    if args.count_file is not None and platform != "spaceranger":
+        what = {None: "a file", "xenium": "a Xenium output folder", "merscope": "a MERSCOPE output folder"}
+        what |= {"cosmx": "a CosMx export folder"}
+        what = "a SpatialData .zarr store" if store else what[platform]
         raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is {what}")
     if args.table_key != TABLE_KEY and not store:
         raise ValueError(f"--table-key names a table of a SpatialData .zarr input, but {args.input} is no zarr store")
@@ -554,9 +569,10 @@ def _run(args) -> int:
     def read(path: Path):
         if _is_gem(path):
             return datasets.read_gem(path, bin_size=args.bin_size or 50)
-        if _is_xenium(path):
-            return datasets.read_xenium(path)
-        return datasets.read_spaceranger(path, count_file=args.count_file) if path.is_dir() else _read_h5ad(path)
+        platform = _folder_platform(path)
+        if platform == "spaceranger":
+            return datasets.read_spaceranger(path, count_file=args.count_file)
+        return _read_h5ad(path) if platform is None else getattr(datasets, f"read_{platform}")(path)
 
     library_key = args.library_key
     if store:
@@ -628,8 +644,7 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
         return None
     if any(_is_zarr_store(path) for path in inputs):
         raise ValueError(
-            "several inputs are joined as sections of .h5ad or GEM files or Space Ranger or Xenium folders, not .zarr "
-            "stores"
+            "several inputs are joined as sections of .h5ad or GEM files or output folders, not .zarr stores"
         )
     if library_key is not None:
         raise ValueError("--library-key names the section column of one .h5ad; several inputs are named by their files")

@@ -99,3 +99,11 @@ def folder_section_name(folder) -> str:
         sample = folder.parent.parent
         return f"{folder_section_name(sample)}_{folder.name}"
     return folder.parent.name if folder.name == "outs" else folder.name
+
+
+# the tables of a MERSCOPE region folder and of a CosMx flat-file export (datasets.read_merscope, read_cosmx; the CLI
+# tells the folders apart by them): glob patterns, names with a prefix or suffix and .csv.gz included
+MERSCOPE_COUNTS = "*cell_by_gene*.csv*"
+MERSCOPE_METADATA = "*cell_metadata*.csv*"
+COSMX_COUNTS = "*exprMat_file*.csv*"
+COSMX_METADATA = "*metadata_file*.csv*"

@@ -252,3 +252,57 @@ def write_xenium(folder: Path, adata, *, cells: str = "parquet", layout: str = "
         meta["images"] = {"morphology_filepath": "morphology.ome.tif"}
         (folder / "experiment.xenium").write_text(json.dumps(meta))
     return ids
+
+
+# ---------------------------------------------------------------- MERSCOPE and CosMx exports
+
+
+def write_merscope(folder: Path, adata, *, suffix: str = "", gz: bool = False) -> list[str]:
+    """Write ``adata`` (cells, counts, ``obsm['spatial']`` in µm) as a MERSCOPE region folder; return the cell ids.
+
+    ``cell_by_gene{suffix}.csv`` holds the genes and two ``Blank-*`` barcodes (one count each per cell);
+    ``cell_metadata{suffix}.csv`` lists the cells in reverse order, with ``fov`` and ``volume``.
+    """
+    folder.mkdir(parents=True)
+    ids = [str(10**12 + 7 * i) for i in range(adata.n_obs)]
+    counts = pd.DataFrame(np.asarray(sp.csr_matrix(adata.X).todense()).astype(np.int64), columns=adata.var_names)
+    counts.insert(0, "cell", ids)
+    counts["Blank-0001"] = counts["Blank-0002"] = 1
+    xy = adata.obsm["spatial"]
+    meta = pd.DataFrame(
+        {"fov": np.arange(adata.n_obs) // 50, "volume": 900.0, "center_x": xy[:, 0], "center_y": xy[:, 1]}, index=ids
+    ).iloc[::-1]
+    end = ".csv.gz" if gz else ".csv"
+    counts.to_csv(folder / f"cell_by_gene{suffix}{end}", index=False)
+    meta.to_csv(folder / f"cell_metadata{suffix}{end}")
+    return ids
+
+
+def write_cosmx(folder: Path, adata, *, gz: bool = False, scale: float = 8.0) -> list[str]:
+    """Write ``adata`` as a CosMx flat-file export; return the cell names ``'{cell_ID}_{fov}'`` in its order.
+
+    The cells are cut into four fields of view by position (ids counted from 1 in each), their global centres are
+    ``obsm['spatial'] * scale`` pixels and their local ones relative to the field's corner; each field also has a
+    ``cell_ID`` 0 row (transcripts in no cell). Control columns ``NegPrb1``, ``NegPrb2``, ``SystemControl1``.
+    """
+    folder.mkdir(parents=True)
+    xy = adata.obsm["spatial"] * scale
+    middle = np.median(xy, axis=0)
+    fov = 1 + (xy[:, 0] > middle[0]) + 2 * (xy[:, 1] > middle[1])
+    cell_id = np.zeros(adata.n_obs, dtype=int)
+    for f in np.unique(fov):
+        cell_id[fov == f] = np.arange(1, (fov == f).sum() + 1)
+    counts = pd.DataFrame(np.asarray(sp.csr_matrix(adata.X).todense()).astype(np.int64), columns=adata.var_names)
+    counts.insert(0, "cell_ID", cell_id)
+    counts.insert(0, "fov", fov)
+    counts["NegPrb1"], counts["NegPrb2"], counts["SystemControl1"] = 1, 0, 2
+    background = counts.groupby("fov").sum().reset_index().assign(cell_ID=0)[counts.columns]
+    corner = np.array([[xy[fov == f].min(axis=0)] for f in fov])[:, 0]
+    meta = pd.DataFrame({"fov": fov, "cell_ID": cell_id, "Area": 5000})
+    meta["CenterX_local_px"], meta["CenterY_local_px"] = (xy - corner).T
+    meta["CenterX_global_px"], meta["CenterY_global_px"] = xy.T
+    end = ".csv.gz" if gz else ".csv"
+    pd.concat([background, counts]).to_csv(folder / f"Run5_Rep1_exprMat_file{end}", index=False)
+    meta.iloc[::-1].to_csv(folder / f"Run5_Rep1_metadata_file{end}", index=False)
+    (folder / "Run5_Rep1_fov_positions_file.csv").write_text("fov,x_global_px,y_global_px\n1,0,0\n")
+    return [f"{c}_{f}" for c, f in zip(cell_id, fov, strict=True)]

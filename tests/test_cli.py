@@ -586,6 +586,26 @@ def test_run_on_xenium_output_folders(tmp_path, capsys):
     assert "slide_b is a Xenium output folder" in err
 
 
+def test_run_on_merscope_and_cosmx_folders(tmp_path, capsys):
+    from fakes import write_cosmx, write_merscope
+
+    from semst_sc.datasets import simulate_tissue
+
+    cells = simulate_tissue(platform="xenium", n_cells=300, n_genes=60, rng=0)
+    write_merscope(tmp_path / "merscope" / "region_0", cells)
+    write_cosmx(tmp_path / "cosmx", cells, gz=True)
+    out = tmp_path / "o.h5ad"
+    common = ["--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet", "--output", str(out)]
+    for folder, scale in ((tmp_path / "merscope" / "region_0", 1), (tmp_path / "cosmx", 8)):
+        assert main(["run", str(folder), *common]) == 0
+        result = ad.read_h5ad(out)
+        assert result.n_obs == 300 and result.obs["semst_domain"].nunique() == 3
+        np.testing.assert_allclose(result.obsm["spatial"], cells.obsm["spatial"] * scale)
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "cosmx"), "--count-file", "m.h5", *common]) == 1
+    assert "cosmx is a CosMx export folder" in capsys.readouterr().err
+
+
 def test_run_on_an_anndata_zarr_says_what_it_is(tissue, tmp_path, capsys, no_work):
     store = tmp_path / "slide.zarr"
     tissue.write_zarr(store)

@@ -33,6 +33,8 @@ def test_public_api():
         "read_spaceranger",
         "read_gem",
         "read_xenium",
+        "read_merscope",
+        "read_cosmx",
         "osmfish",
         "baristaseq",
         "mouse_ob",

@@ -1,9 +1,11 @@
 """Loaders for the benchmark data and the simulated demo tissue."""
 
 from ._baristaseq import baristaseq
+from ._cosmx import read_cosmx
 from ._dlpfc import dlpfc
 from ._gene_descriptions import gene_descriptions
 from ._merfish import merfish_hypothalamus
+from ._merscope import read_merscope
 from ._mouse_ob import mouse_ob
 from ._osmfish import osmfish
 from ._paths import default_data_dir
@@ -19,6 +21,8 @@ __all__ = [
     "read_spaceranger",
     "read_gem",
     "read_xenium",
+    "read_merscope",
+    "read_cosmx",
     "osmfish",
     "baristaseq",
     "mouse_ob",

@@ -1,0 +1,97 @@
+"""Cells x genes CSV exports (Vizgen MERSCOPE, NanoString CosMx) read in chunks into sparse counts.
+
+squidpy's readers (``squidpy.read.vizgen``, ``squidpy.read.nanostring``) hold the whole table dense in memory and do
+not read ``.csv.gz``; a whole-slide CosMx export of a 6,000-gene panel does not fit that way, so the tables are read
+here a block of rows at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+#: rows of a count table read at a time
+CHUNK_ROWS = 50_000
+
+
+def find_one(folder: Path, pattern: str, what: str) -> Path:
+    """Return the one file of ``folder`` matching ``pattern``; raise naming what is missing or ambiguous."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder {folder} not found")
+    found = sorted(p for p in folder.glob(pattern) if p.is_file() and p.name.lower().endswith((".csv", ".csv.gz")))
+    if not found:
+        raise FileNotFoundError(f"no {what} ({pattern}) in {folder}: pass the folder the instrument's export wrote")
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ValueError(f"{folder} holds several {what}s ({names}): put each sample in a folder of its own")
+    return found[0]
+
+
+def read_counts(
+    file: Path, id_columns: Sequence[str], is_control: Callable[[str], bool]
+) -> tuple[pd.DataFrame, sp.csr_matrix, list[str], np.ndarray]:
+    """Read a cells x genes count table in chunks.
+
+    Returns the rows' ``id_columns`` (as text), the counts of the genes (CSR, float32), the gene names, and each
+    row's sum over the control columns (``is_control``), which are left out of the counts.
+    """
+    try:
+        header = [str(c) for c in pd.read_csv(file, nrows=0).columns]
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{file} is not a readable CSV table ({err}): restore it from the export") from err
+    missing = [c for c in id_columns if c not in header]
+    if missing:
+        raise ValueError(f"{file} has no column {', '.join(missing)} (columns: {', '.join(header[:8])}, ...)")
+    features = [c for c in header if c not in id_columns]
+    controls = np.array([is_control(c) for c in features], dtype=bool)
+    genes = [c for c, control in zip(features, controls, strict=True) if not control]
+    if not genes:
+        raise ValueError(f"{file} holds no gene column, only {', '.join(features[:5]) or 'ids'}")
+    dtype = {**{c: str for c in id_columns}, **{c: np.float32 for c in features}}
+    ids, blocks, control_sums = [], [], []
+    try:
+        for chunk in pd.read_csv(file, dtype=dtype, chunksize=CHUNK_ROWS):
+            values = chunk[features].to_numpy(dtype=np.float32)
+            if not np.isfinite(values).all():
+                raise ValueError(f"{file} has empty or non-numeric counts: restore it from the export")
+            ids.append(chunk[list(id_columns)])
+            blocks.append(sp.csr_matrix(values[:, ~controls]))
+            control_sums.append(values[:, controls].sum(axis=1))
+    except (OSError, pd.errors.ParserError, TypeError) as err:
+        raise ValueError(f"{file} is not a readable count table ({err}): restore it from the export") from err
+    except ValueError as err:
+        if str(file) in str(err):
+            raise
+        raise ValueError(f"{file} holds a count that is not a number ({err}): restore it from the export") from err
+    if not ids:
+        raise ValueError(f"{file} holds no cells")
+    return (
+        pd.concat(ids, ignore_index=True),
+        sp.vstack(blocks, format="csr"),
+        genes,
+        np.concatenate(control_sums),
+    )
+
+
+def read_metadata(file: Path, dtype: dict | None = None, index_col: int | None = None) -> pd.DataFrame:
+    """Read a cell metadata table, raising an error that names a damaged file."""
+    try:
+        return pd.read_csv(file, dtype=dtype, index_col=index_col)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{file} is not a readable cell metadata table ({err}): restore it from the export") from err
+
+
+def coordinates(meta: pd.DataFrame, columns: Sequence[str], file: Path) -> np.ndarray:
+    """Return the cells' coordinates from ``columns`` of ``meta`` (float64); raise when absent or not finite."""
+    missing = [c for c in columns if c not in meta.columns]
+    if missing:
+        raise ValueError(f"{file} has no column {', '.join(missing)}: the cells' positions are needed")
+    xy = meta[list(columns)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(xy).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} cells of {file} have no position (e.g. {meta.index[bad][0]!r}): restore it")
+    return xy

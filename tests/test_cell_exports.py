@@ -1,0 +1,95 @@
+"""Reading MERSCOPE region folders and CosMx flat-file exports: counts, positions, controls, and bad folders."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fakes import write_cosmx, write_merscope
+
+import semst_sc.datasets._cell_csv as cell_csv
+from semst_sc.datasets import read_cosmx, read_merscope, simulate_tissue
+
+
+@pytest.fixture(scope="module")
+def cells():
+    """Simulated single cells: a targeted panel, centres in µm."""
+    return simulate_tissue(platform="xenium", n_cells=160, n_genes=40, rng=1)
+
+
+@pytest.mark.parametrize("suffix,gz", [("", False), ("_S1R1", True)])
+def test_read_merscope(cells, tmp_path, monkeypatch, suffix, gz):
+    monkeypatch.setattr(cell_csv, "CHUNK_ROWS", 37)  # a table of several chunks
+    ids = write_merscope(tmp_path / "region_0", cells, suffix=suffix, gz=gz)
+    adata = read_merscope(tmp_path / "region_0")
+    assert list(adata.obs_names) == ids and list(adata.var_names) == list(cells.var_names)  # no Blank-*
+    np.testing.assert_array_equal(adata.X.toarray(), cells.X.toarray())
+    assert adata.X.dtype == np.float32
+    np.testing.assert_allclose(adata.obsm["spatial"], cells.obsm["spatial"])  # matched by id, not by row
+    assert (adata.obs["control_counts"] == 2).all() and list(adata.obs["fov"][:2]) == [0, 0]
+    assert "center_x" not in adata.obs
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_cosmx_places_cells_on_the_slide(cells, tmp_path, gz):
+    names = write_cosmx(tmp_path / "flat", cells, gz=gz)
+    adata = read_cosmx(tmp_path / "flat")
+    assert list(adata.obs_names) == names  # the cell_ID 0 rows (outside every cell) left out
+    assert list(adata.var_names) == list(cells.var_names)  # no NegPrb*, SystemControl*
+    np.testing.assert_array_equal(adata.X.toarray(), cells.X.toarray())
+    np.testing.assert_allclose(adata.obsm["spatial"], cells.obsm["spatial"] * 8)  # global, not per field
+    assert (adata.obs["control_counts"] == 3).all()
+    assert adata.obs["fov"].nunique() == 4 and "CenterX_local_px" in adata.obs
+
+
+def test_exports_as_sections(cells, tmp_path):
+    write_cosmx(tmp_path / "slide_1", cells)
+    write_cosmx(tmp_path / "slide_2", cells[:90].copy())
+    adata = read_cosmx([tmp_path / "slide_1", tmp_path / "slide_2"])
+    assert adata.obs["library_id"].value_counts().to_dict() == {"slide_1": 160, "slide_2": 90}
+    write_merscope(tmp_path / "a" / "region_0", cells)
+    write_merscope(tmp_path / "b" / "region_0", cells)
+    with pytest.raises(ValueError, match="distinct names"):
+        read_merscope([tmp_path / "a" / "region_0", tmp_path / "b" / "region_0"])
+
+
+def test_bad_exports_say_what_is_wrong(cells, tmp_path):
+    with pytest.raises(FileNotFoundError, match="output folder .* not found"):
+        read_merscope(tmp_path / "nowhere")
+    folder = tmp_path / "region_0"
+    write_merscope(folder, cells)
+    meta = pd.read_csv(folder / "cell_metadata.csv", index_col=0)
+    meta.iloc[:-2].to_csv(folder / "cell_metadata.csv")
+    with pytest.raises(ValueError, match="2 of the 160 cells of cell_by_gene.csv .* have no row in"):
+        read_merscope(folder)
+    meta.drop(columns="center_y").to_csv(folder / "cell_metadata.csv")
+    with pytest.raises(ValueError, match="has no column center_y"):
+        read_merscope(folder)
+    meta.to_csv(folder / "cell_metadata_copy.csv")
+    with pytest.raises(ValueError, match="several cell metadata tables .*: put each sample in a folder of its own"):
+        read_merscope(folder)
+    (folder / "cell_metadata_copy.csv").unlink()
+    counts = pd.read_csv(folder / "cell_by_gene.csv").astype(object)
+    counts.iloc[3, 2] = "many"
+    counts.to_csv(folder / "cell_by_gene.csv", index=False)
+    with pytest.raises(ValueError, match="holds a count that is not a number"):
+        read_merscope(folder)
+    counts.iloc[3, 2] = None
+    counts.to_csv(folder / "cell_by_gene.csv", index=False)
+    with pytest.raises(ValueError, match="has empty or non-numeric counts"):
+        read_merscope(folder)
+    (folder / "cell_by_gene.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no cell-by-gene table \(\*cell_by_gene\*"):
+        read_merscope(folder)
+
+    flat = tmp_path / "flat"
+    write_cosmx(flat, cells)
+    meta_file = next(flat.glob("*metadata_file.csv"))
+    meta = pd.read_csv(meta_file)
+    meta.drop(columns="CenterX_global_px").to_csv(meta_file, index=False)
+    with pytest.raises(ValueError, match="has no column CenterX_global_px"):
+        read_cosmx(flat)
+    pd.concat([meta, meta.iloc[:1]]).to_csv(meta_file, index=False)
+    with pytest.raises(ValueError, match="lists cell .* twice"):
+        read_cosmx(flat)
+    meta.drop(columns="fov").to_csv(meta_file, index=False)
+    with pytest.raises(ValueError, match="has no column fov"):
+        read_cosmx(flat)
