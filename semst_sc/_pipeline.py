@@ -11,7 +11,7 @@ from . import _constants as C
 from . import pp, tl
 from ._sections import section_indices
 from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
-from ._utils import check_adata, check_integer, get_matrix, get_spatial
+from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._resolution import Pooling, check_pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
@@ -246,6 +246,7 @@ def run_pipeline(
     if k_spatial is not None or C.connectivities_key(C.SPATIAL_GRAPH_KEY) not in adata.obsp:
         if coordinates is None:
             get_spatial(adata)  # coordinates present, finite and spread out (a squidpy graph already there is kept)
+            check_one_frame(adata, C.SPATIAL_KEY, library_key)  # not CosMx fields of view laid on each other
         k_spatial = SPATIAL_NEIGHBORS if k_spatial is None else k_spatial
     minimum = max(k_feature, k_spatial or 0) + 1
     groups = section_indices(adata, library_key)

@@ -91,6 +91,28 @@ def get_matrix(adata: AnnData, layer: str | None):
     return adata.layers[layer]
 
 
+def check_one_frame(adata: AnnData, spatial_key: str, library_key: str | None) -> None:
+    """Raise when ``obsm[spatial_key]`` holds positions within fields of view, the fields not sections.
+
+    ``squidpy.read.nanostring`` stores each CosMx cell's position within its field of view in ``obsm['spatial']`` and
+    the slide's in ``obsm['spatial_fov']``: read as one frame, the fields would lie on top of each other.
+    """
+    if "spatial_fov" not in adata.obsm or "fov" not in adata.obs or library_key == "fov":
+        return
+    if spatial_key == "spatial_fov" or adata.obs["fov"].nunique() < 2:
+        return
+    local = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
+    slide = np.asarray(adata.obsm["spatial_fov"], dtype=np.float64)
+    if local.shape == slide.shape and np.allclose(local, slide):
+        return
+    raise ValueError(
+        f"obsm['{spatial_key}'] holds each cell's position within its field of view (obs['fov']), as "
+        "squidpy.read.nanostring stores it, so the fields would lie on top of each other: use the slide positions "
+        "(adata.obsm['spatial'] = adata.obsm['spatial_fov']), or fit each field as a section (library_key='fov'), or "
+        "read the export with sst.datasets.read_cosmx"
+    )
+
+
 def check_counts(X, what: str) -> bool:
     """Raise when ``X`` cannot hold counts; return whether its values are integers.
 

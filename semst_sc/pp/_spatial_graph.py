@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import block_diagonal, section_indices
-from .._utils import check_adata, check_n_neighbors, get_spatial, sparse_knn_graph, store_graph
+from .._utils import check_adata, check_n_neighbors, check_one_frame, get_spatial, sparse_knn_graph, store_graph
 
 #: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
 DEFAULT_N_NEIGHBORS = 6
@@ -76,6 +76,7 @@ def spatial_graph(
     if n_neighbors is not None and radius is not None:
         raise ValueError("give n_neighbors or radius, not both")
     coords = get_spatial(adata, spatial_key)
+    check_one_frame(adata, spatial_key, library_key)
     n = adata.n_obs
     groups = section_indices(adata, library_key) or [np.arange(n)]
     if radius is not None and radius <= 0:
