@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 
 from . import _constants as C
-from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY, XENIUM_EXPERIMENT, XENIUM_MATRICES
+from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY, XENIUM_EXPERIMENT, XENIUM_MATRICES, XENIUM_ZARR
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = (
@@ -371,7 +371,7 @@ def _folder_platform(path: Path) -> str | None:
     """
     if not path.is_dir() or _is_zarr_store(path):
         return None
-    if any((path / n).exists() for n in (XENIUM_EXPERIMENT, *XENIUM_MATRICES)):
+    if (path / XENIUM_EXPERIMENT).is_file() or any(next(path.glob(p), None) for p in (*XENIUM_MATRICES, XENIUM_ZARR)):
         return "xenium"
     for platform, pattern in (("merscope", C.MERSCOPE_COUNTS), ("cosmx", C.COSMX_COUNTS)):
         if next(path.glob(pattern), None) is not None:

@@ -80,9 +80,10 @@ UNASSIGNED = "unassigned"  # the name of a domain without markers or without a c
 # tl.query: obs (the per-spot score) and uns (the genes that drive it)
 QUERY_KEY = "semst_query"
 
-# a Xenium output folder (datasets.read_xenium; the CLI tells one apart without importing scanpy): the cell-feature
-# matrices read, in this order (the 10x HDF5 file, then the mtx folder), and the run's metadata
-XENIUM_MATRICES = ("cell_feature_matrix.h5", "cell_feature_matrix")
+# a Xenium output folder (datasets.read_xenium; the CLI tells one apart without importing scanpy): glob patterns of
+# the cell-feature matrices read, in this order (the 10x HDF5 file, then the mtx folder), and the run's metadata
+XENIUM_MATRICES = ("*cell_feature_matrix.h5", "*cell_feature_matrix")  # with a prefix too, as 10x's downloads
+XENIUM_ZARR = "*cell_feature_matrix.zarr.zip"  # not read, but it tells a Xenium folder
 XENIUM_EXPERIMENT = "experiment.xenium"
 
 

@@ -570,6 +570,8 @@ def test_run_on_xenium_output_folders(tmp_path, capsys):
     cells = simulate_tissue(platform="xenium", n_cells=300, n_genes=60, rng=0)
     write_xenium(tmp_path / "slide_a" / "outs", cells)
     write_xenium(tmp_path / "slide_b", cells[:200].copy(), cells="csv", layout="mtx", experiment=False)
+    for name in ("cell_feature_matrix", "cells.csv.gz"):  # as 10x's downloads name them, no experiment.xenium
+        (tmp_path / "slide_b" / name).rename(tmp_path / "slide_b" / f"Xenium_V1_FFPE_{name}")
     out = tmp_path / "xenium.h5ad"
     common = ["--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet", "--output", str(out)]
     assert main(["run", str(tmp_path / "slide_a" / "outs"), *common]) == 0

@@ -212,6 +212,23 @@ def test_read_spaceranger_of_visium_hd_bin_folders(tmp_path):
         read_spaceranger(folders[0])
 
 
+def test_visium_hd_folders_that_are_not_bin_folders_say_what_to_pass(tmp_path):
+    outs = tmp_path / "S1" / "outs"
+    for bins in ("square_002um", "square_008um"):
+        make_spaceranger(outs / "binned_outputs" / bins, positions="parquet")
+    (outs / "spatial").mkdir()  # the tissue images, no positions
+    for folder in (outs, outs / "binned_outputs"):
+        with pytest.raises(
+            FileNotFoundError, match=r"is a Visium HD output: pass one of its bin folders, .*square_002um"
+        ):
+            read_spaceranger(folder)
+    segmented = outs / "segmented_outputs"
+    segmented.mkdir()
+    write_10x_h5(segmented / "filtered_feature_cell_matrix.h5", np.ones((len(BARCODES), len(GENE_IDS)), dtype=int))
+    with pytest.raises(ValueError, match="cell segmentations, which are not read here"):
+        read_spaceranger(segmented, count_file="filtered_feature_cell_matrix.h5")
+
+
 def test_read_spaceranger_names_a_damaged_file(tmp_path):
     make_spaceranger(tmp_path / "outs")
     positions = tmp_path / "outs" / "spatial" / "tissue_positions_list.csv"

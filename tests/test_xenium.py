@@ -91,5 +91,40 @@ def test_a_parquet_table_without_an_engine_is_named(cells, tmp_path, monkeypatch
 
     write_xenium(tmp_path / "outs", cells)
     monkeypatch.setattr(pd.io.parquet, "get_engine", no_engine)
-    with pytest.raises(FileNotFoundError, match="cells.parquet is there: install pyarrow"):
+    with pytest.raises(ImportError, match="cell table .*cells.parquet needs pyarrow: pip install pyarrow"):
+        read_xenium(tmp_path / "outs")
+
+
+def test_downloaded_files_with_a_prefix_and_odd_cell_tables(cells, tmp_path):
+    """10x's downloads prefix every file; a csv cell table may mix numbers and text, parquet may hold bytes."""
+    folder = tmp_path / "download"
+    ids = write_xenium(folder, cells, cells="csv", experiment=False)
+    for name in ("cell_feature_matrix.h5", "cells.csv.gz"):
+        (folder / name).rename(folder / f"Xenium_Prime_Human_Skin_FFPE_{name}")
+    table = pd.read_csv(folder / "Xenium_Prime_Human_Skin_FFPE_cells.csv.gz")
+    table["qc"] = [1] * (len(table) - 1) + ["n/a"]  # numbers and one text
+    table["when"] = pd.Timestamp("2024-01-01")
+    table.to_csv(folder / "Xenium_Prime_Human_Skin_FFPE_cells.csv.gz", index=False)
+    adata = read_xenium(folder)
+    assert list(adata.obs_names) == ids and "qc" in adata.obs
+    adata.write_h5ad(tmp_path / "cells.h5ad")  # every column can be written
+    (folder / "Xenium_Prime_Human_Skin_FFPE_cells.parquet").write_bytes(b"")
+    (folder / "Xenium_Prime_Human_Skin_FFPE_cells.csv.gz").rename(folder / "other_cells.csv.gz")
+    with pytest.raises(ValueError, match="is not a readable Xenium cell table"):  # the parquet comes first
+        read_xenium(folder)
+
+    write_xenium(tmp_path / "bytes", cells)
+    table = pd.read_parquet(tmp_path / "bytes" / "cells.parquet")
+    table["segmentation_method"] = pd.Categorical([b"Segmented by nucleus expansion"] * len(table))
+    table.to_parquet(tmp_path / "bytes" / "cells.parquet")
+    adata = read_xenium(tmp_path / "bytes")
+    assert (adata.obs["segmentation_method"] == "Segmented by nucleus expansion").all()
+
+
+def test_folders_that_are_not_read_say_what_to_pass(cells, tmp_path):
+    write_xenium(tmp_path / "outs", cells)
+    with pytest.raises(ValueError, match="is not a folder: pass the Xenium output folder"):
+        read_xenium(tmp_path / "outs" / "cells.parquet")
+    (tmp_path / "outs" / "cell_feature_matrix.h5").rename(tmp_path / "outs" / "cell_feature_matrix.zarr.zip")
+    with pytest.raises(FileNotFoundError, match=r"cell_feature_matrix.zarr.zip is not read: use the .h5"):
         read_xenium(tmp_path / "outs")

@@ -80,9 +80,44 @@ def read_counts(
 def read_metadata(file: Path, dtype: dict | None = None, index_col: int | None = None) -> pd.DataFrame:
     """Read a cell metadata table, raising an error that names a damaged file."""
     try:
-        return pd.read_csv(file, dtype=dtype, index_col=index_col)
+        return pd.read_csv(file, dtype=dtype, index_col=index_col, low_memory=False)  # one type per column
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise ValueError(f"{file} is not a readable cell metadata table ({err}): restore it from the export") from err
+
+
+def tidy_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Return ``table`` with columns an .h5ad can hold: text (bytes decoded) as categories, dates as text.
+
+    A column of mixed values (numbers and text, lists) becomes text, so that writing the result never fails after
+    the work.
+    """
+    table = table.copy()
+    for column in table.columns:
+        values = table[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+        if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+            values = values.astype(str).where(values.notna())
+        if values.dtype != object:
+            table[column] = values
+            continue
+        values = values.map(_decoded)
+        filled = values[values.notna()]
+        numbers = filled.map(lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_))
+        if len(filled) and numbers.all():
+            table[column] = pd.to_numeric(values)
+        else:
+            table[column] = values.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype("category")
+    return table
+
+
+def _decoded(value):
+    """Return text for bytes, None for a missing value, else the value."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value
 
 
 def coordinates(meta: pd.DataFrame, columns: Sequence[str], file: Path) -> np.ndarray:

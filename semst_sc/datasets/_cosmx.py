@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _constants as C
-from ._cell_csv import coordinates, find_one, read_counts, read_metadata
+from ._cell_csv import coordinates, find_one, read_counts, read_metadata, tidy_columns
 
 #: the first characters of the control probes' columns: negative probes, system controls, false codes
 CONTROL_PREFIXES = ("NegPrb", "Negative", "SystemControl", "FalseCode")
@@ -78,8 +78,8 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
     meta = meta.loc[names]
     spatial = coordinates(meta, _GLOBAL, meta_file)
     obs = meta.drop(columns=_GLOBAL)
-    obs["fov"] = pd.Categorical(obs["fov"])
     obs["control_counts"] = controls[in_cell]
+    obs = tidy_columns(obs)
     adata = AnnData(counts[np.flatnonzero(in_cell)], obs=obs, var=pd.DataFrame(index=pd.Index(genes)))
     adata.obsm[C.SPATIAL_KEY] = np.ascontiguousarray(spatial)
     adata.var_names_make_unique()

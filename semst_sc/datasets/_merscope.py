@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _constants as C
-from ._cell_csv import coordinates, find_one, read_counts, read_metadata
+from ._cell_csv import coordinates, find_one, read_counts, read_metadata, tidy_columns
 
 
 def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
@@ -68,6 +68,7 @@ def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
     spatial = coordinates(meta, ["center_x", "center_y"], meta_file)
     obs = meta.drop(columns=["center_x", "center_y"]).rename_axis(None)
     obs["control_counts"] = blanks
+    obs = tidy_columns(obs)
     adata = AnnData(counts, obs=obs, var=pd.DataFrame(index=pd.Index(genes)))
     adata.obsm[C.SPATIAL_KEY] = np.ascontiguousarray(spatial)
     adata.var_names_make_unique()

@@ -67,6 +67,7 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
             {n: read_spaceranger(f, count_file=count_file) for n, f in zip(names, folders, strict=True)}
         )
     path = Path(path).expanduser()
+    _check_not_visium_hd_outs(path)
     matrix_file = _find_matrix(path, count_file)
     with warnings.catch_warnings():  # duplicated symbols are made unique right below
         warnings.filterwarnings("ignore", message="Variable names are not unique")
@@ -96,6 +97,22 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
     library_id = _library_id(matrix_file)
     adata.uns["spatial"] = {library_id: _spatial_metadata(path / "spatial")}
     return adata
+
+
+def _check_not_visium_hd_outs(path: Path) -> None:
+    """Raise, naming the folders to pass, for a Visium HD ``outs``, its ``binned_outputs`` or its cell segmentations."""
+    binned = path if path.name == "binned_outputs" else path / "binned_outputs"
+    bins = sorted(p.name for p in binned.glob("square_*um") if p.is_dir()) if binned.is_dir() else []
+    if bins and not any((path / name).exists() for name in _COUNT_FILES):
+        raise FileNotFoundError(
+            f"{path} is a Visium HD output: pass one of its bin folders, {binned}/{{{','.join(bins)}}} (8 µm bins, "
+            "square_008um, are the usual choice)"
+        )
+    if path.name == "segmented_outputs" or next(path.glob("*feature_cell_matrix.h5"), None) is not None:
+        raise ValueError(
+            f"{path} holds Space Ranger's cell segmentations, which are not read here: pass a bin folder of "
+            "binned_outputs (e.g. square_008um), or an AnnData of the cells with obsm['spatial']"
+        )
 
 
 def _read_positions(spatial: Path) -> pd.DataFrame:

@@ -15,9 +15,11 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
+from ._cell_csv import tidy_columns
 
-#: the cell tables read, in this order (parquet only where pandas can read it)
-CELL_TABLES = ("cells.parquet", "cells.csv.gz", "cells.csv")
+#: the cell tables read, in this order (parquet only where pandas can read it); a prefix is allowed, as 10x's
+#: downloads carry one (``Xenium_Prime_Human_Skin_FFPE_cells.parquet``)
+CELL_TABLES = ("*cells.parquet", "*cells.csv.gz", "*cells.csv")
 _CENTROIDS = ["x_centroid", "y_centroid"]
 
 
@@ -28,17 +30,17 @@ def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
     ----------
     path
         The Xenium output folder (Xenium Onboard Analysis' ``outs``), holding ``cell_feature_matrix.h5`` (or the
-        ``cell_feature_matrix/`` mtx folder) and ``cells.parquet`` (or ``cells.csv.gz``); ``experiment.xenium`` is
-        read when present. A list of folders reads each as a section and joins them with
-        :func:`semst_sc.concat_sections`, each named by its folder, or the folder above an ``outs`` folder
-        (``obs['library_id']``).
+        ``cell_feature_matrix/`` mtx folder) and ``cells.parquet`` (or ``cells.csv.gz``), their names with a prefix
+        too, as 10x's downloads have them; ``experiment.xenium`` is read when present. A list of folders reads each
+        as a section and joins them with :func:`semst_sc.concat_sections`, each named by its folder, or the folder
+        above an ``outs`` folder (``obs['library_id']``).
 
     Returns
     -------
     AnnData with one observation per cell of the matrix and
 
-    - ``X``: raw counts of the panel's genes (CSR, float32); the negative-control probes and codewords, unassigned
-      and genomic-control features are left out; ``var_names``: gene symbols made unique;
+    - ``X``: raw counts of the panel's genes (CSR, float32): the ``Gene Expression`` features; control probes and
+      codewords, genomic controls and proteins are left out (logged); ``var_names``: gene symbols made unique;
     - ``var['gene_symbol']``, ``var['gene_ids']``: the symbols and Ensembl IDs;
     - ``obs``: the cell table's columns (``transcript_counts``, ``cell_area``, ...), but for the centroids;
     - ``obsm['spatial']``: the cell centroid (``x_centroid``, ``y_centroid``) in µm;
@@ -58,15 +60,13 @@ def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
             raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
         return concat_sections({n: read_xenium(f) for n, f in zip(names, folders, strict=True)})
     path = Path(path).expanduser()
-    if not path.is_dir():
+    if not path.exists():
         raise FileNotFoundError(f"Xenium output folder {path} not found")
-    matrix_file = _first(path, C.XENIUM_MATRICES, "cell-feature matrix")
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a folder: pass the Xenium output folder that holds it")
+    matrix_file = _find(path, C.XENIUM_MATRICES, "cell-feature matrix")
     adata = _read_matrix(matrix_file)
-    tables = _readable_tables()
-    unread = [n for n in CELL_TABLES if n not in tables and (path / n).is_file()]
-    cells_file = _first(
-        path, tables, "cell table", f" ({unread[0]} is there: install pyarrow to read it)" if unread else ""
-    )
+    cells_file = _find(path, _readable_tables(path), "cell table")
     cells = _read_cells(cells_file)
     missing = ~adata.obs_names.isin(cells.index)
     if missing.any():
@@ -80,7 +80,7 @@ def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
     if not np.isfinite(spatial).all():
         bad = cells.index[~np.isfinite(spatial).all(axis=1)]
         raise ValueError(f"{len(bad)} cells of {cells_file} have no centroid (e.g. {bad[0]!r}): restore the cell table")
-    obs = cells.drop(columns=_CENTROIDS)
+    obs = tidy_columns(cells.drop(columns=_CENTROIDS))
     obs.index = adata.obs_names
     adata.obs = obs
     adata.obsm[C.SPATIAL_KEY] = spatial
@@ -90,23 +90,34 @@ def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
     return adata
 
 
-def _readable_tables() -> tuple[str, ...]:
-    """Return the cell-table names this environment can read: parquet needs pyarrow or fastparquet."""
+def _readable_tables(path: Path) -> tuple[str, ...]:
+    """Return the cell-table patterns this environment reads: parquet needs pyarrow (or fastparquet)."""
     try:
         pd.io.parquet.get_engine("auto")
     except ImportError:
+        parquet = next(path.glob(CELL_TABLES[0]), None)
+        if parquet is not None and all(next(path.glob(p), None) is None for p in CELL_TABLES[1:]):
+            raise ImportError(f"reading the cell table {parquet} needs pyarrow: pip install pyarrow") from None
         return CELL_TABLES[1:]
     return CELL_TABLES
 
 
-def _first(path: Path, names: Sequence[str], what: str, hint: str = "") -> Path:
-    """Return the first of ``names`` present in ``path``; raise an error naming what was looked for."""
-    for name in names:
-        if (path / name).exists():
-            return path / name
+def _find(path: Path, patterns: Sequence[str], what: str) -> Path:
+    """Return the one file (or folder) of ``path`` matching the first of ``patterns`` that matches any."""
+    for pattern in patterns:
+        found = sorted(path.glob(pattern))
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found)
+            raise ValueError(f"{path} holds several {what}s ({names}): put each sample in a folder of its own")
+        if found:
+            return found[0]
+    hint = ""
+    if what == "cell-feature matrix" and next(path.glob(C.XENIUM_ZARR), None) is not None:
+        hint = " (cell_feature_matrix.zarr.zip is not read: use the .h5 or the mtx folder of the same output)"
+    names = " or ".join(p.lstrip("*") for p in patterns)
     raise FileNotFoundError(
-        f"no {what} in {path}: a Xenium output folder holds {' or '.join(names)}{hint}; pass the folder that "
-        "Xenium Onboard Analysis wrote (its 'outs')"
+        f"no {what} in {path}: a Xenium output folder holds {names}{hint}; pass the folder that Xenium Onboard "
+        "Analysis wrote (its 'outs')"
     )
 
 
@@ -116,29 +127,33 @@ def _read_matrix(matrix_file: Path) -> AnnData:
         warnings.filterwarnings("ignore", message="Variable names are not unique")
         try:
             if matrix_file.is_dir():
-                adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False, gex_only=True)
+                every = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False, gex_only=False)
             else:
-                adata = sc.read_10x_h5(matrix_file, gex_only=True)
+                every = sc.read_10x_h5(matrix_file, gex_only=False)
         except (OSError, KeyError, ValueError) as err:
             raise ValueError(
                 f"{matrix_file} is not a readable 10x cell-feature matrix ({err}): restore it from the Xenium output"
             ) from err
-    if adata.n_vars == 0:
+    genes = (every.var["feature_types"] == "Gene Expression").to_numpy()
+    if not genes.any():
         raise ValueError(f"{matrix_file} holds no 'Gene Expression' feature: only controls or codewords")
+    left_out = every.var["feature_types"][~genes].value_counts()
+    adata = every[:, genes].copy()
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     adata.var["gene_symbol"] = adata.var_names.to_numpy()
     adata.var_names_make_unique()
-    logg.info(f"read {adata.n_obs} cells x {adata.n_vars} genes from {matrix_file.name}")
+    others = ", ".join(f"{n} {kind}" for kind, n in left_out.items())
+    logg.info(f"read {adata.n_obs} cells x {adata.n_vars} genes from {matrix_file.name}; left out: {others or 'none'}")
     return adata
 
 
 def _read_cells(cells_file: Path) -> pd.DataFrame:
     """Read the cell table, indexed by cell id as text (ids stored as bytes are decoded)."""
     try:
-        if cells_file.suffix == ".parquet":
+        if cells_file.name.endswith(".parquet"):
             cells = pd.read_parquet(cells_file)
         else:
-            cells = pd.read_csv(cells_file)
+            cells = pd.read_csv(cells_file, low_memory=False)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise ValueError(f"{cells_file} is not a readable Xenium cell table ({err}): restore it") from err
     missing = [c for c in ["cell_id", *_CENTROIDS] if c not in cells.columns]
@@ -152,9 +167,6 @@ def _read_cells(cells_file: Path) -> pd.DataFrame:
     if ids.duplicated().any():
         raise ValueError(f"{cells_file} names cell {ids[ids.duplicated()].iloc[0]!r} twice: restore the cell table")
     cells.index = pd.Index(ids.to_numpy(), name=None)
-    for column in cells.columns:
-        if cells[column].dtype == object:
-            cells[column] = cells[column].map(lambda v: v.decode() if isinstance(v, bytes) else v).astype("category")
     return cells
 
 
