@@ -17,7 +17,7 @@ def cells():
 
 @pytest.mark.parametrize("suffix,gz", [("", False), ("_S1R1", True)])
 def test_read_merscope(cells, tmp_path, monkeypatch, suffix, gz):
-    monkeypatch.setattr(cell_csv, "CHUNK_ROWS", 37)  # a table of several chunks
+    monkeypatch.setattr(cell_csv, "CHUNK_VALUES", 37 * 43)  # a table of several chunks (37 rows of 43 columns)
     ids = write_merscope(tmp_path / "region_0", cells, suffix=suffix, gz=gz)
     adata = read_merscope(tmp_path / "region_0")
     assert list(adata.obs_names) == ids and list(adata.var_names) == list(cells.var_names)  # no Blank-*

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-#: rows of a count table read at a time
-CHUNK_ROWS = 50_000
+#: values (rows x columns) of a count table read at a time: 20 MB as float32, whatever the panel's size
+CHUNK_VALUES = 5_000_000
 
 
 def find_one(folder: Path, pattern: str, what: str) -> Path:
@@ -54,7 +54,7 @@ def read_counts(
     dtype = {**{c: str for c in id_columns}, **{c: np.float32 for c in features}}
     ids, blocks, control_sums = [], [], []
     try:
-        for chunk in pd.read_csv(file, dtype=dtype, chunksize=CHUNK_ROWS):
+        for chunk in pd.read_csv(file, dtype=dtype, chunksize=max(1, CHUNK_VALUES // len(header))):
             values = chunk[features].to_numpy(dtype=np.float32)
             if not np.isfinite(values).all():
                 raise ValueError(f"{file} has empty or non-numeric counts: restore it from the export")
