@@ -91,14 +91,18 @@ def folder_section_name(folder) -> str:
     """Name an output folder read as a section.
 
     Its own name; for an ``outs`` folder, the folder above it; for a Visium HD bin folder
-    (``SAMPLE/outs/binned_outputs/square_008um``), ``SAMPLE_square_008um``.
+    (``SAMPLE/outs/binned_outputs/square_008um``), ``SAMPLE_square_008um``; for a MERSCOPE region folder
+    (``EXPERIMENT/region_0``), ``EXPERIMENT_region_0``.
     """
+    import re
     from pathlib import Path
 
     folder = Path(folder).resolve()
     if folder.parent.name == "binned_outputs":
         sample = folder.parent.parent
         return f"{folder_section_name(sample)}_{folder.name}"
+    if re.fullmatch(r"region_\d+", folder.name):
+        return f"{folder.parent.name}_{folder.name}"
     return folder.parent.name if folder.name == "outs" else folder.name
 
 

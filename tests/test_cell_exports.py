@@ -46,9 +46,13 @@ def test_exports_as_sections(cells, tmp_path):
     adata = read_cosmx([tmp_path / "slide_1", tmp_path / "slide_2"])
     assert adata.obs["library_id"].value_counts().to_dict() == {"slide_1": 160, "slide_2": 90}
     write_merscope(tmp_path / "a" / "region_0", cells)
+    write_merscope(tmp_path / "a" / "region_1", cells[:70].copy())
     write_merscope(tmp_path / "b" / "region_0", cells)
+    regions = [tmp_path / "a" / "region_0", tmp_path / "a" / "region_1", tmp_path / "b" / "region_0"]
+    adata = read_merscope(regions)  # regions named with their experiment
+    assert adata.obs["library_id"].value_counts().to_dict() == {"a_region_0": 160, "b_region_0": 160, "a_region_1": 70}
     with pytest.raises(ValueError, match="distinct names"):
-        read_merscope([tmp_path / "a" / "region_0", tmp_path / "b" / "region_0"])
+        read_merscope([tmp_path / "a" / "region_0", tmp_path / "a" / "region_0"])
 
 
 def test_bad_exports_say_what_is_wrong(cells, tmp_path):

@@ -21,8 +21,8 @@ def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
     path
         The folder of one region (``region_0``), holding ``cell_by_gene.csv`` and ``cell_metadata.csv`` (names with
         a prefix or suffix, such as ``cell_by_gene_S1R1.csv``, and ``.csv.gz`` are read too). A list of folders reads
-        each as a section and joins them with :func:`semst_sc.concat_sections`, each named by its folder
-        (``obs['library_id']``).
+        each as a section and joins them with :func:`semst_sc.concat_sections`, each named by its folder, a
+        ``region_N`` folder with the experiment's (``EXPERIMENT_region_0``; ``obs['library_id']``).
 
     Returns
     -------
