@@ -1,4 +1,4 @@
-"""Loaders for the benchmark data and the simulated demo tissue."""
+"""Readers of platform outputs (Space Ranger, Xenium, MERSCOPE, CosMx, Stereo-seq), the benchmark data, the demo."""
 
 from ._baristaseq import baristaseq
 from ._cosmx import read_cosmx
