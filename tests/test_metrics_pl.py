@@ -186,6 +186,25 @@ def test_plots_of_many_sections_wrap_their_panels(processed):
     plt.close(fig)
 
 
+def test_long_section_names_wrap_instead_of_running_into_the_next_panel(processed):
+    import matplotlib.pyplot as plt
+
+    names = ["Xenium_Prime_Human_Skin_FFPE_outs_region_one", "Xenium_Prime_Human_Skin_FFPE_outs_region_two"]
+    processed.obs["section"] = [names[i % 2] for i in range(processed.n_obs)]
+    processed.obs["semst_query"] = np.arange(processed.n_obs, dtype=float)
+    genes = pd.DataFrame({"gene": ["MBP"], "weight": [1.0]})
+    processed.uns["semst_query"] = {"genes": genes, "params": {"text": "myelination"}}
+    for draw in (sst.pl.domains, sst.pl.query):
+        fig = draw(processed, library_key="section", show=False)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        maps = sorted((ax for ax in fig.axes if ax.collections and ax.get_title()), key=lambda ax: ax.get_position().x0)
+        assert [name in ax.get_title().replace("\n", "") for name, ax in zip(names, maps, strict=True)] == [True] * 2
+        left, right = (ax.title.get_window_extent(renderer) for ax in maps)
+        assert left.x1 < right.x0, draw.__name__  # the titles side by side do not overlap
+        plt.close(fig)
+
+
 def test_legends_of_wrapped_sections_stay_inside_the_figure(processed):
     import matplotlib.pyplot as plt
 

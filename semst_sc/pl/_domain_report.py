@@ -85,8 +85,7 @@ def domain_report(
         for i, domain in enumerate(values.categories):
             where = rows[np.asarray(values[rows] == domain)]
             ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
-        map_axes(ax)
-        ax.set_title(f"obs['{domain_key}']" + (f": {section}" if section else ""))
+        map_axes(ax, f"obs['{domain_key}']" + (f": {section}" if section else ""))
     text = fig.add_subplot(layout[:, -1])
     text.axis("off")
     step = 1 / max(len(values.categories), 1)

@@ -122,8 +122,7 @@ def domains(
                 where = np.asarray(values == category)
                 if where.any():
                     ax.scatter(xy[where, 0], xy[where, 1], s=size, color=colours[category], linewidths=0)
-            ax.set_title(name)
-            map_axes(ax)
+            map_axes(ax, name)
             if library_key is None or i == len(panels) - 1:  # sections: one legend per row, after its last column
                 names, n_legend_columns = legends[column]
                 handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in names]

@@ -77,8 +77,7 @@ def query(
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 5 * nrows), squeeze=False, layout="constrained")
     for ax, (section, rows) in zip(axes.ravel(), panels, strict=False):
         points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
-        ax.set_title(f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
-        map_axes(ax)
+        map_axes(ax, f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.colorbar(points, ax=list(axes.ravel()), shrink=0.7 / nrows, label="query score")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -40,8 +41,13 @@ def grid(n_panels: int, ncols: int) -> tuple[int, int]:
     return int(np.ceil(n_panels / ncols)), ncols
 
 
-def map_axes(ax) -> None:
-    """Style ``ax`` as a tissue map: equal aspect, image coordinates (y grows downwards), no axes."""
+#: characters of a map's title per line: a long section name wraps instead of running over the next panel
+TITLE_WIDTH = 32
+
+
+def map_axes(ax, title: str) -> None:
+    """Style ``ax`` as a tissue map titled ``title`` (wrapped): equal aspect, image coordinates, no axes."""
+    ax.set_title(textwrap.fill(title, TITLE_WIDTH, break_on_hyphens=False))
     ax.set_aspect("equal")
     ax.invert_yaxis()
     ax.axis("off")
