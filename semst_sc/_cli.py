@@ -14,6 +14,7 @@ data are read.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import os
@@ -348,6 +349,12 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
         raise FileNotFoundError(f"{path} does not exist")
     if folder_ok and (path.is_dir() or _is_gem(path)):
         return
+    instrument_files = (
+        XENIUM_EXPERIMENT, *XENIUM_MATRICES, XENIUM_ZARR, *C.XENIUM_CELL_TABLES, "*feature_bc_matrix.h5",
+        C.MERSCOPE_COUNTS, C.MERSCOPE_METADATA, C.COSMX_COUNTS, C.COSMX_METADATA,
+    )  # fmt: skip
+    if folder_ok and any(fnmatch.fnmatch(path.name, pattern) for pattern in instrument_files):
+        raise ValueError(f"{path} is one file of an instrument's output: pass its folder, {path.parent}")
     if path.is_dir() or path.suffix.lower() != ".h5ad":
         what = (
             "an .h5ad file, an output folder of Space Ranger, Xenium, MERSCOPE or CosMx, a Stereo-seq .gem(.gz) file "
@@ -366,12 +373,13 @@ def _is_gem(path: Path) -> bool:
 def _folder_platform(path: Path) -> str | None:
     """Return the platform whose output folder ``path`` is (its reader's name in ``datasets``), or None.
 
-    ``"xenium"``: ``experiment.xenium`` or a cell-feature matrix; ``"merscope"``: a cell-by-gene table; ``"cosmx"``:
-    an expression matrix; ``"spaceranger"``: any other folder that is no zarr store.
+    ``"xenium"``: ``experiment.xenium``, a cell-feature matrix or a cell table; ``"merscope"``: a cell-by-gene
+    table; ``"cosmx"``: an expression matrix; ``"spaceranger"``: any other folder that is no zarr store.
     """
     if not path.is_dir() or _is_zarr_store(path):
         return None
-    if (path / XENIUM_EXPERIMENT).is_file() or any(next(path.glob(p), None) for p in (*XENIUM_MATRICES, XENIUM_ZARR)):
+    xenium = (*XENIUM_MATRICES, XENIUM_ZARR, *C.XENIUM_CELL_TABLES)
+    if (path / XENIUM_EXPERIMENT).is_file() or any(next(path.glob(p), None) for p in xenium):
         return "xenium"
     for platform, pattern in (("merscope", C.MERSCOPE_COUNTS), ("cosmx", C.COSMX_COUNTS)):
         if next(path.glob(pattern), None) is not None:

@@ -84,6 +84,7 @@ QUERY_KEY = "semst_query"
 # the cell-feature matrices read, in this order (the 10x HDF5 file, then the mtx folder), and the run's metadata
 XENIUM_MATRICES = ("*cell_feature_matrix.h5", "*cell_feature_matrix")  # with a prefix too, as 10x's downloads
 XENIUM_ZARR = "*cell_feature_matrix.zarr.zip"  # not read, but it tells a Xenium folder
+XENIUM_CELL_TABLES = ("*cells.parquet", "*cells.csv.gz", "*cells.csv")  # in this order (parquet needs pyarrow)
 XENIUM_EXPERIMENT = "experiment.xenium"
 
 

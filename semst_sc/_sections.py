@@ -79,6 +79,9 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
         merge="same",
         uns_merge=None,
     )
+    # genes inner, obs columns outer (anndata's join covers both): a column some sections lack is missing there
+    obs = {str(k): ad.AnnData(obs=v.obs) for k, v in sections.items()}
+    joined.obs = ad.concat(obs, join="outer", label=library_key, index_unique="-").obs.loc[joined.obs_names]
     joined.obs[library_key] = pd.Categorical(joined.obs[library_key], categories=names)
     joined.var = _same_var(sections, joined.var_names)
     spatial = {}

@@ -68,7 +68,9 @@ def test_bad_exports_say_what_is_wrong(cells, tmp_path):
     with pytest.raises(ValueError, match="has no column center_y"):
         read_merscope(folder)
     meta.to_csv(folder / "cell_metadata_copy.csv")
-    with pytest.raises(ValueError, match="several cell metadata tables .*: put each sample in a folder of its own"):
+    with pytest.raises(
+        ValueError, match="more than one cell metadata table .*: put each sample in a folder of its own"
+    ):
         read_merscope(folder)
     (folder / "cell_metadata_copy.csv").unlink()
     counts = pd.read_csv(folder / "cell_by_gene.csv").astype(object)

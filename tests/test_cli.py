@@ -586,6 +586,13 @@ def test_run_on_xenium_output_folders(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--count-file names the matrix inside a Space Ranger folder, but" in err
     assert "slide_b is a Xenium output folder" in err
+    cells_file = tmp_path / "slide_a" / "outs" / "cells.parquet"
+    assert main(["run", str(cells_file), *common]) == 1  # a file of the folder: the folder is named
+    assert f"is one file of an instrument's output: pass its folder, {cells_file.parent}" in capsys.readouterr().err
+    (tmp_path / "slide_a" / "outs" / "cell_feature_matrix.h5").unlink()
+    (tmp_path / "slide_a" / "outs" / "experiment.xenium").unlink()
+    assert main(["run", str(tmp_path / "slide_a" / "outs"), *common]) == 1  # still a Xenium folder, lacking its matrix
+    assert "no cell-feature matrix in" in capsys.readouterr().err
 
 
 def test_run_on_merscope_and_cosmx_folders(tmp_path, capsys):

@@ -68,6 +68,19 @@ def test_concat_sections_joins_on_shared_genes_and_keeps_the_inputs(pair, caplog
         assert list(before.obs.columns) == list(after.obs.columns)
 
 
+def test_concat_sections_keeps_the_obs_columns_of_every_section(pair, tmp_path):
+    """Instruments write different cell tables (Xenium cell_area, CosMx fov): none is dropped for the others' lack."""
+    a, b = (x.copy() for x in pair)
+    a.obs["cell_area"] = np.arange(a.n_obs, dtype=float)
+    b.obs["fov"] = pd.Categorical(["1"] * b.n_obs)
+    joined = sst.concat_sections({"A": a, "B": b})
+    in_a = np.asarray(joined.obs["library_id"] == "A")
+    np.testing.assert_array_equal(joined.obs["cell_area"][in_a], a.obs["cell_area"])
+    assert joined.obs["cell_area"][~in_a].isna().all() and (joined.obs["fov"][~in_a] == "1").all()
+    assert joined.obs["fov"][in_a].isna().all() and "domain" in joined.obs
+    joined.write_h5ad(tmp_path / "joined.h5ad")
+
+
 def test_concat_sections_explains_sections_that_share_no_genes(pair):
     a, b = pair
     b.var_names = [f"ENSG{i:011d}" for i in range(b.n_vars)]

@@ -27,7 +27,7 @@ def find_one(folder: Path, pattern: str, what: str) -> Path:
         raise FileNotFoundError(f"no {what} ({pattern}) in {folder}: pass the folder the instrument's export wrote")
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise ValueError(f"{folder} holds several {what}s ({names}): put each sample in a folder of its own")
+        raise ValueError(f"{folder} holds more than one {what} ({names}): put each sample in a folder of its own")
     return found[0]
 
 

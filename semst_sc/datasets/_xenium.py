@@ -17,9 +17,6 @@ from scanpy import logging as logg
 from .. import _constants as C
 from ._cell_csv import tidy_columns
 
-#: the cell tables read, in this order (parquet only where pandas can read it); a prefix is allowed, as 10x's
-#: downloads carry one (``Xenium_Prime_Human_Skin_FFPE_cells.parquet``)
-CELL_TABLES = ("*cells.parquet", "*cells.csv.gz", "*cells.csv")
 _CENTROIDS = ["x_centroid", "y_centroid"]
 
 
@@ -95,11 +92,11 @@ def _readable_tables(path: Path) -> tuple[str, ...]:
     try:
         pd.io.parquet.get_engine("auto")
     except ImportError:
-        parquet = next(path.glob(CELL_TABLES[0]), None)
-        if parquet is not None and all(next(path.glob(p), None) is None for p in CELL_TABLES[1:]):
+        parquet = next(path.glob(C.XENIUM_CELL_TABLES[0]), None)
+        if parquet is not None and all(next(path.glob(p), None) is None for p in C.XENIUM_CELL_TABLES[1:]):
             raise ImportError(f"reading the cell table {parquet} needs pyarrow: pip install pyarrow") from None
-        return CELL_TABLES[1:]
-    return CELL_TABLES
+        return C.XENIUM_CELL_TABLES[1:]
+    return C.XENIUM_CELL_TABLES
 
 
 def _find(path: Path, patterns: Sequence[str], what: str) -> Path:
@@ -108,7 +105,7 @@ def _find(path: Path, patterns: Sequence[str], what: str) -> Path:
         found = sorted(path.glob(pattern))
         if len(found) > 1:
             names = ", ".join(p.name for p in found)
-            raise ValueError(f"{path} holds several {what}s ({names}): put each sample in a folder of its own")
+            raise ValueError(f"{path} holds more than one {what} ({names}): put each sample in a folder of its own")
         if found:
             return found[0]
     hint = ""
