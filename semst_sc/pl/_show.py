@@ -12,7 +12,12 @@ from .._sections import section_indices, section_names
 
 
 def finish(fig, show: bool | None, save: str | None):
-    """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown."""
+    """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown.
+
+    Titles are first wrapped to the room between each panel and its neighbours in the row (a long section name ran
+    over the next panel's title).
+    """
+    wrap_titles(fig)
     if save is not None:
         Path(save).expanduser().parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save, dpi=150, bbox_inches="tight")
@@ -20,6 +25,36 @@ def finish(fig, show: bool | None, save: str | None):
         plt.show()
         return None
     return fig
+
+
+#: font sizes (points) tried in turn for a long title, the default first
+TITLE_SIZES = (12, 10, 8)
+
+
+def wrap_titles(fig) -> None:
+    """Fit each panel's title to the distance between its centre and its nearest neighbour's in the row, as drawn.
+
+    Wrapped on at most two lines (more would reach into the row above), in a smaller font where two lines are too
+    long at the default one.
+    """
+    if all(len(ax.get_title()) <= 24 for ax in fig.axes):  # fits any panel: no drawing needed
+        return
+    fig.canvas.draw()  # the layout (and each map's equal aspect) as it will be saved
+    renderer = fig.canvas.get_renderer()
+    titled = {ax: ax.get_position() for ax in fig.axes if ax.get_title()}
+    for ax, box in titled.items():
+        centre = box.x0 + box.width / 2
+        row = [b.x0 + b.width / 2 for other, b in titled.items() if other is not ax and b.y0 < box.y1 and box.y0 < b.y1]
+        room = 0.92 * fig.bbox.width * min((abs(c - centre) for c in row), default=1.0)  # pixels
+        text = ax.get_title().replace("\n", " ")
+        for size in TITLE_SIZES:
+            ax.title.set_fontsize(size)
+            for width in range(len(text), max(8, len(text) // 2 - 1), -1):  # two lines at most
+                ax.set_title(textwrap.fill(text, width, break_on_hyphens=False), fontsize=size)
+                if ax.title.get_window_extent(renderer).width <= room:
+                    break
+            if ax.title.get_window_extent(renderer).width <= room:
+                break
 
 
 def marker_size(n_spots: int, size: float | None) -> float:
@@ -41,13 +76,9 @@ def grid(n_panels: int, ncols: int) -> tuple[int, int]:
     return int(np.ceil(n_panels / ncols)), ncols
 
 
-#: characters of a map's title per line: a long section name wraps instead of running over the next panel
-TITLE_WIDTH = 32
-
-
 def map_axes(ax, title: str) -> None:
-    """Style ``ax`` as a tissue map titled ``title`` (wrapped): equal aspect, image coordinates, no axes."""
-    ax.set_title(textwrap.fill(title, TITLE_WIDTH, break_on_hyphens=False))
+    """Style ``ax`` as a tissue map titled ``title``: equal aspect, image coordinates (y grows downwards), no axes."""
+    ax.set_title(title)
     ax.set_aspect("equal")
     ax.invert_yaxis()
     ax.axis("off")
