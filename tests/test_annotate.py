@@ -306,6 +306,14 @@ def test_query_on_a_small_panel_is_driven_by_the_genes_it_is_about(tissue):
     assert np.allclose(score, (pooled - pooled.mean()) / pooled.std(), atol=1e-4)
 
 
+@pytest.mark.real_data
+def test_a_query_about_nothing_in_the_tissue_is_warned(tissue, gene_text):
+    from fakes import scanpy_warnings
+
+    assert "matches no gene's text well" in scanpy_warnings(lambda: sst.tl.query(tissue, "zzqqxx", gene_text=gene_text))
+    assert "matches no gene" not in scanpy_warnings(lambda: sst.tl.query(tissue, "T cells", gene_text=gene_text))
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_query_is_deterministic_and_finds_white_matter(tissue, gene_text):
