@@ -658,7 +658,10 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
         raise ValueError("--library-key names the section column of one .h5ad; several inputs are named by their files")
     names = [_stem(path) if path.is_file() else C.folder_section_name(path) for path in inputs]
     if len(set(names)) < len(names):
-        raise ValueError(f"the inputs must have distinct file stems or folder names, the section names; got {names}")
+        raise ValueError(
+            f"the inputs must have distinct file stems or folder names, the section names; got {names}: rename one "
+            "(or a link to it), or name the sections in Python with sst.concat_sections({name: adata, ...})"
+        )
     return names
 
 

@@ -522,7 +522,7 @@ def test_several_inputs_need_distinct_names(two_sections, tmp_path, capsys, no_w
     twin.write_bytes(two_sections[0].read_bytes())
     out = str(tmp_path / "o.h5ad")
     assert main(["run", str(two_sections[0]), str(twin), "--output", out, "--quiet"]) == 1
-    assert "distinct file stems" in capsys.readouterr().err
+    assert "distinct file stems" in (err := capsys.readouterr().err) and "rename one" in err
     assert main(["run", *map(str, two_sections), "--library-key", "donor", "--output", out, "--quiet"]) == 1
     assert "--library-key names the section column of one .h5ad" in capsys.readouterr().err
     assert no_work == []
