@@ -14,15 +14,12 @@ same code. Writes ``read_exports.csv``: cells, genes, file size, reader, wall se
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from read_gem import measure  # a fresh process: wall seconds, peak resident MB, output
 
 OURS = "import semst_sc as sst; a = sst.datasets.read_cosmx({path!r}); print(a.n_obs, a.n_vars, a.X.nnz)"
 SQUIDPY = (
@@ -54,17 +51,6 @@ def write_export(folder: Path, n_cells: int, n_genes: int, rng: int = 0, batch: 
     meta["CenterX_local_px"], meta["CenterY_local_px"] = local.T
     meta["CenterX_global_px"], meta["CenterY_global_px"] = (local + corner).T
     meta.to_csv(folder / "run_metadata_file.csv", index=False)
-
-
-def measure(code: str) -> tuple[float, float, str]:
-    """Run ``code`` in a fresh Python; return its wall seconds, peak resident MB and output."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    output = process.stdout.read().strip()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {code}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, output
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ one name in every section.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,15 @@ LIBRARY_KEY = "library_id"
 MIN_SECTION_SIZE = 20
 #: fewer shared genes than this cannot make a joint model
 MIN_SHARED_GENES = 20
+
+
+def concat_folders(read: Callable[[Path], AnnData], folders: Sequence) -> AnnData:
+    """Read each output folder with ``read`` and join them as sections named by :func:`folder_section_name`."""
+    folders = [Path(p).expanduser() for p in folders]
+    names = [C.folder_section_name(folder) for folder in folders]
+    if len(set(names)) < len(names):
+        raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
+    return concat_sections({n: read(f) for n, f in zip(names, folders, strict=True)})
 
 
 def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRARY_KEY) -> AnnData:

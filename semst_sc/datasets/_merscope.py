@@ -39,13 +39,9 @@ def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
     >>> sst.run_pipeline(adata, 7)  # doctest: +SKIP
     """
     if not isinstance(path, str | Path):
-        from .._sections import concat_sections
+        from .._sections import concat_folders
 
-        folders = [Path(p).expanduser() for p in path]
-        names = [C.folder_section_name(folder) for folder in folders]
-        if len(set(names)) < len(names):
-            raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
-        return concat_sections({n: read_merscope(f) for n, f in zip(names, folders, strict=True)})
+        return concat_folders(read_merscope, path)
     path = Path(path).expanduser()
     counts_file = find_one(path, C.MERSCOPE_COUNTS, "cell-by-gene table")
     meta_file = find_one(path, C.MERSCOPE_METADATA, "cell metadata table")

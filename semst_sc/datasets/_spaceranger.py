@@ -57,15 +57,9 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
 
     """
     if not isinstance(path, str | Path):
-        from .._sections import concat_sections
+        from .._sections import concat_folders
 
-        folders = [Path(p).expanduser() for p in path]
-        names = [C.folder_section_name(folder) for folder in folders]
-        if len(set(names)) < len(names):
-            raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
-        return concat_sections(
-            {n: read_spaceranger(f, count_file=count_file) for n, f in zip(names, folders, strict=True)}
-        )
+        return concat_folders(lambda folder: read_spaceranger(folder, count_file=count_file), path)
     path = Path(path).expanduser()
     _check_not_visium_hd_outs(path)
     matrix_file = _find_matrix(path, count_file)

@@ -49,13 +49,9 @@ def read_xenium(path: str | Path | Sequence[str | Path]) -> AnnData:
     >>> sst.run_pipeline(adata, 7)  # doctest: +SKIP
     """
     if not isinstance(path, str | Path):
-        from .._sections import concat_sections
+        from .._sections import concat_folders
 
-        folders = [Path(p).expanduser() for p in path]
-        names = [C.folder_section_name(folder) for folder in folders]
-        if len(set(names)) < len(names):
-            raise ValueError(f"the folders name the sections and must have distinct names, got {names}")
-        return concat_sections({n: read_xenium(f) for n, f in zip(names, folders, strict=True)})
+        return concat_folders(read_xenium, path)
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"Xenium output folder {path} not found")
