@@ -53,20 +53,13 @@ def read_counts(
         raise ValueError(f"{file} holds no gene column, only {', '.join(features[:5]) or 'ids'}")
     dtype = {**{c: str for c in id_columns}, **{c: np.float32 for c in features}}
     ids, blocks, control_sums = [], [], []
-    try:
-        for chunk in pd.read_csv(file, dtype=dtype, chunksize=max(1, CHUNK_VALUES // len(header))):
-            values = chunk[features].to_numpy(dtype=np.float32)
-            if not np.isfinite(values).all():
-                raise ValueError(f"{file} has empty or non-numeric counts: restore it from the export")
-            ids.append(chunk[list(id_columns)])
-            blocks.append(sp.csr_matrix(values[:, ~controls]))
-            control_sums.append(values[:, controls].sum(axis=1))
-    except (OSError, pd.errors.ParserError, TypeError) as err:
-        raise ValueError(f"{file} is not a readable count table ({err}): restore it from the export") from err
-    except ValueError as err:
-        if str(file) in str(err):
-            raise
-        raise ValueError(f"{file} holds a count that is not a number ({err}): restore it from the export") from err
+    for chunk in _chunks(file, dtype, max(1, CHUNK_VALUES // len(header))):
+        values = chunk[features].to_numpy(dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{file} has empty or non-numeric counts: restore it from the export")
+        ids.append(chunk[list(id_columns)])
+        blocks.append(sp.csr_matrix(values[:, ~controls]))
+        control_sums.append(values[:, controls].sum(axis=1))
     if not ids:
         raise ValueError(f"{file} holds no cells")
     return (
@@ -75,6 +68,22 @@ def read_counts(
         genes,
         np.concatenate(control_sums),
     )
+
+
+def _chunks(file: Path, dtype: dict, rows: int):
+    """Yield ``rows`` rows of the table at a time; a row the parser cannot read raises an error naming the file."""
+    reader = pd.read_csv(file, dtype=dtype, chunksize=rows)
+    while True:
+        try:
+            chunk = next(reader, None)
+        except (OSError, ValueError, TypeError, pd.errors.ParserError) as err:
+            raise ValueError(
+                f"{file} holds a count that is not a number, or is not a readable count table ({err}): restore it "
+                "from the export"
+            ) from err
+        if chunk is None:
+            return
+        yield chunk
 
 
 def read_metadata(file: Path, dtype: dict | None = None, index_col: int | None = None) -> pd.DataFrame:
