@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from . import _constants as C
-from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY, XENIUM_EXPERIMENT, XENIUM_MATRICES, XENIUM_ZARR
+from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = (
@@ -350,7 +350,7 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
     if folder_ok and (path.is_dir() or _is_gem(path)):
         return
     instrument_files = (
-        XENIUM_EXPERIMENT, *XENIUM_MATRICES, XENIUM_ZARR, *C.XENIUM_CELL_TABLES, "*feature_bc_matrix.h5",
+        C.XENIUM_EXPERIMENT, *C.XENIUM_MATRICES, C.XENIUM_ZARR, *C.XENIUM_CELL_TABLES, "*feature_bc_matrix.h5",
         C.MERSCOPE_COUNTS, C.MERSCOPE_METADATA, C.COSMX_COUNTS, C.COSMX_METADATA,
     )  # fmt: skip
     if folder_ok and any(fnmatch.fnmatch(path.name, pattern) for pattern in instrument_files):
@@ -378,8 +378,8 @@ def _folder_platform(path: Path) -> str | None:
     """
     if not path.is_dir() or _is_zarr_store(path):
         return None
-    xenium = (*XENIUM_MATRICES, XENIUM_ZARR, *C.XENIUM_CELL_TABLES)
-    if (path / XENIUM_EXPERIMENT).is_file() or any(next(path.glob(p), None) for p in xenium):
+    xenium = (*C.XENIUM_MATRICES, C.XENIUM_ZARR, *C.XENIUM_CELL_TABLES)
+    if (path / C.XENIUM_EXPERIMENT).is_file() or any(next(path.glob(p), None) for p in xenium):
         return "xenium"
     for platform, pattern in (("merscope", C.MERSCOPE_COUNTS), ("cosmx", C.COSMX_COUNTS)):
         if next(path.glob(pattern), None) is not None:
@@ -529,9 +529,12 @@ def _run(args) -> int:
         raise ValueError("--bin-size sums the DNBs of a Stereo-seq GEM input into bins; give .gem or .gem.gz files")
     platform = _folder_platform(args.input)
     if args.count_file is not None and platform != "spaceranger":
-        what = {None: "a file", "xenium": "a Xenium output folder", "merscope": "a MERSCOPE output folder"}
-        what |= {"cosmx": "a CosMx export folder"}
-        what = "a SpatialData .zarr store" if store else what[platform]
+        folders = {
+            "xenium": "a Xenium output folder",
+            "merscope": "a MERSCOPE output folder",
+            "cosmx": "a CosMx export folder",
+        }
+        what = "a SpatialData .zarr store" if store else folders.get(platform, "a file")
         raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is {what}")
     if args.table_key != TABLE_KEY and not store:
         raise ValueError(f"--table-key names a table of a SpatialData .zarr input, but {args.input} is no zarr store")
