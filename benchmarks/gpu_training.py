@@ -10,23 +10,29 @@
 :func:`semst_sc.tl.semst` trains on, so the GPU machine needs torch and semst_sc but no AnnData stack, data set
 or language model; several slices are joined as the joint pipeline joins them (``concat_sections``, every step
 with ``library_key``). ``train`` trains each configuration (SemST's dual encoder full batch, the contrastive encoder
-full batch, the dual encoder on neighbour-sampled mini-batches) for seeds 0-4 with the defaults of
-``tl.semst``, after one short warm-up run, and writes ``timings.csv`` (wall seconds of training and of
-embedding, peak device memory) and ``embeddings.npz`` (each embedding's first 20 principal components, the first
-step of ``tl.cluster``, so that little travels back). ``score`` clusters them (``tl.cluster``, K = 7, one
-clustering over all sections) and writes ``runs.csv`` and ``summary.md`` with the ARI of each section beside the
-timings.
+full batch, the dual encoder on neighbour-sampled mini-batches) for seeds 0-4 with the defaults of ``tl.semst``,
+after one short warm-up run, and writes ``timings.csv`` (wall seconds of training and of embedding, peak device
+memory, and whether a second run of the first seed gives the same embedding bit for bit) and ``embeddings.npz``
+(each embedding's first 20 principal components, the first step of ``tl.cluster``, so that little travels back).
+``score`` clusters them (``tl.cluster``, K = 7, one clustering over all sections) and writes ``runs.csv`` and
+``summary.md`` with the ARI of each section beside the timings. ``determinism`` finds where two identical training
+steps of the dual encoder part on a device.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+#: tl.semst's default ``train_kwargs['average_from']``: the weights averaged over the second half of training
+AVERAGE_FROM = 0.5
 
 CONFIGS = {  # name: encoder, mini-batches
     "dual": ("dual", False),
@@ -109,7 +115,14 @@ def train(args) -> None:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        nn.train(model, sampler, n_steps=n_steps or cls.n_epochs, weight_decay=cls.weight_decay, progress=False)
+        nn.train(
+            model,
+            sampler,
+            n_steps=n_steps or cls.n_epochs,
+            weight_decay=cls.weight_decay,
+            average_from=AVERAGE_FROM,
+            progress=False,
+        )
         trained = time.perf_counter()
         z = nn.embed(model, sampler).cpu().numpy()
         done = time.perf_counter()
@@ -122,13 +135,18 @@ def train(args) -> None:
             "z": z,
             "peak_device_mb": peak,
             "n_steps": n_steps or cls.n_epochs,
+            "average_from": AVERAGE_FROM,
         }
 
     for config in args.configs:
         warm = run(config, 0, n_steps=2)  # CUDA context, kernels and allocator warm
         print(f"warm-up {config}: {warm['train_s']:.2f} s", flush=True)
+        first = None
         for seed in args.seeds:
             result = run(config, seed, args.n_steps)
+            if first is None:  # the first seed again: is training deterministic on this device?
+                first = run(config, seed, args.n_steps)["z"]
+                result["repeat_identical"] = bool(np.array_equal(first, result["z"]))
             embeddings[f"{args.data.stem}_{config}_{seed}"] = _first_pcs(result.pop("z"), seed)
             result.update(
                 data=args.data.stem,
@@ -140,6 +158,81 @@ def train(args) -> None:
             print(result, flush=True)
     pd.DataFrame(rows).to_csv(args.out / "timings.csv", index=False)
     np.savez_compressed(args.out / "embeddings.npz", **embeddings)
+
+
+def determinism(args) -> None:
+    """Where two identical training steps of the dual encoder first part on ``args.device``.
+
+    Builds the model and its first full batch twice from seed 0, runs one forward and backward pass each, and
+    prints the first module (in call order) whose output differs, every parameter whose gradient differs (largest
+    absolute difference), and what torch's strict deterministic mode says of the step.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    import torch
+
+    from semst_sc import nn
+
+    data = _load(args.data)
+    counts = data["counts"].toarray()
+    totals = counts.sum(axis=1)
+    size_factors = (totals / np.median(totals[totals > 0])).astype(np.float32)
+    graphs = {"spatial": data["spatial"], "feature": data["feature"]}
+    device = torch.device(args.device)
+    cls = nn.get_encoder("dual")
+    tissue = nn.GraphData(data["scaled"].toarray(), counts, size_factors, graphs, data["semantic"])
+
+    def step() -> tuple[list, dict]:
+        torch.manual_seed(0)
+        model = cls(tissue.x.shape[1], counts.shape[1], tissue.semantic.shape[1]).to(device)
+        batch = nn.FullBatchSampler(tissue, cls.graphs, device, rng=0).sample()
+        outputs = []
+
+        def keep(module, inputs, output, name=""):
+            for i, out in enumerate(output if isinstance(output, tuple) else (output,)):
+                if isinstance(out, torch.Tensor):
+                    outputs.append((f"{name}[{i}]", out.detach().to_dense().cpu().clone()))
+
+        hooks = [m.register_forward_hook(partial(keep, name=n)) for n, m in model.named_modules() if n]
+        model(batch)["total"].backward()
+        for hook in hooks:
+            hook.remove()
+        return outputs, {n: q.grad.detach().cpu().clone() for n, q in model.named_parameters() if q.grad is not None}
+
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as nn.train does
+    (out_a, grad_a), (out_b, grad_b) = step(), step()
+    pairs = zip(out_a, out_b, strict=True)
+    differing = [(n, float((a - b).abs().max())) for (n, a), (_, b) in pairs if not torch.equal(a, b)]
+    print("forward outputs differing (call order):", differing[:5] or "none", flush=True)
+    grads = {n: float((grad_a[n] - grad_b[n]).abs().max()) for n in grad_a if not torch.equal(grad_a[n], grad_b[n])}
+    print("gradients differing:", grads or "none", flush=True)
+    for n_steps in (1, 2, 5, 20):
+        embeddings = []
+        for _ in range(2):
+            torch.manual_seed(0)
+            model = cls(tissue.x.shape[1], counts.shape[1], tissue.semantic.shape[1]).to(device)
+            sampler = nn.FullBatchSampler(tissue, cls.graphs, device, rng=0)
+            nn.train(model, sampler, n_steps=n_steps, progress=False)
+            embeddings.append(nn.embed(model, sampler).cpu())
+        print(f"{n_steps} steps: embeddings identical: {torch.equal(*embeddings)}", flush=True)
+    products = {"torch.sparse.mm": torch.sparse.mm, "nn.propagate": nn.propagate}
+    for (name, product), graph in itertools.product(products.items(), graphs):
+        adjacency = nn.gcn_adjacency(graphs[graph]).to(device)
+        values, x_grads = [], []
+        for _ in range(2):
+            torch.manual_seed(0)
+            x = torch.randn(adjacency.shape[0], 256, device=device, requires_grad=True)
+            out = product(adjacency, x)
+            (out * torch.arange(256, device=device)).sum().backward()
+            values.append(out.detach().cpu())
+            x_grads.append(x.grad.cpu())
+        same = torch.equal(*values), torch.equal(*x_grads)
+        print(f"{name} on the {graph} graph: products identical {same[0]}, gradients identical {same[1]}", flush=True)
+    torch.use_deterministic_algorithms(True)
+    try:
+        step()
+        print("strict deterministic mode: no error", flush=True)
+    except RuntimeError as error:
+        print("strict deterministic mode:", str(error).splitlines()[0], flush=True)
 
 
 def _first_pcs(z: np.ndarray, seed: int, n_pcs: int = 20) -> np.ndarray:
@@ -195,6 +288,7 @@ def score(args) -> None:
             ari_min=("ari", "min"),
             ari_max=("ari", "max"),
             seeds=("seed", "size"),
+            repeat_identical=("repeat_identical", "first"),  # the first seed run twice (NaN on the others)
         )
         .round(3)
         .reset_index()
@@ -220,6 +314,10 @@ def main() -> None:
     t.add_argument("--n-steps", type=int, help="training steps (default: each encoder's own; fewer for a smoke test)")
     t.add_argument("--out", type=Path, required=True)
     t.set_defaults(func=train)
+    d = sub.add_parser("determinism", help="where two identical steps of the dual encoder part on a device")
+    d.add_argument("--data", type=Path, required=True)
+    d.add_argument("--device", default="cuda")
+    d.set_defaults(func=determinism)
     s = sub.add_parser("score")
     s.add_argument("--runs", nargs="+", type=Path, required=True)
     s.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_training"))

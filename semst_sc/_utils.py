@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from anndata import AnnData
 
 from . import _constants as C
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}")
 
 
 def check_is_anndata(adata) -> None:
     """Raise a clear error unless ``adata`` is an AnnData (a SpatialData: pass its table)."""
+    from anndata import AnnData  # here, not at the top: semst_sc.nn imports this module without anndata
+
     if not isinstance(adata, AnnData):
         hint = ""
         if type(adata).__name__ == "SpatialData":

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -23,7 +26,7 @@ from semst_sc.nn import (
     train,
     zinb_nll,
 )
-from semst_sc.nn._gcn import _convolve
+from semst_sc.nn._gcn import _convolve_in_chunks, _gather_sum, convolve
 
 CPU = torch.device("cpu")
 
@@ -78,7 +81,55 @@ def test_gcn_encoder_without_autograd_gives_the_trained_forward():
     torch.testing.assert_close(embedded, trained.detach())
     assert trained.requires_grad and not embedded.requires_grad
     with torch.no_grad():  # row chunks of the adjacency, the last one shorter
-        torch.testing.assert_close(_convolve(enc.conv1, x, adjacency, chunk_size=64), enc.conv1(x, adjacency))
+        torch.testing.assert_close(_convolve_in_chunks(enc.conv1, x, adjacency, chunk_size=64), enc.conv1(x, adjacency))
+
+
+def test_gpu_graph_product_gives_the_sparse_product_and_its_gradient():
+    # on a GPU, propagate sums by gather and index_put (cuSPARSE's product varies run to run): here, on the CPU,
+    # that path must give torch's sparse product, forward and backward; a row without edges stays zero
+    a = sp.random(200, 200, density=0.03, random_state=1, format="csr")
+    a[5] = 0
+    adjacency = torch.sparse_csr_tensor(
+        torch.from_numpy(a.indptr.astype(np.int64)),
+        torch.from_numpy(a.indices.astype(np.int64)),
+        torch.from_numpy(a.data.astype(np.float32)),
+        size=a.shape,
+    )
+    x = torch.randn(200, 7, requires_grad=True)
+    weights = torch.randn(200, 7)
+    gathered = _gather_sum(adjacency, x)
+    torch.testing.assert_close(gathered, torch.sparse.mm(adjacency, x))
+    assert torch.all(gathered[5] == 0)
+    (grad_gathered,) = torch.autograd.grad((gathered * weights).sum(), x)
+    (grad_sparse,) = torch.autograd.grad((torch.sparse.mm(adjacency, x) * weights).sum(), x)
+    torch.testing.assert_close(grad_gathered, grad_sparse)
+
+
+def test_convolve_is_torch_geometrics_gcnconv_bit_for_bit_on_cpu():
+    from torch_geometric.nn import GCNConv
+
+    a = sp.random(150, 150, density=0.05, random_state=2, format="csr")
+    adjacency = gcn_adjacency(a + a.T)
+    conv = GCNConv(9, 5, normalize=False, add_self_loops=False)
+    torch.nn.init.normal_(conv.bias)
+    x = torch.randn(150, 9)
+    assert torch.equal(convolve(conv, x, adjacency), conv(x, adjacency))
+
+
+def test_nn_imports_with_torch_alone(tmp_path):
+    # semst_sc.nn is what a GPU machine without the AnnData stack runs (benchmarks/gpu_training.py train)
+    code = (
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('anndata', 'scanpy', 'squidpy'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        "from semst_sc import nn\n"
+        "nn.get_encoder('dual'), nn.get_encoder('contrastive')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 def test_zinb_nll_matches_scipy():

@@ -5,7 +5,7 @@ from ._data import AUTO_MINIBATCH_SPOTS, Batch, FullBatchSampler, GraphData, Nei
 from ._distributed import distributed_session
 from ._encoder import SpotEncoder
 from ._fsm import FSM
-from ._gcn import GCNEncoder, gcn_adjacency
+from ._gcn import GCNEncoder, convolve, gcn_adjacency, propagate
 from ._inputs import standardised_log
 from ._losses import dicr_loss, spatial_pair_loss, zinb_nll
 from ._model import SemSTModel
@@ -27,12 +27,14 @@ __all__ = [
     "SemSTModel",
     "SpotEncoder",
     "ZINBDecoder",
+    "convolve",
     "dicr_loss",
     "distributed_session",
     "embed",
     "gcn_adjacency",
     "get_encoder",
     "pair_similarity_weights",
+    "propagate",
     "sample_batch",
     "spatial_pair_loss",
     "standardised_log",

@@ -7,6 +7,7 @@ from torch import nn
 from ._data import Batch
 from ._encoder import SpotEncoder
 from ._fsm import FSM
+from ._gcn import convolve, propagate
 
 
 class ContrastiveGCN(SpotEncoder):
@@ -72,7 +73,7 @@ class ContrastiveGCN(SpotEncoder):
         x, semantic = batch.x["spatial"], batch.semantic
         if corrupt:
             x, semantic = x[batch.permutation], None if semantic is None else semantic[batch.permutation]
-        return {"spatial": self.fuse({"spatial": self.encoder(x, batch.adjacency["spatial"])}, semantic)}
+        return {"spatial": self.fuse({"spatial": convolve(self.encoder, x, batch.adjacency["spatial"])}, semantic)}
 
     def fuse(self, views: dict[str, torch.Tensor], semantic: torch.Tensor | None) -> torch.Tensor:
         """Modulate the representation with the FSM (applied to every node: the decoder averages over them)."""
@@ -80,7 +81,7 @@ class ContrastiveGCN(SpotEncoder):
 
     def decode(self, h: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Reconstruct the input from ``h`` over the graph: ``A (h W) + b = (A h) W + b``, the cheaper order."""
-        return self.decoder(torch.sparse.mm(adjacency, h))
+        return self.decoder(propagate(adjacency, h))
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Reconstruction and contrastive terms on the seeds; ``"total"`` is their weighted sum."""
@@ -89,8 +90,8 @@ class ContrastiveGCN(SpotEncoder):
         h_corrupt = self.encode(batch, corrupt=True)["spatial"]
         recon = F.mse_loss(self.decode(h, adjacency)[:n], batch.x["spatial"][:n])
         real, fake = torch.relu(h), torch.relu(h_corrupt)
-        summary = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, real)[:n], dim=1))
-        summary_fake = torch.sigmoid(F.normalize(torch.sparse.mm(adjacency, fake)[:n], dim=1))
+        summary = torch.sigmoid(F.normalize(propagate(adjacency, real)[:n], dim=1))
+        summary_fake = torch.sigmoid(F.normalize(propagate(adjacency, fake)[:n], dim=1))
         real, fake = real[:n], fake[:n]
         logits = torch.cat(
             [
@@ -112,7 +113,7 @@ class ContrastiveGCN(SpotEncoder):
         The decoder, whose output has a column per gene, runs on ``chunk_size`` seeds at a time into one tensor.
         """
         n = batch.n_seeds
-        pooled = torch.sparse.mm(batch.adjacency["spatial"], self.encode(batch)["spatial"])[:n]  # A h, as decode
+        pooled = propagate(batch.adjacency["spatial"], self.encode(batch)["spatial"])[:n]  # A h, as decode
         out = None
         for start in range(0, n, chunk_size):
             part = self.decoder(pooled[start : start + chunk_size])

@@ -66,13 +66,42 @@ class GCNEncoder(nn.Module):
         the ReLU in place: at a million cells this step is the memory peak of the whole pipeline.
         """
         if torch.is_grad_enabled():
-            return self.conv2(torch.relu(self.conv1(x, adjacency)), adjacency)
-        h = _convolve(self.conv1, x, adjacency).relu_()
-        return _convolve(self.conv2, h, adjacency)
+            return convolve(self.conv2, torch.relu(convolve(self.conv1, x, adjacency)), adjacency)
+        h = _convolve_in_chunks(self.conv1, x, adjacency).relu_()
+        return _convolve_in_chunks(self.conv2, h, adjacency)
 
 
-def _convolve(conv, x: torch.Tensor, adjacency: torch.Tensor, chunk_size: int = 65_536) -> torch.Tensor:
-    """``conv(x, adjacency)`` of a ``GCNConv`` on a pre-normalised sparse CSR adjacency, without autograd.
+def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``adjacency @ x`` for a sparse CSR ``adjacency``, the same bit for bit on every run.
+
+    On CPUs torch's sparse product is deterministic. cuSPARSE's, on GPUs, is not, and torch does not flag it: two
+    identical steps of the dual encoder on an H200 parted at the feature graph's first convolution
+    (``benchmarks/gpu_training.py determinism``). There each edge's row of ``x`` is gathered and summed into its
+    row with ``index_put(accumulate=True)``, deterministic (forward and backward) under
+    :func:`torch.use_deterministic_algorithms`, as :func:`~semst_sc.nn.train` and :func:`~semst_sc.nn.embed` run.
+    """
+    return torch.sparse.mm(adjacency, x) if x.device.type != "cuda" else _gather_sum(adjacency, x)
+
+
+def _gather_sum(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``adjacency @ x`` (sparse CSR) as a gather of each edge's row of ``x`` and a sum per row."""
+    n = adjacency.shape[0]
+    rows = torch.repeat_interleave(torch.arange(n, device=x.device), adjacency.crow_indices().diff())
+    edges = x[adjacency.col_indices()] * adjacency.values()[:, None]
+    return x.new_zeros(n, x.shape[1]).index_put((rows,), edges, accumulate=True)
+
+
+def convolve(conv, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+    """``conv(x, adjacency)`` of a ``GCNConv`` (no normalisation, no self-loops added) through :func:`propagate`.
+
+    The same values as torch-geometric's own call on CPUs, bit for bit; deterministic on GPUs too.
+    """
+    out = propagate(adjacency, conv.lin(x))
+    return out if conv.bias is None else out + conv.bias
+
+
+def _convolve_in_chunks(conv, x: torch.Tensor, adjacency: torch.Tensor, chunk_size: int = 65_536) -> torch.Tensor:
+    """:func:`convolve` without autograd, on a pre-normalised sparse CSR adjacency.
 
     The adjacency is multiplied ``chunk_size`` rows at a time into one output whose bias is added in place:
     torch's sparse product of the whole adjacency takes a working copy as large as its output.
@@ -89,5 +118,5 @@ def _convolve(conv, x: torch.Tensor, adjacency: torch.Tensor, chunk_size: int = 
             rows = torch.sparse_csr_tensor(
                 crow[start : stop + 1] - first, col[first:last], val[first:last], size=(stop - start, n)
             )
-        out[start:stop] = torch.sparse.mm(rows, xw)
+        out[start:stop] = propagate(rows, xw)
     return out if conv.bias is None else out.add_(conv.bias)
