@@ -273,12 +273,13 @@ def score(args) -> None:
             for section in truth(row["data"]):
                 found = pd.Series(domains[start : start + len(section)], index=section.index)
                 start += len(section)
-                rows.append({**row, "section": section.name, "ari": round(scores(section, found)["ari"], 3)})
+                ari = round(scores(section, found)["ari"], 3)
+                rows.append({**row, "runs": folder.name, "section": section.name, "ari": ari})
     runs = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(args.out / "runs.csv", index=False)
     summary = (
-        runs.groupby(["data", "section", "config", "device"])
+        runs.groupby(["data", "section", "config", "runs", "device"])
         .agg(
             train_s=("train_s", "mean"),
             train_s_sd=("train_s", "std"),
@@ -289,6 +290,7 @@ def score(args) -> None:
             ari_max=("ari", "max"),
             seeds=("seed", "size"),
             repeat_identical=("repeat_identical", "first"),  # the first seed run twice (NaN on the others)
+            average_from=("average_from", "first"),  # NaN: runs from before it was recorded (the last step's weights)
         )
         .round(3)
         .reset_index()
