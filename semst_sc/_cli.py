@@ -576,6 +576,7 @@ def _run(args) -> int:
     _setup(args)
     from . import datasets, pl
     from ._pipeline import run_pipeline
+    from ._utils import params_of
 
     def read(path: Path):
         if _is_gem(path):
@@ -633,19 +634,15 @@ def _run(args) -> int:
             cell_types=args.cell_types,
         )
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
-        pl.domains(
-            _named(adata, library_key) if args.annotate else adata,
-            library_key=library_key,
-            show=False,
-            save=str(args.plot),
-        )
+        pl.domains(adata, library_key=library_key, show=False, save=str(args.plot))  # with --annotate: names too
     if to_store:
         _write_store(data, args.output)
     else:
         _write_h5ad(adata, args.output, compression="gzip")  # counts and graphs compress well: about half the size
     n = adata.obs[C.DOMAIN_KEY].nunique()
     sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
-    print(f"semst-sc: {adata.n_obs} spots{sections} in {n} domains -> {args.output}")
+    cells = params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell"
+    print(f"semst-sc: {adata.n_obs} {'cells' if cells else 'spots'}{sections} in {n} domains -> {args.output}")
     return 0
 
 
@@ -671,20 +668,6 @@ def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | N
 def _stem(path: Path) -> str:
     """Return a file's name without its suffix, or its two suffixes for a compressed file (``a.gem.gz``: ``a``)."""
     return Path(path.stem).stem if path.suffix.lower() == ".gz" else path.stem
-
-
-def _named(adata, library_key: str | None):
-    """Return a light AnnData whose ``semst_domain`` reads ``"3: white matter"`` (and its sections), for the plot."""
-    import anndata as ad
-    import pandas as pd
-
-    names = adata.uns[C.ANNOTATION_KEY]["domains"].set_index("domain")["name"]
-    domains = adata.obs[C.DOMAIN_KEY].astype(str)
-    obs = pd.DataFrame({C.DOMAIN_KEY: pd.Categorical(domains + ": " + domains.map(names).astype(str))})
-    obs.index = adata.obs_names
-    if library_key is not None:
-        obs[library_key] = adata.obs[library_key]
-    return ad.AnnData(obs=obs, obsm=dict(adata.obsm))
 
 
 def _query(args) -> int:

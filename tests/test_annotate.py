@@ -403,6 +403,27 @@ def test_names_of_earlier_domains_are_flagged(tissue, names):
     assert "are of the domains before" in scanpy_warnings(lambda: sst.tl.cluster(tissue, 3, n_pcs=None))
 
 
+def test_domain_map_legend_reads_the_names_until_clustered_again(tissue):
+    import matplotlib.pyplot as plt
+
+    tissue.obs["semst_domain"] = pd.Categorical(pd.factorize(tissue.obs["domain"], sort=True)[0].astype(str))
+    sst.tl.annotate_domains(tissue, gene_text=False)
+    table = tissue.uns["semst_domain_annotation"]["domains"]
+    before = tissue.obs.copy()
+
+    def legend() -> list[str]:
+        fig = sst.pl.domains(tissue, show=False)
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        plt.close(fig)
+        return texts
+
+    named = sorted(f"{d}: {n}" for d, n in zip(table["domain"], table["name"], strict=True))
+    assert sorted(legend()) == named and legend()[0].startswith("0: ")  # the domains' order, each with its name
+    pd.testing.assert_frame_equal(tissue.obs, before)  # the plot changes nothing
+    tissue.obs["semst_domain"] = tissue.obs["semst_domain"].replace({"1": "0"})  # clustered again: names no longer hold
+    assert all(": " not in text for text in legend())
+
+
 def test_domain_report_draws_each_section(tissue):
     import matplotlib.pyplot as plt
 

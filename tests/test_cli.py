@@ -48,7 +48,7 @@ def test_run_writes_domains_and_keeps_obs(slide, tmp_path, capsys):
     assert result.obs["semst_domain"].nunique() == 4
     assert result.uns["semst"]["params"]["rng"] == 2
     assert png.stat().st_size > 5_000
-    assert "4 domains" in capsys.readouterr().out
+    assert f"{result.n_obs} spots in 4 domains" in capsys.readouterr().out  # spots at spot resolution
 
 
 @pytest.mark.parametrize("flag", [[], ["--resolution", "cell"], ["--resolution", "spot"]])
@@ -422,7 +422,7 @@ def test_run_on_a_spatialdata_store(store, tmp_path, capsys):
     assert "cells" in result.shapes and table.uns["spatialdata_attrs"]["region"] == "cells"
     assert "semst_domain" not in sd.read_zarr(store).tables["table"].obs  # the input store is not rewritten
     assert [p.name for p in out.parent.iterdir()] == ["domains.zarr"]  # no partial store left beside it
-    assert "400 spots in 4 domains" in capsys.readouterr().out
+    assert "400 cells in 4 domains" in capsys.readouterr().out  # at cell resolution
     h5ad, png = tmp_path / "table.h5ad", tmp_path / "map.png"  # or the table alone
     assert main([*args, str(h5ad), "--table-key", "table", "--plot", str(png)]) == 0
     assert png.stat().st_size > 5_000  # drawn from the shapes' centroids
@@ -575,6 +575,7 @@ def test_run_on_xenium_output_folders(tmp_path, capsys):
     out = tmp_path / "xenium.h5ad"
     common = ["--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet", "--output", str(out)]
     assert main(["run", str(tmp_path / "slide_a" / "outs"), *common]) == 0
+    assert "semst-sc: 300 cells in 3 domains" in capsys.readouterr().out  # cells, not spots, at cell resolution
     result = ad.read_h5ad(out)
     assert result.n_obs == 300 and result.uns["xenium"]["region_name"] == "Region_1"
     assert result.obs["semst_domain"].nunique() == 3 and "transcript_counts" in result.obs

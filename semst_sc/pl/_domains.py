@@ -48,7 +48,8 @@ def domains(
     adata
         Spots with coordinates in ``obsm[spatial_key]``.
     color
-        One or several ``obs`` columns, one panel each.
+        One or several ``obs`` columns, one panel each. Domains named by :func:`~semst_sc.tl.annotate_domains` (and
+        not clustered again since) read ``"3: white matter"`` in the legend.
     spatial_key
         ``obsm`` key of the coordinates.
     library_key
@@ -89,6 +90,7 @@ def domains(
         domain_key = params_of(entry).get("domain_key")
         if names_key in columns and domain_key and key in names_of_other_domains(adata, domain_key):
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
+    shown = {column: _with_domain_names(adata, column) for column in columns}
     coords = get_spatial(adata, spatial_key)
     groups = sections(adata, library_key)
     if library_key is None:  # the columns, ncols per row
@@ -104,16 +106,16 @@ def domains(
         ]
     nrows = len(rows_of_panels)
     size = marker_size(max(len(rows) for _, rows in groups), spot_size)
-    legends = {column: legend_entries(adata.obs[column]) for column in columns}  # every section's labels
+    legends = {column: legend_entries(shown[column]) for column in columns}  # every section's labels
     room = max(legend_inches(entries) for entries in legends.values())
     # the maps keep their size whatever the names: a legend beside each panel, or (sections) one per row
     width = (4.2 + room) * ncols if library_key is None else 4.2 * ncols + room
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, 4 * nrows), squeeze=False)
     for axes_row, panels in zip(axes, rows_of_panels, strict=True):
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
-            everywhere = labels(adata.obs[column])  # colours shared by every section
+            everywhere = labels(shown[column])  # colours shared by every section
             colours = dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
-            missing = missing_label(adata.obs[column])
+            missing = missing_label(shown[column])
             colours[missing] = "lightgrey"
             values = everywhere[rows].astype(object)
             values[pd.isna(values)] = missing
@@ -134,3 +136,23 @@ def domains(
             ax.axis("off")
     fig.tight_layout(rect=None if library_key is None else (0, 0, 1 - room / width, 1))  # room for the legends
     return finish(fig, show, save)
+
+
+def _with_domain_names(adata: AnnData, column: str) -> pd.Series:
+    """``obs[column]``, each domain read ``"3: white matter"`` where :func:`~semst_sc.tl.annotate_domains` named them.
+
+    An annotation of the domains as they were before clustering again is not used (``domains`` warns of it).
+    """
+    stale = None
+    for key, entry in adata.uns.items():
+        if not key.endswith("_annotation") or params_of(entry).get("domain_key") != column or "domains" not in entry:
+            continue
+        stale = names_of_other_domains(adata, column) if stale is None else stale
+        if names_column(key, entry) not in adata.obs or key in stale:
+            continue
+        names = entry["domains"].set_index("domain")["name"].astype(str)
+        names.index = names.index.astype(str)
+        values = labels(adata.obs[column])
+        renamed = [f"{domain}: {names[domain]}" if domain in names.index else domain for domain in values.categories]
+        return pd.Series(values.rename_categories(renamed), index=adata.obs_names)
+    return adata.obs[column]
