@@ -151,6 +151,24 @@ def test_query_plot_colour_scale_ends(processed):
         sst.pl.query(processed, vmin=2, vmax=1, show=False)
 
 
+def test_query_plot_is_as_tall_as_the_tissue_and_keeps_each_gene_with_its_weight(processed):
+    import matplotlib.pyplot as plt
+
+    processed.obs["semst_query"] = np.random.default_rng(0).normal(size=processed.n_obs)
+    genes = pd.DataFrame({"gene": [f"GENE{i}" for i in range(30)], "weight": np.full(30, 0.03)})
+    processed.uns["semst_query"] = {"genes": genes, "params": {"text": "myelination"}}
+    heights = {}
+    for stretch in (1.0, 3.0):  # the same tissue, three times as wide
+        wide = processed.copy()
+        wide.obsm["spatial"] = processed.obsm["spatial"] * np.array([stretch, 1.0])
+        fig = sst.pl.query(wide, show=False)
+        heights[stretch] = fig.get_size_inches()[1]
+        footnote = fig.get_supxlabel()
+        plt.close(fig)
+    assert heights[3.0] < 0.6 * heights[1.0]  # no empty band above and below a wide map
+    assert "GENE0\u00a0(0.03), GENE1\u00a0(0.03)" in footnote  # wrapped between genes, never inside one
+
+
 def test_domains_plot_tells_a_label_named_na_from_missing_values(processed):
     processed.obs["odd"] = pd.Categorical(["NA"] * 10 + ["A"] * 10 + [None] * (processed.n_obs - 20))
     fig = sst.pl.domains(processed, color="odd", show=False)

@@ -74,14 +74,20 @@ def query(
     if limits["vmin"] > limits["vmax"]:
         raise ValueError(f"vmin ({limits['vmin']:g}) is above vmax ({limits['vmax']:g}): give vmin <= vmax")
     nrows, ncols = grid(len(panels), ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 0.8, 5 * nrows), squeeze=False, layout="constrained")
+    spans = [np.ptp(coords[rows, :2], axis=0) for _, rows in panels]
+    aspect = float(np.clip(max(dy / dx if dx > 0 else 1.0 for dx, dy in spans), 0.25, 4))  # height / width of a map
+    height = 4.2 * aspect + 0.7  # each map 4.2 inches wide, with room for its title
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.6 * ncols + 0.8, height * nrows + 0.5), squeeze=False, layout="constrained"
+    )
     for ax, (section, rows) in zip(axes.ravel(), panels, strict=False):
         points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
         map_axes(ax, f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.colorbar(points, ax=list(axes.ravel()), shrink=0.7 / nrows, label="query score")
-    drivers = ", ".join(f"{g} ({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
+    # each gene kept with its weight on one line (a no-break space between them)
+    drivers = ", ".join(f"{g}\u00a0({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
     fig.supxlabel(f"driving genes (weight): {drivers}", fontsize=7, wrap=True)
     return finish(fig, show, save)
 
