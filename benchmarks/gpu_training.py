@@ -7,16 +7,18 @@
     python benchmarks/gpu_training.py score --runs DIR DIR2 --out benchmarks/results/gpu_training
 
 ``prepare`` runs the default preprocessing, graphs and gene semantics (offline model) and stores what
-:func:`semst_sc.tl.semst` trains on, so the GPU machine needs torch and semst_sc but no AnnData stack, data set
-or language model; several slices are joined as the joint pipeline joins them (``concat_sections``, every step
-with ``library_key``). ``train`` trains each configuration (SemST's dual encoder full batch, the contrastive encoder
-full batch, the dual encoder on neighbour-sampled mini-batches) for seeds 0-4 with the defaults of ``tl.semst``,
-after one short warm-up run, and writes ``timings.csv`` (wall seconds of training and of embedding, peak device
-memory, and whether a second run of the first seed gives the same embedding bit for bit) and ``embeddings.npz``
-(each embedding's first 20 principal components, the first step of ``tl.cluster``, so that little travels back).
-``score`` clusters them (``tl.cluster``, K = 7, one clustering over all sections) and writes ``runs.csv`` and
-``summary.md`` with the ARI of each section beside the timings. ``determinism`` finds where two identical training
-steps of the dual encoder part on a device.
+:func:`semst_sc.tl.semst` trains on, so the GPU machine needs torch and semst_sc but no AnnData stack, data set or
+language model; several slices are joined as the joint pipeline joins them (``concat_sections``, every step with
+``library_key``). The scaled input travels as factors of the counts, checked to rebuild it bit for bit (one slice:
+7.5 MB instead of 13 MB; what a device call carries, the repository included, is limited to 64 MiB; two slices, 16.6
+MB, do not fit beside the repository as it is). ``train`` trains each configuration (SemST's dual encoder full
+batch, the contrastive encoder full batch, the dual encoder on neighbour-sampled mini-batches) for seeds 0-4 with
+the defaults of ``tl.semst``, after one short warm-up run, and writes ``timings.csv`` (wall seconds of training and
+of embedding, peak device memory, and whether a second run of the first seed gives the same embedding bit for bit)
+and ``embeddings.npz`` (each embedding's first 20 principal components, the first step of ``tl.cluster``, so that
+little travels back). ``score`` clusters them (``tl.cluster``, K = 7, one clustering over all sections) and writes
+``runs.csv`` and ``summary.md`` with the ARI of each section beside the timings. ``determinism`` finds where two
+identical training steps of the dual encoder part on a device.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 #: tl.semst's default ``train_kwargs['average_from']``: the weights averaged over the second half of training
@@ -54,13 +57,22 @@ def prepare(args) -> None:
     sst.pp.feature_graph(adata, library_key=library_key)
     sst.pp.gene_semantics(adata)
     genes = adata.var["semst_modelled"].to_numpy()
+    scaled = sp.csr_matrix(adata.layers["semst_scaled"][:, genes], dtype=np.float32)
     arrays = {
-        "scaled": sp.csr_matrix(adata.layers["semst_scaled"][:, genes], dtype=np.float32),
         "counts": sp.csr_matrix(adata.X[:, genes], dtype=np.float32),
         "spatial": sp.csr_matrix(adata.obsp["spatial_connectivities"]),
         "feature": sp.csr_matrix(adata.obsp["semst_feature_connectivities"]),
     }
     out = {"semantic": adata.obsm["X_semantic"].astype(np.float32), "obs_names": adata.obs_names.to_numpy(str)}
+    scaled.sort_indices()  # as the counts, for the comparison of the rebuilt matrix (joins leave them unsorted)
+    arrays["counts"].sort_indices()
+    sections = np.zeros(adata.n_obs, int) if library_key is None else pd.factorize(adata.obs[library_key])[0]
+    factors = _scaling_factors(arrays["counts"], scaled, sections)
+    if factors is None:  # prepare scales otherwise now: the scaled values themselves travel
+        print("the scaled matrix is not rebuilt from the counts bit for bit: stored as it is", flush=True)
+        arrays["scaled"] = scaled
+    else:
+        out.update(factors)
     for name, matrix in arrays.items():
         out.update({f"{name}_data": matrix.data, f"{name}_indices": matrix.indices, f"{name}_indptr": matrix.indptr})
         out[f"{name}_shape"] = np.array(matrix.shape)
@@ -73,20 +85,60 @@ def _name(slices: list[str]) -> str:
     return "dlpfc" + "+".join(slices)
 
 
+def _scaling_factors(counts: sp.csr_matrix, scaled: sp.csr_matrix, sections: np.ndarray) -> dict | None:
+    """Spot and gene factors that rebuild ``scaled`` from ``counts`` bit for bit, or ``None`` where they do not.
+
+    ``pp.prepare`` scales each section's spots to 1e4 counts, divides each gene by its standard deviation there
+    (no centring) and clips at 10. Sending these factors instead of the scaled values keeps the prepared file small
+    enough to travel with the repository to the GPU machine (64 MiB in all); the rebuilt matrix is compared with
+    ``scaled`` here, so a change of ``prepare`` makes the scaled values travel instead, never wrong ones.
+    """
+    spot_factor = np.zeros(counts.shape[0], np.float32)
+    gene_factor = np.zeros((sections.max() + 1, counts.shape[1]), np.float32)
+    for section in range(sections.max() + 1):
+        rows = np.flatnonzero(sections == section)
+        sub = counts[rows].astype(np.float32)
+        totals = np.asarray(sub.sum(axis=1)).ravel()
+        factor = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
+        sub.data *= np.repeat(factor, np.diff(sub.indptr))
+        mean = np.asarray(sub.mean(axis=0)).ravel()
+        sq = np.asarray(sub.multiply(sub).mean(axis=0)).ravel()
+        std = np.sqrt(np.maximum(sq - mean**2, 0) * sub.shape[0] / max(sub.shape[0] - 1, 1))
+        spot_factor[rows] = factor
+        gene_factor[section] = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
+    factors = {"spot_factor": spot_factor, "gene_factor": gene_factor, "sections": sections}
+    rebuilt = _rebuild_scaled(counts, factors)
+    same = all(np.array_equal(getattr(rebuilt, a), getattr(scaled, a)) for a in ("indptr", "indices", "data"))
+    return factors if same and rebuilt.shape == scaled.shape else None
+
+
+def _rebuild_scaled(counts: sp.csr_matrix, factors) -> sp.csr_matrix:
+    """The scaled encoder input from the counts and :func:`_scaling_factors`' factors."""
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    data = counts.data.astype(np.float32) * factors["spot_factor"][rows]
+    data *= factors["gene_factor"][factors["sections"][rows], counts.indices]
+    np.minimum(data, 10, out=data)
+    scaled = sp.csr_matrix((data, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape)
+    scaled.eliminate_zeros()
+    return scaled
+
+
 def _load(path: Path) -> dict:
     f = np.load(path)
+    names = [name for name in ("scaled", "counts", "spatial", "feature") if f"{name}_data" in f]
     matrices = {
         name: sp.csr_matrix(
             (f[f"{name}_data"], f[f"{name}_indices"], f[f"{name}_indptr"]), shape=tuple(f[f"{name}_shape"])
         )
-        for name in ("scaled", "counts", "spatial", "feature")
+        for name in names
     }
+    if "scaled" not in matrices:  # sent as factors of the counts
+        matrices["scaled"] = _rebuild_scaled(matrices["counts"], f)
     return {**matrices, "semantic": f["semantic"]}
 
 
 def train(args) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    import pandas as pd
     import torch
 
     from semst_sc import nn
@@ -244,7 +296,6 @@ def _first_pcs(z: np.ndarray, seed: int, n_pcs: int = 20) -> np.ndarray:
 
 def score(args) -> None:
     import anndata as ad
-    import pandas as pd
     from harness.scores import scores
     from harness.tables import markdown
 
