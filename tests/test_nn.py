@@ -26,7 +26,7 @@ from semst_sc.nn import (
     train,
     zinb_nll,
 )
-from semst_sc.nn._gcn import _convolve_in_chunks, _gather_sum, convolve
+from semst_sc.nn._gcn import _convolve_in_chunks, _gather_sum, convolve, propagate
 
 CPU = torch.device("cpu")
 
@@ -103,6 +103,8 @@ def test_gpu_graph_product_gives_the_sparse_product_and_its_gradient():
     (grad_gathered,) = torch.autograd.grad((gathered * weights).sum(), x)
     (grad_sparse,) = torch.autograd.grad((torch.sparse.mm(adjacency, x) * weights).sum(), x)
     torch.testing.assert_close(grad_gathered, grad_sparse)
+    with pytest.raises(TypeError, match="sparse CSR adjacency"):  # on every device, not only where the GPU path runs
+        propagate(adjacency.to_sparse_coo(), x)
 
 
 def test_convolve_is_torch_geometrics_gcnconv_bit_for_bit_on_cpu():

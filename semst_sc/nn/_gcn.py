@@ -80,6 +80,8 @@ def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     row with ``index_put(accumulate=True)``, deterministic (forward and backward) under
     :func:`torch.use_deterministic_algorithms`, as :func:`~semst_sc.nn.train` and :func:`~semst_sc.nn.embed` run.
     """
+    if adjacency.layout != torch.sparse_csr:
+        raise TypeError(f"propagate takes a sparse CSR adjacency (see gcn_adjacency), got layout {adjacency.layout}")
     return torch.sparse.mm(adjacency, x) if x.device.type != "cuda" else _gather_sum(adjacency, x)
 
 
