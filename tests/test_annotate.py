@@ -76,6 +76,22 @@ def test_without_gene_text_names_from_markers(tissue, monkeypatch):
     assert any("no gene knowledge" in w for w in warnings)
 
 
+def test_info_level_shows_semst_messages_but_not_scanpys_timing_lines(tissue):
+    import scanpy as sc
+    from fakes import scanpy_warnings
+
+    after = []
+
+    def annotate():
+        sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False)
+        after.append(sc.settings.verbosity)
+
+    logged = scanpy_warnings(annotate, level=2)  # at info level
+    assert "no gene knowledge" in logged  # semst_sc's own messages still reach the user
+    assert "ranking genes" not in logged and "finished" not in logged  # the internal marker test's log lines do not
+    assert after == [sc.Verbosity.info]  # the user's verbosity is back after the call
+
+
 def test_a_domain_without_markers_is_unassigned(tissue):
     labels = tissue.obs["domain"].astype(str).to_numpy()
     random = np.random.default_rng(0).choice(tissue.n_obs, 60, replace=False)
