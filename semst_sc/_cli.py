@@ -282,6 +282,13 @@ def _parser() -> argparse.ArgumentParser:
 
     for p in (run, demo, train, query):
         p.add_argument(
+            "--device",
+            type=_device,
+            default="auto",
+            help="where the model trains and the text model runs: auto (a GPU when torch sees one), cpu, cuda, "
+            "cuda:N or mps (default auto)",
+        )
+        p.add_argument(
             "--quiet", action="store_true", help="no progress bars or progress messages (warnings still print)"
         )
         p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -312,6 +319,16 @@ def _integer(minimum: int):
 
 
 _positive_int, _seed = _integer(1), _integer(0)
+
+
+def _device(text: str) -> str:
+    """Argparse type of ``--device``: a device name ``sst.settings.device`` takes, refused while parsing."""
+    from ._settings import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _colour_end(text: str) -> float | str:
@@ -510,6 +527,8 @@ def _setup(args) -> None:
 
     sc.settings.verbosity = 1 if args.quiet else 2
     settings.progress = not args.quiet
+    settings.resolve_device(args.device)  # 'cuda' without a GPU is refused before any work
+    settings.device = args.device
 
 
 def _run(args) -> int:

@@ -132,6 +132,25 @@ def test_run_errors_are_one_line(slide, tmp_path, capsys, args, message):
     assert err.startswith("semst-sc: error:") and message in err and "\n" not in err
 
 
+def test_device_is_chosen_on_the_command_line_and_checked_before_any_work(slide, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from semst_sc import settings
+
+    monkeypatch.setattr(settings, "_device", settings.device)  # the process-wide setting the CLI sets, put back after
+    out = tmp_path / "res.h5ad"
+    common = ["run", str(slide), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--quiet"]
+    assert main([*common, "--device", "cpu"]) == 0
+    assert ad.read_h5ad(out).uns["semst"]["params"]["device"] == "cpu"
+    with pytest.raises(SystemExit):
+        main([*common, "--device", "gpu0"])
+    assert "device must be one of auto, cpu, cuda, mps (or 'cuda:N'), got 'gpu0'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        out.unlink()
+        assert main([*common, "--device", "cuda"]) == 1
+        assert "torch sees no CUDA GPU" in capsys.readouterr().err and not out.exists()
+
+
 def test_demo(tmp_path, capsys):
     assert main(["demo", "--output-dir", str(tmp_path / "small"), "--size", "3", "--quiet"]) == 1
     assert not (tmp_path / "small").exists()  # refused before any work
