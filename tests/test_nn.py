@@ -105,6 +105,9 @@ def test_gpu_graph_product_gives_the_sparse_product_and_its_gradient():
     torch.testing.assert_close(grad_gathered, grad_sparse)
     with pytest.raises(TypeError, match="sparse CSR adjacency"):  # on every device, not only where the GPU path runs
         propagate(adjacency.to_sparse_coo(), x)
+    for wrong in (x.double(), x[:, 0]):  # refused alike on every device (the GPU path took float64, 1-D failed late)
+        with pytest.raises(TypeError, match="2-D tensor of the adjacency's dtype torch.float32"):
+            propagate(adjacency, wrong)
 
 
 def test_convolve_is_torch_geometrics_gcnconv_bit_for_bit_on_cpu():

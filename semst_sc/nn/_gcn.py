@@ -79,9 +79,15 @@ def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     (``benchmarks/gpu_training.py determinism``). There each edge's row of ``x`` is gathered and summed into its
     row with ``index_put(accumulate=True)``, deterministic (forward and backward) under
     :func:`torch.use_deterministic_algorithms`, as :func:`~semst_sc.nn.train` and :func:`~semst_sc.nn.embed` run.
+    Other devices (Apple's ``mps``) take torch's sparse product, not checked for determinism there.
     """
     if adjacency.layout != torch.sparse_csr:
         raise TypeError(f"propagate takes a sparse CSR adjacency (see gcn_adjacency), got layout {adjacency.layout}")
+    if x.dim() != 2 or x.dtype != adjacency.dtype:
+        raise TypeError(
+            f"propagate takes x as a 2-D tensor of the adjacency's dtype {adjacency.dtype} (spots x features), "
+            f"got {x.dim()}-D {x.dtype}"
+        )
     return torch.sparse.mm(adjacency, x) if x.device.type != "cuda" else _gather_sum(adjacency, x)
 
 
