@@ -436,6 +436,13 @@ def test_domain_map_legend_reads_the_names_until_clustered_again(tissue):
     named = sorted(f"{d}: {n}" for d, n in zip(table["domain"], table["name"], strict=True))
     assert sorted(legend()) == named and legend()[0].startswith("0: ")  # the domains' order, each with its name
     pd.testing.assert_frame_equal(tissue.obs, before)  # the plot changes nothing
+    other = {**tissue.uns["semst_domain_annotation"], "domains": table.assign(name="other " + table["name"])}
+    other["params"] = {**other["params"], "key_added": "aaa_name"}
+    tissue.uns = {"aaa_annotation": other, **tissue.uns}  # first in uns, as an .h5ad round trip would put it
+    tissue.obs["aaa_name"] = "other " + tissue.obs["semst_domain_name"].astype(str)
+    assert sorted(legend()) == named  # of two annotations, the default key's, whatever the order of uns
+    del tissue.uns["semst_domain_annotation"]
+    assert all(text.split(": ")[1].startswith("other ") for text in legend())
     tissue.obs["semst_domain"] = tissue.obs["semst_domain"].replace({"1": "0"})  # clustered again: names no longer hold
     assert all(": " not in text for text in legend())
 

@@ -49,7 +49,8 @@ def domains(
         Spots with coordinates in ``obsm[spatial_key]``.
     color
         One or several ``obs`` columns, one panel each. Domains named by :func:`~semst_sc.tl.annotate_domains` (and
-        not clustered again since) read ``"3: white matter"`` in the legend.
+        not clustered again since) read ``"3: white matter"`` in the legend (of several annotations, the default
+        ``key_added``'s, else the first by ``uns`` key).
     spatial_key
         ``obsm`` key of the coordinates.
     library_key
@@ -141,10 +142,13 @@ def domains(
 def _with_domain_names(adata: AnnData, column: str) -> pd.Series:
     """``obs[column]``, each domain read ``"3: white matter"`` where :func:`~semst_sc.tl.annotate_domains` named them.
 
-    An annotation of the domains as they were before clustering again is not used (``domains`` warns of it).
+    An annotation of the domains as they were before clustering again is not used (``domains`` warns of it). Of
+    several, that of ``uns['semst_domain_annotation']`` (the default ``key_added``), else the first by ``uns`` key:
+    the same after an ``.h5ad`` round trip, which reorders ``uns``.
     """
     stale = None
-    for key, entry in adata.uns.items():
+    for key in sorted(adata.uns, key=lambda k: (k != C.ANNOTATION_KEY, k)):
+        entry = adata.uns[key]
         if not key.endswith("_annotation") or params_of(entry).get("domain_key") != column or "domains" not in entry:
             continue
         stale = names_of_other_domains(adata, column) if stale is None else stale
