@@ -166,7 +166,35 @@ def test_query_plot_is_as_tall_as_the_tissue_and_keeps_each_gene_with_its_weight
         footnote = fig.get_supxlabel()
         plt.close(fig)
     assert heights[3.0] < 0.6 * heights[1.0]  # no empty band above and below a wide map
+    wide.obs["section"] = ["stray"] + ["main"] * (wide.n_obs - 1)  # a section of one spot has no shape
+    fig = sst.pl.query(wide, library_key="section", show=False)
+    assert fig.get_size_inches()[1] == heights[3.0]
+    plt.close(fig)
     assert "GENE0\u00a0(0.03), GENE1\u00a0(0.03)" in footnote  # wrapped between genes, never inside one
+
+
+@pytest.mark.parametrize("shape", ["vertical line", "horizontal line", "one spot"])
+def test_maps_of_spots_on_a_line_or_of_one_spot_are_drawn(processed, shape):
+    import matplotlib.pyplot as plt
+
+    xy = processed.obsm["spatial"].astype(float)
+    if shape == "vertical line":
+        xy[:, 0] = 5.0
+    elif shape == "horizontal line":
+        xy[:, 1] = 5.0
+    else:
+        processed = processed[:1].copy()
+        xy = xy[:1]
+    processed.obsm["spatial"] = xy
+    processed.obs["semst_query"] = np.linspace(0, 1, processed.n_obs)
+    genes = pd.DataFrame({"gene": ["MBP"], "weight": [1.0]})
+    processed.uns["semst_query"] = {"genes": genes, "params": {"text": "myelination"}}
+    for fig in (sst.pl.domains(processed, show=False), sst.pl.query(processed, show=False)):
+        fig.canvas.draw()
+        box = fig.axes[0].get_window_extent()
+        assert min(box.width, box.height) > 10  # before: a map of no width (or height), every spot clipped away
+        assert max(fig.get_size_inches()) < 14  # and no figure of extreme size
+        plt.close(fig)
 
 
 def test_domains_plot_tells_a_label_named_na_from_missing_values(processed):

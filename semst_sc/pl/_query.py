@@ -74,8 +74,7 @@ def query(
     if limits["vmin"] > limits["vmax"]:
         raise ValueError(f"vmin ({limits['vmin']:g}) is above vmax ({limits['vmax']:g}): give vmin <= vmax")
     nrows, ncols = grid(len(panels), ncols)
-    spans = [np.ptp(coords[rows, :2], axis=0) for _, rows in panels]
-    aspect = float(np.clip(max(dy / dx if dx > 0 else 1.0 for dx, dy in spans), 0.25, 4))  # height / width of a map
+    aspect = _aspect([np.ptp(coords[rows, :2], axis=0) for _, rows in panels])
     height = 4.2 * aspect + 0.7  # each map 4.2 inches wide, with room for its title
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(4.6 * ncols + 0.8, height * nrows + 0.5), squeeze=False, layout="constrained"
@@ -90,6 +89,15 @@ def query(
     drivers = ", ".join(f"{g}\u00a0({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
     fig.supxlabel(f"driving genes (weight): {drivers}", fontsize=7, wrap=True)
     return finish(fig, show, save)
+
+
+def _aspect(spans: list[np.ndarray]) -> float:
+    """Height over width of the tallest map, from each section's (x, y) spans, within 0.25-2.
+
+    A section of one spot (no span) has no shape and is left out; a vertical line of spots counts as tallest.
+    """
+    ratios = [dy / dx if dx > 0 else np.inf for dx, dy in spans if dx > 0 or dy > 0]
+    return float(np.clip(max(ratios, default=1.0), 0.25, 2))
 
 
 def _limit(value: float | str | None, scores: np.ndarray, default) -> float:

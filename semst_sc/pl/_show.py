@@ -77,9 +77,21 @@ def grid(n_panels: int, ncols: int) -> tuple[int, int]:
 
 
 def map_axes(ax, title: str) -> None:
-    """Style ``ax`` as a tissue map titled ``title``: equal aspect, image coordinates (y grows downwards), no axes."""
+    """Style ``ax`` as a tissue map titled ``title``: equal aspect, image coordinates (y grows downwards), no axes.
+
+    Called after the spots are drawn. Spots on a line (or one spot) get room across it: with an equal aspect, a map
+    of no width or height would be drawn in no space at all.
+    """
     ax.set_title(title)
     ax.set_aspect("equal")
+    low, high = ax.dataLim.get_points()
+    if np.isfinite([low, high]).all():
+        spans = high - low
+        room = 0.1 * spans.max() if spans.max() > 0 else 1.0
+        for k, set_limits in enumerate((ax.set_xlim, ax.set_ylim)):
+            if spans[k] < 2 * room:
+                centre = (low[k] + high[k]) / 2
+                set_limits(centre - room, centre + room)
     ax.invert_yaxis()
     ax.axis("off")
 
