@@ -92,7 +92,8 @@ def folder_section_name(folder) -> str:
     """Name an output folder read as a section.
 
     Its own name; for an ``outs`` folder, the folder above it; for a Visium HD bin folder
-    (``SAMPLE/outs/binned_outputs/square_008um``), ``SAMPLE_square_008um``; for a MERSCOPE region folder
+    (``SAMPLE/outs/binned_outputs/square_008um``), ``SAMPLE_square_008um``, and for its cell segmentations
+    (``SAMPLE/outs/segmented_outputs``), ``SAMPLE_segmented_outputs``; for a MERSCOPE region folder
     (``EXPERIMENT/region_0``), ``EXPERIMENT_region_0``.
     """
     import re
@@ -102,6 +103,8 @@ def folder_section_name(folder) -> str:
     if folder.parent.name == "binned_outputs":
         sample = folder.parent.parent
         return f"{folder_section_name(sample)}_{folder.name}"
+    if folder.name == "segmented_outputs":
+        return f"{folder_section_name(folder.parent)}_{folder.name}"
     if re.fullmatch(r"region_\d+", folder.name):
         return f"{folder.parent.name}_{folder.name}"
     return folder.parent.name if folder.name == "outs" else folder.name

@@ -52,6 +52,34 @@ def write_10x_h5(path: Path, counts: np.ndarray, barcodes=BARCODES, ids=GENE_IDS
         features["_all_tag_keys"] = np.array([b"genome"])
 
 
+def write_segmented_outputs(folder: Path, cells, *, outlines: str = "cell_segmentations.geojson") -> None:
+    """Write ``cells`` (an AnnData with ``obsm['spatial']``) as Space Ranger 4's Visium HD ``segmented_outputs``.
+
+    ``filtered_feature_cell_matrix.h5`` with barcodes ``cellid_000000001-1``..., and each cell's outline in
+    ``outlines``: a hexagon centred on its position, in full-resolution pixels (the last cell a two-part
+    multi-polygon of equal parts, centred on it too); cell ids start at 1.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = np.asarray(cells.X.todense() if sp.issparse(cells.X) else cells.X).astype(int)
+    barcodes = [f"cellid_{i + 1:09d}-1" for i in range(cells.n_obs)]
+    ids = [f"ENSG{i:011d}" for i in range(cells.n_vars)]
+    write_10x_h5(folder / "filtered_feature_cell_matrix.h5", counts, barcodes, ids, list(cells.var_names))
+    angles = np.linspace(0, 2 * np.pi, 7)[:-1]
+    features = []
+    for i, (x, y) in enumerate(np.asarray(cells.obsm["spatial"], dtype=float)):
+
+        def ring(cx, cy, r=3.0):
+            points = [[cx + r * np.cos(a), cy + r * np.sin(a)] for a in angles]
+            return [points + [points[0]]]  # closed, as GeoJSON writes rings
+
+        if i == cells.n_obs - 1:
+            geometry = {"type": "MultiPolygon", "coordinates": [ring(x - 5, y), ring(x + 5, y)]}
+        else:
+            geometry = {"type": "Polygon", "coordinates": ring(x, y)}
+        features.append({"type": "Feature", "geometry": geometry, "properties": {"cell_id": i + 1}})
+    (folder / outlines).write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+
+
 def write_10x_mtx(folder: Path, counts: np.ndarray, barcodes=BARCODES, ids=GENE_IDS, names=GENE_NAMES, types=None):
     """Write a cells x features count matrix as a Cell Ranger v3 mtx folder (matrix, features, barcodes; gzipped)."""
     types = ["Gene Expression"] * len(ids) if types is None else types

@@ -615,6 +615,22 @@ def test_run_on_xenium_output_folders(tmp_path, capsys):
     assert "no cell-feature matrix in" in capsys.readouterr().err
 
 
+def test_run_on_visium_hd_cell_segmentations(tmp_path, capsys):
+    from fakes import write_segmented_outputs
+
+    from semst_sc.datasets import simulate_tissue
+
+    cells = simulate_tissue(platform="xenium", n_cells=300, n_genes=60, rng=0)
+    folder = tmp_path / "S1" / "outs" / "segmented_outputs"
+    write_segmented_outputs(folder, cells)
+    out = tmp_path / "hd.h5ad"
+    args = ["run", str(folder), "--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet", "--output", str(out)]
+    assert main(args) == 0
+    assert "semst-sc: 300 cells in 3 domains" in capsys.readouterr().out
+    result = ad.read_h5ad(out)
+    assert result.obs["semst_domain"].nunique() == 3 and result.uns["semst_prepare"]["params"]["resolution"] == "cell"
+
+
 def test_run_on_merscope_and_cosmx_folders(tmp_path, capsys):
     from fakes import write_cosmx, write_merscope
 

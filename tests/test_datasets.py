@@ -222,11 +222,47 @@ def test_visium_hd_folders_that_are_not_bin_folders_say_what_to_pass(tmp_path):
             FileNotFoundError, match=r"is a Visium HD output: pass one of its bin folders, .*square_002um"
         ):
             read_spaceranger(folder)
-    segmented = outs / "segmented_outputs"
-    segmented.mkdir()
-    write_10x_h5(segmented / "filtered_feature_cell_matrix.h5", np.ones((len(BARCODES), len(GENE_IDS)), dtype=int))
-    with pytest.raises(ValueError, match="cell segmentations, which are not read here"):
-        read_spaceranger(segmented, count_file="filtered_feature_cell_matrix.h5")
+    (outs / "segmented_outputs").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"square_008um\}.*, or its cell segmentations, .*segmented_outputs"):
+        read_spaceranger(outs)
+
+
+def test_read_spaceranger_of_visium_hd_cell_segmentations(tmp_path):
+    from fakes import write_segmented_outputs
+
+    from semst_sc.datasets import simulate_tissue
+
+    cells = simulate_tissue(platform="xenium", n_cells=60, n_genes=20, rng=0)
+    folders = [tmp_path / s / "outs" / "segmented_outputs" for s in ("sample_a", "sample_b")]
+    for folder in folders:
+        write_segmented_outputs(folder, cells)
+    adata = read_spaceranger(folders[0])
+    assert adata.n_obs == 60 and list(adata.var["gene_symbol"]) == list(cells.var_names)
+    np.testing.assert_allclose(adata.obsm["spatial"], cells.obsm["spatial"], atol=1e-9)  # the outlines' centroids
+    np.testing.assert_array_equal(adata.X.toarray(), np.asarray(cells.X.todense()))
+    assert adata.obs_names[0] == "cellid_000000001-1" and adata.obs["cell_id"].iloc[-1] == 60
+    joint = read_spaceranger(folders)
+    assert list(joint.obs["library_id"].cat.categories) == ["sample_a_segmented_outputs", "sample_b_segmented_outputs"]
+
+    outlines = folders[0] / "cell_segmentations.geojson"
+    outlines.rename(folders[0] / "graphclust_annotated_cell_segmentations.geojson")  # the annotated file alone
+    np.testing.assert_allclose(read_spaceranger(folders[0]).obsm["spatial"], cells.obsm["spatial"], atol=1e-9)
+    (folders[0] / "graphclust_annotated_cell_segmentations.geojson").unlink()
+    with pytest.raises(FileNotFoundError, match="no cell outlines in .*cell_segmentations.geojson"):
+        read_spaceranger(folders[0])
+    write_segmented_outputs(folders[0], cells[:59].copy())  # the matrix's last cell has no outline
+    write_10x_h5(
+        folders[0] / "filtered_feature_cell_matrix.h5",
+        np.ones((60, 20), dtype=int),
+        [f"cellid_{i + 1:09d}-1" for i in range(60)],
+        [f"ENSG{i:011d}" for i in range(20)],
+        list(cells.var_names),
+    )
+    with pytest.raises(ValueError, match="1 of the 60 cells of filtered_feature_cell_matrix.h5 have no outline"):
+        read_spaceranger(folders[0])
+    outlines.write_text('{"type": "FeatureCollection", "features": [{"geometry": null}]}')
+    with pytest.raises(ValueError, match="is not a GeoJSON of cell outlines with a cell_id each"):
+        read_spaceranger(folders[0])
 
 
 def test_read_spaceranger_names_a_damaged_file(tmp_path):

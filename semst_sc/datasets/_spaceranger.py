@@ -26,6 +26,10 @@ _COUNT_FILES = ("filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix")
 _POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
 # Space Ranger >= 3 writes the positions of Visium HD bins (binned_outputs/square_008um/spatial/) as parquet
 _PARQUET_POSITIONS = "tissue_positions.parquet"
+# Space Ranger >= 4 segments Visium HD cells (outs/segmented_outputs/): their counts, and their outlines as GeoJSON
+# polygons in full-resolution pixels (the annotated file, with graph-cluster labels, where the plain one is absent)
+_CELL_MATRIX = "filtered_feature_cell_matrix.h5"
+_CELL_OUTLINES = ("cell_segmentations.geojson", "graphclust_annotated_cell_segmentations.geojson")
 
 
 def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str | None = None) -> AnnData:
@@ -36,23 +40,27 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
     path
         The Space Ranger ``outs`` folder, holding the count matrix and ``spatial/tissue_positions.csv``
         (Space Ranger >= 2.0) or ``spatial/tissue_positions_list.csv`` (older; ``.csv.gz`` also read); for Visium
-        HD, a folder of ``binned_outputs`` (e.g. ``square_008um``), with ``spatial/tissue_positions.parquet``. A list of
-        folders reads each as a section and joins them with :func:`semst_sc.concat_sections`, each named by its
-        folder, the folder above an ``outs`` folder, or ``SAMPLE_square_008um`` for a Visium HD bin folder
-        (``obs['library_id']``).
+        HD, a folder of ``binned_outputs`` (e.g. ``square_008um``), with ``spatial/tissue_positions.parquet``, or the
+        cell segmentations of Space Ranger >= 4, ``segmented_outputs`` (``filtered_feature_cell_matrix.h5`` and
+        ``cell_segmentations.geojson``: each cell placed at the centroid of its outline). A list of folders reads each
+        as a section and joins them with :func:`semst_sc.concat_sections`, each named by its folder, the folder above
+        an ``outs`` folder, or ``SAMPLE_square_008um`` / ``SAMPLE_segmented_outputs`` for a Visium HD bin or
+        segmentation folder (``obs['library_id']``).
     count_file
         The count matrix inside ``path``: a 10x HDF5 file (e.g. ``"raw_feature_bc_matrix.h5"``) or a folder in the
         Matrix Market layout (``matrix.mtx.gz``, ``features.tsv.gz``, ``barcodes.tsv.gz``). ``None`` reads
-        ``filtered_feature_bc_matrix.h5``, else the folder ``filtered_feature_bc_matrix/``.
+        ``filtered_feature_bc_matrix.h5``, else the folder ``filtered_feature_bc_matrix/``
+        (``filtered_feature_cell_matrix.h5`` in ``segmented_outputs``).
 
     Returns
     -------
-    AnnData with the in-tissue spots found in the matrix and
+    AnnData with the in-tissue spots (or the segmented cells) found in the matrix and
 
     - ``X``: raw counts (CSR, float32); ``var_names``: gene symbols made unique;
     - ``var['gene_symbol']``: the gene symbols; ``var['gene_ids']``: the Ensembl IDs;
     - ``obs['in_tissue']``, ``obs['array_row']``, ``obs['array_col']``;
-    - ``obsm['spatial']``: (``pxl_col_in_fullres``, ``pxl_row_in_fullres``), as scanpy and squidpy store it;
+    - ``obsm['spatial']``: (``pxl_col_in_fullres``, ``pxl_row_in_fullres``), as scanpy and squidpy store it (for
+      segmented cells: their outlines' centroids, in the same full-resolution pixels; ``obs['cell_id']``);
     - ``uns['spatial'][library_id]``: ``scalefactors`` and ``images`` (hires/lowres), those present in ``spatial/``.
 
     """
@@ -62,16 +70,10 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
         return concat_folders(lambda folder: read_spaceranger(folder, count_file=count_file), path)
     path = Path(path).expanduser()
     _check_not_visium_hd_outs(path)
+    if _is_segmentation_folder(path):
+        return _read_segmented_cells(path, count_file)
     matrix_file = _find_matrix(path, count_file)
-    with warnings.catch_warnings():  # duplicated symbols are made unique right below
-        warnings.filterwarnings("ignore", message="Variable names are not unique")
-        if matrix_file.is_dir():
-            adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False)
-        else:
-            adata = sc.read_10x_h5(matrix_file)
-    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
-    adata.var["gene_symbol"] = adata.var_names.to_numpy()
-    adata.var_names_make_unique()
+    adata = _read_matrix(matrix_file)
 
     positions = _read_positions(path / "spatial")
     positions = positions[positions["in_tissue"] == 1]
@@ -94,19 +96,102 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
 
 
 def _check_not_visium_hd_outs(path: Path) -> None:
-    """Raise, naming the folders to pass, for a Visium HD ``outs``, its ``binned_outputs`` or its cell segmentations."""
+    """Raise, naming the folders to pass, for a Visium HD ``outs`` or its ``binned_outputs``."""
     binned = path if path.name == "binned_outputs" else path / "binned_outputs"
     bins = sorted(p.name for p in binned.glob("square_*um") if p.is_dir()) if binned.is_dir() else []
     if bins and not any((path / name).exists() for name in _COUNT_FILES):
+        segmented = binned.parent / "segmented_outputs"
+        cells = f", or its cell segmentations, {segmented}" if segmented.is_dir() else ""
         raise FileNotFoundError(
             f"{path} is a Visium HD output: pass one of its bin folders, {binned}/{{{','.join(bins)}}} (8 µm bins, "
-            "square_008um, are the usual choice)"
+            f"square_008um, are the usual choice){cells}"
         )
-    if path.name == "segmented_outputs" or next(path.glob("*feature_cell_matrix.h5"), None) is not None:
+
+
+def _is_segmentation_folder(path: Path) -> bool:
+    """Return True for Space Ranger's Visium HD cell segmentations (``segmented_outputs``)."""
+    return path.name == "segmented_outputs" or (path / _CELL_MATRIX).is_file()
+
+
+def _read_matrix(matrix_file: Path) -> AnnData:
+    """Read a 10x count matrix (HDF5 file or mtx folder) with CSR float32 counts and unique gene symbols."""
+    with warnings.catch_warnings():  # duplicated symbols are made unique right below
+        warnings.filterwarnings("ignore", message="Variable names are not unique")
+        if matrix_file.is_dir():
+            adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False)
+        else:
+            adata = sc.read_10x_h5(matrix_file)
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    adata.var["gene_symbol"] = adata.var_names.to_numpy()
+    adata.var_names_make_unique()
+    return adata
+
+
+def _read_segmented_cells(path: Path, count_file: str | None) -> AnnData:
+    """Read Space Ranger's Visium HD cell segmentations: each cell's counts, at the centroid of its outline."""
+    outlines = next((path / name for name in _CELL_OUTLINES if (path / name).is_file()), None)
+    if outlines is None:
+        raise FileNotFoundError(
+            f"no cell outlines in {path} (tried {', '.join(_CELL_OUTLINES)}): restore them from Space Ranger's "
+            "segmented_outputs, or pass a bin folder of binned_outputs (e.g. square_008um)"
+        )
+    matrix_file = _find_matrix(path, count_file or _CELL_MATRIX)
+    adata = _read_matrix(matrix_file)
+    centroids = _outline_centroids(outlines)
+    missing = ~adata.obs_names.isin(centroids.index)
+    if missing.all():
         raise ValueError(
-            f"{path} holds Space Ranger's cell segmentations, which are not read here: pass a bin folder of "
-            "binned_outputs (e.g. square_008um), or an AnnData of the cells with obsm['spatial']"
+            f"none of the {adata.n_obs} cells of {matrix_file.name} has an outline in {outlines.name}: check that "
+            "both come from the same Space Ranger run"
         )
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} of the {adata.n_obs} cells of {matrix_file.name} have no outline in "
+            f"{outlines.name} (e.g. {adata.obs_names[missing][0]}): restore it from the same Space Ranger run"
+        )
+    adata.obs["cell_id"] = centroids.loc[adata.obs_names, "cell_id"].to_numpy()
+    adata.obsm[C.SPATIAL_KEY] = centroids.loc[adata.obs_names, ["x", "y"]].to_numpy(dtype=np.float64)
+    adata.uns["spatial"] = {_library_id(matrix_file): _spatial_metadata(path / "spatial")}
+    return adata
+
+
+def _outline_centroids(geojson: Path) -> pd.DataFrame:
+    """Return each outlined cell's ``cell_id`` and centroid (x, y), indexed by its barcode (``cellid_000000001-1``).
+
+    The centroid of a polygon's outer ring is its area's (the shoelace formula); of a multi-polygon, the
+    area-weighted mean of its parts'.
+    """
+    try:
+        features = json.loads(geojson.read_text())["features"]
+        rows = [(int(f["properties"]["cell_id"]), *_centroid(f["geometry"])) for f in features]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as err:
+        raise ValueError(
+            f"{geojson} is not a GeoJSON of cell outlines with a cell_id each ({type(err).__name__}: {err}): "
+            "restore it from Space Ranger's segmented_outputs"
+        ) from err
+    table = pd.DataFrame(rows, columns=["cell_id", "x", "y"])
+    table.index = [f"cellid_{cell:09d}-1" for cell in table["cell_id"]]
+    return table
+
+
+def _centroid(geometry: dict) -> tuple[float, float]:
+    """Return the centroid of a GeoJSON Polygon or MultiPolygon (outer rings; holes are not subtracted)."""
+    polygons = {"Polygon": [geometry["coordinates"]], "MultiPolygon": geometry["coordinates"]}[geometry["type"]]
+    areas, centres = [], []
+    for polygon in polygons:
+        ring = np.asarray(polygon[0], dtype=np.float64)[:, :2]
+        x, y, x1, y1 = ring[:, 0], ring[:, 1], np.roll(ring[:, 0], -1), np.roll(ring[:, 1], -1)
+        cross = x * y1 - x1 * y
+        area = cross.sum() / 2
+        if area == 0:  # a degenerate outline: the mean of its corners
+            centres.append(ring.mean(axis=0))
+            areas.append(0.0)
+        else:
+            centres.append(np.array([((x + x1) * cross).sum(), ((y + y1) * cross).sum()]) / (6 * area))
+            areas.append(abs(area))
+    weights = np.asarray(areas) if sum(areas) > 0 else np.ones(len(areas))
+    centre = np.average(np.asarray(centres), axis=0, weights=weights)
+    return float(centre[0]), float(centre[1])
 
 
 def _read_positions(spatial: Path) -> pd.DataFrame:
