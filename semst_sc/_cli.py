@@ -75,13 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         "input",
         type=Path,
         nargs="+",
-        help=".h5ad file (raw counts, obsm['spatial']); output folder of Space Ranger (Visium, Visium HD bins), "
-        "Xenium (cell_feature_matrix.h5, cells.parquet), MERSCOPE (cell_by_gene.csv, cell_metadata.csv) or CosMx "
-        "(*_exprMat_file.csv, *_metadata_file.csv); Stereo-seq .gem or .gem.gz file (see --bin-size); or SpatialData "
-        ".zarr store (written by spatialdata-io: a folder ending in .zarr or holding zarr metadata). Several .h5ad or "
-        "GEM files or output folders are sections "
-        "fitted jointly, one set of domains for all, each named by its file name or folder name (the folder above an "
-        "'outs' folder) in obs['library_id']",
+        help=".h5ad file (raw counts, obsm['spatial']); output folder of Space Ranger (Visium, Visium HD bins or "
+        "cells), Xenium (cell_feature_matrix.h5, cells.parquet), MERSCOPE (cell_by_gene.csv, cell_metadata.csv) "
+        "or CosMx (*_exprMat_file.csv, *_metadata_file.csv); Stereo-seq .gem or .gem.gz file (see --bin-size); or"
+        " SpatialData .zarr store (written by spatialdata-io: a folder ending in .zarr or holding zarr metadata)."
+        " Several .h5ad or GEM files or output folders are sections fitted jointly, one set of domains for all, "
+        "each named by its file name or folder name (the folder above an 'outs' folder) in obs['library_id']",
     )
     run.add_argument(
         "--library-key",
