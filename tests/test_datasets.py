@@ -1,3 +1,5 @@
+import json
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -225,6 +227,10 @@ def test_visium_hd_folders_that_are_not_bin_folders_say_what_to_pass(tmp_path):
     (outs / "segmented_outputs").mkdir()
     with pytest.raises(FileNotFoundError, match=r"square_008um\}.*, or its cell segmentations, .*segmented_outputs"):
         read_spaceranger(outs)
+    cells_only = tmp_path / "S2" / "outs"
+    (cells_only / "segmented_outputs").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"Visium HD output: pass its cell segmentations, .*segmented_outputs"):
+        read_spaceranger(cells_only)
 
 
 def test_read_spaceranger_of_visium_hd_cell_segmentations(tmp_path):
@@ -258,11 +264,35 @@ def test_read_spaceranger_of_visium_hd_cell_segmentations(tmp_path):
         [f"ENSG{i:011d}" for i in range(20)],
         list(cells.var_names),
     )
-    with pytest.raises(ValueError, match="1 of the 60 cells of filtered_feature_cell_matrix.h5 have no outline"):
-        read_spaceranger(folders[0])
-    outlines.write_text('{"type": "FeatureCollection", "features": [{"geometry": null}]}')
-    with pytest.raises(ValueError, match="is not a GeoJSON of cell outlines with a cell_id each"):
-        read_spaceranger(folders[0])
+    assert read_spaceranger(folders[0]).n_obs == 59  # a cell without an outline is left out (a raw matrix has many)
+    for features, message in (
+        ('[{"geometry": null}]', "is not a GeoJSON of cell outlines with an integer cell_id each"),
+        ('[{"geometry": {"type": "MultiPolygon", "coordinates": []}, "properties": {"cell_id": 1}}]', "is not a"),
+        (f"[{json.dumps(_square(0, 0, 1, cell_id=1.5))}]", "cell_id 1.5 is not a whole number"),
+        (f"[{json.dumps(_square(0, 0, 1))}, {json.dumps(_square(5, 5, 1))}]", "outlines cell 1 more than once"),
+    ):
+        outlines.write_text(f'{{"type": "FeatureCollection", "features": {features}}}')
+        with pytest.raises(ValueError, match=message):
+            read_spaceranger(folders[0])
+
+
+def _square(x, y, half, *, cell_id=1, hole=None):
+    """A GeoJSON feature: the square of ``half`` side around (x, y), less the square ``hole`` (x, y, half)."""
+
+    def ring(cx, cy, h):
+        return [[cx - h, cy - h], [cx + h, cy - h], [cx + h, cy + h], [cx - h, cy + h], [cx - h, cy - h]]
+
+    rings = [ring(x, y, half)] + ([] if hole is None else [ring(*hole)])
+    geometry = {"type": "Polygon", "coordinates": rings}
+    return {"type": "Feature", "geometry": geometry, "properties": {"cell_id": cell_id}}
+
+
+def test_cell_outline_centroids_take_holes_out():
+    from semst_sc.datasets._spaceranger import _centroid
+
+    assert _centroid(_square(5, 5, 5)["geometry"]) == (5.0, 5.0)
+    x, y = _centroid(_square(5, 5, 5, hole=(7.5, 5, 2.5))["geometry"])  # the right half's middle cut out
+    assert y == pytest.approx(5) and x == pytest.approx((100 * 5 - 25 * 7.5) / 75)
 
 
 def test_read_spaceranger_names_a_damaged_file(tmp_path):

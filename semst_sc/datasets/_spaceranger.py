@@ -58,9 +58,9 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
 
     - ``X``: raw counts (CSR, float32); ``var_names``: gene symbols made unique;
     - ``var['gene_symbol']``: the gene symbols; ``var['gene_ids']``: the Ensembl IDs;
-    - ``obs['in_tissue']``, ``obs['array_row']``, ``obs['array_col']``;
+    - ``obs['in_tissue']``, ``obs['array_row']``, ``obs['array_col']`` (segmented cells: ``obs['cell_id']``);
     - ``obsm['spatial']``: (``pxl_col_in_fullres``, ``pxl_row_in_fullres``), as scanpy and squidpy store it (for
-      segmented cells: their outlines' centroids, in the same full-resolution pixels; ``obs['cell_id']``);
+      segmented cells: their outlines' area centroids, in the same full-resolution pixels);
     - ``uns['spatial'][library_id]``: ``scalefactors`` and ``images`` (hires/lowres), those present in ``spatial/``.
 
     """
@@ -99,13 +99,13 @@ def _check_not_visium_hd_outs(path: Path) -> None:
     """Raise, naming the folders to pass, for a Visium HD ``outs`` or its ``binned_outputs``."""
     binned = path if path.name == "binned_outputs" else path / "binned_outputs"
     bins = sorted(p.name for p in binned.glob("square_*um") if p.is_dir()) if binned.is_dir() else []
-    if bins and not any((path / name).exists() for name in _COUNT_FILES):
-        segmented = binned.parent / "segmented_outputs"
-        cells = f", or its cell segmentations, {segmented}" if segmented.is_dir() else ""
-        raise FileNotFoundError(
-            f"{path} is a Visium HD output: pass one of its bin folders, {binned}/{{{','.join(bins)}}} (8 µm bins, "
-            f"square_008um, are the usual choice){cells}"
-        )
+    segmented = binned.parent / "segmented_outputs"
+    if (bins or segmented.is_dir()) and not any((path / name).exists() for name in _COUNT_FILES):
+        folders = [f"its cell segmentations, {segmented}"] if segmented.is_dir() else []
+        if bins:
+            bin_folders = f"{binned}/{{{','.join(bins)}}} (8 µm bins, square_008um, are the usual choice)"
+            folders.insert(0, f"one of its bin folders, {bin_folders}")
+        raise FileNotFoundError(f"{path} is a Visium HD output: pass {', or '.join(folders)}")
 
 
 def _is_segmentation_folder(path: Path) -> bool:
@@ -138,17 +138,15 @@ def _read_segmented_cells(path: Path, count_file: str | None) -> AnnData:
     matrix_file = _find_matrix(path, count_file or _CELL_MATRIX)
     adata = _read_matrix(matrix_file)
     centroids = _outline_centroids(outlines)
-    missing = ~adata.obs_names.isin(centroids.index)
-    if missing.all():
+    keep = adata.obs_names.isin(centroids.index)
+    if not keep.any():
         raise ValueError(
             f"none of the {adata.n_obs} cells of {matrix_file.name} has an outline in {outlines.name}: check that "
             "both come from the same Space Ranger run"
         )
-    if missing.any():
-        raise ValueError(
-            f"{int(missing.sum())} of the {adata.n_obs} cells of {matrix_file.name} have no outline in "
-            f"{outlines.name} (e.g. {adata.obs_names[missing][0]}): restore it from the same Space Ranger run"
-        )
+    if not keep.all():  # as barcodes without a position are (e.g. a raw matrix)
+        logg.info(f"dropping {int((~keep).sum())} cells of {matrix_file.name} that have no outline in {outlines.name}")
+        adata = adata[keep].copy()
     adata.obs["cell_id"] = centroids.loc[adata.obs_names, "cell_id"].to_numpy()
     adata.obsm[C.SPATIAL_KEY] = centroids.loc[adata.obs_names, ["x", "y"]].to_numpy(dtype=np.float64)
     adata.uns["spatial"] = {_library_id(matrix_file): _spatial_metadata(path / "spatial")}
@@ -158,40 +156,62 @@ def _read_segmented_cells(path: Path, count_file: str | None) -> AnnData:
 def _outline_centroids(geojson: Path) -> pd.DataFrame:
     """Return each outlined cell's ``cell_id`` and centroid (x, y), indexed by its barcode (``cellid_000000001-1``).
 
-    The centroid of a polygon's outer ring is its area's (the shoelace formula); of a multi-polygon, the
+    The centroid of a polygon is its area's (the shoelace formula, holes taken out); of a multi-polygon, the
     area-weighted mean of its parts'.
     """
     try:
         features = json.loads(geojson.read_text())["features"]
-        rows = [(int(f["properties"]["cell_id"]), *_centroid(f["geometry"])) for f in features]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as err:
+        rows = [(_cell_id(f["properties"]["cell_id"]), *_centroid(f["geometry"])) for f in features]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as err:
         raise ValueError(
-            f"{geojson} is not a GeoJSON of cell outlines with a cell_id each ({type(err).__name__}: {err}): "
-            "restore it from Space Ranger's segmented_outputs"
+            f"{geojson} is not a GeoJSON of cell outlines with an integer cell_id each ({type(err).__name__}: "
+            f"{err}): restore it from Space Ranger's segmented_outputs"
         ) from err
     table = pd.DataFrame(rows, columns=["cell_id", "x", "y"])
+    repeated = table["cell_id"][table["cell_id"].duplicated()].unique()
+    if len(repeated):
+        raise ValueError(
+            f"{geojson} outlines cell {', '.join(map(str, repeated[:5]))} more than once: restore it from Space "
+            "Ranger's segmented_outputs"
+        )
     table.index = [f"cellid_{cell:09d}-1" for cell in table["cell_id"]]
     return table
 
 
+def _cell_id(value) -> int:
+    """Return a GeoJSON ``cell_id`` (a whole number, possibly written as text or a float) as an int."""
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"cell_id {value!r} is not a whole number")
+    return int(number)
+
+
 def _centroid(geometry: dict) -> tuple[float, float]:
-    """Return the centroid of a GeoJSON Polygon or MultiPolygon (outer rings; holes are not subtracted)."""
+    """Return the area centroid of a GeoJSON Polygon or MultiPolygon, its holes taken out."""
     polygons = {"Polygon": [geometry["coordinates"]], "MultiPolygon": geometry["coordinates"]}[geometry["type"]]
-    areas, centres = [], []
+    moments, total = np.zeros(2), 0.0
     for polygon in polygons:
-        ring = np.asarray(polygon[0], dtype=np.float64)[:, :2]
-        x, y, x1, y1 = ring[:, 0], ring[:, 1], np.roll(ring[:, 0], -1), np.roll(ring[:, 1], -1)
-        cross = x * y1 - x1 * y
-        area = cross.sum() / 2
-        if area == 0:  # a degenerate outline: the mean of its corners
-            centres.append(ring.mean(axis=0))
-            areas.append(0.0)
-        else:
-            centres.append(np.array([((x + x1) * cross).sum(), ((y + y1) * cross).sum()]) / (6 * area))
-            areas.append(abs(area))
-    weights = np.asarray(areas) if sum(areas) > 0 else np.ones(len(areas))
-    centre = np.average(np.asarray(centres), axis=0, weights=weights)
+        for k, ring in enumerate(polygon):  # the outer ring, then the holes
+            area, centre = _ring_area_centre(np.asarray(ring, dtype=np.float64)[:, :2])
+            sign = 1.0 if k == 0 else -1.0
+            moments += sign * area * centre
+            total += sign * area
+    if total <= 0:  # degenerate outlines (no area): the mean of the outer rings' corners
+        corners = np.concatenate([np.asarray(polygon[0], dtype=np.float64)[:, :2] for polygon in polygons])
+        return float(corners[:, 0].mean()), float(corners[:, 1].mean())
+    centre = moments / total
     return float(centre[0]), float(centre[1])
+
+
+def _ring_area_centre(ring: np.ndarray) -> tuple[float, np.ndarray]:
+    """Return the (unsigned) area and the centroid of a closed or open ring of (x, y) corners (shoelace formula)."""
+    x, y, x1, y1 = ring[:, 0], ring[:, 1], np.roll(ring[:, 0], -1), np.roll(ring[:, 1], -1)
+    cross = x * y1 - x1 * y
+    signed = cross.sum() / 2
+    if signed == 0:
+        return 0.0, ring.mean(axis=0)
+    centre = np.array([((x + x1) * cross).sum(), ((y + y1) * cross).sum()]) / (6 * signed)
+    return abs(signed), centre
 
 
 def _read_positions(spatial: Path) -> pd.DataFrame:
