@@ -173,6 +173,17 @@ def test_query_plot_is_as_tall_as_the_tissue_and_keeps_each_gene_with_its_weight
     assert "GENE0\u00a0(0.03), GENE1\u00a0(0.03)" in footnote  # wrapped between genes, never inside one
 
 
+def test_a_map_about_five_times_wider_than_tall_keeps_its_margins(processed):
+    import matplotlib.pyplot as plt
+
+    processed.obsm["spatial"] = processed.obsm["spatial"] * np.array([4.25, 1.0])  # just past the widening
+    fig = sst.pl.domains(processed, show=False)
+    bottom, top = sorted(fig.axes[0].get_ylim())
+    low, high = processed.obsm["spatial"][:, 1].min(), processed.obsm["spatial"][:, 1].max()
+    assert bottom < low - 0.04 * (high - low) and top > high + 0.04 * (high - low)  # the edge rows not cut in half
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("shape", ["vertical line", "horizontal line", "one spot"])
 def test_maps_of_spots_on_a_line_or_of_one_spot_are_drawn(processed, shape):
     import matplotlib.pyplot as plt

@@ -88,10 +88,10 @@ def map_axes(ax, title: str) -> None:
     if np.isfinite([low, high]).all():
         spans = high - low
         room = 0.1 * spans.max() if spans.max() > 0 else 1.0
-        for k, set_limits in enumerate((ax.set_xlim, ax.set_ylim)):
-            if spans[k] < 2 * room:
-                centre = (low[k] + high[k]) / 2
-                set_limits(centre - room, centre + room)
+        for k, (get_limits, set_limits) in enumerate(((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim))):
+            if spans[k] < 2 * room:  # widened only: matplotlib's margins are kept where they are wider
+                centre, (start, stop) = (low[k] + high[k]) / 2, get_limits()
+                set_limits(min(start, centre - room), max(stop, centre + room))
     ax.invert_yaxis()
     ax.axis("off")
 
