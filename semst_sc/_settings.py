@@ -101,6 +101,14 @@ class Settings:
                 f"device={device!r} but torch sees no CUDA GPU (a CPU build of torch, or no driver): "
                 "use device='auto' or 'cpu'"
             )
+        index = device.partition(":")[2]
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s), numbered from 0: "
+                "use device='cuda' or a number below that"
+            )
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device='mps' but torch sees no Apple GPU (MPS): use device='auto' or 'cpu'")
         return device
 
     def resolve_threads(self) -> int:

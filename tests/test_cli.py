@@ -145,10 +145,13 @@ def test_device_is_chosen_on_the_command_line_and_checked_before_any_work(slide,
     with pytest.raises(SystemExit):
         main([*common, "--device", "gpu0"])
     assert "device must be one of auto, cpu, cuda, mps (or 'cuda:N'), got 'gpu0'" in capsys.readouterr().err
+    out.unlink()
     if not torch.cuda.is_available():
-        out.unlink()
         assert main([*common, "--device", "cuda"]) == 1
         assert "torch sees no CUDA GPU" in capsys.readouterr().err and not out.exists()
+    if not torch.backends.mps.is_available():
+        assert main([*common, "--device", "mps"]) == 1  # before any work too, not in torch after the graphs
+        assert "torch sees no Apple GPU" in capsys.readouterr().err and not out.exists()
 
 
 def test_demo(tmp_path, capsys):

@@ -22,7 +22,13 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
         s.resolve_device()
     assert s.resolve_device("cpu") == "cpu" and s.resolve_device("auto") == "cpu"
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     assert s.resolve_device() == "cuda:1" and s.resolve_device("auto") == "cuda"
+    with pytest.raises(ValueError, match="'cuda:2' but torch sees 2 CUDA GPU"):  # before any work, not in torch
+        s.resolve_device("cuda:2")
+    monkeypatch.setattr("torch.backends.mps.is_available", lambda: False)
+    with pytest.raises(ValueError, match="'mps' but torch sees no Apple GPU"):
+        s.resolve_device("mps")
     for bad in ("gpu", "cuda:x", "cpu:0", ""):
         with pytest.raises(ValueError, match="device must be one of"):
             s.device = bad
