@@ -90,6 +90,7 @@ def test_info_level_shows_semst_messages_but_not_scanpys_timing_lines(tissue):
     assert "no gene knowledge" in logged  # semst_sc's own messages still reach the user
     assert "ranking genes" not in logged and "finished" not in logged  # the internal marker test's log lines do not
     assert after == [sc.Verbosity.info]  # the user's verbosity is back after the call
+    assert "ranking genes" in scanpy_warnings(annotate, level=4)  # at debug level, everything
 
 
 def test_a_domain_without_markers_is_unassigned(tissue):

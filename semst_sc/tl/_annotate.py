@@ -298,7 +298,8 @@ def _markers(
     data.var_names_make_unique()
     keep = np.array([not is_noise(s) for s in symbols])
     data = data[:, keep].copy()
-    with sc.settings.verbosity.override(min(sc.settings.verbosity, sc.Verbosity.warning)):  # its own timing line
+    level = sc.settings.verbosity  # scanpy's own timing lines of this inner step: shown at debug level only
+    with sc.settings.verbosity.override(level if level >= sc.Verbosity.debug else min(level, sc.Verbosity.warning)):
         sc.tl.rank_genes_groups(data, "domain", method="wilcoxon", use_raw=False, n_genes=data.n_vars, pts=False)
     result = data.uns["rank_genes_groups"]
     column = {name: j for j, name in enumerate(data.var_names)}
