@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import h5py
@@ -157,11 +158,11 @@ def _outline_centroids(geojson: Path) -> pd.DataFrame:
     """Return each outlined cell's ``cell_id`` and centroid (x, y), indexed by its barcode (``cellid_000000001-1``).
 
     The centroid of a polygon is its area's (the shoelace formula, holes taken out); of a multi-polygon, the
-    area-weighted mean of its parts'.
+    area-weighted mean of its parts'. The features are decoded one at a time, so that the outlines of a slide (a
+    GeoJSON of hundreds of MB) never stand in memory as Python objects all at once.
     """
     try:
-        features = json.loads(geojson.read_text())["features"]
-        rows = [(_cell_id(f["properties"]["cell_id"]), *_centroid(f["geometry"])) for f in features]
+        rows = [(_cell_id(f["properties"]["cell_id"]), *_centroid(f["geometry"])) for f in _features(geojson)]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as err:
         raise ValueError(
             f"{geojson} is not a GeoJSON of cell outlines with an integer cell_id each ({type(err).__name__}: "
@@ -176,6 +177,24 @@ def _outline_centroids(geojson: Path) -> pd.DataFrame:
         )
     table.index = [f"cellid_{cell:09d}-1" for cell in table["cell_id"]]
     return table
+
+
+def _features(geojson: Path) -> Iterator[dict]:
+    """Yield the features of a GeoJSON FeatureCollection one by one, decoding each from the file's text."""
+    text = geojson.read_text()
+    start = re.search(r'"features"\s*:\s*\[', text)
+    if start is None:
+        raise ValueError("no 'features' list")
+    decoder, between = json.JSONDecoder(), re.compile(r"[\s,]*")
+    position = start.end()
+    while True:
+        position = between.match(text, position).end()
+        if position >= len(text):
+            raise ValueError("the 'features' list is not closed")
+        if text[position] == "]":
+            return
+        feature, position = decoder.raw_decode(text, position)
+        yield feature
 
 
 def _cell_id(value) -> int:
