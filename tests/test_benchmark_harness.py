@@ -474,3 +474,36 @@ def test_peer_embedding_is_also_scored_with_the_shared_back_end(monkeypatch, tmp
     monkeypatch.setattr(sys, "argv", [*argv, "--methods", "fake", "--seeds", "0"])
     run.main()
     assert len(pd.read_csv(out / "runs.csv")) == 6
+
+
+@pytest.mark.parametrize("sections", [False, True])
+def test_gpu_benchmark_sends_the_scaled_input_as_factors_that_rebuild_it(sections):
+    # the GPU machine gets the scaled input as factors of the counts (a file small enough for the device call);
+    # if pp.prepare scales otherwise, gpu_training.py falls back to sending the values: update _scaling_factors
+    import scipy.sparse as sp
+
+    import semst_sc as sst
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("gpu_training", BENCHMARKS / "gpu_training.py")
+        gpu = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(gpu)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    adata = simulate_tissue(16, 16, rng=0)
+    library_key = None
+    if sections:
+        adata.obs["section"] = np.where(adata.obsm["spatial"][:, 0] < np.median(adata.obsm["spatial"][:, 0]), "a", "b")
+        library_key = "section"
+    sst.pp.prepare(adata, library_key=library_key)
+    genes = adata.var["semst_modelled"].to_numpy()
+    scaled = sp.csr_matrix(adata.layers["semst_scaled"][:, genes], dtype=np.float32)
+    counts = sp.csr_matrix(adata.X[:, genes], dtype=np.float32)
+    scaled.sort_indices()
+    counts.sort_indices()
+    codes = np.zeros(adata.n_obs, int) if library_key is None else pd.factorize(adata.obs[library_key])[0]
+    factors = gpu._scaling_factors(counts, scaled, codes)
+    assert factors is not None
+    rebuilt = gpu._rebuild_scaled(counts, factors)
+    assert np.array_equal(rebuilt.toarray(), scaled.toarray())
