@@ -354,7 +354,7 @@ def test_plots(_annotated, gene_text):
 
     fig = sst.pl.domain_report(_annotated, show=False)
     drawn = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-    assert "white matter" in drawn and "named for: " in drawn
+    assert "white matter" in drawn and "named for: " in drawn and "terms: " in drawn
     plt.close(fig)
     adata = _annotated.copy()
     sst.tl.query(adata, "astrocytes", gene_text=gene_text)
@@ -462,6 +462,7 @@ def test_domain_report_draws_each_section(tissue):
     drawn = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     measured, listed = table.loc["WM", ["markers_measured", "markers_listed"]]
     assert f"({measured} of its {listed} markers measured)" in drawn
+    assert "terms:" not in drawn  # annotated without gene knowledge: no "terms: none" under every domain
     assert sum(len(c.get_offsets()) for ax in maps for c in ax.collections) == tissue.n_obs  # each spot once
     plt.close(fig)
     tissue.obs["section"] = [f"s{i % 9}" for i in range(tissue.n_obs)]  # nine sections: maps wrapped, 3 per row

@@ -89,6 +89,7 @@ def domain_report(
     text = fig.add_subplot(layout[:, -1])
     text.axis("off")
     step = 1 / max(len(values.categories), 1)
+    knowledge = bool(annotation["params"].get("gene_text", True))  # "" when annotated without gene knowledge
     for i, domain in enumerate(values.categories):
         row = table.loc[str(domain)]
         y = 1 - i * step
@@ -103,7 +104,9 @@ def domain_report(
             if evidence and "markers_measured" in row
             else ""
         )
-        body = f"named for: {evidence or 'none'}{measured}\nmarkers: {markers}\nterms: {'; '.join(terms)}"
+        body = f"named for: {evidence or 'none'}{measured}\nmarkers: {markers}"
+        if knowledge:  # without gene knowledge no domain has terms: no line of "none" each
+            body += f"\nterms: {'; '.join(terms)}"
         text.text(0.03, y - 0.025, body, transform=text.transAxes, fontsize=7.5, va="top", wrap=True)
     fig.tight_layout()
     return finish(fig, show, save)
