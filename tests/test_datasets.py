@@ -288,7 +288,7 @@ def _square(x, y, half, *, cell_id=1, hole=None):
 
 
 def test_cell_outline_centroids_take_holes_out():
-    from semst_sc.datasets._spaceranger import _centroid
+    from semst_sc.datasets._outlines import _centroid
 
     assert _centroid(_square(5, 5, 5)["geometry"]) == (5.0, 5.0)
     x, y = _centroid(_square(5, 5, 5, hole=(7.5, 5, 2.5))["geometry"])  # the right half's middle cut out
