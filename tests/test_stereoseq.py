@@ -96,6 +96,15 @@ def test_read_gem_bad_files(tmp_path, text, kwargs, match):
         read_gem(tmp_path / "missing.gem")
 
 
+def test_read_gem_reads_the_count_column_of_every_release(tmp_path):
+    rows = "#FileFormat=GEMv0.1\n{header}\nMbp\t1\t1\t2\nPlp1\t60\t1\t3\nMbp\t2\t2\t1\n"
+    for column in ("MIDCount", "MIDCounts", "UMICount"):  # UMICount: the first Stereo-seq publication's GEMs
+        path = tmp_path / f"{column}.gem"
+        path.write_text(rows.format(header=f"geneID\tx\ty\t{column}"))
+        bins = read_gem(path, bin_size=50)
+        assert bins.n_obs == 2 and bins[:, "Mbp"].X.sum() == 3 and bins.X.sum() == 6
+
+
 def test_read_gem_reads_names_as_text_and_leaves_out_what_holds_nothing(tmp_path, caplog):
     import gzip
 

@@ -15,7 +15,8 @@ from scanpy import logging as logg
 #: the columns naming a row's gene: geneName (symbols, SAW >= 7, beside an Ensembl geneID) first, else geneID
 GENE_COLUMNS = ("geneName", "geneID")
 #: the columns holding a row's counts (the format's specification and SAW's releases spell it both ways)
-COUNT_COLUMNS = ("MIDCount", "MIDCounts")
+#: the count column, as SAW has named it over its releases (the first Stereo-seq data sets: UMICount)
+COUNT_COLUMNS = ("MIDCount", "MIDCounts", "UMICount")
 #: rows read at a time: a whole-chip GEM holds hundreds of millions
 CHUNK_ROWS = 5_000_000
 
@@ -27,7 +28,8 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     ----------
     path
         A ``.gem`` or ``.gem.gz`` file as SAW writes it: ``#`` header lines, then tab-separated columns ``geneID``
-        (and, in newer releases, ``geneName``), ``x``, ``y`` (the DNB on the chip), ``MIDCount`` (or ``MIDCounts``),
+        (and, in newer releases, ``geneName``), ``x``, ``y`` (the DNB on the chip), ``MIDCount`` (or ``MIDCounts``,
+        ``UMICount``),
         optionally ``ExonCount`` and, in a cell-bin GEM, ``CellID``; one row per gene and DNB.
     bin_size
         DNBs per side of a square bin: 50 (the default, "bin50": 25 µm at the chip's 500 nm pitch, the size of a
