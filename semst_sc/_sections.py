@@ -65,6 +65,10 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
             raise TypeError(f"section {name!r} is a {type(adata).__name__}, not an AnnData")
         if not adata.var_names.is_unique:
             raise ValueError(f"section {name!r} has duplicate gene names: run adata.var_names_make_unique() first")
+        if not adata.obs_names.is_unique:
+            raise ValueError(f"section {name!r} has duplicate spot names: run adata.obs_names_make_unique() first")
+        if "/" in str(name):  # an .h5ad stores uns['spatial'][name] as a path: 'P1/A' would become 'P1' / 'A'
+            raise ValueError(f"section name {str(name)!r} holds a '/': name the sections without one, e.g. 'P1_A'")
     without = [str(name) for name, adata in sections.items() if C.SPATIAL_KEY not in adata.obsm]
     if without and len(without) < len(sections):
         raise KeyError(
@@ -82,7 +86,7 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
         raise ValueError(f"section names must be distinct as strings, got {names}")
     shared = _shared_genes(sections)
     joined = ad.concat(
-        {str(k): v for k, v in sections.items()},
+        {str(k): _with_array_coordinates(v) for k, v in sections.items()},
         join="inner",
         label=library_key,
         index_unique="-",
@@ -141,11 +145,26 @@ def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:
     return shared
 
 
+def _with_array_coordinates(adata: AnnData) -> AnnData:
+    """Return ``adata``, or a light copy (sharing its data) whose ``obsm['spatial']`` DataFrame is an array."""
+    if not isinstance(adata.obsm.get(C.SPATIAL_KEY), pd.DataFrame):
+        return adata
+    light = AnnData(X=adata.X, obs=adata.obs, var=adata.var, obsm=dict(adata.obsm), layers=dict(adata.layers))
+    light.obsm[C.SPATIAL_KEY] = adata.obsm[C.SPATIAL_KEY].to_numpy()
+    return light
+
+
 def _same_var(sections: Mapping[str, AnnData], genes: pd.Index) -> pd.DataFrame:
-    """Return the ``var`` columns whose values agree in every section (categories compared by value)."""
+    """Return the ``var`` columns whose values agree in every section (categories compared by value); log the others."""
     frames = [adata.var.loc[genes] for adata in sections.values()]
     columns = [c for c in frames[0].columns if all(c in f for f in frames)]
     same = [c for c in columns if all(f[c].astype(object).equals(frames[0][c].astype(object)) for f in frames[1:])]
+    differ = [c for c in columns if c not in same]
+    if differ:
+        logg.warning(
+            f"var columns {differ} differ between the sections and are left out of the joined var: make them agree "
+            "before joining to keep them (e.g. the same gene-symbol release in every section)"
+        )
     return frames[0][same].copy()
 
 

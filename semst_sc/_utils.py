@@ -97,11 +97,16 @@ def get_matrix(adata: AnnData, layer: str | None):
 
 
 def check_one_frame(adata: AnnData, spatial_key: str, library_key: str | None) -> None:
-    """Raise when ``obsm[spatial_key]`` holds positions within fields of view, the fields not sections.
+    """Raise when ``obsm[spatial_key]``, read as one frame, holds sections or fields of view on top of each other.
 
-    ``squidpy.read.nanostring`` stores each CosMx cell's position within its field of view in ``obsm['spatial']`` and
-    the slide's in ``obsm['spatial_fov']``: read as one frame, the fields would lie on top of each other.
+    Without ``library_key``, the sections of ``obs['library_id']`` (as :func:`semst_sc.concat_sections` writes it)
+    must not overlap: sections in frames of their own would be modelled as one slide, their spots each other's
+    neighbours. And ``squidpy.read.nanostring`` stores each CosMx cell's position within its field of view in
+    ``obsm['spatial']`` and the slide's in ``obsm['spatial_fov']``: read as one frame, the fields would overlap.
     """
+    overlap = overlapping_sections(adata, spatial_key) if library_key is None else None
+    if overlap is not None:
+        raise ValueError(overlap + ": they would be modelled as one slide. " + LIBRARY_KEY_HINT)
     if "spatial_fov" not in adata.obsm or "fov" not in adata.obs or library_key == "fov":
         return
     if spatial_key == "spatial_fov" or adata.obs["fov"].nunique() < 2:
@@ -116,6 +121,42 @@ def check_one_frame(adata: AnnData, spatial_key: str, library_key: str | None) -
         "(adata.obsm['spatial'] = adata.obsm['spatial_fov']), or fit each field as a section (library_key='fov'), or "
         "read the export with sst.datasets.read_cosmx"
     )
+
+
+LIBRARY_KEY_HINT = (
+    "Model each section in its own frame with library_key='library_id' (CLI: --library-key library_id); if they "
+    "really share one frame, rename the column"
+)
+
+
+def overlapping_sections(adata: AnnData, spatial_key: str) -> str | None:
+    """Say which two sections of ``obs['library_id']`` lie on top of each other in ``obsm[spatial_key]``, or None.
+
+    Two sections overlap when their bounding boxes share at least half of the smaller one's extent along every axis,
+    as sections do in frames of their own (each from 0, or each in its own image's pixels); sections laid side by side
+    in one frame do not.
+    """
+    from ._sections import LIBRARY_KEY
+
+    if LIBRARY_KEY not in adata.obs or spatial_key not in adata.obsm or adata.obs[LIBRARY_KEY].nunique() < 2:
+        return None
+    coords = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
+    codes, names = pd.factorize(adata.obs[LIBRARY_KEY], sort=False)
+    boxes = []
+    for i in range(len(names)):
+        rows = coords[codes == i]
+        rows = rows[np.isfinite(rows).all(axis=1)]
+        if len(rows):
+            boxes.append((names[i], rows.min(axis=0), rows.max(axis=0)))
+    for i, (a, low_a, high_a) in enumerate(boxes):
+        for b, low_b, high_b in boxes[i + 1 :]:
+            shared = np.minimum(high_a, high_b) - np.maximum(low_a, low_b)
+            if (shared >= 0.5 * np.minimum(high_a - low_a, high_b - low_b)).all():
+                return (
+                    f"obs['{LIBRARY_KEY}'] holds {len(names)} sections and sections {str(a)!r} and {str(b)!r} lie on "
+                    f"top of each other in obsm['{spatial_key}'], but no library_key was given"
+                )
+    return None
 
 
 def check_counts(X, what: str) -> bool:

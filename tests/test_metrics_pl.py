@@ -69,10 +69,13 @@ def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
         sst.pl.domains(processed, show=False, **kwargs)
 
 
-def test_plots_save_into_a_new_folder(processed, tmp_path):
+def test_plots_save_into_a_new_folder(processed, tmp_path, monkeypatch):
     out = tmp_path / "new" / "folder" / "d.png"
     sst.pl.domains(processed, show=False, save=str(out))
     assert out.stat().st_size > 10_000
+    monkeypatch.setenv("HOME", str(tmp_path))  # a path from the home folder, as a user types it
+    sst.pl.domains(processed, show=False, save="~/figures/d.png")
+    assert (tmp_path / "figures" / "d.png").stat().st_size > 10_000
 
 
 def test_loss_plot(processed, tmp_path):

@@ -105,6 +105,24 @@ def test_concat_sections_refuses_to_drop_the_coordinates_of_all(pair):
     assert "spatial" in a.obsm
 
 
+def test_concat_sections_names_what_it_cannot_join_or_keep(pair, tmp_path):
+    a, b = pair
+    with pytest.warns(UserWarning, match="Observation names are not unique"):
+        twice = b[np.r_[0:30, 0:30]].copy()  # spot names repeated within a section
+    with pytest.raises(ValueError, match="section 'B' has duplicate spot names.*obs_names_make_unique"):
+        sst.concat_sections({"A": a, "B": twice})
+    with pytest.raises(ValueError, match="section name 'P1/B' holds a '/'"):
+        sst.concat_sections({"P1_A": a, "P1/B": b})
+    a.var["gene_symbol"] = a.var_names
+    b.var["gene_symbol"] = [f"{g}.v2" if i == 0 else g for i, g in enumerate(b.var_names)]  # another release
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "var columns ['gene_symbol'] differ between the sections and are left out" in logged
+    a.obsm["spatial"] = pd.DataFrame(a.obsm["spatial"], index=a.obs_names, columns=["x", "y"])  # as some readers do
+    joined = sst.concat_sections({"A": a, "B": b})
+    np.testing.assert_array_equal(joined[joined.obs["library_id"] == "A"].obsm["spatial"], a.obsm["spatial"])
+    assert isinstance(a.obsm["spatial"], pd.DataFrame)  # the input as it was
+
+
 def test_bad_section_labels_are_clear_errors(joined):
     with pytest.raises(KeyError, match="obs\\['sample'\\] not found"):
         sst.pp.spatial_graph(joined, library_key="sample")
@@ -126,14 +144,38 @@ def test_spatial_graph_never_crosses_sections(joined, pair):
     sst.pp.spatial_graph(alone)
     b = np.flatnonzero(sections == "B")
     assert (graph[b][:, b] != alone.obsp["spatial_connectivities"]).nnz == 0
-    # without library_key the overlapping coordinate frames join the sections: what library_key prevents
+    # sections in a column of the user's own name, without library_key: one frame, as asked, and the overlapping
+    # frames join the sections (what library_key prevents)
+    joined.obs = joined.obs.rename(columns={"library_id": "slice"})
     sst.pp.spatial_graph(joined, n_neighbors=6)
     assert crosses(joined.obsp["spatial_connectivities"], sections) > 0
     # a graph that links sections is not reused once library_key is given (a run without it came first)
-    logged = scanpy_warnings(lambda: sst.pp.spatial_graph(joined, library_key="library_id"))
+    logged = scanpy_warnings(lambda: sst.pp.spatial_graph(joined, library_key="slice"))
     assert "links spots of different sections" in logged
     assert crosses(joined.obsp["spatial_connectivities"], sections) == 0
-    assert joined.uns["spatial_neighbors"]["params"]["library_key"] == "library_id"
+    assert joined.uns["spatial_neighbors"]["params"]["library_key"] == "slice"
+
+
+def test_joined_sections_are_not_modelled_as_one_slide_when_library_key_is_forgotten(joined, tmp_path):
+    before = joined.copy()
+    overlap = "sections 'A' and 'B' lie on top of each other.*library_key='library_id'"
+    for step in (lambda: sst.run_pipeline(joined, 4, n_epochs=2), lambda: sst.pp.spatial_graph(joined)):
+        with pytest.raises(ValueError, match=overlap):
+            step()
+    assert joined.obsm.keys() == before.obsm.keys() and joined.obsp.keys() == before.obsp.keys()
+    joined.obs["semst_domain"] = joined.obs["domain"]
+    for read_only in (
+        lambda: sst.pl.domains(joined, show=False, save=str(tmp_path / "one.png")),
+        lambda: sst.metrics.evaluate(joined, "domain"),
+    ):
+        assert "lie on top of each other" in scanpy_warnings(read_only)
+    assert "lie on top" not in scanpy_warnings(lambda: sst.metrics.evaluate(joined, "domain", library_key="library_id"))
+    # sections laid side by side in one frame are one slide, as given
+    b = (joined.obs["library_id"] == "B").to_numpy()
+    width = np.ptp(joined.obsm["spatial"][:, 0])
+    joined.obsm["spatial"][b, 0] += 1.5 * width
+    sst.pp.spatial_graph(joined)
+    assert "lie on top" not in scanpy_warnings(lambda: sst.metrics.evaluate(joined, "domain"))
 
 
 def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):

@@ -3,13 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from scanpy import logging as logg
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import check_integer, check_is_anndata, get_spatial
+from .._utils import LIBRARY_KEY_HINT, check_integer, check_is_anndata, get_spatial, overlapping_sections
 
 
 @doc_params
@@ -56,6 +57,11 @@ def evaluate(
         "n_evaluated": int(keep.sum()),
     }
     if groups is None:
+        overlap = overlapping_sections(adata, C.SPATIAL_KEY)
+        if overlap is not None:
+            logg.warning(
+                f"{overlap}: the spatial score counts spots of other sections as neighbours ({LIBRARY_KEY_HINT})"
+            )
         if C.SPATIAL_KEY in adata.obsm:
             result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())
         return result

@@ -73,7 +73,7 @@ def domain_report(
     check_integer(ncols, "ncols")
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
-    panels = sections(adata, library_key)
+    panels = sections(adata, library_key, spatial_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     values = labels(adata.obs[domain_key]).remove_unused_categories()
     colours = palette(len(values.categories))

@@ -93,7 +93,7 @@ def domains(
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
     shown = {column: _with_domain_names(adata, column) for column in columns}
     coords = get_spatial(adata, spatial_key)
-    groups = sections(adata, library_key)
+    groups = sections(adata, library_key, spatial_key)
     if library_key is None:  # the columns, ncols per row
         ncols = grid(len(columns), ncols)[1]
         panels = [(column, name, groups[0][1]) for column, name in zip(columns, titles, strict=True)]

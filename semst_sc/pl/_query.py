@@ -65,7 +65,7 @@ def query(
         raise KeyError(f"obs['{key}'] / uns['{key}'] not found: run sst.tl.query(adata, 'text') first")
     check_integer(ncols, "ncols")
     coords = get_spatial(adata, spatial_key)
-    panels = sections(adata, library_key)
+    panels = sections(adata, library_key, spatial_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     result = adata.uns[key]
     genes = result["genes"].head(n_genes)

@@ -7,8 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from scanpy import logging as logg
 
-from .._sections import section_indices, section_names
+from .._sections import LIBRARY_KEY, section_indices, section_names
+from .._utils import overlapping_sections
 
 
 def finish(fig, show: bool | None, save: str | None):
@@ -20,7 +22,7 @@ def finish(fig, show: bool | None, save: str | None):
     wrap_titles(fig)
     if save is not None:
         Path(save).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=150, bbox_inches="tight")
+        fig.savefig(Path(save).expanduser(), dpi=150, bbox_inches="tight")
     if show or (show is None and save is None):
         plt.show()
         return None
@@ -62,10 +64,16 @@ def marker_size(n_spots: int, size: float | None) -> float:
     return size if size is not None else float(np.clip(40_000 / n_spots, 0.5, 60))
 
 
-def sections(adata: AnnData, library_key: str | None) -> list[tuple[str, np.ndarray]]:
-    """Return (name, rows) of each section to draw in its own panel: one unnamed panel when ``library_key`` is None."""
+def sections(adata: AnnData, library_key: str | None, spatial_key: str) -> list[tuple[str, np.ndarray]]:
+    """Return (name, rows) of each section to draw in its own panel: one unnamed panel when ``library_key`` is None.
+
+    Warns when, without ``library_key``, the sections of ``obs['library_id']`` would be drawn on top of each other.
+    """
     groups = section_indices(adata, library_key, min_size=1)  # any section is drawn, however small
     if groups is None:
+        overlap = overlapping_sections(adata, spatial_key)
+        if overlap is not None:
+            logg.warning(f"{overlap}: drawn on top of each other. Pass library_key='{LIBRARY_KEY}' for a panel each")
         return [("", np.arange(adata.n_obs))]
     return list(zip(section_names(adata, library_key), groups, strict=True))
 
