@@ -363,6 +363,15 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
     """Raise unless ``path`` is an existing .h5ad file (or, when ``folder_ok``, a folder or a GEM file)."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
+    if folder_ok and path.is_dir() and _folder_platform(path) == "spaceranger" and not _is_spaceranger(path):
+        inside = sorted(p for p in [path / "outs", *path.glob("region_*")] if _folder_platform(p) is not None)
+        hint = f"; it holds {inside[0].name}/: pass {inside[0]}" if inside else ""
+        raise FileNotFoundError(
+            f"{path} is no output folder semst-sc reads{hint}. It reads Space Ranger's outs (a count matrix and "
+            "spatial/), Xenium's output (cell_feature_matrix.h5, cells.parquet), a MERSCOPE region folder "
+            "(cell_by_gene.csv, cell_metadata.csv), a CosMx export (*exprMat_file.csv, *metadata_file.csv), a "
+            "SpatialData .zarr folder, an .h5ad file or a Stereo-seq .gem(.gz) file"
+        )
     if folder_ok and (path.is_dir() or _is_gem(path)):
         return
     instrument_files = (
@@ -401,6 +410,16 @@ def _folder_platform(path: Path) -> str | None:
         if next(path.glob(pattern), None) is not None:
             return platform
     return "spaceranger"
+
+
+def _is_spaceranger(path: Path) -> bool:
+    """Return True when ``path`` looks like Space Ranger output: a 10x matrix, ``spatial/`` or Visium HD folders."""
+    names = ("spatial", "filtered_feature_bc_matrix", "raw_feature_bc_matrix", "binned_outputs", "segmented_outputs")
+    return (
+        path.name in ("binned_outputs", "segmented_outputs")
+        or any((path / name).exists() for name in names)
+        or next(path.glob("*.h5"), None) is not None
+    )
 
 
 def _is_anndata_zarr(path: Path) -> bool:
@@ -640,17 +659,21 @@ def _run(args) -> int:
         table_key=args.table_key,
     )
     adata = data.tables[args.table_key] if store else data
+    unnamed = None  # why the domains found could not be named: the result is written all the same
     if args.annotate:
         from . import tl
 
-        tl.annotate_domains(
-            adata,
-            gene_text=args.gene_text,
-            gene_symbols=args.gene_symbols,
-            tissue=args.tissue or "auto",
-            distinct=args.distinct_names,
-            cell_types=args.cell_types,
-        )
+        try:
+            tl.annotate_domains(
+                adata,
+                gene_text=args.gene_text,
+                gene_symbols=args.gene_symbols,
+                tissue=args.tissue or "auto",
+                distinct=args.distinct_names,
+                cell_types=args.cell_types,
+            )
+        except ValueError as error:  # the arguments were checked before the run: this is about the domains found
+            unnamed = str(error)
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
         pl.domains(adata, library_key=library_key, show=False, save=str(args.plot))  # with --annotate: names too
     if to_store:
@@ -661,6 +684,9 @@ def _run(args) -> int:
     sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
     cells = params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell"
     print(f"semst-sc: {adata.n_obs} {'cells' if cells else 'spots'}{sections} in {n} domains -> {args.output}")
+    if unnamed is not None:
+        print(f"semst-sc: error: the domains are written without names: {unnamed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -261,6 +261,21 @@ def _exit_status(argv):
         return done.code
 
 
+def test_run_keeps_its_result_when_the_domains_found_cannot_be_named(slide, tmp_path, capsys, monkeypatch):
+    def run(data, n_clusters, **_):  # a clustering that left one domain of one spot
+        domains = data.obs["domain"].astype(str).to_numpy()
+        domains[0] = "lonely"
+        data.obs["semst_domain"] = pd.Categorical(domains)
+
+    monkeypatch.setattr("semst_sc._pipeline.run_pipeline", run)
+    out = tmp_path / "res.h5ad"
+    assert main(["run", str(slide), "--output", str(out), "--annotate", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "the domains are written without names: domain 'lonely'" in error and "has 1 spot" in error
+    result = ad.read_h5ad(out)  # the run's work is not lost
+    assert result.obs["semst_domain"].iloc[0] == "lonely" and "semst_domain_name" not in result.obs
+
+
 @pytest.fixture
 def no_work(monkeypatch):
     """Record every call of the first expensive step of each command (sst.pp.prepare, sst.tl.semst)."""
@@ -294,6 +309,21 @@ def test_run_fails_before_any_work(slide, tmp_path, capsys, no_work, args, code,
     assert _exit_status(["run", str(slide), "--output", str(out), "--quiet", *args]) == code
     err = capsys.readouterr().err
     assert message in err and no_work == [] and not out.exists()
+
+
+def test_run_names_the_layouts_it_reads_for_a_folder_of_none(tmp_path, capsys, no_work):
+    empty, sample, experiment = (tmp_path / name for name in ("empty", "sample", "experiment"))
+    empty.mkdir()
+    (sample / "outs" / "spatial").mkdir(parents=True)  # the folder above Space Ranger's outs
+    (experiment / "region_0").mkdir(parents=True)  # MERSCOPE's experiment folder, its region inside
+    (experiment / "region_0" / "cell_by_gene.csv").write_text("cell,Mbp\n1,3\n")
+    for folder, hint in ((empty, ""), (sample, f"it holds outs/: pass {sample / 'outs'}"),
+                         (experiment, f"it holds region_0/: pass {experiment / 'region_0'}")):  # fmt: skip
+        assert main(["run", str(folder), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
+        error = capsys.readouterr().err
+        assert f"{folder} is no output folder semst-sc reads" in error and hint in error
+        assert "Xenium" in error and "MERSCOPE" in error and "Stereo-seq" in error
+    assert no_work == []
 
 
 def test_run_output_folder_checked_before_the_data_are_read(slide, tmp_path, capsys, no_work, monkeypatch):
