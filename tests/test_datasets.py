@@ -341,6 +341,23 @@ def test_read_spaceranger_mtx_folder(tmp_path):
     assert adata.uns["spatial"]["outs"]["scalefactors"] == reference.uns["spatial"]["fake_library"]["scalefactors"]
 
 
+def test_an_mtx_folder_decompressed_by_hand_is_named_with_the_fix(tmp_path):
+    import gzip
+
+    from fakes import write_xenium
+
+    make_spaceranger(tmp_path / "outs", layout="mtx")
+    xenium = simulate_tissue(platform="xenium", n_cells=30, n_genes=25, rng=0)
+    write_xenium(tmp_path / "xenium", xenium, cells="csv", layout="mtx")
+    for folder in (tmp_path / "outs" / "filtered_feature_bc_matrix", tmp_path / "xenium" / "cell_feature_matrix"):
+        for packed in folder.glob("*.gz"):  # as gunzip leaves them
+            packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
+            packed.unlink()
+    for read in (lambda: read_spaceranger(tmp_path / "outs"), lambda: datasets.read_xenium(tmp_path / "xenium")):
+        with pytest.raises(ValueError, match="holds matrix.mtx uncompressed.*gzip them"):
+            read()
+
+
 def test_read_spaceranger_count_file(tmp_path):
     counts = make_spaceranger(tmp_path / "outs", layout="mtx")
     (tmp_path / "outs" / "filtered_feature_bc_matrix").rename(tmp_path / "outs" / "raw_matrix")

@@ -119,6 +119,7 @@ def _read_matrix(matrix_file: Path) -> AnnData:
     with warnings.catch_warnings():  # duplicated symbols are made unique right below
         warnings.filterwarnings("ignore", message="Variable names are not unique")
         if matrix_file.is_dir():
+            check_mtx_folder(matrix_file)
             adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False)
         else:
             adata = sc.read_10x_h5(matrix_file)
@@ -206,6 +207,16 @@ def _find_matrix(path: Path, count_file: str | None) -> Path:
         f"count matrix not found in {path}: pass the Space Ranger output folder that holds {tried} "
         "(or name the matrix file or mtx folder with count_file=; CLI: --count-file)"
     )
+
+
+def check_mtx_folder(folder: Path) -> None:
+    """Raise for a 10x mtx folder of Cell Ranger >= 3's layout whose files were decompressed (read gzipped only)."""
+    if (folder / "matrix.mtx").is_file() and not (folder / "matrix.mtx.gz").is_file():
+        if not (folder / "genes.tsv").is_file():  # Cell Ranger 2's layout (genes.tsv) is read uncompressed
+            raise ValueError(
+                f"{folder} holds matrix.mtx uncompressed: 10x's mtx folders are read as written, gzipped; compress "
+                "matrix.mtx, features.tsv and barcodes.tsv again (gzip them there)"
+            )
 
 
 def _mtx_file(folder: Path) -> Path | None:

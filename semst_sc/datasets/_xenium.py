@@ -16,6 +16,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from ._cell_csv import tidy_columns
+from ._spaceranger import check_mtx_folder
 
 _CENTROIDS = ["x_centroid", "y_centroid"]
 
@@ -116,6 +117,8 @@ def _find(path: Path, patterns: Sequence[str], what: str) -> Path:
 
 def _read_matrix(matrix_file: Path) -> AnnData:
     """Read the gene-expression features of the cell-feature matrix (a 10x HDF5 file or mtx folder)."""
+    if matrix_file.is_dir():
+        check_mtx_folder(matrix_file)
     with warnings.catch_warnings():  # duplicated symbols are made unique below
         warnings.filterwarnings("ignore", message="Variable names are not unique")
         try:
