@@ -76,6 +76,23 @@ def test_a_file_path_and_a_missing_folder(gene_text_dir, tmp_path):
         gene_descriptions("zebrafish", gene_text_dir)
 
 
+def test_a_table_without_a_symbol_column_is_refused_not_read_by_row_number(tissue, tmp_path):
+    table = tmp_path / "genes.tsv"
+    table.write_text("gene\ttext\nMbp\tmyelin basic protein\nGfap\tglial fibrillary acidic protein\n")
+    no_symbols = "no 'symbol' column \\(its columns: gene, text\\)"
+    sst.pp.prepare(tissue, n_top_genes=300)
+    with pytest.raises(ValueError, match=no_symbols):
+        gene_descriptions("mouse", table)
+    for use in (
+        lambda: sst.tl.query(tissue, "myelin", gene_text=str(table)),
+        lambda: sst.pp.gene_semantics(tissue, gene_text=str(table)),
+    ):
+        with pytest.raises(ValueError, match=no_symbols):
+            use()
+    table.write_text("symbol\ttext\nMbp\tmyelin basic protein\n")  # the same, with its column named
+    assert list(gene_descriptions("mouse", table).index) == ["Mbp"]
+
+
 def test_build_from_ncbi_gene_info_and_gene2go(tmp_path):
     header = "#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\tchromosome\tmap_location\tdescription\ttype_of_gene"
     rows = [

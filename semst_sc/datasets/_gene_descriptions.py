@@ -125,10 +125,20 @@ def normalise_gene_table(table: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     The cleaned table; among duplicated symbols the row with a summary (then GO terms) is kept.
+
+    Raises
+    ------
+    ValueError
+        When the table has neither a ``symbol`` column nor an index of its own (row numbers).
     """
     table = table.rename(columns={"refseq_summary": "summary", "description": "full_name"})
     if "symbol" in table.columns:
         table = table.set_index("symbol")
+    elif isinstance(table.index, pd.RangeIndex):  # row numbers: a file read with no column named symbol
+        raise ValueError(
+            f"the gene table has no 'symbol' column (its columns: {', '.join(map(str, table.columns))}): name the "
+            "column of gene symbols 'symbol', or index a DataFrame by symbol"
+        )
     table.index = table.index.astype(str)
     table.index.name = "symbol"
     for column in _TEXT_COLUMNS:
