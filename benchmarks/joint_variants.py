@@ -10,7 +10,9 @@ Variants (each one semst_sc pipeline over all sections, K given, labels only to 
 - ``pooled_graph``: the same, with the expression graph searched over all spots together
   (``feature_graph(balanced=False)``);
 - ``global_scaling``: genes and scaling chosen on the pooled spots as if one section (``prepare`` without
-  ``library_key``), the graphs as in ``default``;
+  ``library_key``), the graphs as in ``default``; at cell resolution ``prepare`` also pools each cell's neighbourhood
+  then, and over the overlapping frames it takes cells of other sections into it (BaristaSeq's rows in
+  ``variants.md``; DLPFC is read at spot resolution either way);
 - ``decoder_section``: the default with the section one-hot fed to the ZINB decoder (``tl.semst(covariate_key=...)``,
   scVI's batch covariate);
 - ``steps_per_section``: the default trained for 100 steps per section instead of 100 (each section reconstructed
@@ -67,14 +69,19 @@ def run(adata, k: int, seed: int, variant: str) -> tuple[pd.Series, np.ndarray]:
         return work.obs["semst_domain"], work.obsm["X_semst"]
     work = adata.copy()
     sections = None if variant == "stacked" else "library_id"
-    sst.pp.prepare(work, library_key=None if variant in ("global_scaling", "stacked") else sections)
+    one_slide = variant in ("global_scaling", "stacked")  # prepare sees one slide: the section column renamed, as
+    if one_slide:  # semst_sc asks for sections in overlapping frames when they are meant to be one slide
+        work.obs = work.obs.rename(columns={"library_id": "section"})
+    sst.pp.prepare(work, library_key=None if one_slide else sections)
+    if variant == "global_scaling":
+        work.obs = work.obs.rename(columns={"section": "library_id"})
     sst.pp.spatial_graph(work, n_neighbors=6, library_key=sections)
     sst.pp.feature_graph(work, rng=seed, library_key=sections, balanced=variant != "pooled_graph")
     if variant == "mnn_graph":
         _mnn_graph(work, seed)
     if variant != "no_semantics":
         sst.pp.gene_semantics(work)
-    n_epochs = {"steps_per_section": 100 * work.obs["library_id"].nunique(), "half_steps": 50}.get(variant)
+    n_epochs = {"steps_per_section": 100 * adata.obs["library_id"].nunique(), "half_steps": 50}.get(variant)
     sst.tl.semst(
         work,
         rng=seed,
