@@ -94,12 +94,14 @@ def folder_section_name(folder) -> str:
     Its own name; for an ``outs`` folder, the folder above it; for a Visium HD bin folder
     (``SAMPLE/outs/binned_outputs/square_008um``), ``SAMPLE_square_008um``, and for its cell segmentations
     (``SAMPLE/outs/segmented_outputs``), ``SAMPLE_segmented_outputs``; for a MERSCOPE region folder
-    (``EXPERIMENT/region_0``), ``EXPERIMENT_region_0``.
+    (``EXPERIMENT/region_0``), ``EXPERIMENT_region_0``. The path as given (made absolute, links not followed): a link
+    named for the sample names it, not the folder it points to.
     """
+    import os
     import re
     from pathlib import Path
 
-    folder = Path(folder).resolve()
+    folder = Path(os.path.abspath(Path(folder).expanduser()))
     if folder.parent.name == "binned_outputs":
         sample = folder.parent.parent
         return f"{folder_section_name(sample)}_{folder.name}"

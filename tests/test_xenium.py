@@ -38,6 +38,11 @@ def test_read_xenium_folders_as_sections(cells, tmp_path):
     assert adata.obs["library_id"].value_counts().to_dict() == {"slide_a": 150, "slide_b": 100}
     with pytest.raises(ValueError, match="distinct names"):
         read_xenium([tmp_path / "slide_b", tmp_path / "slide_b"])
+    (tmp_path / "by_patient").mkdir()
+    (tmp_path / "by_patient" / "P7").symlink_to(tmp_path / "slide_b")  # a link named for the sample names it
+    (tmp_path / "by_patient" / "P8").symlink_to(tmp_path / "slide_a" / "outs")
+    linked = read_xenium([tmp_path / "by_patient" / "P7", tmp_path / "by_patient" / "P8"])
+    assert list(linked.obs["library_id"].cat.categories) == ["P7", "P8"]
 
 
 def test_read_xenium_runs_through_the_pipeline(cells, tmp_path):
