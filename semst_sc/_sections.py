@@ -85,6 +85,13 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     if len(set(names)) < len(names):
         raise ValueError(f"section names must be distinct as strings, got {names}")
     shared = _shared_genes(sections)
+    layers = [set(adata.layers) for adata in sections.values()]
+    partial = sorted(set.union(*layers) - set.intersection(*layers))
+    if partial:
+        logg.warning(
+            f"layers {partial} are not in every section and are left out of the joined AnnData: give every section "
+            "the same layers (e.g. the raw counts in X, or in layers['counts'] of each)"
+        )
     joined = ad.concat(
         {str(k): _with_array_coordinates(v) for k, v in sections.items()},
         join="inner",

@@ -123,6 +123,20 @@ def test_concat_sections_names_what_it_cannot_join_or_keep(pair, tmp_path):
     assert isinstance(a.obsm["spatial"], pd.DataFrame)  # the input as it was
 
 
+def test_a_section_of_log_normalised_values_is_named_not_hidden_behind_another_error(pair):
+    import scanpy as sc
+
+    a, b = pair
+    a.layers["counts"] = a.X.copy()  # the scanpy layout in one section: counts in a layer, X log-normalised
+    sc.pp.normalize_total(a, target_sum=1e4)
+    sc.pp.log1p(a)
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "layers ['counts'] are not in every section and are left out" in logged
+    joined = sst.concat_sections({"A": a, "B": b})
+    with pytest.raises(ValueError, match="section 'A' of adata.X holds non-integer values .*log"):
+        sst.pp.prepare(joined, library_key="library_id")
+
+
 def test_bad_section_labels_are_clear_errors(joined):
     with pytest.raises(KeyError, match="obs\\['sample'\\] not found"):
         sst.pp.spatial_graph(joined, library_key="sample")

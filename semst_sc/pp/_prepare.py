@@ -11,7 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices, section_names
-from .._utils import as_csr, check_adata, check_integer, check_one_frame, find_counts, get_spatial
+from .._utils import as_csr, check_adata, check_counts, check_integer, check_one_frame, find_counts, get_spatial
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
     Pooling,
@@ -124,6 +124,9 @@ def prepare(
     size = DEFAULT_NEIGHBOURHOOD_SIZE if neighbourhood_size is None else neighbourhood_size
     check_pooling(neighbourhood_pooling)
     groups = section_indices(adata, library_key)
+    if groups is not None and not integer_counts:  # one section of other values (log-normalised, say) among counts
+        for name, index in zip(section_names(adata, library_key), groups, strict=True):
+            check_counts(counts[index], f"section {name!r} of {where}")
     if spatial_key in adata.obsm:
         check_one_frame(adata, spatial_key, library_key)
     sections = groups or [np.arange(adata.n_obs)]
