@@ -38,6 +38,8 @@ def test_read_cosmx_places_cells_on_the_slide(cells, tmp_path, gz):
     np.testing.assert_allclose(adata.obsm["spatial"], cells.obsm["spatial"] * 8)  # global, not per field
     assert (adata.obs["control_counts"] == 3).all()
     assert adata.obs["fov"].nunique() == 4 and "CenterX_local_px" in adata.obs
+    assert adata.obs["fov"].dtype == adata.obs["cell_ID"].dtype == np.int64  # numbers, as squidpy reads them
+    assert [f"{c}_{f}" for c, f in zip(adata.obs["cell_ID"], adata.obs["fov"], strict=True)] == names
 
 
 def test_exports_as_sections(cells, tmp_path):

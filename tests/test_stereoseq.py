@@ -1,5 +1,7 @@
 """Reading Stereo-seq GEM files: bins and cells, both spellings of the format, chunks, and bad files."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,6 +118,10 @@ def test_read_gem_reads_names_as_text_and_leaves_out_what_holds_nothing(tmp_path
     path.write_text("\n".join(rows) + "\n")
     bins = read_gem(path, bin_size=50)
     assert list(bins.var_names) == ["NA", "nan", "E3", "Actb"]  # text, and a missing symbol is its geneID
+    path.with_name("twice.gem").write_text("geneID\tgeneName\tx\ty\tMIDCount\nE1\tPcp4\t1\t1\t2\nE2\tPcp4\t3\t1\t1\n")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Variable names are not unique")
+        assert list(read_gem(path.with_name("twice.gem")).var_names) == ["Pcp4", "Pcp4-1"]
     assert bins.X.sum() == 12 and bins.n_obs == 1
     logged = scanpy_warnings(lambda: read_gem(path, bin_size="cell"))
     assert "1 rows without a CellID (DNBs in no cell) are left out" in logged

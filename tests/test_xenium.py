@@ -133,3 +133,16 @@ def test_folders_that_are_not_read_say_what_to_pass(cells, tmp_path):
     (tmp_path / "outs" / "cell_feature_matrix.h5").rename(tmp_path / "outs" / "cell_feature_matrix.zarr.zip")
     with pytest.raises(FileNotFoundError, match=r"cell_feature_matrix.zarr.zip is not read: use the .h5"):
         read_xenium(tmp_path / "outs")
+
+
+def test_duplicated_symbols_are_made_unique_without_anndata_warning_of_them(cells, tmp_path):
+    import warnings
+
+    twice = cells.copy()
+    twice.var_names = [twice.var_names[0], *twice.var_names[:-1]]  # two probes of one gene, as panels have
+    write_xenium(tmp_path / "outs", twice)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Variable names are not unique")
+        adata = read_xenium(tmp_path / "outs")
+    assert list(adata.var_names[:2]) == [cells.var_names[0], f"{cells.var_names[0]}-1"]
+    assert list(adata.var["gene_symbol"][:2]) == [cells.var_names[0]] * 2

@@ -75,6 +75,10 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
     spatial = coordinates(meta, _GLOBAL, meta_file)
     obs = meta.drop(columns=_GLOBAL)
     obs["control_counts"] = controls[in_cell]
+    for column in _ID_COLUMNS:  # read as text to name the cells exactly; numbers, as the export writes them
+        numbers = pd.to_numeric(obs[column].str.strip(), errors="coerce")
+        if numbers.notna().all() and (numbers == numbers.round()).all():
+            obs[column] = numbers.astype(np.int64)
     obs = tidy_columns(obs)
     adata = AnnData(counts[np.flatnonzero(in_cell)], obs=obs, var=pd.DataFrame(index=pd.Index(genes)))
     adata.obsm[C.SPATIAL_KEY] = np.ascontiguousarray(spatial)

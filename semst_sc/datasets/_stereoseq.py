@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
+from anndata.utils import make_index_unique
 from scanpy import logging as logg
 
 #: the columns naming a row's gene: geneName (symbols, SAW >= 7, beside an Ensembl geneID) first, else geneID
@@ -140,11 +141,10 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
         obs = observations.astype(np.int64)
         obs.index = (obs["array_col"].astype(str) + "_" + obs["array_row"].astype(str)).to_numpy()
         spatial = (obs[["array_col", "array_row"]].to_numpy(np.float64) + 0.5) * bin_size
-    var = pd.DataFrame(index=pd.Index(symbols, dtype=str))
+    var = pd.DataFrame(index=make_index_unique(pd.Index(symbols, dtype=str)))  # as var_names_make_unique does
     if ids is not None:
         var["gene_ids"] = list(genes)
     adata = AnnData(X=X, obs=obs, var=var)
-    adata.var_names_make_unique()
     adata.obsm["spatial"] = spatial
     adata.uns["stereoseq"] = {"bin_size": bin_size, "header": header}
     logg.info(

@@ -130,11 +130,11 @@ def _read_matrix(matrix_file: Path) -> AnnData:
             raise ValueError(
                 f"{matrix_file} is not a readable 10x cell-feature matrix ({err}): restore it from the Xenium output"
             ) from err
-    genes = (every.var["feature_types"] == "Gene Expression").to_numpy()
-    if not genes.any():
-        raise ValueError(f"{matrix_file} holds no 'Gene Expression' feature: only controls or codewords")
-    left_out = every.var["feature_types"][~genes].value_counts()
-    adata = every[:, genes].copy()
+        genes = (every.var["feature_types"] == "Gene Expression").to_numpy()
+        if not genes.any():
+            raise ValueError(f"{matrix_file} holds no 'Gene Expression' feature: only controls or codewords")
+        left_out = every.var["feature_types"][~genes].value_counts()
+        adata = every[:, genes].copy()
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     adata.var["gene_symbol"] = adata.var_names.to_numpy()
     adata.var_names_make_unique()
