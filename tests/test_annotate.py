@@ -465,6 +465,15 @@ def test_domain_report_draws_each_section(tissue):
     assert "terms:" not in drawn  # annotated without gene knowledge: no "terms: none" under every domain
     assert sum(len(c.get_offsets()) for ax in maps for c in ax.collections) == tissue.n_obs  # each spot once
     plt.close(fig)
+    from matplotlib.colors import to_hex
+
+    tissue.obs["semst_domain"] = tissue.obs["semst_domain"].astype("category")
+    n = len(tissue.obs["semst_domain"].cat.categories)
+    tissue.uns["semst_domain_colors"] = [f"#{i:02x}0000" for i in range(n)]  # scanpy's colours, one per domain
+    fig = sst.pl.domain_report(tissue, show=False)
+    drawn = {to_hex(c.get_facecolor()[0]) for ax in fig.axes if ax.get_title() for c in ax.collections}
+    assert drawn == set(tissue.uns["semst_domain_colors"])
+    plt.close(fig)
     tissue.obs["section"] = [f"s{i % 9}" for i in range(tissue.n_obs)]  # nine sections: maps wrapped, 3 per row
     fig = sst.pl.domain_report(tissue, library_key="section", ncols=3, show=False)
     maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]

@@ -106,6 +106,33 @@ def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(process
     assert len([ax for ax in fig.axes if ax.collections]) == 2
 
 
+def test_plots_take_scanpys_colours_and_keep_them_in_a_subset(processed):
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    def colours_of(fig, ax_index=0):  # each drawn domain's colour, by the legend's label
+        legend = fig.axes[ax_index].get_legend()
+        return {t.get_text(): to_hex(h.get_color()) for t, h in zip(legend.texts, legend.legend_handles, strict=True)}
+
+    domains = processed.obs["semst_domain"].astype("category")
+    processed.obs["semst_domain"] = domains
+    own = ["#112233", "#445566", "#778899", "#aa0000", "#00aa00", "#0000aa", "#aaaa00", "#00aaaa", "#aa00aa"]
+    processed.uns["semst_domain_colors"] = own[: len(domains.cat.categories)]  # as sc.pl.spatial stores them
+    expected = dict(zip(map(str, domains.cat.categories), processed.uns["semst_domain_colors"], strict=True))
+    fig = sst.pl.domains(processed, show=False)
+    assert colours_of(fig) == expected
+    plt.close(fig)
+    first = str(domains.cat.categories[0])
+    subset = processed[processed.obs["semst_domain"] != first].copy()  # anndata drops the category and its colour
+    fig = sst.pl.domains(subset, show=False)
+    assert colours_of(fig) == {d: c for d, c in expected.items() if d != first}  # each domain keeps its colour
+    plt.close(fig)
+    processed.uns["semst_domain_colors"] = ["#112233"]  # too few for the categories: not scanpy's colours of them
+    fig = sst.pl.domains(processed, show=False)
+    assert colours_of(fig) != expected and len(set(colours_of(fig).values())) == len(expected)
+    plt.close(fig)
+
+
 def test_domains_plot_keeps_the_map_size_for_long_names_and_shares_a_legend_across_sections(processed):
     import matplotlib.pyplot as plt
 

@@ -7,7 +7,7 @@ from anndata import AnnData
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_integer, check_is_anndata, get_spatial, names_of_other_domains
-from ._show import finish, grid, labels, map_axes, marker_size, palette, sections
+from ._show import finish, grid, labels, map_axes, marker_size, palette, sections, stored_colours
 
 
 @doc_params
@@ -76,7 +76,8 @@ def domain_report(
     panels = sections(adata, library_key, spatial_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     values = labels(adata.obs[domain_key]).remove_unused_categories()
-    colours = palette(len(values.categories))
+    own = stored_colours(adata, domain_key)  # scanpy's, by domain
+    colours = palette(len(values.categories)) if own is None else [own[d] for d in values.categories]
     nrows, ncols = grid(len(panels), ncols)
     fig = plt.figure(figsize=(5.5 * ncols + 7.5, max(4.5 * nrows, 0.75 * len(values.categories))))
     layout = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [1.35])  # the maps, then the text

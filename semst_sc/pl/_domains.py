@@ -23,6 +23,7 @@ from ._show import (
     missing_label,
     palette,
     sections,
+    stored_colours,
 )
 
 
@@ -115,7 +116,9 @@ def domains(
     for axes_row, panels in zip(axes, rows_of_panels, strict=True):
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
             everywhere = labels(shown[column])  # colours shared by every section
-            colours = dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
+            own = stored_colours(adata, column)  # scanpy's, in the order of the column's categories (names or not)
+            chosen = palette(len(everywhere.categories)) if own is None else list(own.values())
+            colours = dict(zip(everywhere.categories, chosen, strict=True))
             missing = missing_label(shown[column])
             colours[missing] = "lightgrey"
             values = everywhere[rows].astype(object)

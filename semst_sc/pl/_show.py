@@ -121,6 +121,24 @@ def labels(values: pd.Series) -> pd.Categorical:
     return pd.Categorical(values.astype("string").astype(object), categories=list(dict.fromkeys(order)))
 
 
+def stored_colours(adata: AnnData, column: str) -> dict[str, object] | None:
+    """Return scanpy's colours of ``obs[column]``'s categories, ``uns['{column}_colors']``, by category; or None.
+
+    Used where the column is categorical and the list holds a valid colour for each category, as ``sc.pl`` reads it:
+    a figure of semst_sc then matches scanpy's, and a subset (whose unused categories anndata drops with their
+    colours) keeps each domain's colour.
+    """
+    from matplotlib.colors import is_color_like
+
+    values, stored = adata.obs[column], adata.uns.get(f"{column}_colors")
+    if stored is None or not isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    stored = list(stored)
+    if len(stored) < len(values.cat.categories) or not all(is_color_like(c) for c in stored):
+        return None
+    return dict(zip(map(str, values.cat.categories), stored, strict=False))
+
+
 def palette(n: int) -> list:
     """Return ``n`` distinct colours: matplotlib's tab10 or tab20, beyond 20 scanpy's 28- and 102-colour palettes."""
     from scanpy.plotting import palettes
