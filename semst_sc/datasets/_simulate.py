@@ -276,7 +276,9 @@ def simulate_tissue(
         ``"cells"``: mixed cell types in domain-specific proportions. ``"programs"``: one marker program per domain
         (the model before cell types; the same seed gives the same slide as then).
     rng
-        Random seed; the same seed gives the same slide.
+        Random seed; the same seed gives the same slide. A seed draws the tissue's gene programs (each gene's base
+        level and fold changes) as well as the slide, so two seeds are two tissues, not replicates of one: for
+        sections of one tissue, simulate slides of one seed (of other sizes or platforms).
 
     Returns
     -------
