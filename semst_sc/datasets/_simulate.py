@@ -277,8 +277,9 @@ def simulate_tissue(
         (the model before cell types; the same seed gives the same slide as then).
     rng
         Random seed; the same seed gives the same slide. A seed draws the tissue's gene programs (each gene's base
-        level and fold changes) as well as the slide, so two seeds are two tissues, not replicates of one: for
-        sections of one tissue, simulate slides of one seed (of other sizes or platforms).
+        level and fold changes) as well as the slide, so two seeds are two tissues, not replicates of one. Visium
+        slides of one seed and other sizes share the programs (sections of one tissue); on the other platforms the
+        cells' positions are drawn first, so the size changes the programs too.
 
     Returns
     -------
