@@ -474,6 +474,9 @@ def test_domain_report_draws_each_section(tissue):
     drawn = {to_hex(c.get_facecolor()[0]) for ax in fig.axes if ax.get_title() for c in ax.collections}
     assert drawn == set(tissue.uns["semst_domain_colors"])
     plt.close(fig)
+    for bad in ({"n_markers": -1}, {"n_terms": -1}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+            sst.pl.domain_report(tissue, show=False, **bad)
     tissue.obs["section"] = [f"s{i % 9}" for i in range(tissue.n_obs)]  # nine sections: maps wrapped, 3 per row
     fig = sst.pl.domain_report(tissue, library_key="section", ncols=3, show=False)
     maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]

@@ -271,6 +271,11 @@ def test_plots_of_many_sections_wrap_their_panels(processed):
     fig = sst.pl.domains(processed, color=["semst_domain", "section"], library_key="section", ncols=5, show=False)
     assert [ax.get_legend() is not None for ax in fig.axes].count(True) == 4  # one legend per row, 2 rows per column
     plt.close(fig)
+    order = [f"s{i}" for i in (9, 3, 0, 1, 2, 4, 5, 6, 7, 8)]  # the user's order of the sections, not the rows'
+    processed.obs["section"] = pd.Categorical(processed.obs["section"], categories=order)
+    fig = sst.pl.domains(processed, library_key="section", show=False)
+    assert [ax.get_title().split(": ")[-1] for ax in fig.axes if ax.collections] == order
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("shape", ["wide", "tall"])

@@ -71,6 +71,8 @@ def domain_report(
             "run sst.tl.annotate_domains(adata) again"
         )
     check_integer(ncols, "ncols")
+    check_integer(n_markers, "n_markers")
+    check_integer(n_terms, "n_terms", minimum=0)
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key, spatial_key)

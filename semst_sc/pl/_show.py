@@ -67,6 +67,8 @@ def marker_size(n_spots: int, size: float | None) -> float:
 def sections(adata: AnnData, library_key: str | None, spatial_key: str) -> list[tuple[str, np.ndarray]]:
     """Return (name, rows) of each section to draw in its own panel: one unnamed panel when ``library_key`` is None.
 
+    Sections come in the order of the categories of a categorical ``obs[library_key]``, else in the rows' order.
+
     Warns when, without ``library_key``, the sections of ``obs['library_id']`` would be drawn on top of each other.
     """
     groups = section_indices(adata, library_key, min_size=1)  # any section is drawn, however small
@@ -75,7 +77,12 @@ def sections(adata: AnnData, library_key: str | None, spatial_key: str) -> list[
         if overlap is not None:
             logg.warning(f"{overlap}: drawn on top of each other. Pass library_key='{LIBRARY_KEY}' for a panel each")
         return [("", np.arange(adata.n_obs))]
-    return list(zip(section_names(adata, library_key), groups, strict=True))
+    panels = list(zip(section_names(adata, library_key), groups, strict=True))
+    column = adata.obs[library_key]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # the user's order of the sections, not that of the rows
+        order = {str(c): i for i, c in enumerate(column.cat.categories)}
+        panels.sort(key=lambda panel: order[panel[0]])
+    return panels
 
 
 def grid(n_panels: int, ncols: int) -> tuple[int, int]:
