@@ -212,6 +212,14 @@ def section_indices(
     return groups
 
 
+def smallest_section(adata: AnnData, library_key: str | None, groups: list[np.ndarray]) -> tuple[int, str]:
+    """Return the size of the smallest of ``groups`` and how a message names it (``"the slide"`` for one)."""
+    if library_key is None or len(groups) == 1:
+        return len(groups[0]), "the slide" if library_key is None else f"the section of obs['{library_key}']"
+    i = int(np.argmin([len(g) for g in groups]))
+    return len(groups[i]), f"section {section_names(adata, library_key)[i]!r} of obs['{library_key}']"
+
+
 def section_names(adata: AnnData, library_key: str) -> list[str]:
     """Return the section names in the order :func:`section_indices` returns them."""
     return [str(n) for n in pd.factorize(adata.obs[library_key].astype(str), sort=False)[1]]

@@ -358,13 +358,16 @@ def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series |
     return stale
 
 
-def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str) -> None:
-    """Raise a clear error unless a kNN ``graph`` of ``n_neighbors`` per spot can be built on ``n_obs`` spots."""
+def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str, where: str = "the slide") -> None:
+    """Raise a clear error unless a kNN ``graph`` of ``n_neighbors`` per spot can be built on ``n_obs`` spots.
+
+    ``where``: what holds the spots, as the message names it (``"the slide"``, or a section).
+    """
     if n_neighbors < 1:
         raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors}")
     if n_obs <= n_neighbors:
         raise ValueError(
-            f"the slide has {n_obs} spots, too few for {graph} of {n_neighbors} neighbours per spot: "
+            f"{where} has {n_obs} spots, too few for {graph} of {n_neighbors} neighbours per spot: "
             f"at least {n_neighbors + 1} spots are needed ({hint})"
         )
 

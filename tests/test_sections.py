@@ -147,6 +147,9 @@ def test_bad_section_labels_are_clear_errors(joined):
     joined.obs["tiny"] = np.where(np.arange(joined.n_obs) < 5, "small", "big")
     with pytest.raises(ValueError, match="fewer than 20 spots.*'small': 5"):
         sst.run_pipeline(joined, 7, library_key="tiny")
+    joined.obs["uneven"] = np.where(np.arange(joined.n_obs) < 25, "small", "big")
+    with pytest.raises(ValueError, match="section 'small' of obs\\['uneven'\\] has 25 spots, too few for a spatial"):
+        sst.pp.spatial_graph(joined, n_neighbors=30, library_key="uneven")
 
 
 def test_spatial_graph_never_crosses_sections(joined, pair):

@@ -11,7 +11,7 @@ from sklearn.preprocessing import normalize
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._sections import section_indices
+from .._sections import section_indices, smallest_section
 from .._utils import (
     check_adata,
     check_n_neighbors,
@@ -119,7 +119,8 @@ def feature_graph(
         blocks = [(None, n_neighbors)]
     else:
         share = int(np.ceil(n_neighbors / len(groups)))
-        check_n_neighbors(min(len(g) for g in groups), share, "a balanced expression graph", "or lower n_neighbors")
+        smallest, where = smallest_section(adata, library_key, groups)
+        check_n_neighbors(smallest, share, "a balanced expression graph", "or lower n_neighbors", where)
         blocks = [(index, share) for index in groups]
     found = []
     for index, k in blocks:  # the whole slide, or each section in turn as the reference

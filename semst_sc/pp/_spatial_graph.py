@@ -8,7 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._sections import block_diagonal, section_indices
+from .._sections import block_diagonal, section_indices, smallest_section
 from .._utils import check_adata, check_n_neighbors, check_one_frame, get_spatial, sparse_knn_graph, store_graph
 
 #: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
@@ -83,7 +83,8 @@ def spatial_graph(
         raise ValueError(f"radius must be positive, got {radius}")
     k = DEFAULT_N_NEIGHBORS if n_neighbors is None else int(n_neighbors)
     if radius is None:
-        check_n_neighbors(min(len(g) for g in groups), k, "a spatial graph", "or lower n_neighbors, or pass radius=")
+        smallest, where = smallest_section(adata, library_key, groups)
+        check_n_neighbors(smallest, k, "a spatial graph", "or lower n_neighbors, or pass radius=", where)
     graphs = [_graph(coords[index], k, radius) for index in groups]
     if len(groups) == 1:
         conn, dist = graphs[0]
