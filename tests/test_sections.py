@@ -281,6 +281,18 @@ def test_evaluate_scores_each_section(joined):
     assert scores["pas"] == pytest.approx(scores["sections"]["A"]["pas"] * n["A"] / joined.n_obs)
 
 
+def test_evaluate_scores_the_sections_of_a_view_of_a_backed_file(joined, tmp_path):
+    import anndata as ad
+
+    joined.obs["semst_domain"] = joined.obs["domain"]
+    joined.write_h5ad(tmp_path / "joined.h5ad")
+    backed = ad.read_h5ad(tmp_path / "joined.h5ad", backed="r")
+    view = backed[backed.obs["array_row"] < 15]  # as pl.domains draws it
+    scores = sst.metrics.evaluate(view, "domain", library_key="library_id")
+    assert scores["ari"] == scores["sections"]["A"]["ari"] == scores["sections"]["B"]["ari"] == pytest.approx(1.0)
+    backed.file.close()
+
+
 def test_joint_scores_differ_from_pooled_when_sections_are_swapped(joined):
     """A sanity check of the per-section score: labels swapped between sections are caught."""
     labels = pd.Series(joined.obs["domain"].astype(str).to_numpy(), index=joined.obs_names)

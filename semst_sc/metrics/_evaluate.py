@@ -60,19 +60,21 @@ def evaluate(
         overlap = overlapping_sections(adata, C.SPATIAL_KEY)
         if overlap is not None:
             logg.warning(
-                f"{overlap}: the spatial score counts spots of other sections as neighbours ({LIBRARY_KEY_HINT})"
+                f"{overlap}: the spatial score takes spots of other sections as neighbours. {LIBRARY_KEY_HINT}"
             )
         if C.SPATIAL_KEY in adata.obsm:
             result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())
         return result
     names = section_names(adata, library_key)
+    coords = get_spatial(adata) if C.SPATIAL_KEY in adata.obsm else None
     per_section = {}
     for name, rows in zip(names, groups, strict=True):
-        section = adata[rows]
-        if section.obs[labels_key].notna().any():
+        if truth.iloc[rows].notna().any():  # scored on its columns alone (a view of a backed AnnData has no views)
+            obs = adata.obs.iloc[rows][[labels_key, domain_key]]
+            section = AnnData(obs=obs, obsm={} if coords is None else {C.SPATIAL_KEY: coords[rows]})
             per_section[name] = evaluate(section, labels_key, domain_key=domain_key)
-    if C.SPATIAL_KEY in adata.obsm:  # the spots-weighted mean of the sections'
-        coords, domains = get_spatial(adata), adata.obs[domain_key].to_numpy()
+    if coords is not None:  # the spots-weighted mean of the sections'
+        domains = adata.obs[domain_key].to_numpy()
         result["pas"] = float(sum(pas(coords[rows], domains[rows]) * len(rows) for rows in groups) / adata.n_obs)
     result["sections"] = per_section
     return result
