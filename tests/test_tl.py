@@ -47,6 +47,20 @@ def test_semst_same_rng_same_embedding(tissue):
     d = sst.tl.semst(tissue, n_epochs=5, rng=3, copy=True)
     assert torch.equal(torch.rand(3), expected)  # the caller's torch random state is left as it was
     np.testing.assert_array_equal(a.obsm["X_semst"], d.obsm["X_semst"])  # and does not reach the training
+    for seed in np.arange(3, 4):  # a seed from numpy, as a loop over seeds gives it
+        e = sst.tl.semst(tissue, n_epochs=5, rng=seed, copy=True)
+        np.testing.assert_array_equal(a.obsm["X_semst"], e.obsm["X_semst"])
+    for bad in (None, -1, 2.5):
+        with pytest.raises(ValueError, match="rng must be a non-negative integer"):
+            sst.tl.semst(tissue, n_epochs=5, rng=bad, copy=True)
+
+
+@pytest.mark.parametrize(("encoder", "lr"), [("dual", 1.0), ("contrastive", 1e3)])
+def test_diverging_training_says_so_and_how_to_fix_it(tissue, encoder, lr):
+    tissue = _ready(tissue)
+    with pytest.raises(FloatingPointError, match="training diverged at step .*lower the learning rate, now"):
+        sst.tl.semst(tissue, encoder=encoder, n_epochs=20, train_kwargs={"lr": lr})
+    assert "X_semst" not in tissue.obsm and "semst" not in tissue.uns  # nothing half-written
 
 
 def test_contrastive_encoder_defaults_follow_graphst(tissue):

@@ -63,6 +63,11 @@ def train(
     Returns
     -------
     Per-step values of the total and of each loss term (averaged over the processes).
+
+    Raises
+    ------
+    FloatingPointError
+        When training diverges: a step's loss, or the parameters after it, not finite.
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be positive, got {n_steps}")
@@ -82,7 +87,14 @@ def train(
     model.train()
     with deterministic(), flush_denormals():
         for step in tqdm(range(n_steps), desc=f"training {type(model).__name__}", disable=not progress or rank != 0):
-            terms = forward(sampler.sample())
+            try:
+                terms = forward(sampler.sample())
+            except RuntimeError as error:  # a loss refusing non-finite scores (binary cross-entropy) after a bad step
+                if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise
+                raise _diverged(step, lr) from error
+            if not bool(torch.isfinite(terms["total"])):
+                raise _diverged(step, lr)
             optimizer.zero_grad()
             terms["total"].backward()
             optimizer.step()
@@ -99,6 +111,13 @@ def train(
                 own.copy_(mean)
     model.eval()
     return history
+
+
+def _diverged(step: int, lr: float) -> FloatingPointError:
+    return FloatingPointError(
+        f"training diverged at step {step + 1} (non-finite loss or parameters): lower the learning rate, now {lr} "
+        "(sst.tl.semst: train_kwargs={'lr': ...})"
+    )
 
 
 @torch.no_grad()

@@ -133,6 +133,8 @@ def semst(
     name = encoder if isinstance(encoder, str) else cls.__name__
     n_epochs = cls.n_epochs if n_epochs is None else n_epochs
     check_integer(n_epochs, "n_epochs")
+    check_integer(rng, "rng", minimum=0)
+    rng = int(rng)  # torch's generators take Python integers only (a seed from np.arange too)
     weight_decay = cls.weight_decay if options["weight_decay"] is None else options["weight_decay"]
     use_minibatch = _use_minibatch(options["minibatch"], options["distributed"], cls, adata.n_obs)
     genes = require_prepared(adata)
