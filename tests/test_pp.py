@@ -30,6 +30,16 @@ def test_prepare_keeps_x_and_small_panel_uses_all_genes(tissue):
     assert tissue.uns["semst_prepare"]["params"]["layer"] is None  # tl.semst reads them in X
 
 
+def test_prepare_models_a_tiny_panel_whole_instead_of_choosing_among_it(tissue):
+    from fakes import scanpy_warnings
+
+    for n_genes, n_top in ((10, 5), (3, 1)):  # seurat_v3's fit failed on 10 genes and crashed python on 3
+        panel = tissue[:, :n_genes].copy()
+        logged = scanpy_warnings(lambda panel=panel, n_top=n_top: sst.pp.prepare(panel, n_top_genes=n_top))
+        assert f"modelling all {panel.var['semst_modelled'].sum()} genes, not the n_top_genes={n_top}" in logged
+        assert panel.var["semst_modelled"].sum() > n_top
+
+
 def test_prepare_reads_a_layer(tissue):
     tissue.layers["raw"] = tissue.X.copy()
     tissue.X = sp.csr_matrix(np.log1p(tissue.X.toarray()))

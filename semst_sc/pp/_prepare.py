@@ -22,6 +22,10 @@ from ._resolution import (
     neighbourhood,
 )
 
+#: the most variable genes are chosen among at least this many: scanpy's seurat_v3 fit of variance to mean fails on
+#: fewer (on the simulated tissue: 'svddc failed' at 6 genes, 'near singularities' at 10, a crash at 3; fine from 15)
+MIN_GENES_TO_SELECT = 50
+
 
 @doc_params
 def prepare(
@@ -41,8 +45,8 @@ def prepare(
 
     Genes seen in fewer than ``min_cells`` spots are left out, the ``n_top_genes`` most variable
     genes are chosen with scanpy's ``seurat_v3`` flavour on the counts (all kept genes when the
-    panel is smaller), and each spot is scaled to 1e4 counts, each gene divided by its standard
-    deviation (no centring) and clipped at 10.
+    panel is smaller, or holds fewer than :data:`MIN_GENES_TO_SELECT`), and each spot is scaled to
+    1e4 counts, each gene divided by its standard deviation (no centring) and clipped at 10.
 
     At cell resolution (single cells, or sub-cellular bins) a spot is replaced by its neighbourhood: the summed
     counts of its ``neighbourhood_size`` nearest observations, itself included, each observation's counts capped at
@@ -174,7 +178,12 @@ def prepare(
 
     n_hvg = min(n_top_genes, int(kept.sum()))
     hvg = kept.copy()
-    if n_hvg < kept.sum():
+    if n_hvg < kept.sum() < MIN_GENES_TO_SELECT:
+        logg.warning(
+            f"modelling all {int(kept.sum())} genes, not the n_top_genes={n_top_genes} most variable: among fewer than "
+            f"{MIN_GENES_TO_SELECT} genes seurat_v3's fit of variance to mean is unreliable (it fails, or crashes)"
+        )
+    elif n_hvg < kept.sum():
         sub = AnnData(counts[:, kept])
         batch_key = None
         if groups is not None:
