@@ -150,6 +150,13 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"preset": "paper", "merge_extra": True}, ValueError, "merge_extra needs.*preset='paper' clusters with"),
         ({"n_init": 2.5}, ValueError, "n_init must be a positive integer, got 2.5"),
         ({"rng": -1}, ValueError, "rng must be a non-negative integer, got -1"),
+        ({"encoder_kwargs": {"latent_dim": 0}}, ValueError, "latent_dim must be a positive integer, got 0"),
+        ({"encoder_kwargs": {"hidden_dim": 2.5}}, ValueError, "hidden_dim must be a positive integer, got 2.5"),
+        ({"encoder": "contrastive", "encoder_kwargs": {"latent_dim": 0}}, ValueError, "latent_dim must be a positive"),
+        ({"train_kwargs": {"fanouts": (3,)}}, ValueError, r"train_kwargs\['fanouts'\] must be two neighbour counts"),
+        ({"train_kwargs": {"fanouts": (3, 0)}}, ValueError, r"each of train_kwargs\['fanouts'\] must be a positive"),
+        ({"train_kwargs": {"minibatch_size": 2.5}}, ValueError, r"train_kwargs\['minibatch_size'\] must be an integer"),
+        ({"train_kwargs": {"weight_decay": -1}}, ValueError, r"train_kwargs\['weight_decay'\] must be at least 0"),
     ],
 )
 def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):

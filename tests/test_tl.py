@@ -291,6 +291,15 @@ def test_cluster_on_a_sample_smaller_than_its_components(processed):
     sst.tl.cluster(processed, 3, sample_size=10, n_pcs=20)
     assert processed.obs["semst_domain"].nunique() == 3
     assert processed.uns["semst_domain"]["params"]["fitted_on"] == 10
+    with pytest.raises(ValueError, match="sample_size=3 spots cannot fit 5 domains"):
+        sst.tl.cluster(processed, 5, sample_size=3)
+
+
+def test_the_number_of_domains_is_not_estimated_on_a_graph_without_edges(processed):
+    sst.pp.spatial_graph(processed, radius=1e-3, key_added="lonely")  # no spot within reach of another
+    with pytest.raises(ValueError, match="obsp\\['lonely_connectivities'\\] has no edges.*or give n_clusters"):
+        sst.tl.cluster(processed, connectivity_key="lonely")
+    sst.tl.cluster(processed, 4, connectivity_key="lonely", refine=True)  # a given number needs no coherence
 
 
 def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):

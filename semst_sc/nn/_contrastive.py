@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._utils import check_integer
 from ._data import Batch
 from ._encoder import SpotEncoder
 from ._fsm import FSM
@@ -54,6 +55,7 @@ class ContrastiveGCN(SpotEncoder):
         super().__init__()
         from torch_geometric.nn import GCNConv
 
+        check_integer(latent_dim, "latent_dim")
         if n_output not in (None, n_input):
             raise ValueError(f"ContrastiveGCN reconstructs its input: n_output must be n_input ({n_input})")
         self.n_input = n_input

@@ -5,6 +5,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .._utils import check_integer
 from ._data import Batch
 from ._encoder import SpotEncoder
 from ._fsm import FSM
@@ -64,6 +65,8 @@ class SemSTModel(SpotEncoder):
         n_covariates: int = 0,
     ):
         super().__init__()
+        for name, value in (("hidden_dim", hidden_dim), ("latent_dim", latent_dim)):
+            check_integer(value, name)
         if pair_weighting not in ("similarity", "uniform"):
             raise ValueError(f"pair_weighting must be 'similarity' or 'uniform', got {pair_weighting!r}")
         self.pair_weighting = pair_weighting

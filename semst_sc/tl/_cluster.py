@@ -10,7 +10,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer, names_of_other_domains, require_graph, require_obsm
+from .._utils import check_adata, check_integer, names_of_other_domains, obsp_key, require_graph, require_obsm
 from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
 
@@ -149,8 +149,16 @@ def cluster(
             logg.info(f"no obsp['{graph_key}']: no extra domain merged back (sst.pp.spatial_graph adds it)")
     needs_graph = estimate_on_graph or merge_extra
     spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if needs_graph else None
+    if estimate_on_graph and spatial.nnz == 0:
+        raise ValueError(
+            f"the spatial graph obsp['{obsp_key(adata, connectivity_key)}'] has no edges, and the number of domains is "
+            "estimated from how coherent they are in space: build it with neighbours (sst.pp.spatial_graph(adata)) "
+            "or give n_clusters"
+        )
     vote, refined_over = vote_graph(adata, connectivity_key) if refine else (None, None)  # checked before the fit
     check_integer(sample_size, "sample_size", optional=True)
+    if sample_size is not None and n_clusters is not None and sample_size < min(n_clusters, adata.n_obs):
+        raise ValueError(f"sample_size={sample_size} spots cannot fit {n_clusters} domains: give at least {n_clusters}")
 
     info: dict = {}
     if method == "leiden":

@@ -263,12 +263,17 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     if options["distributed"] and options["minibatch"] is False:
         raise ValueError("distributed training trains on mini-batches: use minibatch=True or 'auto'")
     for key in ("recon_batch_size", "pair_batch_size"):
-        if options[key] is not None and options[key] < 1:
-            raise ValueError(f"train_kwargs['{key}'] must be positive or None, got {options[key]}")
-    if options["minibatch_size"] < 2:
-        raise ValueError(f"train_kwargs['minibatch_size'] must be at least 2, got {options['minibatch_size']}")
+        check_integer(options[key], f"train_kwargs['{key}']", optional=True)
+    check_integer(options["minibatch_size"], "train_kwargs['minibatch_size']", minimum=2)
+    fanouts = options["fanouts"]
+    if not isinstance(fanouts, tuple | list) or len(fanouts) != 2:
+        raise ValueError(f"train_kwargs['fanouts'] must be two neighbour counts (first hop, second), got {fanouts!r}")
+    for fanout in fanouts:
+        check_integer(fanout, "each of train_kwargs['fanouts']")
     if not options["lr"] > 0:
         raise ValueError(f"train_kwargs['lr'] must be positive, got {options['lr']}")
+    if options["weight_decay"] is not None and not options["weight_decay"] >= 0:
+        raise ValueError(f"train_kwargs['weight_decay'] must be at least 0 or None, got {options['weight_decay']}")
     average_from = options["average_from"]
     if average_from is not None and (isinstance(average_from, bool) or not 0 <= average_from < 1):
         raise ValueError(f"train_kwargs['average_from'] must be in [0, 1) or None, got {average_from!r}")
