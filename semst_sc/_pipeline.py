@@ -10,7 +10,7 @@ from scanpy import logging as logg
 from . import _constants as C
 from . import pp, tl
 from ._sections import section_indices
-from ._spatialdata import element_coordinates, get_table, is_spatialdata, with_table
+from ._spatialdata import check_regions_apart, element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._resolution import Pooling, check_pooling
@@ -241,6 +241,8 @@ def run_pipeline(
     coordinates = None  # a SpatialData table without obsm['spatial']: the centroids of the elements it annotates
     if sdata is not None and C.SPATIAL_KEY not in adata.obsm:
         coordinates = element_coordinates(sdata, adata, table_key, library_key)  # checked as get_spatial checks
+    if sdata is not None:
+        check_regions_apart(adata, coordinates, library_key)  # not two samples of spatialdata.concatenate overlaid
     k_feature = steps.get("feature_graph", {}).get("n_neighbors", FEATURE_NEIGHBORS)
     k_spatial = steps.get("spatial_graph", {}).get("n_neighbors")
     if k_spatial is not None or C.connectivities_key(C.SPATIAL_GRAPH_KEY) not in adata.obsp:

@@ -15,7 +15,7 @@ from anndata import AnnData
 from scanpy import logging as logg
 
 from . import _constants as C
-from ._utils import check_spatial
+from ._utils import check_spatial, library_key_hint, overlapping_sections
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -50,6 +50,22 @@ def get_table(sdata: SpatialData, table_key: str) -> AnnData:
             "name the one with the counts with table_key= (CLI: --table-key)"
         )
     return sdata.tables[table_key]
+
+
+def check_regions_apart(table: AnnData, coordinates: np.ndarray | None, library_key: str | None) -> None:
+    """Raise when, without ``library_key``, the regions a table annotates lie on top of each other.
+
+    ``spatialdata.concatenate`` of two samples gives one table annotating an element of each, both in ``'global'``
+    and each from 0: read as one frame, their cells would be each other's neighbours. ``coordinates``: the rows'
+    positions when the table has no ``obsm['spatial']``.
+    """
+    attrs = table.uns.get("spatialdata_attrs") or {}
+    region_key = attrs.get("region_key")
+    if library_key is not None or region_key is None or region_key not in table.obs:
+        return
+    overlap = overlapping_sections(table, C.SPATIAL_KEY, region_key, coordinates)
+    if overlap is not None:
+        raise ValueError(f"{overlap}: they would be modelled as one sample. {library_key_hint(region_key)}")
 
 
 def element_coordinates(

@@ -96,52 +96,68 @@ def get_matrix(adata: AnnData, layer: str | None):
     return adata.layers[layer]
 
 
+#: where CosMx readers keep each cell's position on the slide, beside its position within its field of view in
+#: ``obsm['spatial']``: the reader that writes each
+SLIDE_POSITIONS = {"spatial_fov": "squidpy.read.nanostring", "global": "spatialdata-io's CosMx reader"}
+
+
 def check_one_frame(adata: AnnData, spatial_key: str, library_key: str | None) -> None:
     """Raise when ``obsm[spatial_key]``, read as one frame, holds sections or fields of view on top of each other.
 
     Without ``library_key``, the sections of ``obs['library_id']`` (as :func:`semst_sc.concat_sections` writes it)
     must not overlap: sections in frames of their own would be modelled as one slide, their spots each other's
-    neighbours. And ``squidpy.read.nanostring`` stores each CosMx cell's position within its field of view in
-    ``obsm['spatial']`` and the slide's in ``obsm['spatial_fov']``: read as one frame, the fields would overlap.
+    neighbours. And CosMx readers (:data:`SLIDE_POSITIONS`) store each cell's position within its field of view in
+    ``obsm['spatial']`` and the slide's beside it: read as one frame, the fields would overlap.
     """
     overlap = overlapping_sections(adata, spatial_key) if library_key is None else None
     if overlap is not None:
-        raise ValueError(overlap + ": they would be modelled as one slide. " + LIBRARY_KEY_HINT)
-    if "spatial_fov" not in adata.obsm or "fov" not in adata.obs or library_key == "fov":
+        raise ValueError(f"{overlap}: they would be modelled as one slide. {library_key_hint()}")
+    if "fov" not in adata.obs or library_key == "fov" or adata.obs["fov"].nunique() < 2:
         return
-    if spatial_key == "spatial_fov" or adata.obs["fov"].nunique() < 2:
-        return
-    local = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
-    slide = np.asarray(adata.obsm["spatial_fov"], dtype=np.float64)
-    if local.shape == slide.shape and np.allclose(local, slide):
-        return
-    raise ValueError(
-        f"obsm['{spatial_key}'] holds each cell's position within its field of view (obs['fov']), as "
-        "squidpy.read.nanostring stores it, so the fields would lie on top of each other: use the slide positions "
-        "(adata.obsm['spatial'] = adata.obsm['spatial_fov']), or fit each field as a section (library_key='fov'), or "
-        "read the export with sst.datasets.read_cosmx"
+    for slide_key, reader in SLIDE_POSITIONS.items():
+        if slide_key not in adata.obsm or spatial_key == slide_key:
+            continue
+        local = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
+        slide = np.asarray(adata.obsm[slide_key], dtype=np.float64)
+        if local.shape == slide.shape and np.allclose(local, slide):
+            continue
+        raise ValueError(
+            f"obsm['{spatial_key}'] holds each cell's position within its field of view (obs['fov']), as {reader} "
+            f"stores it beside obsm['{slide_key}'], so the fields would lie on top of each other: use the slide "
+            f"positions (adata.obsm['spatial'] = adata.obsm['{slide_key}']; of a SpatialData, its table's), or fit "
+            "each field as a section (library_key='fov'), or read the export with sst.datasets.read_cosmx"
+        )
+
+
+def library_key_hint(column: str | None = None) -> str:
+    """Say how to model the sections of ``obs[column]`` (``'library_id'`` by default) each in its own frame."""
+    from ._sections import LIBRARY_KEY
+
+    column = column or LIBRARY_KEY
+    return (
+        f"Model each section in its own frame with library_key='{column}' (CLI: --library-key {column}); if they "
+        "really share one frame, rename the column"
     )
 
 
-LIBRARY_KEY_HINT = (
-    "Model each section in its own frame with library_key='library_id' (CLI: --library-key library_id); if they "
-    "really share one frame, rename the column"
-)
-
-
-def overlapping_sections(adata: AnnData, spatial_key: str) -> str | None:
-    """Say which two sections of ``obs['library_id']`` lie on top of each other in ``obsm[spatial_key]``, or None.
+def overlapping_sections(
+    adata: AnnData, spatial_key: str, column: str | None = None, coords: np.ndarray | None = None
+) -> str | None:
+    """Say which two sections of ``obs[column]`` lie on top of each other in ``obsm[spatial_key]``, or None.
 
     Two sections overlap when their bounding boxes share at least half of the smaller one's extent along every axis,
     as sections do in frames of their own (each from 0, or each in its own image's pixels); sections laid side by side
-    in one frame do not.
+    in one frame do not. ``column``: ``'library_id'`` by default; ``coords``: the coordinates, when not in ``obsm``.
     """
     from ._sections import LIBRARY_KEY
 
-    if LIBRARY_KEY not in adata.obs or spatial_key not in adata.obsm or adata.obs[LIBRARY_KEY].nunique() < 2:
+    column = column or LIBRARY_KEY
+    if coords is None and spatial_key not in adata.obsm:
         return None
-    coords = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
-    codes, names = pd.factorize(adata.obs[LIBRARY_KEY], sort=False)
+    if column not in adata.obs or adata.obs[column].nunique() < 2:
+        return None
+    coords = np.asarray(adata.obsm[spatial_key] if coords is None else coords, dtype=np.float64)
+    codes, names = pd.factorize(adata.obs[column], sort=False)
     boxes = []
     for i in range(len(names)):
         rows = coords[codes == i]
@@ -153,8 +169,8 @@ def overlapping_sections(adata: AnnData, spatial_key: str) -> str | None:
             shared = np.minimum(high_a, high_b) - np.maximum(low_a, low_b)
             if (shared >= 0.5 * np.minimum(high_a - low_a, high_b - low_b)).all():
                 return (
-                    f"obs['{LIBRARY_KEY}'] holds {len(names)} sections and sections {str(a)!r} and {str(b)!r} lie on "
-                    f"top of each other in obsm['{spatial_key}'], but no library_key was given"
+                    f"obs['{column}'] holds {len(names)} sections and sections {str(a)!r} and {str(b)!r} lie on "
+                    "top of each other in their coordinates, but no library_key was given"
                 )
     return None
 
@@ -277,6 +293,37 @@ def require_prepared(adata: AnnData) -> np.ndarray:
                 "--keep-intermediates)"
             )
     return adata.var[C.MODELLED_KEY].to_numpy(dtype=bool)
+
+
+def prepared_stamp(scaled: sp.csr_matrix, genes: np.ndarray) -> str:
+    """Return a short fingerprint of what ``sst.pp.prepare`` made: the modelled genes and the encoder input.
+
+    Read from the genes, the input's shape and a sample of its values (fast at millions of spots): a run of prepare
+    with other genes, another resolution or scaling gets another. The steps built on prepare's output record it, so
+    that one built on an earlier run is told apart (:func:`check_prepared_for`).
+    """
+    import hashlib
+
+    step = max(1, scaled.nnz // 100_000)
+    digest = hashlib.sha1(np.packbits(np.asarray(genes, dtype=bool)).tobytes())
+    digest.update(np.asarray([*scaled.shape, scaled.nnz], dtype=np.int64).tobytes())
+    digest.update(np.asarray(scaled.indices[::step], dtype=np.int64).tobytes())
+    digest.update(np.asarray(scaled.data[::step], dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def prepared_of(adata: AnnData) -> str:
+    """Return the fingerprint of the current ``sst.pp.prepare`` output (``""`` when none was recorded)."""
+    return str(params_of(adata.uns.get(C.PREPARE_KEY)).get("stamp", ""))
+
+
+def check_prepared_for(adata: AnnData, entry, what: str, fix: str) -> None:
+    """Raise when ``what`` (its ``uns`` ``entry``) was built on another run of ``sst.pp.prepare`` than the current."""
+    recorded, current = str(params_of(entry).get("prepared", "")), prepared_of(adata)
+    if recorded and current and recorded != current:
+        raise ValueError(
+            f"{what} was built on an earlier run of sst.pp.prepare (other genes, resolution or scaling): {fix}"
+        )
 
 
 def prepared_counts(adata: AnnData, genes: np.ndarray) -> np.ndarray:

@@ -65,13 +65,16 @@ def test_all_spots_at_one_coordinate(tissue, no_work):
         sst.pp.spatial_graph(tissue)
 
 
-def _fields_of_view(tissue):
-    """squidpy.read.nanostring's layout: obsm['spatial'] within each of two fields, obsm['spatial_fov'] on the slide."""
+def _fields_of_view(tissue, slide_key="spatial_fov"):
+    """A CosMx reader's layout: obsm['spatial'] within each of two fields, obsm[slide_key] on the slide.
+
+    ``"spatial_fov"``: squidpy.read.nanostring's; ``"global"``: spatialdata-io's (its table).
+    """
     fov = (tissue.obsm["spatial"][:, 0] > np.median(tissue.obsm["spatial"][:, 0])).astype(int)
     tissue.obs["fov"] = fov.astype(str)
     xy = tissue.obsm["spatial"].copy()
     corner = np.array([xy[fov == f].min(axis=0) for f in (0, 1)])
-    tissue.obsm["spatial_fov"], tissue.obsm["spatial"] = xy, xy - corner[fov]
+    tissue.obsm[slide_key], tissue.obsm["spatial"] = xy, xy - corner[fov]
     return tissue
 
 
@@ -79,13 +82,14 @@ def test_positions_within_fields_of_view_are_refused_before_any_work(tissue, no_
     _fails_early(_fields_of_view(tissue), no_work, ValueError, r"position within its field of view \(obs\['fov'\]\)")
 
 
-def test_positions_within_fields_of_view_are_refused_by_each_step(tissue):
-    tissue = _fields_of_view(tissue)
+@pytest.mark.parametrize("slide_key", ["spatial_fov", "global"])
+def test_positions_within_fields_of_view_are_refused_by_each_step(tissue, slide_key):
+    tissue = _fields_of_view(tissue, slide_key)
     for call in (sst.pp.spatial_graph, sst.pp.prepare):
-        with pytest.raises(ValueError, match=r"adata.obsm\['spatial'\] = adata.obsm\['spatial_fov'\]"):
+        with pytest.raises(ValueError, match=rf"adata.obsm\['spatial'\] = adata.obsm\['{slide_key}'\]"):
             call(tissue)
     sst.pp.spatial_graph(tissue, library_key="fov")  # each field a section: fine
-    tissue.obsm["spatial"] = tissue.obsm["spatial_fov"]  # the slide positions: fine
+    tissue.obsm["spatial"] = tissue.obsm[slide_key]  # the slide positions: fine
     sst.pp.spatial_graph(tissue)
 
 

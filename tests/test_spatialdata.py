@@ -152,6 +152,21 @@ def test_elements_in_different_coordinate_systems_are_sections_or_refused(monkey
     _run(_two_fields_of_view(("global", "global")))  # one frame: one slide
 
 
+def test_two_samples_of_one_spatialdata_on_top_of_each_other_are_refused(monkeypatch):
+    sdata = _two_fields_of_view(("global", "global"))  # as spatialdata.concatenate leaves two samples: each from 0
+    table = sdata.tables["table"]
+    for region in ("fov1", "fov2"):
+        shapes = sdata.shapes[region]
+        shapes.geometry = shapes.geometry.translate(-shapes.geometry.x.min(), -shapes.geometry.y.min())
+    work = []
+    monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: work.append("prepare"))
+    with pytest.raises(ValueError, match=r"sections 'fov1' and 'fov2' lie on top of each other.*library_key='region'"):
+        _run(sdata)
+    assert work == [] and "spatial" not in table.obsm
+    monkeypatch.undo()
+    _run(sdata, library_key="region")  # each sample a section
+
+
 def test_spatialdata_checks_before_the_work(monkeypatch):
     work = []
     monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: work.append("prepare"))

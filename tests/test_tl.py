@@ -55,6 +55,25 @@ def test_semst_same_rng_same_embedding(tissue):
             sst.tl.semst(tissue, n_epochs=5, rng=bad, copy=True)
 
 
+def test_semst_refuses_graphs_and_semantics_of_an_earlier_prepare(tissue, tmp_path):
+    import anndata as ad
+
+    tissue = _ready(tissue)
+    stamp = tissue.uns["semst_prepare"]["params"]["stamp"]
+    sst.pp.prepare(tissue, n_top_genes=200)  # the same again: the same input, nothing stale
+    assert tissue.uns["semst_prepare"]["params"]["stamp"] == stamp
+    sst.tl.semst(tissue, n_epochs=2)
+    sst.pp.prepare(tissue, n_top_genes=50)  # other genes: the expression graph and the semantic vectors are stale
+    with pytest.raises(ValueError, match="expression graph 'semst_feature' was built on an earlier run of sst.pp.prep"):
+        sst.tl.semst(tissue, n_epochs=2)
+    sst.pp.feature_graph(tissue)
+    with pytest.raises(ValueError, match="obsm\\['X_semantic'\\] was built on an earlier.*sst.pp.gene_semantics"):
+        sst.tl.semst(tissue, n_epochs=2, encoder="contrastive")  # no expression graph there: the vectors alone
+    sst.pp.gene_semantics(tissue)
+    tissue.write_h5ad(tmp_path / "ready.h5ad")  # the fingerprints survive a round trip
+    sst.tl.semst(ad.read_h5ad(tmp_path / "ready.h5ad"), n_epochs=2)
+
+
 @pytest.mark.parametrize(("encoder", "lr"), [("dual", 1.0), ("contrastive", 1e3)])
 def test_diverging_training_says_so_and_how_to_fix_it(tissue, encoder, lr):
     tissue = _ready(tissue)

@@ -10,7 +10,7 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import LIBRARY_KEY_HINT, check_integer, check_is_anndata, get_spatial, overlapping_sections
+from .._utils import check_integer, check_is_anndata, get_spatial, library_key_hint, overlapping_sections
 
 
 @doc_params
@@ -60,7 +60,7 @@ def evaluate(
         overlap = overlapping_sections(adata, C.SPATIAL_KEY)
         if overlap is not None:
             logg.warning(
-                f"{overlap}: the spatial score takes spots of other sections as neighbours. {LIBRARY_KEY_HINT}"
+                f"{overlap}: the spatial score takes spots of other sections as neighbours. {library_key_hint()}"
             )
         if C.SPATIAL_KEY in adata.obsm:
             result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())

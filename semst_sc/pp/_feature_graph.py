@@ -17,6 +17,7 @@ from .._utils import (
     check_n_neighbors,
     get_spatial,
     params_of,
+    prepared_of,
     require_prepared,
     sparse_knn_graph,
     store_graph,
@@ -145,6 +146,7 @@ def feature_graph(
 
     out = adata.copy() if copy else adata
     params = {"n_neighbors": n_neighbors, "n_comps": n_comps if reduced else 0, "metric": "cosine"}
+    params["prepared"] = prepared_of(adata)  # built on this run of sst.pp.prepare
     params["algorithm"] = algorithm
     params |= {"library_key": library_key or "", "balanced": bool(balanced and groups is not None)}
     params |= {"outside_neighbourhood": outside is not None}

@@ -10,7 +10,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._settings import settings
-from .._utils import check_adata, check_integer, looks_like_ensembl, require_prepared
+from .._utils import check_adata, check_integer, looks_like_ensembl, prepared_of, require_prepared
 from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
 
 PROMPT = (
@@ -213,6 +213,7 @@ def gene_semantics(
             "n_genes_not_in_table": n_not_in_table,
             "cache_dir": str(folder) if cache is not None else "",
             "cache_hits": hits,
+            "prepared": prepared_of(adata),  # the modelled genes of this run of sst.pp.prepare
         }
     }
     return out if copy else None

@@ -11,7 +11,16 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices, section_names
-from .._utils import as_csr, check_adata, check_counts, check_integer, check_one_frame, find_counts, get_spatial
+from .._utils import (
+    as_csr,
+    check_adata,
+    check_counts,
+    check_integer,
+    check_one_frame,
+    find_counts,
+    get_spatial,
+    prepared_stamp,
+)
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
     Pooling,
@@ -110,8 +119,10 @@ def prepare(
     ``uns['semst_prepare']['params']``
         The parameters used (at cell resolution ``neighbourhood_size`` and ``neighbourhood_pooling`` too);
         ``layer`` names where the raw counts are (``None``: ``X``), ``integer_counts`` whether they were integers,
-        ``n_modelled`` the number of genes modelled; ``resolution`` the resolution used (``resolution_requested`` the
-        one asked), with the detection evidence (``lattice_share``, ``median_counts``) under ``auto``.
+        ``n_modelled`` the number of genes modelled, ``stamp`` a fingerprint of the output (the expression graph and
+        the semantic vectors record it, and :func:`~semst_sc.tl.semst` refuses those of an earlier run);
+        ``resolution`` the resolution used (``resolution_requested`` the one asked), with the detection evidence
+        (``lattice_share``, ``median_counts``) under ``auto``.
 
     ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
     ``var['highly_variable']`` are never written (at spot resolution, an ``obsp['semst_neighbourhood']`` of an earlier
@@ -226,6 +237,7 @@ def prepare(
         del out.obsp[C.NEIGHBOURHOOD_KEY]
     params = {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
     params["integer_counts"] = integer_counts
+    params["stamp"] = prepared_stamp(scaled, hvg)  # the steps built on this output record it
     params |= {"resolution": resolved, "resolution_requested": resolution, **evidence, "library_key": library_key or ""}
     if pool is not None:
         params["neighbourhood_size"] = int(size)
@@ -250,7 +262,8 @@ def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key
     kinds = {kind for kind, _ in found}
     if len(kinds) > 1:
         raise ValueError(
-            f"the sections differ in resolution ({[kind for kind, _ in found]}): pass resolution='spot' or 'cell'"
+            f"the sections differ in resolution ({[kind for kind, _ in found]}): pass resolution='spot' or 'cell' "
+            "(CLI: --resolution)"
         )
     resolved = kinds.pop()
     shares = [e["lattice_share"] for _, e in found]

@@ -17,6 +17,7 @@ from .._settings import settings
 from .._utils import (
     check_adata,
     check_integer,
+    check_prepared_for,
     params_of,
     prepared_counts,
     require_graph,
@@ -141,9 +142,15 @@ def semst(
     keys = {"spatial": connectivity_key, "feature": feature_connectivity_key}
     producers = {"spatial": "sst.pp.spatial_graph(adata)", "feature": "sst.pp.feature_graph(adata)"}
     graphs = {g: require_graph(adata, keys[g], producers[g]) for g in dict.fromkeys(("spatial", *cls.graphs))}
+    if "feature" in cls.graphs:
+        entry = adata.uns.get(C.neighbors_key(feature_connectivity_key))
+        check_prepared_for(adata, entry, f"the expression graph '{feature_connectivity_key}'", producers["feature"])
     semantic = None
     if semantic_key is not None:
         semantic = np.asarray(require_obsm(adata, semantic_key, "sst.pp.gene_semantics(adata)"), dtype=np.float32)
+        check_prepared_for(
+            adata, adata.uns.get(C.uns_key(semantic_key)), f"obsm['{semantic_key}']", "sst.pp.gene_semantics(adata)"
+        )
         if not np.isfinite(semantic).all():
             raise ValueError(
                 f"obsm['{semantic_key}'] has NaN or infinite values: compute it again with sst.pp.gene_semantics(adata)"
