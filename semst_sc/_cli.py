@@ -520,15 +520,20 @@ def _write_store(sdata, path: Path) -> None:
 
 
 def _write_h5ad(adata, path: Path, **kwargs) -> None:
-    """Write ``adata`` to ``path`` through a hidden file beside it, renamed when complete.
+    """Write ``adata`` to ``path`` as :func:`_write_file` does."""
+    _write_file(path, lambda partial: adata.write_h5ad(partial, **kwargs))
+
+
+def _write_file(path: Path, write) -> None:
+    """Write ``path`` through a hidden file beside it (``write(partial)``), renamed when complete.
 
     An interrupted write leaves any earlier file at ``path`` (the input itself, when ``--output`` names it) whole.
     """
     path = path.resolve()  # through a symbolic link to its target, as writing in place would
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".h5ad", dir=path.parent)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
     try:
-        adata.write_h5ad(partial, **kwargs)
+        write(partial)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(partial, 0o666 & ~umask)  # as a file written in place (mkstemp makes it private)
@@ -587,9 +592,9 @@ def _run(args) -> int:
             f"--output {args.output}: a .zarr output is a SpatialData, written for a SpatialData .zarr input only; "
             "give an .h5ad"
         )
+    if store and args.output.resolve().is_relative_to(args.input.resolve()):  # the input store is never written
+        raise ValueError(f"--output {args.output} lies inside the input store: give a path outside {args.input}")
     if to_store:
-        if args.output.resolve().is_relative_to(args.input.resolve()):
-            raise ValueError(f"--output {args.output} lies inside the input store: give a path outside {args.input}")
         _check_new_store(args.output, "--output")
     else:
         _check_output(args.output, "--output", (".h5ad", ".zarr") if store else (".h5ad",))
@@ -783,7 +788,7 @@ def _train(args) -> int:
     if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
         return 0
     if args.output.suffix.lower() == ".npy":
-        np.save(args.output, adata.obsm[C.EMBEDDING_KEY])
+        _write_file(args.output, lambda partial: np.save(partial, adata.obsm[C.EMBEDDING_KEY]))
     else:
         dropped = _drop_domains_of_earlier_embedding(adata)
         _write_h5ad(adata, args.output)
@@ -833,7 +838,7 @@ def _demo(args) -> int:
         show=False,
         save=str(args.output_dir / "domains.png"),
     )
-    adata.write_h5ad(args.output_dir / "demo.h5ad")
+    _write_h5ad(adata, args.output_dir / "demo.h5ad")
     print(f"ARI = {scores['ari']:.3f}  NMI = {scores['nmi']:.3f}  PAS = {scores['pas']:.3f}")
     print(f"wrote {args.output_dir / 'demo.h5ad'} and {args.output_dir / 'domains.png'}")
     return 0

@@ -494,12 +494,14 @@ def test_run_on_a_store_fails_before_any_work(store, slide, tmp_path, capsys, no
         ([str(bare), "--output", str(tmp_path / "o.zarr"), "--count-file", "m.h5"], "is a SpatialData .zarr store"),
         ([str(bare), "--output", str(tmp_path / "o.zarr"), "--table-key", "cells"], "table 'cells' not found"),
         ([str(bare), "--output", str(bare / "inner.zarr")], "lies inside the input store"),
+        ([str(bare), "--output", str(bare / "tables" / "domains.h5ad")], "lies inside the input store"),
     ]
     for args, message in cases:
         assert main(["run", *args, "--quiet"]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("semst-sc: error:") and message in err and "\n" not in err, (args, err)
     assert no_work == [] and not (tmp_path / "o.zarr").exists() and not (bare / "inner.zarr").exists()
+    assert not (bare / "tables" / "domains.h5ad").exists()
     monkeypatch.setitem(sys.modules, "spatialdata", None)  # spatialdata not installed
     assert main(["run", str(bare), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
     assert "needs the spatialdata package: pip install spatialdata" in capsys.readouterr().err

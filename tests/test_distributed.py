@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -103,6 +104,18 @@ def test_train_command_writes_h5ad_and_rejects_other_outputs(prepared, tmp_path,
     assert result.uns["semst"]["params"]["minibatch"] and result.uns["semst"]["params"]["n_epochs"] == 2
     assert main(["train", str(path), "--output", str(tmp_path / "x.csv"), "--quiet"]) == 1
     assert ".h5ad or .npy" in capsys.readouterr().err
+    earlier = tmp_path / "embedding.npy"
+    np.save(earlier, np.arange(3.0))
+
+    def interrupted(file, array, *args, **kwargs):
+        Path(file).write_bytes(b"half an array")
+        raise OSError("No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np, "save", interrupted)
+        assert main(["train", str(path), "--output", str(earlier), "--epochs", "2", "--quiet"]) == 1
+    np.testing.assert_array_equal(np.load(earlier), np.arange(3.0))  # the earlier file left whole
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npy") == ["embedding.npy"]
 
 
 def test_train_command_leaves_out_the_domains_of_the_replaced_embedding(prepared, tmp_path, capsys):
