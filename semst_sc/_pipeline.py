@@ -235,7 +235,9 @@ def run_pipeline(
     clustering = steps.get("cluster", {}).get("method", "gmm")
     if merge_extra and clustering != "gmm":
         chosen = f"method={clustering!r}" if method is not None else f"preset={preset!r} clusters with {clustering!r}"
-        raise ValueError(f"merge_extra needs method='gmm' (its shared covariance is the metric), but {chosen}")
+        raise ValueError(
+            f"merge_extra needs method='gmm' (its shared covariance is the metric; CLI: --method gmm), but {chosen}"
+        )
     if clustering == "mclust":
         tl._cluster._import_mclust()  # the optional package, before the work
     coordinates = None  # a SpatialData table without obsm['spatial']: the centroids of the elements it annotates

@@ -228,7 +228,12 @@ def find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, 
             f"the integer counts of layers['{C.USER_COUNTS_LAYER}'] instead (pass layer=... to choose)"
         )
         return C.USER_COUNTS_LAYER, adata.layers[C.USER_COUNTS_LAYER], True
-    return layer, matrix, check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']")
+    try:
+        return layer, matrix, check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']")
+    except ValueError as error:
+        if layer is None and adata.raw is not None and _integer_counts(adata.raw.X):
+            raise ValueError(f"{error}; adata.raw holds counts: run on adata.raw.to_adata()") from None
+        raise
 
 
 def _integer_counts(matrix) -> bool:

@@ -202,8 +202,11 @@ def test_ensembl_ids_without_symbols(tissue):
     ids=["log1p", "normalize_total", "normalize_total-log1p"],
 )
 def test_normalised_values_are_not_taken_for_counts(tissue, transform, match):
+    raw = tissue.copy()
     tissue.X = transform(tissue.X.astype(np.float32))
     _fails(tissue, ValueError, f"non-integer values.*{match}")
+    tissue.raw = raw  # scanpy's other layout: the counts kept in adata.raw
+    _fails(tissue, ValueError, f"non-integer values.*{match}.*adata.raw holds counts: run on adata.raw.to_adata")
 
 
 def test_counts_divided_by_cell_volume_are_modelled_with_a_warning(tissue):
