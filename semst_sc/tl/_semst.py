@@ -71,7 +71,8 @@ def semst(
     encoder
         A registered name (``"dual"``: SemST's dual-view GCN with a ZINB decoder; ``"contrastive"``: a
         GraphST-style contrastive GCN on the spatial graph, clustered on its spatially decoded reconstruction),
-        ``"auto"``, or a :class:`~semst_sc.nn.SpotEncoder` instance built for this data. ``"auto"`` is
+        ``"auto"``, or a :class:`~semst_sc.nn.SpotEncoder` instance built for this data (trained in place, from
+        the weights it holds: build a new one for each run that should start afresh). ``"auto"`` is
         ``"contrastive"`` for several sections at spot resolution trained full batch (:func:`~semst_sc.pp.prepare`
         with ``library_key``; fewer than :data:`~semst_sc.nn.AUTO_MINIBATCH_SPOTS` spots; no ``encoder_kwargs``
         or ``covariate_key``), where it found better shared domains (``docs/method.md``), and ``"dual"`` otherwise.
