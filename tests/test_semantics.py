@@ -441,3 +441,19 @@ def test_import_loads_no_model_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_model_changed_anywhere_in_its_weights_gets_another_fingerprint(tmp_path):
+    """Cached vectors are keyed by the fingerprint: weights fine-tuned in their middle must not reuse them."""
+    from semst_sc.semantics._hub import fingerprint
+
+    (tmp_path / "config.json").write_text('{"architectures": ["BertModel"]}')
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(bytes(40 << 20))  # larger than the head and tail once read alone
+    before = fingerprint(tmp_path)
+    assert fingerprint(tmp_path) == before  # the same files, the same fingerprint
+    with open(weights, "r+b") as f:  # one byte in the middle, the size unchanged
+        f.seek(20 << 20)
+        f.write(b"\x01")
+    assert fingerprint(tmp_path) != before
+

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from .._settings import settings
 
-_FULL_HASH_BYTES = 16 << 20  # files up to this size are hashed whole; larger weights by size, head and tail
+_FULL_HASH_BYTES = 1 << 30  # files up to this size (a sentence-transformer's weights) are hashed whole
 _HASHED_SUFFIXES = {".json", ".txt", ".model", ".safetensors", ".bin", ".pt", ".pth"}
 
 
@@ -57,7 +59,10 @@ def is_decoder(folder: Path) -> bool:
 
 
 def fingerprint(folder: str | Path) -> str:
-    """Return a short sha256 of a model folder: configs and tokenizers whole, large weight files by size, head, tail.
+    """Return a short sha256 of a model folder: its files whole, beyond 1 GiB by size, modification time and samples.
+
+    Weights changed anywhere give another fingerprint (a model fine-tuned in its middle layers too), so that cached
+    vectors of other weights are never served; a file's digest is computed once per process and file version.
 
     Parameters
     ----------
@@ -74,13 +79,23 @@ def fingerprint(folder: str | Path) -> str:
         relative = path.relative_to(folder)
         if not path.is_file() or path.suffix not in _HASHED_SUFFIXES or any(p.startswith(".") for p in relative.parts):
             continue
-        size = path.stat().st_size
-        digest.update(f"{relative.as_posix()}\0{size}\0".encode())
-        with open(path, "rb") as f:
-            if size <= _FULL_HASH_BYTES:
-                digest.update(f.read())
-            else:
-                digest.update(f.read(1 << 20))
-                f.seek(-(1 << 20), os.SEEK_END)
-                digest.update(f.read())
+        stat = path.stat()
+        digest.update(f"{relative.as_posix()}\0{stat.st_size}\0".encode())
+        digest.update(_file_digest(str(path), stat.st_size, stat.st_mtime_ns))
     return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=256)
+def _file_digest(path: str, size: int, mtime_ns: int) -> bytes:
+    """sha256 of a file: whole up to :data:`_FULL_HASH_BYTES`; beyond, its modification time and 64 spaced MiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= _FULL_HASH_BYTES:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                digest.update(block)
+        else:  # a decoder's many GB: a change in place moves its modification time
+            digest.update(str(mtime_ns).encode())
+            for offset in np.linspace(0, size - (1 << 20), 64).astype(np.int64):
+                f.seek(int(offset))
+                digest.update(f.read(1 << 20))
+    return digest.digest()
