@@ -456,4 +456,3 @@ def test_a_model_changed_anywhere_in_its_weights_gets_another_fingerprint(tmp_pa
         f.seek(20 << 20)
         f.write(b"\x01")
     assert fingerprint(tmp_path) != before
-
