@@ -125,6 +125,15 @@ def test_domains_are_named_after_different_entries_unless_asked(tissue):
     assert (unsplit["name"] == alone.drop(["WM", "WM_half"])["name"]).all()  # the others keep their names
 
 
+def test_a_runner_up_is_never_the_entry_matched_when_every_entry_is_taken():
+    from semst_sc.tl._annotate import _match
+
+    score = np.array([[0.9, 0.8], [0.85, 0.1], [0.5, 0.4]])  # three domains, two entries
+    matched, second = _match(score, distinct=True)
+    assert list(matched) == [1, 0, 0]  # domain 0 gives its best entry to domain 1, domain 2 takes its best
+    assert list(second) == [0, 1, 1] and (matched != second).all()  # each its best other than its own
+
+
 def test_domains_are_named_after_compartments_unless_asked(tissue):
     compartments = {entry.name for entry in CATALOGUE if entry.kind == "compartment"}
     assert {entry.kind for entry in CATALOGUE} == {"compartment", "cell type"} and len(compartments) > 30

@@ -125,8 +125,9 @@ def annotate_domains(
     ``uns[...]`` (``'semst_domain_annotation'``: ``key_added`` with ``_annotation`` for ``_name``)
         ``domains``: one row per domain (``domain``, ``name``, ``confidence`` in [0, 1], ``best_match`` (the entry
         the domain was matched to: its name above ``min_confidence``), ``score``, ``first_choice`` (the entry that
-        fits the domain best on its own; another domain may fit it better), ``runner_up`` (the best entry no other
-        domain was matched to), ``runner_up_score``, ``n_spots``, ``evidence`` (the matched entry's markers that
+        fits the domain best on its own; another domain may fit it better), ``runner_up`` (the domain's second
+        best entry; with ``distinct``, its best entry no other domain was matched to, or, every entry taken, its
+        best other than its own), ``runner_up_score``, ``n_spots``, ``evidence`` (the matched entry's markers that
         are up in the domain, strongest first, with their Wilcoxon z-scores: why the name was given),
         ``markers_measured`` of the entry's ``markers_listed`` (a name resting on one measured marker of a targeted
         panel is weaker evidence than its confidence alone says), ``markers``
@@ -248,8 +249,8 @@ def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
     """Each domain's entry and runner-up (indices into the catalogue) from the domains x entries scores.
 
     ``distinct``: the entries go to the domains with the largest total score, one entry per domain (the domains beyond
-    the number of entries take their best), and a domain's runner-up is its best entry that no other domain took;
-    otherwise each domain's best and second best entries.
+    the number of entries take their best), and a domain's runner-up is its best entry that no other domain took
+    (every entry taken: its best other than its own); otherwise each domain's best and second best entries.
     """
     order = np.argsort(-score, axis=1, kind="stable")
     if not distinct:
@@ -263,7 +264,8 @@ def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
     own[np.arange(len(score)), matched] = True
     taken_by_others = (own.sum(axis=0) - own) > 0
     free = np.where(taken_by_others | own, -np.inf, score)
-    second = np.where(np.isfinite(free).any(axis=1), np.argmax(free, axis=1), order[:, 1])
+    other = np.argmax(np.where(own, -np.inf, score), axis=1)  # a domain matched to its second best: not order[:, 1]
+    second = np.where(np.isfinite(free).any(axis=1), np.argmax(free, axis=1), other)
     return matched, second
 
 
