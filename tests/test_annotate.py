@@ -310,6 +310,50 @@ def test_query_reaches_genes_through_the_catalogue(tissue):
     assert alone["params"]["best_entry"] == "" and not alone["params"]["catalogue"]
 
 
+def test_gene_knowledge_given_every_documented_way_and_keys_of_other_steps_left_alone(tissue, tmp_path):
+    texts = {"MBP": "myelin basic protein, a major constituent of the myelin sheath", "GFAP": "astrocyte filament"}
+    for given in (texts, pd.Series(texts)):  # a mapping symbol -> text, as pp.gene_semantics takes it
+        sst.tl.query(tissue, "myelin sheath", gene_text=given)
+        assert tissue.uns["semst_query"]["genes"]["gene"].iloc[0] == "MBP"
+        assert tissue.uns["semst_query"]["params"]["gene_text"] == "mapping"
+    path = tmp_path / "genes.tsv"
+    path.write_text("symbol\ttext\nMBP\tmyelin basic protein of the myelin sheath\nGFAP\tastrocyte filament\n")
+    sst.tl.query(tissue, "myelin sheath", gene_text=str(path), catalogue=False)
+    assert tissue.uns["semst_query"]["genes"]["gene"].iloc[0] == "MBP"
+    path.write_text("symbol\ttext\nMBP\tastrocyte filament\nGFAP\tmyelin basic protein of the myelin sheath\n")
+    sst.tl.query(tissue, "myelin sheath", gene_text=str(path), catalogue=False)  # edited: read again
+    assert tissue.uns["semst_query"]["genes"]["gene"].iloc[0] == "GFAP"
+    with pytest.raises(TypeError, match="gene_text must be None, False, 'human'/'mouse', a path"):
+        sst.tl.query(tissue, "myelin", gene_text=3)
+    table = pd.DataFrame(np.eye(2), index=["MBP", "GFAP"])
+    with pytest.raises(TypeError, match="model is a gene-vector table"):
+        sst.tl.query(tissue, "myelin", gene_text=False, model=table)
+    tissue.obs["semst_domain"] = tissue.obs["domain"]
+    with pytest.raises(ValueError, match="obs\\['domain'\\] holds other values than a query's scores"):
+        sst.tl.query(tissue, "myelin", gene_text=False, key_added="domain")
+    for key in ("domain", "semst_domain"):
+        with pytest.raises(ValueError, match=f"obs\\['{key}'\\] holds other values than domain names"):
+            sst.tl.annotate_domains(tissue, gene_text=False, key_added=key)
+    assert (tissue.obs["semst_domain"] == tissue.obs["domain"]).all()
+    sst.tl.annotate_domains(tissue, gene_text=False, key_added="region_name")
+    sst.tl.annotate_domains(tissue, gene_text=False, key_added="region_name")  # its own names: written again
+
+
+def test_markers_without_any_text_vector_give_finite_confidences(tissue):
+    class Lookup:  # a model knowing the catalogue's entries and nothing of the genes
+        name, backend, revision, identity = "lookup", "custom", "1", None
+
+        def encode(self, texts, *, batch_size=64, progress=False):
+            unknown = [t.split(":")[0].isupper() for t in texts]  # "SYMBOL: ..." gene texts
+            rng = np.random.default_rng(0)
+            return np.array([np.zeros(8) if u else rng.normal(size=8) for u in unknown], dtype=np.float32)
+
+    tissue.obs["semst_domain"] = tissue.obs["domain"]
+    sst.tl.annotate_domains(tissue, model=Lookup(), gene_text=pd.DataFrame({"symbol": ["MBP"], "text": ["myelin"]}))
+    table = tissue.uns["semst_domain_annotation"]["domains"]
+    assert np.isfinite(table["confidence"]).all() and table["confidence"].between(0, 1).all()
+
+
 def test_query_on_a_small_panel_is_driven_by_the_genes_it_is_about(tissue):
     """A targeted panel of 30 genes, 5 of them white-matter markers: those carry the query, not the loosely related
     rest (the old linear weights gave the rest a fifth of the weight and an AUROC of 0.89)."""

@@ -29,6 +29,8 @@ def test_go_gene_table_groups_genes_that_share_terms(tmp_path):
     assert np.allclose(np.linalg.norm(vectors.to_numpy(), axis=1), 1, atol=1e-5)
     v = vectors.to_numpy()
     assert v[0] @ v[1] > 0.9 and abs(v[0] @ v[6]) < 0.5  # MBP ~ PLP1, MBP far from CD3E
+    with pytest.raises(ValueError, match="0 GO terms annotate at least min_genes=4 .*lower min_genes"):
+        sst.semantics.go_gene_table("human", path, n_components=3, min_genes=4)  # no term of 4 genes here
 
 
 def test_progeny_gene_table(tmp_path):

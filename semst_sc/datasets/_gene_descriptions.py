@@ -67,7 +67,7 @@ def gene_descriptions(
     from the human gene too), ``entrez_id``, ``gene_type``, ``synonyms``, ``ensembl_ids`` where available,
     ``summary_source`` (``organism``, ``"human"`` for a mouse fallback, or ``""``) and ``text``:
     ``"SYMBOL: full name. summary. GO: terms"`` with the summary cut to about 400 characters and the first 10 GO
-    terms.
+    terms (a table's own ``text`` column, where it has one, is kept).
     """
     if organism not in _TAXON:
         raise ValueError(f"organism must be 'human' or 'mouse', got {organism!r}")
@@ -82,9 +82,11 @@ def gene_descriptions(
             logg.warning(f"no human gene table in {folder}: mouse genes get no human fallback")
         else:
             _fill_from_human(table, human)
-    table["text"] = [
+    formatted = [
         format_gene_text(s, *row) for s, row in zip(table.index, table[list(_TEXT_COLUMNS)].to_numpy(), strict=True)
     ]
+    given = table["text"].fillna("").astype(str).str.strip() if "text" in table else None  # a table's own texts
+    table["text"] = formatted if given is None else np.where(given != "", given, formatted)
     return table
 
 

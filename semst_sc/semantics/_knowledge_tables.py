@@ -62,6 +62,11 @@ def go_gene_table(
     X.data[:] = 1  # a term listed twice counts once
     df = np.asarray(X.sum(axis=0)).ravel()
     X = X[:, df >= min_genes]
+    if X.shape[1] < 2 or X.shape[0] < 2:
+        raise ValueError(
+            f"{X.shape[1]} GO terms annotate at least min_genes={min_genes} of the {len(terms)} genes with terms: a "
+            "table needs at least 2 of each (lower min_genes, or give a table with more genes and GO terms)"
+        )
     X = X @ sp.diags(np.log(len(terms) / df[df >= min_genes]).astype(np.float32))
     svd = TruncatedSVD(n_components=min(n_components, X.shape[1] - 1), random_state=rng)
     vectors = svd.fit_transform(X).astype(np.float32)

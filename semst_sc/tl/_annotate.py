@@ -11,7 +11,7 @@ from scipy.stats import false_discovery_control, hypergeom
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer
+from .._utils import check_adata, check_integer, names_column
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
 
@@ -138,6 +138,13 @@ def annotate_domains(
     check_adata(adata)
     if domain_key not in adata.obs:
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first, or pass domain_key=")
+    table_key = f"{key_added.removesuffix('_name')}_annotation"
+    earlier = table_key in adata.uns and names_column(table_key, adata.uns[table_key]) == key_added
+    if key_added in adata.obs and (key_added == domain_key or not earlier):  # not the names of an earlier run
+        raise ValueError(
+            f"obs['{key_added}'] holds other values than domain names of an earlier annotation, and would be "
+            "overwritten: choose another key_added"
+        )
     if not 0 <= text_weight <= 1:
         raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
     check_tissue(tissue)
@@ -430,7 +437,8 @@ def _text_similarity(
         if m:
             weights = 1 / np.log2(np.arange(len(m)) + 2)
             domain = weights @ gene_vectors[[position[g] for g in m]]
-            cosine[i] = entry_vectors @ (domain / np.linalg.norm(domain))
+            norm = np.linalg.norm(domain)  # 0 where the model gave the markers' texts no vector at all
+            cosine[i] = entry_vectors @ (domain / norm) if norm > 0 else 0
     contrast = np.where(has[:, None], cosine - cosine[has].mean(axis=0), 0)
     top = np.abs(contrast).max()
     return (np.clip(contrast / top, 0, 1) if top > 0 else contrast), name

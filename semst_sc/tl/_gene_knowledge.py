@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from .._settings import settings
 from .._utils import find_counts
 from ..datasets._gene_descriptions import gene_descriptions, normalise_gene_table
 from ..pp._gene_semantics import _resolve_symbols
-from ..semantics import SemanticCache, load_text_encoder, resolve_gene_text
+from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
 
 #: genes never taken as markers: mitochondrial, ribosomal (cytosolic and mitochondrial) and ubiquitous housekeeping
 NOISE = re.compile(r"^(MT-|MT\.|MRP[LS]\d|RP[LS]\d|RPLP\d|RPSA$|RPS\d+[AXY]?\d*$)", re.IGNORECASE)
@@ -70,12 +71,21 @@ def gene_table(gene_text: Any, organism: str) -> pd.DataFrame | None:
     """Return the gene-knowledge table (symbol index; ``full_name``, ``go_bp``, ``go_cc``, ``text``) or ``None``.
 
     ``gene_text``: ``None`` (``sst.datasets.gene_descriptions(organism)`` when its files are found, else nothing),
-    ``False`` (nothing), ``"human"``/``"mouse"``, a derived table file or a folder of the NCBI files, or a DataFrame.
+    ``False`` (nothing), ``"human"``/``"mouse"``, a derived table file or a folder of the NCBI files, a DataFrame, or
+    a mapping (dict or Series) symbol -> text, as :func:`semst_sc.pp.gene_semantics` takes them.
     """
     if gene_text is False:
         return None
     if isinstance(gene_text, pd.DataFrame):
         return _with_text(normalise_gene_table(gene_text))
+    if isinstance(gene_text, pd.Series | Mapping):
+        texts = {str(k): "" if pd.isna(v) else str(v) for k, v in dict(gene_text).items()}
+        return normalise_gene_table(pd.DataFrame({"text": list(texts.values())}, index=list(texts)))
+    if gene_text is not None and not isinstance(gene_text, str | Path):
+        raise TypeError(
+            "gene_text must be None, False, 'human'/'mouse', a path, a DataFrame or a mapping symbol -> text, got "
+            f"{type(gene_text).__name__}"
+        )
     if gene_text is None or gene_text in ("human", "mouse"):
         try:
             return _cached_descriptions(gene_text or organism, None)
@@ -90,12 +100,14 @@ def gene_table(gene_text: Any, organism: str) -> pd.DataFrame | None:
             f"gene_text {path} not found: pass a gene-description table or folder (see "
             "sst.datasets.gene_descriptions), a DataFrame, 'human'/'mouse', or False for none"
         )
-    return _cached_descriptions(organism, str(path.resolve()))
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    version = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)  # an edited file is read again
+    return _cached_descriptions(organism, str(path.resolve()), version)
 
 
 @lru_cache(maxsize=2)
-def _cached_descriptions(organism: str, path: str | None) -> pd.DataFrame:
-    """Return the gene table, read once per process (the human table takes seconds to read)."""
+def _cached_descriptions(organism: str, path: str | None, version: tuple = ()) -> pd.DataFrame:
+    """Return the gene table, read once per process and version of its files (the human table takes seconds)."""
     table = gene_descriptions(organism, path)
     return table[[c for c in ("full_name", "go_bp", "go_cc", "text") if c in table]]
 
@@ -106,6 +118,8 @@ def source(gene_text: Any, table: pd.DataFrame | None, organism: str) -> str:
         return ""
     if isinstance(gene_text, pd.DataFrame):
         return "DataFrame"
+    if isinstance(gene_text, pd.Series | Mapping):
+        return "mapping"
     if gene_text is None or gene_text in ("human", "mouse"):
         return f"sst.datasets.gene_descriptions('{gene_text or organism}')"
     return str(Path(gene_text).expanduser().resolve())
@@ -135,6 +149,11 @@ def encode(texts: list[str], model: Any, batch_size: int) -> tuple[np.ndarray, s
 
     Returns the unit-length vectors and the model's name.
     """
+    if isinstance(model, pd.DataFrame | GeneTable):
+        raise TypeError(
+            "model is a gene-vector table, which has no vector for a description or a query: give a text model "
+            "(None: the bundled all-MiniLM-L6-v2); gene tables are for sst.pp.gene_semantics"
+        )
     encoder = load_text_encoder(model)
     cache = None
     if settings.cache_dir is not None and encoder.identity is not None:

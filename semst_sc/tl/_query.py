@@ -9,7 +9,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer
+from .._utils import check_adata, check_integer, params_of
 from ._catalogue import MARKER_SYMBOLS, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, source
 
@@ -99,6 +99,8 @@ def query(
     if not isinstance(text, str) or not any(character.isalnum() for character in text):
         raise ValueError(f"the query text is empty: give words to search for, e.g. 'myelination', got {text!r}")
     check_integer(n_genes, "n_genes")
+    if key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added)):  # not an earlier query's score
+        raise ValueError(f"obs['{key_added}'] holds other values than a query's scores: choose another key_added")
     X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS if catalogue else frozenset())
     keep = np.array([not is_noise(s) for s in symbols], dtype=bool)
     if not keep.any():
