@@ -456,3 +456,15 @@ def test_a_model_changed_anywhere_in_its_weights_gets_another_fingerprint(tmp_pa
         f.seek(20 << 20)
         f.write(b"\x01")
     assert fingerprint(tmp_path) != before
+
+
+def test_a_text_gets_the_same_vector_whatever_else_is_embedded_with_it():
+    """The cache mixes vectors of different calls: a text's vector must not depend on the texts beside it."""
+    from semst_sc.semantics import load_text_encoder
+
+    encoder = load_text_encoder(None)
+    long = "MBP: myelin basic protein. The protein encoded by this gene is a major constituent of the myelin sheath"
+    texts = [long, "GFAP", "AQP4: aquaporin 4, a water channel of astrocytes", "PLP1"]
+    together = encoder.encode(texts, batch_size=64)
+    for i, text in enumerate(texts):
+        np.testing.assert_array_equal(encoder.encode([text], batch_size=64)[0], together[i])

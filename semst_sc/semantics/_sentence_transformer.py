@@ -87,14 +87,18 @@ class SentenceTransformerEncoder:
         return self._model
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Embed ``texts``.
+        """Embed ``texts``, each alone.
+
+        A text padded into a batch with others gets a vector that differs in its last digits (about 1e-7) with them,
+        and so with what the vector cache held; alone, its vector is its own, whatever else is embedded (as
+        ``docs/extending.md`` asks of every text model), and long texts of unequal length run no slower (no padding).
 
         Parameters
         ----------
         texts
             The texts.
         batch_size
-            Texts per model call.
+            Unused: the texts are embedded one at a time (the protocol's batch size, for other back-ends).
         progress
             Show a progress bar.
 
@@ -103,9 +107,7 @@ class SentenceTransformerEncoder:
         A float32 array, one row per text.
         """
         with settings.torch_threads():  # the threads asked for, whatever numba has set (see Settings.resolve_threads)
-            vectors = self.model.encode(
-                list(texts), convert_to_numpy=True, batch_size=batch_size, show_progress_bar=progress
-            )
+            vectors = self.model.encode(list(texts), convert_to_numpy=True, batch_size=1, show_progress_bar=progress)
         return check_vectors(vectors, len(texts))
 
     def __repr__(self) -> str:

@@ -52,8 +52,7 @@ def query(
     logarithm lets a spot's few counts of sparse genes add up instead of each gene's noise being scaled up. The
     gene vectors are cached on disk with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings`
     ``cache_dir``), so a repeated query embeds only the query. Deterministic: the same data and query give the same
-    scores (within about 1e-6 when other calls filled the cache: a transformer's vector of a text moves in its last
-    digits with the texts padded into one batch with it).
+    scores, whatever the cache held before (the bundled text model embeds each text alone).
 
     Parameters
     ----------
