@@ -429,7 +429,19 @@ def test_gene_table_is_a_text_encoder_of_symbols():
 def test_bundled_default_and_its_identity():
     encoder = load_text_encoder()
     assert isinstance(encoder, TextEncoder) and encoder.backend == "sentence-transformers"
-    assert encoder.identity == f"st:sentence-transformers/all-MiniLM-L6-v2@{encoder.revision}"
+    device = sst.settings.resolve_device()  # vectors differ in their last digits with the device and threads
+    where = f"{sst.settings.resolve_threads()} threads" if device == "cpu" else device
+    assert encoder.identity == f"st:sentence-transformers/all-MiniLM-L6-v2@{encoder.revision}:alone:{where}"
+    if device == "cpu":  # a cache filled on another thread count is not read
+        before = sst.settings.n_threads
+        identities = set()
+        try:
+            for threads in (1, 2):
+                sst.settings.n_threads = threads
+                identities.add(encoder.identity)
+        finally:
+            sst.settings.n_threads = before
+        assert len(identities) == 2
     assert load_text_encoder("all-MiniLM-L6-v2").identity == encoder.identity
     assert load_text_encoder(encoder) is encoder
 

@@ -76,8 +76,17 @@ class SentenceTransformerEncoder:
 
     @property
     def identity(self) -> str | None:
-        """Cache key: the name and the weights fingerprint (``None`` without a fingerprint)."""
-        return f"st:{self.name}@{self.revision}" if self.revision else None
+        """Cache key: the name, the weights fingerprint, ``alone`` and where it runs; ``None`` without a fingerprint.
+
+        Vectors differ in their last digits with what computed them: each text is embedded alone (vectors cached
+        from batches are not served), on a GPU or on so many CPU threads (as training, results are reproducible for
+        one thread count: a cache filled on another count is not read).
+        """
+        if not self.revision:
+            return None
+        device = settings.resolve_device(self.device)
+        where = f"{settings.resolve_threads()} threads" if device == "cpu" else device
+        return f"st:{self.name}@{self.revision}:alone:{where}"
 
     @property
     def model(self):
