@@ -78,7 +78,8 @@ def gene_semantics(
     trust_remote_code
         Let a decoder model run its own code (off unless asked).
     batch_size
-        Texts per model call.
+        Texts per model call, for text models that batch (the bundled sentence-transformer embeds each text alone,
+        so that a text's vector does not depend on the texts beside it).
     key_added
         ``obsm`` key; the parameters go to ``uns[key_added.removeprefix('X_')]``.
     copy
