@@ -1,3 +1,4 @@
+import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -38,6 +39,20 @@ def test_prepare_models_a_tiny_panel_whole_instead_of_choosing_among_it(tissue):
         logged = scanpy_warnings(lambda panel=panel, n_top=n_top: sst.pp.prepare(panel, n_top_genes=n_top))
         assert f"modelling all {panel.var['semst_modelled'].sum()} genes, not the n_top_genes={n_top}" in logged
         assert panel.var["semst_modelled"].sum() > n_top
+
+
+def test_prepare_models_a_panel_whole_when_the_variance_fit_fails(tissue):
+    """195 genes of one constant value leave seurat_v3's loess five points: it failed with 'svddc failed in l2fit'."""
+    from fakes import scanpy_warnings
+
+    rng = np.random.default_rng(0)
+    x = np.hstack([np.full((tissue.n_obs, 195), 2.0), rng.poisson(3, (tissue.n_obs, 5))]).astype(np.float32)
+    panel = ad.AnnData(sp.csr_matrix(x), obsm={"spatial": tissue.obsm["spatial"]})
+    panel.var_names = [f"G{i}" for i in range(200)]
+    logged = scanpy_warnings(lambda: sst.pp.prepare(panel, n_top_genes=10))
+    assert "seurat_v3's fit of variance to mean failed on these genes" in logged
+    assert panel.var["semst_modelled"].all()
+    assert np.isfinite(panel.layers["semst_scaled"].data).all()
 
 
 def test_prepare_reads_a_layer(tissue):

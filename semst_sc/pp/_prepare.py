@@ -54,7 +54,7 @@ def prepare(
 
     Genes seen in fewer than ``min_cells`` spots are left out, the ``n_top_genes`` most variable
     genes are chosen with scanpy's ``seurat_v3`` flavour on the counts (all kept genes when the
-    panel is smaller, or holds fewer than :data:`MIN_GENES_TO_SELECT`), and each spot is scaled to
+    panel is smaller, holds fewer than :data:`MIN_GENES_TO_SELECT`, or the fit fails), and each spot is scaled to
     1e4 counts, each gene divided by its standard deviation (no centring) and clipped at 10.
 
     At cell resolution (single cells, or sub-cellular bins) a spot is replaced by its neighbourhood: the summed
@@ -200,12 +200,19 @@ def prepare(
         if groups is not None:
             batch_key = "section"
             sub.obs[batch_key] = adata.obs[library_key].astype(str).to_numpy()
-        with warnings.catch_warnings():  # non-integer values: warned about below, once
-            warnings.filterwarnings("ignore", message=".*seurat_v3.* expects raw count data")
-            table = sc.pp.highly_variable_genes(
-                sub, flavor="seurat_v3", n_top_genes=n_hvg, batch_key=batch_key, inplace=False
+        try:
+            with warnings.catch_warnings():  # non-integer values: warned about below, once
+                warnings.filterwarnings("ignore", message=".*seurat_v3.* expects raw count data")
+                table = sc.pp.highly_variable_genes(
+                    sub, flavor="seurat_v3", n_top_genes=n_hvg, batch_key=batch_key, inplace=False
+                )
+            hvg[np.flatnonzero(kept)] = table["highly_variable"].to_numpy()
+        except ValueError as error:  # skmisc's loess, on genes of too few distinct means and variances
+            logg.warning(
+                f"modelling all {int(kept.sum())} genes, not the n_top_genes={n_top_genes} most variable: seurat_v3's "
+                f"fit of variance to mean failed on these genes ({error!s}); they vary too little, or too many are "
+                "copies of one another"
             )
-        hvg[np.flatnonzero(kept)] = table["highly_variable"].to_numpy()
     logg.info(f"modelling {int(hvg.sum())} of {adata.n_vars} genes (detected in >= {min_cells} spots)")
 
     modelled = counts[:, hvg] if pool is None else (pool @ counts[:, hvg]).tocsr()
