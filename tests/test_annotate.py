@@ -222,6 +222,19 @@ def test_catalogue_markers_are_read_beyond_the_modelled_genes(tissue):
     assert "MBP" in set(tissue.uns["semst_query"]["genes"]["gene"])  # through the white matter entry
 
 
+def test_annotation_and_query_leave_the_modelled_genes_as_prepare_chose_them(tissue):
+    """They read catalogue markers beyond the modelled genes: that switched those genes on in var (copy=True too)."""
+    sst.pp.prepare(tissue)
+    tissue.var.loc[["MBP", "PLP1", "MOBP"], "semst_modelled"] = False
+    tissue.var["gene_symbol"] = tissue.var_names.to_numpy()
+    tissue.var.loc[tissue.var_names[:3], "gene_symbol"] = ""  # genes without a symbol are not read
+    before = tissue.var["semst_modelled"].copy()
+    sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, gene_symbols="gene_symbol", copy=True)
+    pd.testing.assert_series_equal(tissue.var["semst_modelled"], before)
+    sst.tl.query(tissue, "myelination", gene_text=False, gene_symbols="gene_symbol")
+    pd.testing.assert_series_equal(tissue.var["semst_modelled"], before)
+
+
 def test_ensembl_var_names_are_read_through_the_symbol_column(tissue):
     tissue.var["gene_symbol"] = tissue.var_names.to_numpy()
     tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]

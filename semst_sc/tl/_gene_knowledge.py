@@ -47,7 +47,7 @@ def lognormalised(
     prepared = C.PREPARE_KEY in adata.uns and C.MODELLED_KEY in adata.var
     if prepared and layer is None:
         layer = adata.uns[C.PREPARE_KEY]["params"].get("layer") or None
-    genes = adata.var[C.MODELLED_KEY].to_numpy(dtype=bool) if prepared else np.ones(adata.n_vars, dtype=bool)
+    genes = np.array(adata.var[C.MODELLED_KEY], dtype=bool) if prepared else np.ones(adata.n_vars, dtype=bool)
     genes |= np.array([isinstance(s, str) and s.upper() in also for s in symbols])
     genes &= np.array([isinstance(s, str) and s.strip() != "" for s in symbols])
     if not genes.any():
