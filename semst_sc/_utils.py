@@ -175,6 +175,10 @@ def overlapping_sections(
     return None
 
 
+#: values checked at a time for NaN and negatives; the first block alone decides whether the values are integers
+COUNT_CHECK_BLOCK = 5_000_000
+
+
 def check_counts(X, what: str) -> bool:
     """Raise when ``X`` cannot hold counts; return whether its values are integers.
 
@@ -185,14 +189,17 @@ def check_counts(X, what: str) -> bool:
     values = X.data if sp.issparse(X) else np.asarray(X)
     if values.size == 0:
         return True
-    sample = values.ravel()[:5_000_000]
-    if not np.isfinite(sample).all():
-        raise ValueError(f"{what} has NaN or infinite values; raw counts are needed")
-    if (sample < 0).any():
-        raise ValueError(
-            f"{what} has negative values (scaled, e.g. by sc.pp.scale?); raw counts are needed (pass layer='counts' "
-            "if they are there)"
-        )
+    flat = values.ravel()
+    for start in range(0, flat.size, COUNT_CHECK_BLOCK):  # every value, a block at a time
+        block = flat[start : start + COUNT_CHECK_BLOCK]
+        if not np.isfinite(block).all():
+            raise ValueError(f"{what} has NaN or infinite values; raw counts are needed")
+        if (block < 0).any():
+            raise ValueError(
+                f"{what} has negative values (scaled, e.g. by sc.pp.scale?); raw counts are needed (pass "
+                "layer='counts' if they are there)"
+            )
+    sample = flat[:COUNT_CHECK_BLOCK]  # integers, normalised or log-transformed: judged on the first block
     if np.allclose(sample, np.round(sample)):
         return True
     fix = "pass the layer with raw counts (layer='counts'; CLI: --layer counts) or load the unnormalised matrix"

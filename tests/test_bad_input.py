@@ -1,5 +1,6 @@
 """Bad input gets a clear error (or a documented, logged handling) and never changes the user's AnnData."""
 
+import anndata as ad
 import numpy as np
 import pytest
 import scanpy as sc
@@ -387,3 +388,14 @@ def test_counts_of_things_are_integers(processed):
                 call(bad)
     with pytest.raises(ValueError, match=r"n_terms must be a non-negative integer, got -1"):
         sst.tl.annotate_domains(processed, n_terms=-1, gene_text=False, copy=True)
+
+
+@pytest.mark.parametrize(("bad", "message"), [(np.nan, "NaN or infinite"), (-5.0, "negative values")])
+def test_counts_are_checked_for_nan_and_negatives_to_the_last_value(bad, message):
+    """The check read the first 5,000,000 values only: a NaN beyond them gave a NaN encoder input, silently."""
+    x = sp.csr_matrix(np.ones((2600, 2000), dtype=np.float32))  # 5.2 million stored values, as a Visium slide holds
+    x.data[-1] = bad
+    slide = ad.AnnData(x, obsm={"spatial": np.random.default_rng(0).uniform(0, 1000, (2600, 2))})
+    with pytest.raises(ValueError, match=message):
+        sst.pp.prepare(slide)
+    assert "semst_scaled" not in slide.layers
