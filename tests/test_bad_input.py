@@ -210,6 +210,19 @@ def test_normalised_values_are_not_taken_for_counts(tissue, transform, match):
     _fails(tissue, ValueError, f"non-integer values.*{match}.*adata.raw holds counts: run on adata.raw.to_adata")
 
 
+def test_log_normalised_values_are_refused_after_genes_were_left_out(tissue):
+    """scanpy's usual order (normalise, log, keep the variable genes) left unequal totals: taken for counts before."""
+    tissue.raw = tissue.copy()
+    sc.pp.normalize_total(tissue, target_sum=1e4)
+    sc.pp.log1p(tissue)
+    sc.pp.highly_variable_genes(tissue, n_top_genes=tissue.n_vars // 2)
+    subset = tissue[:, tissue.var["highly_variable"]].copy()
+    match = "log-transformed counts scaled per spot.*adata.raw holds counts: run on adata.raw.to_adata"
+    _fails(subset, ValueError, match)
+    del subset.raw
+    _fails(subset, ValueError, "log-transformed counts scaled per spot")
+
+
 def test_counts_divided_by_cell_volume_are_modelled_with_a_warning(tissue):
     """As some MERFISH releases hold them: non-negative, non-integer, a different scale per cell."""
     volume = np.random.default_rng(0).uniform(0.5, 2.0, tissue.n_obs)
