@@ -664,6 +664,9 @@ def _run(args) -> int:
         table_key=args.table_key,
     )
     adata = data.tables[args.table_key] if store else data
+    stale = _drop_domains_and_names(adata, {C.DOMAIN_KEY}, drop_domains=False)  # an earlier run's names
+    if stale and not args.annotate:
+        print(f"semst-sc: left out {', '.join(stale)}: they named the input's domains; add --annotate to name these")
     unnamed = None  # why the domains found could not be named: the result is written all the same
     if args.annotate:
         from . import tl
@@ -801,19 +804,34 @@ def _train(args) -> int:
 
 def _drop_domains_of_earlier_embedding(adata) -> list[str]:
     """Remove the domains that ``tl.cluster`` made from the embedding just replaced, their refinements and names."""
-    from ._utils import names_column, params_of
+    from ._utils import params_of
 
     def params(key):
         return params_of(adata.uns.get(key))
 
     domains = {key for key in adata.obs if params(key).get("use_rep") == C.EMBEDDING_KEY and "method" in params(key)}
     domains |= {key for key in adata.obs if params(key).get("domain_key") in domains and "n_changed" in params(key)}
-    annotations = [key for key in adata.uns if key.endswith("_annotation") and params(key).get("domain_key") in domains]
-    columns = [*sorted(domains), *(names_column(key, adata.uns[key]) for key in annotations)]
+    return _drop_domains_and_names(adata, domains, drop_domains=True)
+
+
+def _drop_domains_and_names(adata, domains: set[str], *, drop_domains: bool) -> list[str]:
+    """Remove the names (``tl.annotate_domains``' column and ``uns`` entry) of ``domains``, and the domains if asked.
+
+    Returns what was removed, as ``obs['...']`` / ``uns['...']``.
+    """
+    from ._utils import names_column, params_of
+
+    annotations = [
+        key
+        for key in adata.uns
+        if key.endswith("_annotation") and params_of(adata.uns.get(key)).get("domain_key") in domains
+    ]
+    columns = [*(sorted(domains) if drop_domains else []), *(names_column(key, adata.uns[key]) for key in annotations)]
+    entries = [*(sorted(domains) if drop_domains else []), *annotations]
     dropped = [f"obs['{key}']" for key in columns if key in adata.obs]
-    dropped += [f"uns['{key}']" for key in [*sorted(domains), *annotations] if key in adata.uns]
+    dropped += [f"uns['{key}']" for key in entries if key in adata.uns]
     adata.obs = adata.obs.drop(columns=[key for key in columns if key in adata.obs])
-    for key in [*domains, *annotations]:
+    for key in entries:
         adata.uns.pop(key, None)
     return dropped
 

@@ -464,6 +464,23 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     assert "query text is empty" in capsys.readouterr().err
 
 
+def test_cli_run_on_an_earlier_output_leaves_out_the_names_of_its_domains(tissue, tmp_path, capsys):
+    """The names stayed beside the new domains (4 names on 3 domains), and pl.domain_report refused the file."""
+    slide, out = tmp_path / "slide.h5ad", tmp_path / "out.h5ad"
+    tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str)
+    sst.tl.annotate_domains(tissue, gene_text=False)
+    sst.tl.annotate_domains(tissue, gene_text=False, key_added="region")
+    sst.tl.annotate_domains(tissue, domain_key="domain", gene_text=False, key_added="truth_name")  # not semst's
+    tissue.write_h5ad(slide)
+    capsys.readouterr()
+    assert main(["run", str(slide), "--n-clusters", "3", "--output", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert "they named the input's domains; add --annotate" in capsys.readouterr().out
+    result = ad.read_h5ad(out)
+    assert not {"semst_domain_name", "region"} & set(result.obs)
+    assert not {"semst_domain_annotation", "region_annotation"} & set(result.uns)
+    assert "truth_name" in result.obs and "truth_annotation" in result.uns
+
+
 @pytest.mark.parametrize("names", ["semst_domain_name", "region"])  # the default, and one not ending in _name
 def test_names_of_earlier_domains_are_flagged(tissue, names):
     import matplotlib.pyplot as plt
