@@ -448,8 +448,7 @@ def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str, where
 
     ``where``: what holds the spots, as the message names it (``"the slide"``, or a section).
     """
-    if n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors}")
+    check_integer(n_neighbors, "n_neighbors")
     if n_obs <= n_neighbors:
         raise ValueError(
             f"{where} has {n_obs} spots, too few for {graph} of {n_neighbors} neighbours per spot: "

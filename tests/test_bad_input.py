@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scanpy as sc
 import scipy.sparse as sp
-from fakes import scanpy_warnings
+from fakes import CountingEncoder, scanpy_warnings
 
 import semst_sc as sst
 
@@ -394,13 +394,44 @@ def test_counts_of_things_are_integers(processed):
         "n_genes": lambda v: sst.tl.query(processed, "myelination", n_genes=v, gene_text=False),
         "n_markers": lambda v: sst.tl.annotate_domains(processed, n_markers=v, gene_text=False, copy=True),
         "sample_size": lambda v: sst.tl.cluster(processed, 3, sample_size=v, copy=True),
+        # these two truncated 6.7 to 6 and built a 1-NN graph of True, or failed inside sklearn
+        "n_neighbors": lambda v: sst.pp.spatial_graph(processed, n_neighbors=v, copy=True),
+        "n_comps": lambda v: sst.pp.feature_graph(processed, n_comps=v, copy=True),
+        "batch_size": lambda v: sst.pp.gene_semantics(processed, model=CountingEncoder(), batch_size=v, copy=True),
     }
     for name, call in calls.items():
         for bad in (True, 2.5, 0):
             with pytest.raises(ValueError, match=rf"{name} must be a positive integer"):
                 call(bad)
+    with pytest.raises(ValueError, match=r"n_neighbors must be a positive integer, got 2.5"):
+        sst.pp.feature_graph(processed, n_neighbors=2.5, copy=True)
     with pytest.raises(ValueError, match=r"n_terms must be a non-negative integer, got -1"):
         sst.tl.annotate_domains(processed, n_terms=-1, gene_text=False, copy=True)
+    for name, call in {
+        "min_cells": lambda: sst.pp.prepare(processed, min_cells=-1, copy=True),
+        "rng": lambda: sst.pp.feature_graph(processed, rng=-1, copy=True),
+    }.items():
+        with pytest.raises(ValueError, match=rf"{name} must be a non-negative integer( \(or None\))?, got -1"):
+            call()
+    for bad in (float("nan"), "100", True, -1.0):
+        with pytest.raises(ValueError, match=r"radius must be a positive number"):
+            sst.pp.spatial_graph(processed, radius=bad, copy=True)
+    for bad in (-0.1, 1.5, "0.2"):
+        with pytest.raises(ValueError, match=r"min_confidence must be a number in \[0, 1\]"):
+            sst.tl.annotate_domains(processed, min_confidence=bad, gene_text=False, copy=True)
+
+
+def test_a_spatial_graph_without_edges_is_refused(tissue):
+    """A squidpy radius graph shorter than the spacing had no edge: the model trained with no spatial information."""
+    tissue.obsp["spatial_connectivities"] = sp.csr_matrix((tissue.n_obs, tissue.n_obs), dtype=np.float32)
+    _fails(tissue, ValueError, r"existing spatial graph obsp\['spatial_connectivities'\] has no edges")
+    with pytest.raises(ValueError, match=r"radius=1e-06 has no edges.*increase radius"):
+        sst.pp.spatial_graph(tissue, radius=1e-6)
+    some = sp.lil_matrix((tissue.n_obs, tissue.n_obs), dtype=np.float32)
+    some[0, 1] = some[1, 0] = 1
+    tissue.obsp["spatial_connectivities"] = some.tocsr()
+    logged = scanpy_warnings(lambda: sst.pp.spatial_graph(tissue))
+    assert f"{tissue.n_obs - 2} spots have no spatial neighbour in the existing spatial graph" in logged
 
 
 @pytest.mark.parametrize(("bad", "message"), [(np.nan, "NaN or infinite"), (-5.0, "negative values")])

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
@@ -315,7 +316,7 @@ def test_cluster_on_a_sample_smaller_than_its_components(processed):
 
 
 def test_the_number_of_domains_is_not_estimated_on_a_graph_without_edges(processed):
-    sst.pp.spatial_graph(processed, radius=1e-3, key_added="lonely")  # no spot within reach of another
+    processed.obsp["lonely_connectivities"] = sp.csr_matrix((processed.n_obs, processed.n_obs))  # no edge (a user's)
     with pytest.raises(ValueError, match="obsp\\['lonely_connectivities'\\] has no edges.*or give n_clusters"):
         sst.tl.cluster(processed, connectivity_key="lonely")
     sst.tl.cluster(processed, 4, connectivity_key="lonely", refine=True)  # a given number needs no coherence

@@ -14,6 +14,7 @@ from .._docs import doc_params
 from .._sections import section_indices, smallest_section
 from .._utils import (
     check_adata,
+    check_integer,
     check_n_neighbors,
     get_spatial,
     params_of,
@@ -100,6 +101,9 @@ def feature_graph(
         The keys and ``params`` used.
     """
     check_adata(adata)
+    check_integer(n_neighbors, "n_neighbors")
+    check_integer(n_comps, "n_comps", optional=True)
+    check_integer(rng, "rng", minimum=0)
     genes = require_prepared(adata)
     n = adata.n_obs
     check_n_neighbors(n, n_neighbors, "an expression graph", "or lower n_neighbors")

@@ -98,10 +98,11 @@ def gene_semantics(
         cache folder used, ``""`` when none) and ``cache_hits``.
     """
     check_adata(adata)
-    genes = require_prepared(adata)
     check_integer(top_k, "top_k")
+    check_integer(batch_size, "batch_size")
     if mode not in ("symbols", "genes"):
         raise ValueError(f"mode must be 'symbols' or 'genes', got {mode!r}")
+    genes = require_prepared(adata)
 
     symbols = _resolve_symbols(adata, gene_symbols)[genes]
     usable = np.array([isinstance(s, str) and s.strip() != "" for s in symbols])

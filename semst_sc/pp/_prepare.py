@@ -129,10 +129,11 @@ def prepare(
     run at cell resolution is removed).
     """
     check_adata(adata)
+    check_integer(n_top_genes, "n_top_genes")
+    check_integer(min_cells, "min_cells", minimum=0, optional=True)
     layer, counts, integer_counts = find_counts(adata, layer)
     where = "adata.X" if layer is None else f"layers['{layer}']"
     counts = as_csr(counts, np.float32)
-    check_integer(n_top_genes, "n_top_genes")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
     check_integer(neighbourhood_size, "neighbourhood_size", optional=True)

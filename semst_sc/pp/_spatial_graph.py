@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
@@ -9,7 +11,15 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import block_diagonal, section_indices, smallest_section
-from .._utils import check_adata, check_n_neighbors, check_one_frame, get_spatial, sparse_knn_graph, store_graph
+from .._utils import (
+    check_adata,
+    check_integer,
+    check_n_neighbors,
+    check_one_frame,
+    get_spatial,
+    sparse_knn_graph,
+    store_graph,
+)
 
 #: squidpy's default and, on Visium's hexagonal grid, the first ring of neighbours
 DEFAULT_N_NEIGHBORS = 6
@@ -33,7 +43,9 @@ def spatial_graph(
     sections (built without ``library_key``): then it is built again, with a warning. Otherwise a
     k-nearest-neighbour graph with k = 6 is built (squidpy's default, Visium's first ring; one default for every
     platform). The graph is symmetric, binary and has no self loops. With ``library_key``, neighbours are found
-    within each section only: no edge joins two sections (whose coordinates are separate frames).
+    within each section only: no edge joins two sections (whose coordinates are separate frames). A graph without
+    edges, built or found, is refused (the model would learn nothing spatial); spots without a neighbour are warned
+    about.
 
     Parameters
     ----------
@@ -64,9 +76,13 @@ def spatial_graph(
         The keys and ``params`` used.
     """
     check_adata(adata)
+    check_integer(n_neighbors, "n_neighbors", optional=True)
+    if radius is not None and (isinstance(radius, bool) or not isinstance(radius, Real) or not radius > 0):
+        raise ValueError(f"radius must be a positive number (coordinate units), got {radius!r}")
     ckey = C.connectivities_key(key_added)
     if n_neighbors is None and radius is None and ckey in adata.obsp:
         if not _links_sections(adata.obsp[ckey], adata, library_key):
+            _check_edges(adata.obsp[ckey], f"the existing spatial graph obsp['{ckey}']", "build one with n_neighbors=")
             logg.info(f"using the existing spatial graph obsp['{ckey}']")
             return adata.copy() if copy else None
         logg.warning(
@@ -79,8 +95,6 @@ def spatial_graph(
     check_one_frame(adata, spatial_key, library_key)
     n = adata.n_obs
     groups = section_indices(adata, library_key) or [np.arange(n)]
-    if radius is not None and radius <= 0:
-        raise ValueError(f"radius must be positive, got {radius}")
     k = DEFAULT_N_NEIGHBORS if n_neighbors is None else int(n_neighbors)
     if radius is None:
         smallest, where = smallest_section(adata, library_key, groups)
@@ -94,14 +108,22 @@ def spatial_graph(
     params = {"spatial_key": spatial_key, "library_key": library_key or ""}
     params |= {"n_neighbors": k} if radius is None else {"radius": float(radius)}
 
-    isolated = int((np.diff(conn.indptr) == 0).sum())
-    if isolated:
-        logg.warning(f"{isolated} spots have no spatial neighbour: increase radius or n_neighbors")
+    _check_edges(conn, f"the spatial graph of radius={radius}", "increase radius, or pass n_neighbors=")
     logg.info(f"spatial graph: {conn.nnz / n:.1f} neighbours per spot on average")
 
     out = adata.copy() if copy else adata
     store_graph(out, key_added, conn, dist, params)
     return out if copy else None
+
+
+def _check_edges(graph: sp.spmatrix, what: str, fix: str) -> None:
+    """Raise when ``graph`` has no edge (the model would learn nothing spatial); warn about spots without one."""
+    degree = np.diff(sp.csr_matrix(graph).indptr)
+    if not degree.any():
+        raise ValueError(f"{what} has no edges: no spot has a spatial neighbour; {fix}")
+    isolated = int((degree == 0).sum())
+    if isolated:
+        logg.warning(f"{isolated} spots have no spatial neighbour in {what}: {fix}")
 
 
 def _links_sections(graph: sp.spmatrix, adata: AnnData, library_key: str | None) -> bool:

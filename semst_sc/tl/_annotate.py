@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, Literal
 
 import numpy as np
@@ -145,8 +146,9 @@ def annotate_domains(
             f"obs['{key_added}'] holds other values than domain names of an earlier annotation, and would be "
             "overwritten: choose another key_added"
         )
-    if not 0 <= text_weight <= 1:
-        raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
+    for name, value in (("text_weight", text_weight), ("min_confidence", min_confidence)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     check_tissue(tissue)
     check_integer(n_markers, "n_markers")
     check_integer(n_terms, "n_terms", minimum=0)
