@@ -164,6 +164,19 @@ def test_zinb_nll_gradients_are_those_of_the_likelihood(monkeypatch):
     assert float(zinb_nll(x, *params)) == pytest.approx(np.mean(-np.log(like) + 0.05 * pi**2), rel=1e-9)
 
 
+def test_zinb_nll_takes_parameters_of_any_memory_layout():
+    """A transposed mu failed in the gradient buffers ('view size is not compatible with input tensor's size')."""
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.poisson(2.0, size=(5, 3)), dtype=torch.float64)
+    values = [rng.uniform(lo, hi, (3, 5)) for lo, hi in ((0.1, 4), (0.3, 6), (0.02, 0.9))]
+    transposed = [torch.tensor(v, requires_grad=True) for v in values]
+    zinb_nll(x, *(t.T for t in transposed)).backward()
+    contiguous = [torch.tensor(v.T.copy(), requires_grad=True) for v in values]
+    zinb_nll(x, *contiguous).backward()
+    for t, c in zip(transposed, contiguous, strict=True):
+        torch.testing.assert_close(t.grad.T, c.grad)
+
+
 def test_dicr_loss_is_zero_for_decorrelated_identical_views():
     rng = np.random.default_rng(0)
     m = rng.normal(size=(200, 8))

@@ -33,7 +33,11 @@ class _ZINB(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, mu, theta, pi, ridge):
         total = torch.zeros((), dtype=torch.float64, device=x.device)
-        grads = [torch.empty_like(t) for t in (mu, theta, pi)] if ctx.needs_input_grad[1:4] != (False,) * 3 else None
+        grads = (
+            [torch.empty_like(t, memory_format=torch.contiguous_format) for t in (mu, theta, pi)]
+            if ctx.needs_input_grad[1:4] != (False,) * 3
+            else None
+        )
         flat = [t.reshape(-1) for t in (x, mu, theta, pi)]
         for start in range(0, flat[0].numel(), _CHUNK):
             part = [t[start : start + _CHUNK] for t in flat]
