@@ -161,7 +161,7 @@ def test_zinb_nll_gradients_are_those_of_the_likelihood(monkeypatch):
     mu, theta, pi = (p.detach().numpy() for p in params)  # and the value is the scipy likelihood
     nb = stats.nbinom.pmf(x.numpy(), theta, theta / (theta + mu))
     like = np.where(x.numpy() == 0, pi + (1 - pi) * nb, (1 - pi) * nb)
-    assert float(zinb_nll(x, *params)) == pytest.approx(np.mean(-np.log(like) + 0.05 * pi**2), rel=1e-9)
+    assert float(zinb_nll(x, *params).detach()) == pytest.approx(np.mean(-np.log(like) + 0.05 * pi**2), rel=1e-9)
 
 
 def test_zinb_nll_takes_parameters_of_any_memory_layout():
