@@ -330,7 +330,7 @@ def require_prepared(adata: AnnData) -> np.ndarray:
                 "(sst.run_pipeline keeps the encoder input only with keep_intermediates=True; semst-sc run with "
                 "--keep-intermediates)"
             )
-    return adata.var[C.MODELLED_KEY].to_numpy(dtype=bool)
+    return np.array(adata.var[C.MODELLED_KEY], dtype=bool)  # a copy: a view would let a caller rewrite var
 
 
 def prepared_stamp(scaled: sp.csr_matrix, genes: np.ndarray) -> str:
