@@ -32,8 +32,8 @@ LATTICE_TOLERANCE = 0.05
 #: a multi-cell spot holds at least this median number of counts (Visium and ST: 1,000-15,000; an 8 µm
 #: Visium HD bin: about 100-200)
 SPOT_MIN_COUNTS = 500
-#: observations pooled into each neighbourhood at cell resolution (itself included): about the cells under a Visium
-#: spot and its first ring; the documented default for every cell-resolution platform
+#: observations pooled into each neighbourhood at cell resolution (itself included): with cells about 10 µm apart, a
+#: disc about 50 µm across, about one Visium spot (55 µm); the documented default for every cell-resolution platform
 DEFAULT_NEIGHBOURHOOD_SIZE = 20
 
 
