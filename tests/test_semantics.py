@@ -2,8 +2,10 @@
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -321,6 +323,52 @@ def test_cache_write_is_atomic_and_a_failed_write_keeps_the_vectors(tmp_path, mo
     with pytest.raises(RuntimeError):  # a failing model writes nothing either
         SemanticCache(tmp_path / "new", "m", "", "genes").get_or_compute(["x"], _raise)
     assert not (tmp_path / "new").exists()
+
+
+def test_cache_keeps_what_another_process_stored_meanwhile(tmp_path):
+    """Two runs filling one cache folder at once: the last to write dropped the other's new rows."""
+    mine, theirs = SemanticCache(tmp_path, "model", "", "genes"), SemanticCache(tmp_path, "model", "", "genes")
+    theirs.get_or_compute(["shared"], lambda t: np.zeros((len(t), 2)))
+
+    def compute_while_another_writes(texts):
+        theirs.get_or_compute(["theirs"], lambda t: np.full((len(t), 2), 2.0))  # after this run read the file
+        return np.ones((len(texts), 2))
+
+    mine.get_or_compute(["shared", "mine"], compute_while_another_writes)
+    calls = []
+    vectors, hits = mine.get_or_compute(["shared", "mine", "theirs"], lambda t: calls.append(t) or np.ones((1, 2)))
+    assert hits == 3 and not calls
+    np.testing.assert_array_equal(vectors, [[0, 0], [1, 1], [2, 2]])
+
+
+def test_cache_keeps_its_newest_rows_up_to_a_bound(tmp_path, monkeypatch):
+    """Texts of spots (mode='symbols') are nearly one per cell: the file grew with every slide, read whole each run."""
+    monkeypatch.setattr(_cache, "MAX_ROWS", 5, raising=False)
+    shard = SemanticCache(tmp_path, "model", "", "symbols")
+    shard.get_or_compute(list("abc"), lambda t: np.zeros((len(t), 2)))
+    shard.get_or_compute(list("defg"), lambda t: np.ones((len(t), 2)))
+    assert len(shard.load()[0]) == 5
+    calls = []
+    _, hits = shard.get_or_compute(list("cdefg"), lambda t: calls.append(t) or np.ones((len(t), 2)))
+    assert hits == 5 and not calls  # the oldest, 'a' and 'b', made room
+
+
+def test_cache_files_follow_the_umask_and_dead_writes_are_cleared(tmp_path):
+    """mkstemp's owner-only mode hid a group's shared cache from the others; a killed write's file stayed."""
+    shard = SemanticCache(tmp_path, "model", "", "genes")
+    old_tmp = tmp_path / f".{shard.path.stem}.abcd1234.tmp"
+    fresh_tmp = tmp_path / f".{shard.path.stem}.efgh5678.tmp"  # another process writing now
+    for path in (old_tmp, fresh_tmp):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old_tmp, (two_hours_ago, two_hours_ago))
+    umask = os.umask(0o022)
+    try:
+        shard.get_or_compute(["a"], lambda t: np.ones((len(t), 2)))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(shard.path.stat().st_mode) == 0o644
+    assert not old_tmp.exists() and fresh_tmp.exists()
 
 
 def _raise(texts):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +18,11 @@ from .. import _constants as C
 
 _MAGIC = "semst_sc-semantic-cache"
 _VERSION = 1
+#: rows kept per shard, the newest: texts of genes stay far below it (600 MB of 768-wide vectors at most); texts of
+#: spots (``mode="symbols"``) are nearly one per cell at cell resolution, and would grow the file with every slide
+MAX_ROWS = 200_000
+#: a temporary file of a write this old (seconds) was left by a process that died while writing: it is removed
+STALE_TMP_S = 3600
 _FIX = (
     f"Point ${C.CACHE_DIR_ENV} or sst.settings.cache_dir at a writable folder, or set sst.settings.cache_dir = False "
     "to turn the cache off"
@@ -41,6 +48,9 @@ def text_key(text: str) -> bytes:
 
 class SemanticCache:
     """Vectors of texts for one (model, prompt, mode), stored in ``{folder}/{hash}.npz``.
+
+    A write adds the new rows to the file as it is on disk then (runs sharing the folder keep each other's rows), keeps
+    the newest :data:`MAX_ROWS`, and replaces the file atomically with the permissions the umask gives.
 
     Parameters
     ----------
@@ -89,7 +99,7 @@ class SemanticCache:
             return None
         return cls(folder, identity, prompt, mode)
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, *, warn: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Return the stored keys (``S64``) and vectors; empty when the shard is missing or not trustworthy."""
         empty = np.empty(0, dtype="S64"), np.empty((0, 0), dtype=np.float32)
         if not self.path.is_file():
@@ -102,7 +112,8 @@ class SemanticCache:
         except Exception as error:  # noqa: BLE001 - any unreadable file is a cache miss
             problem = f"unreadable ({type(error).__name__}: {error})"
         if problem:
-            logg.warning(f"ignoring the semantic cache file {self.path}: {problem}; the vectors are recomputed")
+            if warn:
+                logg.warning(f"ignoring the semantic cache file {self.path}: {problem}; the vectors are recomputed")
             return empty
         return keys, vectors
 
@@ -125,9 +136,27 @@ class SemanticCache:
                 full[hit] = compute([texts[i] for i in hit])
             keys, vectors = keys[:0], vectors[:0, :0]
             rows[:], missing, new = -1, np.arange(len(texts)), full
+        out = np.empty((len(texts), new.shape[1]), dtype=np.float32)
+        hit = rows >= 0
+        if hit.any():
+            out[hit] = vectors[rows[hit]]
+        out[missing] = new
         new_keys, first = np.unique(wanted[missing], return_index=True)
-        keys = np.concatenate([keys, new_keys])
-        vectors = np.concatenate([vectors.reshape(-1, new.shape[1]), new[first]])
+        order = np.argsort(first)  # in the order asked for: the rows dropped first are the oldest
+        self._add(new_keys[order], new[first[order]])
+        return out, int(hit.sum())
+
+    def _add(self, new_keys: np.ndarray, new_vectors: np.ndarray) -> None:
+        """Store new rows: added to the shard as it is on disk now, the oldest rows dropped beyond :data:`MAX_ROWS`.
+
+        The shard is read again first, so that rows another process stored since this one read it are kept.
+        """
+        keys, vectors = self.load(warn=False)
+        if len(keys) and vectors.shape[1] != new_vectors.shape[1]:  # vectors of another size: none kept
+            keys, vectors = keys[:0], vectors[:0]
+        fresh = ~np.isin(new_keys, keys)
+        keys = np.concatenate([keys, new_keys[fresh]])[-MAX_ROWS:]
+        vectors = np.concatenate([vectors.reshape(-1, new_vectors.shape[1]), new_vectors[fresh]])[-MAX_ROWS:]
         try:
             self._write(keys, vectors)
         except OSError as error:  # a full disk or a folder made read-only meanwhile: the vectors are still good
@@ -135,20 +164,22 @@ class SemanticCache:
                 f"cannot write the semantic cache file {self.path} ({type(error).__name__}: {error}); the vectors "
                 f"are not stored. {_FIX}"
             )
-        out = np.empty((len(texts), new.shape[1]), dtype=np.float32)
-        hit = rows >= 0
-        out[hit] = vectors[rows[hit]]
-        out[missing] = new
-        return out, int(hit.sum())
 
     def _write(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         """Write the shard atomically: a temporary file in the same folder, then ``os.replace``."""
         meta = dict(self.meta, n=len(keys), dim=int(vectors.shape[1]), checksum=_checksum(keys, vectors))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.parent.glob(f".{self.path.stem}.*.tmp"):  # of writes whose process died
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > STALE_TMP_S:
+                    stale.unlink()
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, meta=np.array(json.dumps(meta)), keys=keys, vectors=vectors)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # as a file written with open(), not mkstemp's owner-only: a shared cache
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
