@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "input",
-        type=Path,
+        type=_user_path,
         nargs="+",
         help=".h5ad file (raw counts, obsm['spatial']); output folder of Space Ranger (Visium, Visium HD bins or "
         "cells), Xenium (cell_feature_matrix.h5, cells.parquet), MERSCOPE (cell_by_gene.csv, cell_metadata.csv) "
@@ -113,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="number of domains (default: estimated, see sst.tl.cluster; a warning when on a bound)",
     )
-    run.add_argument("--output", type=Path, required=True, help=OUTPUT_HELP)
-    run.add_argument("--plot", type=Path, default=None, help="write a PNG of the domains")
+    run.add_argument("--output", type=_user_path, required=True, help=OUTPUT_HELP)
+    run.add_argument("--plot", type=_user_path, default=None, help="write a PNG of the domains")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument(
         "--layer", default=None, help="layer with raw counts (default: X, or layers['counts'] when X holds none)"
@@ -221,7 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the simulated demo tissue")
-    demo.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="folder for demo.h5ad, domains.png")
+    demo.add_argument(
+        "--output-dir", type=_user_path, default=Path("demo_output"), help="folder for demo.h5ad, domains.png"
+    )
     demo.add_argument(
         "--size", type=_positive_int, default=40, help="rows and columns of the simulated Visium grid (at least 4)"
     )
@@ -233,11 +235,11 @@ def _parser() -> argparse.ArgumentParser:
         help="learn the SemST embedding of a prepared .h5ad; under torchrun with --distributed, across processes",
     )
     train.add_argument(
-        "input", type=Path, help=".h5ad after sst.pp.prepare, spatial_graph, feature_graph and gene_semantics"
+        "input", type=_user_path, help=".h5ad after sst.pp.prepare, spatial_graph, feature_graph and gene_semantics"
     )
     train.add_argument(
         "--output",
-        type=Path,
+        type=_user_path,
         required=True,
         help=".h5ad (the input with obsm['X_semst'] and uns['semst']) or .npy (the embedding alone); rank 0 writes",
     )
@@ -259,11 +261,14 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
 
     query = sub.add_parser("query", help="score each spot of run's output for a free-text query, e.g. 'myelination'")
-    query.add_argument("input", type=Path, help=".h5ad written by semst-sc run (raw counts, obsm['spatial'])")
+    query.add_argument("input", type=_user_path, help=".h5ad written by semst-sc run (raw counts, obsm['spatial'])")
     query.add_argument("text", help="the query, e.g. 'myelination', 'reactive astrocytes', 'B cells'")
-    query.add_argument("--plot", type=Path, default=None, help="write an image of the score map")
+    query.add_argument("--plot", type=_user_path, default=None, help="write an image of the score map")
     query.add_argument(
-        "--output", type=Path, default=None, help="write the input with the score (obs['semst_query']) to this .h5ad"
+        "--output",
+        type=_user_path,
+        default=None,
+        help="write the input with the score (obs['semst_query']) to this .h5ad",
     )
     query.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a table path")
     query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
@@ -441,6 +446,11 @@ def _is_zarr_store(path: Path) -> bool:
     )
 
 
+def _user_path(text: str) -> Path:
+    """Return a path argument with ``~`` expanded (a shell leaves ``--output=~/x`` as it is)."""
+    return Path(text).expanduser()
+
+
 def _check_output(path: Path, option: str, suffixes: tuple[str, ...]) -> None:
     """Check an output file name, create its folder and probe that a file can be written there.
 
@@ -465,7 +475,7 @@ def _check_new_store(path: Path, option: str) -> None:
 
 def _probe_folder(path: Path, option: str) -> None:
     """Create the folder of output ``path`` and probe that a file can be written there."""
-    folder = path.parent
+    folder = path.resolve().parent  # a symbolic link is written through, to its target's folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -540,6 +550,14 @@ def _write_file(path: Path, write) -> None:
         os.replace(partial, path)
     finally:
         Path(partial).unlink(missing_ok=True)
+
+
+def _save_npy(path: str, array) -> None:
+    """Write ``array`` to ``path`` as it is named (``np.save`` given a name adds ``.npy`` unless it ends so)."""
+    import numpy as np
+
+    with open(path, "wb") as f:
+        np.save(f, array)
 
 
 def _setup(args) -> None:
@@ -771,7 +789,6 @@ def _train(args) -> int:
     if args.encoder != "auto":
         get_encoder(args.encoder)
     _setup(args)
-    import numpy as np
 
     from . import tl
 
@@ -791,7 +808,7 @@ def _train(args) -> int:
     if int(os.environ.get("RANK", 0)) != 0:  # every process holds the embedding; the first one writes it
         return 0
     if args.output.suffix.lower() == ".npy":
-        _write_file(args.output, lambda partial: np.save(partial, adata.obsm[C.EMBEDDING_KEY]))
+        _write_file(args.output, lambda partial: _save_npy(partial, adata.obsm[C.EMBEDDING_KEY]))
     else:
         dropped = _drop_domains_of_earlier_embedding(adata)
         _write_h5ad(adata, args.output)

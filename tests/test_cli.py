@@ -340,6 +340,20 @@ def test_run_output_folder_checked_before_the_data_are_read(slide, tmp_path, cap
     assert "is a folder" in capsys.readouterr().err and read == []
 
 
+def test_output_paths_expand_the_home_folder_and_follow_links(slide, tmp_path, capsys, monkeypatch):
+    """--output=~/x went to a folder named '~' (the shell leaves it); a link into a missing folder failed at the end."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(slide), "--output=~/res/o.h5ad", "--n-clusters", "3", "--epochs", "2", "--quiet"]) == 0
+    assert (tmp_path / "home" / "res" / "o.h5ad").is_file() and not (tmp_path / "~").exists()
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    link = tmp_path / "link.h5ad"
+    link.symlink_to(blocked / "o.h5ad")  # into a folder that cannot be made
+    assert main(["run", str(slide), "--output", str(link), "--quiet"]) == 1
+    assert "cannot write --output" in capsys.readouterr().err
+
+
 def test_train_fails_before_any_work(slide, tmp_path, capsys, no_work):
     blocked = tmp_path / "a_file"
     blocked.write_text("")

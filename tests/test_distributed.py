@@ -4,7 +4,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -108,7 +107,7 @@ def test_train_command_writes_h5ad_and_rejects_other_outputs(prepared, tmp_path,
     np.save(earlier, np.arange(3.0))
 
     def interrupted(file, array, *args, **kwargs):
-        Path(file).write_bytes(b"half an array")
+        file.write(b"half an array")
         raise OSError("No space left on device")
 
     with pytest.MonkeyPatch.context() as patch:
@@ -116,6 +115,9 @@ def test_train_command_writes_h5ad_and_rejects_other_outputs(prepared, tmp_path,
         assert main(["train", str(path), "--output", str(earlier), "--epochs", "2", "--quiet"]) == 1
     np.testing.assert_array_equal(np.load(earlier), np.arange(3.0))  # the earlier file left whole
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npy") == ["embedding.npy"]
+    upper = tmp_path / "upper" / "E.NPY"  # np.save given this name wrote 'E.NPY.npy' beside an empty 'E.NPY'
+    assert main(["train", str(path), "--output", str(upper), "--epochs", "2", "--quiet"]) == 0
+    assert np.load(upper).shape == (result.n_obs, 128) and [p.name for p in upper.parent.iterdir()] == ["E.NPY"]
 
 
 def test_train_command_leaves_out_the_domains_of_the_replaced_embedding(prepared, tmp_path, capsys):
