@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
 
@@ -227,8 +228,6 @@ def section_names(adata: AnnData, library_key: str) -> list[str]:
 
 def block_diagonal(blocks, groups: list[np.ndarray], n: int):
     """Place each section's n_s x n_s sparse matrix at its rows and columns of an n x n CSR matrix."""
-    import scipy.sparse as sp
-
     rows, cols, data = [], [], []
     for block, index in zip(blocks, groups, strict=True):
         coo = sp.coo_matrix(block)
@@ -238,3 +237,15 @@ def block_diagonal(blocks, groups: list[np.ndarray], n: int):
     return sp.csr_matrix(
         (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float32
     )
+
+
+def links_sections(graph, adata: AnnData, library_key: str | None) -> bool:
+    """Return True when ``graph`` has an edge between two sections of ``obs[library_key]``."""
+    groups = section_indices(adata, library_key)
+    if groups is None or len(groups) == 1:
+        return False
+    section = np.empty(adata.n_obs, dtype=np.int64)
+    for i, index in enumerate(groups):
+        section[index] = i
+    edges = sp.coo_matrix(graph)
+    return bool((section[edges.row] != section[edges.col]).any())

@@ -303,12 +303,26 @@ def as_csr(matrix, dtype=None) -> sp.csr_matrix:
     return csr
 
 
-def require_graph(adata: AnnData, key: str, producer: str) -> sp.csr_matrix:
-    """Return the connectivities of graph ``key`` (or the ``obsp`` entry ``key``), or raise naming the call to make."""
+def require_graph(adata: AnnData, key: str, producer: str, *, spatial: bool = False) -> sp.csr_matrix:
+    """Return the connectivities of graph ``key`` (or the ``obsp`` entry ``key``), or raise naming the call to make.
+
+    ``spatial``: a graph of neighbours in the tissue, refused when it links the sections ``pp.prepare`` modelled.
+    """
     ckey = obsp_key(adata, key)  # a full obsp key too, e.g. 'semst_neighbourhood'
     if ckey not in adata.obsp:
         raise KeyError(f"obsp['{ckey}'] not found: run {producer} first")
-    return as_csr(adata.obsp[ckey])
+    graph = as_csr(adata.obsp[ckey])
+    library_key = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key") or None  # the sections modelled
+    if spatial and library_key in adata.obs:
+        from ._sections import links_sections
+
+        if links_sections(graph, adata, library_key):
+            raise ValueError(
+                f"obsp['{ckey}'] links spots of different sections of obs['{library_key}'] (a graph built without "
+                f"library_key, e.g. by squidpy): build it within each section, sst.pp.spatial_graph(adata, "
+                f"library_key='{library_key}', n_neighbors=6), or squidpy's spatial_neighbors(library_key=...)"
+            )
+    return graph
 
 
 def obsp_key(adata: AnnData, key: str) -> str:

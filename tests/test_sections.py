@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from fakes import scanpy_warnings
 from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import NearestNeighbors
 
 import semst_sc as sst
 from semst_sc.datasets import simulate_tissue
@@ -171,6 +172,25 @@ def test_spatial_graph_never_crosses_sections(joined, pair):
     assert "links spots of different sections" in logged
     assert crosses(joined.obsp["spatial_connectivities"], sections) == 0
     assert joined.uns["spatial_neighbors"]["params"]["library_key"] == "slice"
+
+
+def test_a_vote_never_runs_over_a_graph_that_links_the_sections_modelled(joined):
+    """squidpy's spatial_neighbors without library_key after a joint fit: refine voted across sections silently."""
+    sst.run_pipeline(joined, 4, library_key="library_id", n_epochs=2)
+    coords = joined.obsm["spatial"]
+    joined.obsp["spatial_connectivities"] = sp.csr_matrix(
+        NearestNeighbors(n_neighbors=6).fit(coords).kneighbors_graph(mode="connectivity")
+    )  # as squidpy.gr.spatial_neighbors(joined) leaves it: neighbours from both overlapping sections
+    assert crosses(joined.obsp["spatial_connectivities"], joined.obs["library_id"].to_numpy()) > 0
+    before = joined.obs["semst_domain"].copy()
+    message = r"obsp\['spatial_connectivities'\] links spots of different sections of obs\['library_id'\]"
+    with pytest.raises(ValueError, match=message):
+        sst.tl.refine(joined)
+    with pytest.raises(ValueError, match=message):
+        sst.tl.cluster(joined, None, rng=0)
+    pd.testing.assert_series_equal(joined.obs["semst_domain"], before)
+    sst.pp.spatial_graph(joined, library_key="library_id", n_neighbors=6)  # the fix the message gives
+    sst.tl.refine(joined)
 
 
 def test_joined_sections_are_not_modelled_as_one_slide_when_library_key_is_forgotten(joined, tmp_path):

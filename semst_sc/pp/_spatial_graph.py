@@ -10,7 +10,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._sections import block_diagonal, section_indices, smallest_section
+from .._sections import block_diagonal, links_sections, section_indices, smallest_section
 from .._utils import (
     check_adata,
     check_integer,
@@ -81,7 +81,7 @@ def spatial_graph(
         raise ValueError(f"radius must be a positive number (coordinate units), got {radius!r}")
     ckey = C.connectivities_key(key_added)
     if n_neighbors is None and radius is None and ckey in adata.obsp:
-        if not _links_sections(adata.obsp[ckey], adata, library_key):
+        if not links_sections(adata.obsp[ckey], adata, library_key):
             _check_edges(adata.obsp[ckey], f"the existing spatial graph obsp['{ckey}']", "build one with n_neighbors=")
             logg.info(f"using the existing spatial graph obsp['{ckey}']")
             return adata.copy() if copy else None
@@ -124,18 +124,6 @@ def _check_edges(graph: sp.spmatrix, what: str, fix: str) -> None:
     isolated = int((degree == 0).sum())
     if isolated:
         logg.warning(f"{isolated} spots have no spatial neighbour in {what}: {fix}")
-
-
-def _links_sections(graph: sp.spmatrix, adata: AnnData, library_key: str | None) -> bool:
-    """Return True when ``graph`` has an edge between two sections of ``obs[library_key]``."""
-    groups = section_indices(adata, library_key)
-    if groups is None or len(groups) == 1:
-        return False
-    section = np.empty(adata.n_obs, dtype=np.int64)
-    for i, index in enumerate(groups):
-        section[index] = i
-    edges = sp.coo_matrix(graph)
-    return bool((section[edges.row] != section[edges.col]).any())
 
 
 def _graph(coords: np.ndarray, k: int, radius: float | None) -> tuple[sp.csr_matrix, sp.csr_matrix]:

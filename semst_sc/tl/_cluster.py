@@ -148,7 +148,9 @@ def cluster(
         if cell_resolution and method == "gmm" and not merge_extra:
             logg.info(f"no obsp['{graph_key}']: no extra domain merged back (sst.pp.spatial_graph adds it)")
     needs_graph = estimate_on_graph or merge_extra
-    spatial = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)") if needs_graph else None
+    spatial = (
+        require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)", spatial=True) if needs_graph else None
+    )
     if estimate_on_graph and spatial.nnz == 0:
         raise ValueError(
             f"the spatial graph obsp['{obsp_key(adata, connectivity_key)}'] has no edges, and the number of domains is "

@@ -58,7 +58,7 @@ def refine(
     if connectivity_key is None:
         graph, connectivity_key = vote_graph(adata, C.SPATIAL_GRAPH_KEY)
     else:
-        graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)")
+        graph = require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)", spatial=True)
         connectivity_key = obsp_key(adata, connectivity_key)
     labels = pd.Categorical(adata.obs[domain_key])
     if (labels.codes < 0).any():
@@ -89,7 +89,9 @@ def vote_graph(adata: AnnData, connectivity_key: str) -> tuple[sp.csr_matrix, st
     """
     if C.NEIGHBOURHOOD_KEY in adata.obsp:
         return as_csr(adata.obsp[C.NEIGHBOURHOOD_KEY]), C.NEIGHBOURHOOD_KEY
-    return require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)"), obsp_key(adata, connectivity_key)
+    return require_graph(adata, connectivity_key, "sst.pp.spatial_graph(adata)", spatial=True), obsp_key(
+        adata, connectivity_key
+    )
 
 
 def majority_vote(labels: np.ndarray, graph: sp.spmatrix) -> np.ndarray:
