@@ -14,6 +14,7 @@ data are read.
 from __future__ import annotations
 
 import argparse
+import errno
 import fnmatch
 import json
 import math
@@ -543,7 +544,13 @@ def _write_file(path: Path, write) -> None:
     handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
     try:
-        write(partial)
+        try:
+            write(partial)
+        except Exception as error:  # h5py's message of a full disk puts the cause past its first line
+            text = str(error) or type(error).__name__
+            full = "No space left on device" in text or getattr(error, "errno", None) == errno.ENOSPC
+            reason = "No space left on device" if full else text.splitlines()[0]
+            raise OSError(f"cannot write {path}: {reason}") from error
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(partial, 0o666 & ~umask)  # as a file written in place (mkstemp makes it private)
