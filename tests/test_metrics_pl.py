@@ -78,6 +78,28 @@ def test_plots_save_into_a_new_folder(processed, tmp_path, monkeypatch):
     assert (tmp_path / "figures" / "d.png").stat().st_size > 10_000
 
 
+def test_a_failed_save_leaves_the_earlier_figure_whole(processed, tmp_path, monkeypatch):
+    """savefig wrote in place: a full disk or Ctrl-C while saving left a truncated (0-byte) figure."""
+    import matplotlib.figure
+
+    out = tmp_path / "d.png"
+    sst.pl.domains(processed, show=False, save=str(out))
+    before = out.read_bytes()
+
+    def full_disk(fig, fname, **kwargs):
+        with open(fname, "wb") as f:
+            f.write(b"")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        sst.pl.domains(processed, show=False, save=str(out))
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["d.png"]
+    monkeypatch.undo()
+    sst.pl.domains(processed, show=False, save=str(tmp_path / "no_suffix"))  # matplotlib's format and suffix
+    assert (tmp_path / "no_suffix.png").stat().st_size > 10_000
+
+
 def test_loss_plot(processed, tmp_path):
     fig = sst.pl.loss(processed, show=False, save=str(tmp_path / "l.png"))
     assert [ax.get_title() for ax in fig.axes] == ["total", "zinb", "spatial", "dicr"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -21,8 +23,7 @@ def finish(fig, show: bool | None, save: str | None):
     """
     wrap_titles(fig)
     if save is not None:
-        Path(save).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(Path(save).expanduser(), dpi=150, bbox_inches="tight")
+        _save(fig, Path(save).expanduser().resolve())
     if show or (show is None and save is None):
         plt.show()
         return None
@@ -179,3 +180,23 @@ def legend_inches(entries: tuple[list[str], int]) -> float:
     """Return the width in inches of a legend of ``entries`` (from :func:`legend_entries`) in the default font."""
     names, n_columns = entries
     return n_columns * (0.45 + 0.075 * max((len(n) for n in names), default=0))
+
+
+def _save(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` through a hidden file beside it, renamed when complete.
+
+    An interrupted or failed save (a full disk, Ctrl-C) leaves an earlier figure at ``path`` whole, not truncated.
+    """
+    if not path.suffix:  # as matplotlib names it
+        path = path.with_name(f"{path.name}.{plt.rcParams['savefig.format']}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        fig.savefig(partial, dpi=150, bbox_inches="tight", format=path.suffix.lstrip(".").lower())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)  # as a file written in place (mkstemp makes it private)
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
