@@ -20,8 +20,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -49,11 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``semst-sc`` and ``python -m semst_sc``; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    handled = _stop_on_signals()
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("semst-sc: interrupted", file=sys.stderr)
         return 130
+    except _Terminated as stop:
+        print(f"semst-sc: terminated ({signal.Signals(stop.signum).name})", file=sys.stderr)
+        return 128 + stop.signum
     except Exception as error:  # noqa: BLE001 - every failure becomes one actionable line
         if args.debug:
             raise
@@ -61,6 +67,32 @@ def main(argv: list[str] | None = None) -> int:
         message = text.strip().splitlines()[0] if text.strip() else type(error).__name__
         print(f"semst-sc: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        for signum, previous in handled.items():
+            signal.signal(signum, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP (a batch system's time limit, a closed terminal): unwinds as Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signals() -> dict:
+    """Turn SIGTERM and SIGHUP into :class:`_Terminated`, so that partial outputs are removed on the way out.
+
+    Returns the handlers replaced (none outside the main thread, where Python cannot set them).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        raise _Terminated(signum)
+
+    signals = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    return {signum: signal.signal(signum, stop) for signum in signals}
 
 
 def _parser() -> argparse.ArgumentParser:

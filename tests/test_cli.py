@@ -709,6 +709,30 @@ def test_run_on_an_anndata_zarr_says_what_it_is(tissue, tmp_path, capsys, no_wor
     assert no_work == []
 
 
+def test_a_terminated_run_removes_its_partial_output(slide, tmp_path, capsys, monkeypatch):
+    """SIGTERM (a batch system's time limit) during a write left the hidden partial .h5ad behind; Ctrl-C did not."""
+    import signal
+
+    def terminated(adata, path, **kwargs):
+        Path(path).write_bytes(b"half an h5ad")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def not_handled(signum, frame):  # what runs if semst-sc leaves SIGTERM alone (not the default: it kills pytest)
+        raise RuntimeError("SIGTERM not handled")
+
+    previous = signal.signal(signal.SIGTERM, not_handled)
+    try:
+        monkeypatch.setattr(ad.AnnData, "write_h5ad", terminated)
+        out = tmp_path / "o.h5ad"
+        args = ["run", str(slide), "--output", str(out), "--n-clusters", "3", "--epochs", "2", "--no-semantics"]
+        assert main([*args, "--quiet"]) == 143
+        assert "semst-sc: terminated (SIGTERM)" in capsys.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == [slide.name]
+        assert signal.getsignal(signal.SIGTERM) is not_handled  # the caller's handler back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_an_interrupted_write_leaves_the_file_there_whole(slide, tmp_path, capsys, monkeypatch):
     before = slide.read_bytes()
 
