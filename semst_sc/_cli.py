@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import _constants as C
 from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY
+from ._files import write_atomically
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = (
@@ -573,22 +574,13 @@ def _write_file(path: Path, write) -> None:
     An interrupted write leaves any earlier file at ``path`` (the input itself, when ``--output`` names it) whole.
     """
     path = path.resolve()  # through a symbolic link to its target, as writing in place would
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
     try:
-        try:
-            write(partial)
-        except Exception as error:  # h5py's message of a full disk puts the cause past its first line
-            text = str(error) or type(error).__name__
-            full = "No space left on device" in text or getattr(error, "errno", None) == errno.ENOSPC
-            reason = "No space left on device" if full else text.splitlines()[0]
-            raise OSError(f"cannot write {path}: {reason}") from error
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)  # as a file written in place (mkstemp makes it private)
-        os.replace(partial, path)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+        write_atomically(path, write)
+    except Exception as error:  # h5py's message of a full disk puts the cause past its first line
+        text = str(error) or type(error).__name__
+        full = "No space left on device" in text or getattr(error, "errno", None) == errno.ENOSPC
+        reason = "No space left on device" if full else text.splitlines()[0]
+        raise OSError(f"cannot write {path}: {reason}") from error
 
 
 def _save_npy(path: str, array) -> None:

@@ -356,8 +356,8 @@ def test_cache_keeps_its_newest_rows_up_to_a_bound(tmp_path, monkeypatch):
 def test_cache_files_follow_the_umask_and_dead_writes_are_cleared(tmp_path):
     """mkstemp's owner-only mode hid a group's shared cache from the others; a killed write's file stayed."""
     shard = SemanticCache(tmp_path, "model", "", "genes")
-    old_tmp = tmp_path / f".{shard.path.stem}.abcd1234.tmp"
-    fresh_tmp = tmp_path / f".{shard.path.stem}.efgh5678.tmp"  # another process writing now
+    old_tmp = tmp_path / f".{shard.path.name}.abcd1234.npz"
+    fresh_tmp = tmp_path / f".{shard.path.name}.efgh5678.npz"  # another process writing now
     for path in (old_tmp, fresh_tmp):
         path.write_bytes(b"partial")
     two_hours_ago = time.time() - 7200

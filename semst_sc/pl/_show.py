@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import pandas as pd
 from anndata import AnnData
 from scanpy import logging as logg
 
+from .._files import write_atomically
 from .._sections import LIBRARY_KEY, section_indices, section_names
 from .._utils import overlapping_sections
 
@@ -190,13 +189,5 @@ def _save(fig, path: Path) -> None:
     if not path.suffix:  # as matplotlib names it
         path = path.with_name(f"{path.name}.{plt.rcParams['savefig.format']}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        fig.savefig(partial, dpi=150, bbox_inches="tight", format=path.suffix.lstrip(".").lower())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)  # as a file written in place (mkstemp makes it private)
-        os.replace(partial, path)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    format_ = path.suffix.lstrip(".").lower()
+    write_atomically(path, lambda partial: fig.savefig(partial, dpi=150, bbox_inches="tight", format=format_))

@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 from scanpy import logging as logg
 
 from .. import _constants as C
+from .._files import write_atomically
 
 _MAGIC = "semst_sc-semantic-cache"
 _VERSION = 1
@@ -169,21 +169,16 @@ class SemanticCache:
         """Write the shard atomically: a temporary file in the same folder, then ``os.replace``."""
         meta = dict(self.meta, n=len(keys), dim=int(vectors.shape[1]), checksum=_checksum(keys, vectors))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.parent.glob(f".{self.path.stem}.*.tmp"):  # of writes whose process died
+        for stale in self.path.parent.glob(f".{self.path.name}.*"):  # of writes whose process died
             with contextlib.suppress(OSError):
                 if time.time() - stale.stat().st_mtime > STALE_TMP_S:
                     stale.unlink()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
+
+        def save(partial: str) -> None:
+            with open(partial, "wb") as f:
                 np.savez(f, meta=np.array(json.dumps(meta)), keys=keys, vectors=vectors)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # as a file written with open(), not mkstemp's owner-only: a shared cache
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        write_atomically(self.path, save)
 
 
 def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
