@@ -180,6 +180,32 @@ def test_domains_plot_keeps_the_map_size_for_long_names_and_shares_a_legend_acro
     plt.close(fig)
 
 
+@pytest.mark.parametrize(("shape", "n_sections"), [((12, 12), 1), ((12, 12), 2), ((10, 30), 2), ((30, 10), 3)])
+def test_maps_keep_their_size_and_never_overlap_whatever_the_legend(shape, n_sections):
+    import anndata as ad
+    import matplotlib.pyplot as plt
+
+    nx, ny = shape
+    grid = np.array([(x, y) for x in range(nx) for y in range(ny)], dtype=float)
+    adata = ad.AnnData(np.zeros((n_sections * len(grid), 1), dtype=np.float32))
+    adata.obsm["spatial"] = np.tile(grid, (n_sections, 1))
+    adata.obs["section"] = np.repeat([f"s{i}" for i in range(n_sections)], len(grid))
+    name = "a domain with a long name from an annotation of the tissue"
+    adata.obs["domain"] = [f"{int(x) // 4}: {name}" for x in adata.obsm["spatial"][:, 0]]
+    fig = sst.pl.domains(adata, color="domain", library_key="section", show=False)
+    fig.canvas.draw()
+    maps = sorted((ax.get_window_extent() for ax in fig.axes if ax.collections), key=lambda box: box.x0)
+    inches = [min(box.width, box.height) / fig.dpi for box in maps]
+    square = min(nx, ny) / max(nx, ny)  # the map's short side, as a share of its long one
+    assert min(inches) > 2.9 * square, inches  # as wide as with short names (a 4.2-inch slot)
+    assert all(left.x1 < right.x0 for left, right in zip(maps, maps[1:], strict=False)), (
+        maps
+    )  # side by side, not overlapping
+    legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend())
+    assert maps[-1].x1 <= legend.get_window_extent().x0
+    plt.close(fig)
+
+
 def test_query_plot_colour_scale_ends(processed):
     import matplotlib.pyplot as plt
 

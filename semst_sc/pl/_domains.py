@@ -13,15 +13,16 @@ from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_integer, check_is_anndata, get_spatial, names_column, names_of_other_domains, params_of
 from ._show import (
+    MAP_MARGIN,
     finish,
     grid,
     labels,
     legend_entries,
-    legend_inches,
     map_axes,
     marker_size,
     missing_label,
     palette,
+    place_maps,
     sections,
     stored_colours,
 )
@@ -109,10 +110,7 @@ def domains(
     nrows = len(rows_of_panels)
     size = marker_size(max(len(rows) for _, rows in groups), spot_size)
     legends = {column: legend_entries(shown[column]) for column in columns}  # every section's labels
-    room = max(legend_inches(entries) for entries in legends.values())
-    # the maps keep their size whatever the names: a legend beside each panel, or (sections) one per row
-    width = (4.2 + room) * ncols if library_key is None else 4.2 * ncols + room
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False)
     for axes_row, panels in zip(axes, rows_of_panels, strict=True):
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
             everywhere = labels(shown[column])  # colours shared by every section
@@ -133,12 +131,12 @@ def domains(
                 names, n_legend_columns = legends[column]
                 handles = [Line2D([], [], marker="o", linestyle="", color=colours[n], label=n) for n in names]
                 beside = ax if library_key is None else axes_row[-1]
-                beside.legend(
-                    handles=handles, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False, ncol=n_legend_columns
-                )
+                beside.legend(handles=handles, loc="center left", frameon=False, ncol=n_legend_columns)
         for ax in axes_row[len(panels) :]:
             ax.axis("off")
-    fig.tight_layout(rect=None if library_key is None else (0, 0, 1 - room / width, 1))  # room for the legends
+    renderer = fig.canvas.get_renderer()  # the legends' widths as drawn, without drawing the maps
+    room = max(ax.get_legend().get_window_extent(renderer).width / fig.dpi for ax in fig.axes if ax.get_legend())
+    place_maps(fig, axes, room + MAP_MARGIN, legend_per_map=library_key is None)
     return finish(fig, show, save)
 
 

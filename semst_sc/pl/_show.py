@@ -111,6 +111,36 @@ def map_axes(ax, title: str) -> None:
     ax.axis("off")
 
 
+#: a map's slot in inches (width, height): the map, its title above it and a margin around it
+MAP_SLOT = (4.2, 4.0)
+#: inches above a map for its title (two lines at 12 points), and around it
+TITLE_ROOM, MAP_MARGIN = 0.55, 0.15
+
+
+def place_maps(fig, axes: np.ndarray, legend_room: float, *, legend_per_map: bool) -> None:
+    """Size ``fig`` and place the grid of maps ``axes`` in inches, each in a :data:`MAP_SLOT`, the legends beside.
+
+    With ``legend_per_map``, each map's legend gets ``legend_room`` inches right of its map; otherwise the legends (one
+    per row) share a column ``legend_room`` wide after the last map column. The maps keep their size and never
+    overlap, whatever their shapes and the legends' length.
+    """
+    nrows, ncols = axes.shape
+    slot_width, slot_height = MAP_SLOT
+    column_width = slot_width + (legend_room if legend_per_map else 0)
+    width, height = column_width * ncols + (0 if legend_per_map else legend_room), slot_height * nrows
+    map_width, map_height = slot_width - 2 * MAP_MARGIN, slot_height - TITLE_ROOM - MAP_MARGIN
+    fig.set_size_inches(width, height)
+    for r, c in np.ndindex(nrows, ncols):
+        ax, left, bottom = axes[r, c], c * column_width + MAP_MARGIN, (nrows - 1 - r) * slot_height + MAP_MARGIN
+        ax.set_position([left / width, bottom / height, map_width / width, map_height / height])
+        legend = ax.get_legend()
+        if legend is not None and legend_per_map:
+            legend.set_bbox_to_anchor((1, 0.5), transform=ax.transAxes)  # right of the map as drawn
+        elif legend is not None:
+            anchor = (ncols * slot_width / width, (bottom + map_height / 2) / height)
+            legend.set_bbox_to_anchor(anchor, transform=fig.transFigure)
+
+
 def labels(values: pd.Series) -> pd.Categorical:
     """Return ``values`` as string categories in their own order: a categorical's, else numbers by value, else sorted.
 
@@ -173,12 +203,6 @@ def legend_entries(values: pd.Series) -> tuple[list[str], int]:
     missing = [missing_label(values)] if pd.isna(categories).any() else []
     names = [c for c in categories.categories if c in present] + missing
     return names, max(1, int(np.ceil(len(names) / LEGEND_ROWS)))
-
-
-def legend_inches(entries: tuple[list[str], int]) -> float:
-    """Return the width in inches of a legend of ``entries`` (from :func:`legend_entries`) in the default font."""
-    names, n_columns = entries
-    return n_columns * (0.45 + 0.075 * max((len(n) for n in names), default=0))
 
 
 def _save(fig, path: Path) -> None:
