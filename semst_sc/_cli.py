@@ -715,7 +715,11 @@ def _run(args) -> int:
     adata = data.tables[args.table_key] if store else data
     stale = _drop_domains_and_names(adata, {C.DOMAIN_KEY}, drop_domains=False)  # an earlier run's names
     if stale and not args.annotate:
-        print(f"semst-sc: left out {', '.join(stale)}: they named the input's domains; add --annotate to name these")
+        print(
+            f"semst-sc: warning: left out {', '.join(stale)}: they named the input's domains; "
+            "add --annotate to name these",
+            file=sys.stderr,
+        )
     unnamed = None  # why the domains found could not be named: the result is written all the same
     if args.annotate:
         from . import tl
@@ -846,7 +850,11 @@ def _train(args) -> int:
     world_size = adata.uns[C.uns_key(C.EMBEDDING_KEY)]["params"]["world_size"]
     print(f"semst-sc: embedded {adata.n_obs} spots ({world_size} process(es)) -> {args.output}")
     if args.output.suffix.lower() != ".npy" and dropped:
-        print(f"semst-sc: left out {', '.join(dropped)}: made from the input's embedding, not this one; cluster again")
+        print(
+            f"semst-sc: warning: left out {', '.join(dropped)}: made from the input's embedding, not this one; "
+            "cluster again",
+            file=sys.stderr,
+        )
     return 0
 
 
