@@ -42,7 +42,8 @@ PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", 
 GENE_TEXT_NAMES = ("human", "mouse")
 #: help of run's --output
 OUTPUT_HELP = (
-    "output .h5ad (domains in obs['semst_domain']). For a SpatialData .zarr input: a new .zarr store, the whole "
+    "output .h5ad (domains in obs['semst_domain']); an existing file is replaced when the run completes (kept whole "
+    "if it fails). For a SpatialData .zarr input: a new .zarr store, the whole "
     "SpatialData with the results in its table (SpatialData.write; images and other elements are copied along), or "
     "an .h5ad of that table alone (lighter). The input store is never rewritten"
 )

@@ -756,3 +756,6 @@ def test_an_interrupted_write_leaves_the_file_there_whole(slide, tmp_path, capsy
         os.umask(umask)
     assert link.is_symlink() and target.is_file()  # written through the link, as in place
     assert target.stat().st_mode & 0o777 == 0o644  # readable by others, as a file written in place
+    target.chmod(0o600)  # a result the user keeps private (or shares with a group): rewritten, it stays so
+    assert main([*args[:3], str(target), *args[4:], "--quiet"]) == 0
+    assert target.stat().st_mode & 0o777 == 0o600
