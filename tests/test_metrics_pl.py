@@ -31,6 +31,9 @@ def test_pas_separates_blocks_from_noise():
     blocks = (xy[:, 0] >= 10).astype(int)
     noise = np.random.default_rng(0).integers(0, 2, len(xy))
     assert sst.metrics.pas(xy, blocks) < 0.05 < sst.metrics.pas(xy, noise)
+    unsure = np.where(xy[:, 0] >= 10, np.nan, blocks)  # one block left without a domain: not a coherent domain
+    assert sst.metrics.pas(xy, unsure) >= 0.5
+    assert sst.metrics.pas(xy, np.full(len(xy), np.nan)) == 1.0
     for coords, labels in ((xy, blocks[:10]), (xy[:, 0], blocks), (xy[:1], blocks[:1])):
         with pytest.raises(ValueError, match="pas needs the coordinates of at least two spots"):
             sst.metrics.pas(coords, labels)

@@ -20,7 +20,7 @@ def evaluate(
     """Compare domains with ground-truth labels, over all spots and, with ``library_key``, per section.
 
     Spots whose label is missing (NaN) are left out of ARI and NMI; spots without a domain (NaN) are scored as one
-    more domain, so that a method cannot gain by leaving spots out.
+    more domain in ARI and NMI, and as abnormal in PAS, so that a method cannot gain by leaving spots out.
 
     Parameters
     ----------
@@ -83,6 +83,9 @@ def evaluate(
 def pas(coords: np.ndarray, labels, n_neighbors: int = 10) -> float:
     """Proportion of abnormal spots: the share of spots whose label differs from most of their neighbours.
 
+    A spot without a label (NaN) counts as abnormal, and as differing from its neighbours: a method cannot look more
+    coherent by leaving its uncertain spots out.
+
     Parameters
     ----------
     coords
@@ -106,8 +109,8 @@ def pas(coords: np.ndarray, labels, n_neighbors: int = 10) -> float:
     if not np.isfinite(coords).all():
         raise ValueError("pas: the coordinates hold NaN or infinite values; leave those spots out")
     check_integer(n_neighbors, "n_neighbors")
-    codes = pd.factorize(labels)[0]
+    codes = pd.factorize(labels)[0]  # -1 where missing
     k = min(n_neighbors, len(codes) - 1)
     _, idx = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors()
-    differ = (codes[idx] != codes[:, None]).sum(axis=1)
-    return float((differ > k / 2).mean())
+    differ = ((codes[idx] != codes[:, None]) | (codes[idx] < 0)).sum(axis=1)
+    return float(((differ > k / 2) | (codes < 0)).mean())
