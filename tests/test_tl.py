@@ -248,6 +248,9 @@ def test_mclust_model_name_is_checked_and_used():
     out = sst.tl.cluster(adata, 2, method="mclust", model_name="VVV", copy=True)
     assert out.uns["semst_domain"]["params"]["model_name"] == "VVV"
     assert adjusted_rand_score(truth, out.obs["semst_domain"].to_numpy()) == 1.0
+    for method in ("gmm", "kmeans"):  # fitted one shared covariance (or none) whatever the model asked for
+        with pytest.raises(ValueError, match="model_name='VVV' is read by method='mclust' only"):
+            sst.tl.cluster(adata, 2, method=method, model_name="VVV")
 
 
 def test_mclust_missing_says_how_to_install(monkeypatch):

@@ -67,7 +67,8 @@ def cluster(
         with fewer spots the result does not depend on ``rng``.
     model_name
         mclust covariance model of ``method="mclust"`` (``"EEE"``: one shared full covariance, as GraphST and
-        STAGATE use; any of mclust's 14 models, e.g. ``"VVV"``, ``"EII"``). Ignored by the other methods.
+        STAGATE use; any of mclust's 14 models, e.g. ``"VVV"``, ``"EII"``). Another model with another method is
+        refused.
     use_rep
         ``obsm`` key of the embedding.
     n_pcs
@@ -130,6 +131,12 @@ def cluster(
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if method == "mclust":
         _check_model_name(model_name)
+    elif model_name != "EEE":
+        raise ValueError(
+            f"model_name={model_name!r} is read by method='mclust' only ({method!r} fits "
+            f"{'one shared covariance, EEE' if method == 'gmm' else 'no covariance model'}): "
+            "pass method='mclust' for another covariance model"
+        )
     check_integer(n_clusters, "n_clusters", optional=True)
     check_integer(n_pcs, "n_pcs", optional=True)
     check_integer(max_clusters, "max_clusters")
