@@ -197,6 +197,9 @@ def test_minibatch_same_rng_same_embedding(_slide):
     assert np.array_equal(runs[0].obsm["X_semst"], runs[1].obsm["X_semst"])
     assert not np.array_equal(runs[0].obsm["X_semst"], runs[2].obsm["X_semst"])
     assert "X_semst" not in _slide.obsm  # copy=True leaves the input alone
+    every = sst.tl.semst(_slide, rng=3, **{**kwargs, "train_kwargs": {"minibatch": True, "fanouts": (None, 2)}})
+    assert np.isfinite(every.obsm["X_semst"]).all()  # every neighbour at hop 1, as the sampler takes it
+    assert not np.array_equal(every.obsm["X_semst"], runs[0].obsm["X_semst"])
 
 
 def test_minibatch_auto_follows_the_size_threshold(_slide, monkeypatch):

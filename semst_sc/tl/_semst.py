@@ -83,7 +83,7 @@ def semst(
         reconstructed per full-batch step; ``None``: all), ``pair_batch_size`` (16384 neighbour pairs per
         full-batch step; ``None``: all), ``minibatch`` (``"auto"``: neighbour-sampled mini-batches from 50,000
         spots; ``True``/``False``), ``minibatch_size`` (1024 seed spots per step), ``fanouts`` ((10, 10)
-        neighbours sampled at hops 1 and 2), ``distributed`` (data-parallel across the processes of a
+        neighbours sampled at hops 1 and 2; ``None``: all), ``distributed`` (data-parallel across the processes of a
         ``torchrun`` job; implies mini-batches), ``average_from`` (0.5: the parameters averaged over the steps from this
         share of training on, stochastic weight averaging, see :func:`semst_sc.nn.train`; ``None``: the last
         step's; ``docs/method.md``).
@@ -277,7 +277,7 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(fanouts, tuple | list) or len(fanouts) != 2:
         raise ValueError(f"train_kwargs['fanouts'] must be two neighbour counts (first hop, second), got {fanouts!r}")
     for fanout in fanouts:
-        check_integer(fanout, "each of train_kwargs['fanouts']")
+        check_integer(fanout, "each of train_kwargs['fanouts']", optional=True)  # None: all neighbours
     if not options["lr"] > 0:
         raise ValueError(f"train_kwargs['lr'] must be positive, got {options['lr']}")
     if options["weight_decay"] is not None and not options["weight_decay"] >= 0:
