@@ -289,6 +289,19 @@ def test_joint_pipeline_gives_one_set_of_domains_and_leaves_the_input(joined):
     assert titles == ["semst_domain: A", "semst_domain: B", "domain: A", "domain: B"]
 
 
+def test_clustering_warns_when_the_sections_share_no_domain(joined):
+    sst.pp.prepare(joined, library_key="library_id")
+    truth = joined.obs["domain"].astype(str).to_numpy()
+    aligned = (truth[:, None] == np.unique(truth)).astype(float)  # one compartment, one place, in both sections
+    apart = aligned + 10 * (joined.obs["library_id"].to_numpy() == "B")[:, None]  # a batch effect dwarfing it
+    said = {}
+    for name, rep in (("aligned", aligned), ("apart", apart)):
+        joined.obsm[name] = rep + np.random.default_rng(0).normal(scale=0.05, size=rep.shape)
+        said[name] = scanpy_warnings(lambda name=name: sst.tl.cluster(joined, 6, use_rep=name, n_pcs=None))
+    assert "no domain is shared" not in said["aligned"]
+    assert "no domain is shared by the sections of obs['library_id']: each of the 6 domains" in said["apart"]
+
+
 def test_evaluate_scores_each_section(joined):
     joined.obs["semst_domain"] = joined.obs["domain"].astype(str)
     joined.obs.loc[joined.obs["library_id"] == "B", "semst_domain"] = "one"  # B collapsed to a single domain

@@ -10,7 +10,15 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer, names_of_other_domains, obsp_key, require_graph, require_obsm
+from .._utils import (
+    check_adata,
+    check_integer,
+    names_of_other_domains,
+    obsp_key,
+    params_of,
+    require_graph,
+    require_obsm,
+)
 from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
 
@@ -200,6 +208,7 @@ def cluster(
             f"{labels.max() + 1} domains found of the {n_clusters} asked: the spots' representations do not tell more "
             "apart (identical inputs?), or the vote emptied a domain"
         )
+    _warn_unless_sections_share_a_domain(adata, labels)
     categories = [str(i) for i in range(labels.max() + 1)]
     domains = pd.Series(pd.Categorical(labels.astype(str), categories=categories), index=adata.obs_names)
     for stale in names_of_other_domains(adata, key_added, domains):
@@ -228,6 +237,24 @@ def cluster(
         how = f", the number estimated by {info['estimated_by']} over 2..{max_clusters} (n_clusters sets it)"
     logg.info(f"found {labels.max() + 1} domains with {method}{how}")
     return out if copy else None
+
+
+def _warn_unless_sections_share_a_domain(adata: AnnData, labels: np.ndarray) -> None:
+    """Warn when the sections modelled together share no domain: each domain lies (90 %+) in one section.
+
+    Their expression then differs more than their tissues do (a batch effect, or different tissues), and the
+    joint model has not put one tissue compartment in one domain across them.
+    """
+    library_key = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key")
+    if not library_key or library_key not in adata.obs or adata.obs[library_key].nunique() < 2:
+        return
+    counts = pd.crosstab(labels, adata.obs[library_key].astype(str).to_numpy())
+    if (counts.max(axis=1) >= 0.9 * counts.sum(axis=1)).all():
+        logg.warning(
+            f"no domain is shared by the sections of obs['{library_key}']: each of the {len(counts)} domains lies in "
+            "one section, so the sections' expression differs more than their tissues (a batch effect, or different "
+            "tissues). Compare the sections' domains by their markers (sst.tl.annotate_domains), or model each alone"
+        )
 
 
 def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, info) -> tuple[np.ndarray, int]:
