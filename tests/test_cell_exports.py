@@ -42,6 +42,21 @@ def test_read_cosmx_places_cells_on_the_slide(cells, tmp_path, gz):
     assert [f"{c}_{f}" for c, f in zip(adata.obs["cell_ID"], adata.obs["fov"], strict=True)] == names
 
 
+def test_read_cosmx_of_atomx_with_a_cell_name_column(tmp_path):
+    """AtoMx exports name each cell in a third text column ('c_1_1_1'), which was read as a gene and refused."""
+    (tmp_path / "S1_exprMat_file.csv").write_text(
+        "fov,cell_ID,cell,AATK,Negative1,ABL1\n1,1,c_1_1_1,1,1,2\n1,2,c_1_1_2,3,0,4\n"
+    )
+    (tmp_path / "S1_metadata_file.csv").write_text(
+        "cell,fov,cell_ID,Area.um2,CenterX_global_px,CenterY_global_px\nc_1_1_2,1,2,5,11,12\nc_1_1_1,1,1,5,21,22\n"
+    )
+    adata = read_cosmx(tmp_path)
+    assert list(adata.var_names) == ["AATK", "ABL1"]
+    np.testing.assert_array_equal(adata.X.toarray(), [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(adata.obsm["spatial"], [[21, 22], [11, 12]])
+    assert list(adata.obs["cell"]) == ["c_1_1_1", "c_1_1_2"] and list(adata.obs["control_counts"]) == [1, 0]
+
+
 def test_exports_as_sections(cells, tmp_path):
     write_cosmx(tmp_path / "slide_1", cells)
     write_cosmx(tmp_path / "slide_2", cells[:90].copy())

@@ -32,12 +32,13 @@ def find_one(folder: Path, pattern: str, what: str) -> Path:
 
 
 def read_counts(
-    file: Path, id_columns: Sequence[str], is_control: Callable[[str], bool]
+    file: Path, id_columns: Sequence[str], is_control: Callable[[str], bool], text_columns: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, sp.csr_matrix, list[str], np.ndarray]:
     """Read a cells x genes count table in chunks.
 
     Returns the rows' ``id_columns`` (as text), the counts of the genes (CSR, float32), the gene names, and each
-    row's sum over the control columns (``is_control``), which are left out of the counts.
+    row's sum over the control columns (``is_control``), which are left out of the counts, as are ``text_columns``
+    where the table has them.
     """
     try:
         header = [str(c) for c in pd.read_csv(file, nrows=0).columns]
@@ -46,12 +47,12 @@ def read_counts(
     missing = [c for c in id_columns if c not in header]
     if missing:
         raise ValueError(f"{file} has no column {', '.join(missing)} (columns: {', '.join(header[:8])}, ...)")
-    features = [c for c in header if c not in id_columns]
+    features = [c for c in header if c not in id_columns and c not in text_columns]
     controls = np.array([is_control(c) for c in features], dtype=bool)
     genes = [c for c, control in zip(features, controls, strict=True) if not control]
     if not genes:
         raise ValueError(f"{file} holds no gene column, only {', '.join(features[:5]) or 'ids'}")
-    dtype = {**{c: str for c in id_columns}, **{c: np.float32 for c in features}}
+    dtype = {**{c: str for c in [*id_columns, *text_columns]}, **{c: np.float32 for c in features}}
     ids, blocks, control_sums = [], [], []
     for chunk in _chunks(file, dtype, max(1, CHUNK_VALUES // len(header))):
         values = chunk[features].to_numpy(dtype=np.float32)

@@ -53,7 +53,12 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
     path = Path(path).expanduser()
     counts_file = find_one(path, C.COSMX_COUNTS, "expression matrix")
     meta_file = find_one(path, C.COSMX_METADATA, "cell metadata table")
-    ids, counts, genes, controls = read_counts(counts_file, _ID_COLUMNS, lambda g: g.startswith(CONTROL_PREFIXES))
+    ids, counts, genes, controls = read_counts(
+        counts_file,
+        _ID_COLUMNS,
+        lambda g: g.startswith(CONTROL_PREFIXES),
+        text_columns=("cell",),  # AtoMx's name
+    )
     in_cell = ids["cell_ID"].str.strip().to_numpy() != "0"
     names = _names(ids[in_cell])
     if names.duplicated().any():
