@@ -558,6 +558,19 @@ def test_domain_report_draws_each_section(tissue):
     drawn = {to_hex(c.get_facecolor()[0]) for ax in fig.axes if ax.get_title() for c in ax.collections}
     assert drawn == set(tissue.uns["semst_domain_colors"])
     plt.close(fig)
+    del tissue.uns["semst_domain_colors"]  # no scanpy colours, and a category no spot holds (first): still alike
+    domains = tissue.obs["semst_domain"].cat.add_categories(["empty"])
+    tissue.obs["semst_domain"] = domains.cat.reorder_categories(["empty", *domains.cat.categories[:-1]])
+    report, plot = sst.pl.domain_report(tissue, show=False), sst.pl.domains(tissue, show=False)
+    by_plot = {  # each domain's colour in pl.domains, by its id ("WM: white matter" reads "WM")
+        t.get_text().split(": ")[0]: to_hex(h.get_color())
+        for t, h in zip(plot.axes[0].get_legend().texts, plot.axes[0].get_legend().legend_handles, strict=True)
+    }
+    spots = {to_hex(c.get_facecolor()[0]): len(c.get_offsets()) for c in report.axes[0].collections}
+    sizes = tissue.obs["semst_domain"].value_counts()
+    assert spots == {by_plot[d]: sizes[d] for d in by_plot}
+    plt.close(report)
+    plt.close(plot)
     for bad in ({"n_markers": -1}, {"n_terms": -1}):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
             sst.pl.domain_report(tissue, show=False, **bad)

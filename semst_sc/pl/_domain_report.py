@@ -77,9 +77,11 @@ def domain_report(
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key, spatial_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
-    values = labels(adata.obs[domain_key]).remove_unused_categories()
+    everywhere = labels(adata.obs[domain_key])  # colours by the column's categories, as pl.domains gives them
     own = stored_colours(adata, domain_key)  # scanpy's, by domain
-    colours = palette(len(values.categories)) if own is None else [own[d] for d in values.categories]
+    by_domain = own or dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
+    values = everywhere.remove_unused_categories()
+    colours = [by_domain[d] for d in values.categories]
     nrows, ncols = grid(len(panels), ncols)
     fig = plt.figure(figsize=(5.5 * ncols + 7.5, max(4.5 * nrows, 0.75 * len(values.categories))))
     layout = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [1.35])  # the maps, then the text
