@@ -309,6 +309,18 @@ def test_read_spaceranger_names_a_damaged_file(tmp_path):
     (tmp_path / "other" / "spatial" / "scalefactors_json.json").write_text("{broken")
     with pytest.raises(ValueError, match="scalefactors_json.json is not valid JSON"):
         read_spaceranger(tmp_path / "other")
+    make_spaceranger(tmp_path / "third")
+    positions = tmp_path / "third" / "spatial" / "tissue_positions_list.csv"
+    lines = positions.read_text().splitlines()
+    barcode = lines[1].split(",")[0]
+    for text, match in (  # pandas' errors named neither the file nor the fix
+        ("", "tissue_positions_list.csv is not a readable positions table"),
+        ("\n".join([*lines, lines[1]]) + "\n", f"tissue_positions_list.csv lists barcode '{barcode}' twice"),
+        ("\n".join([lines[0], lines[1].replace(",1,", ",yes,", 1)]) + "\n", "holds a position that is not a number"),
+    ):
+        positions.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            read_spaceranger(tmp_path / "third")
 
 
 def test_read_spaceranger_of_several_folders_joins_sections(tmp_path):

@@ -174,7 +174,10 @@ def _read_positions(spatial: Path) -> pd.DataFrame:
         for file in (spatial / name, spatial / f"{name}.gz"):
             tried.append(str(file))
             if file.is_file():
-                table = pd.read_csv(file, header=None, index_col=0, dtype=str)
+                try:
+                    table = pd.read_csv(file, header=None, index_col=0, dtype=str)
+                except (OSError, ValueError, pd.errors.ParserError) as err:  # empty, damaged
+                    raise ValueError(f"{file} is not a readable positions table ({err}): restore it") from err
                 if table.shape[1] != len(_POSITION_COLUMNS):
                     raise ValueError(
                         f"{file} has {table.shape[1] + 1} columns: a Space Ranger positions file has 6 (barcode, "
@@ -182,9 +185,15 @@ def _read_positions(spatial: Path) -> pd.DataFrame:
                     )
                 if len(table) and not str(table.iloc[0, 0]).strip().isdigit():  # a header row, whatever the name
                     table = table.iloc[1:]
-                table = table.apply(pd.to_numeric)
+                try:
+                    table = table.apply(pd.to_numeric)
+                except ValueError as err:
+                    raise ValueError(f"{file} holds a position that is not a number ({err}): restore it") from err
                 table.columns = _POSITION_COLUMNS
                 table.index = table.index.astype(str)
+                if table.index.duplicated().any():
+                    twice = table.index[table.index.duplicated()][0]
+                    raise ValueError(f"{file} lists barcode {twice!r} twice: restore it from Space Ranger's output")
                 return table
     hint = "restore the positions file" if spatial.is_dir() else "the Space Ranger folder needs its spatial/ subfolder"
     raise FileNotFoundError(f"spot positions not found; tried {tried}: {hint}")
