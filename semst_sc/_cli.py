@@ -179,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--method",
         default=None,
-        choices=["gmm", "kmeans", "leiden", "mclust"],
+        choices=list(C.CLUSTER_METHODS),
         help="clustering method (default: gmm; mclust needs pip install 'semst_sc[mclust]')",
     )
     run.add_argument(

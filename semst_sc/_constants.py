@@ -25,6 +25,9 @@ FEATURE_GRAPH_KEY = "semst_feature"
 POOLINGS = ("capped", "cells", "counts")
 DEFAULT_POOLING = "capped"
 
+# the methods of tl.cluster (each a branch there; the CLI offers these, read here so that --help imports no torch)
+CLUSTER_METHODS = ("gmm", "kmeans", "leiden", "mclust")
+
 # obs
 DOMAIN_KEY = "semst_domain"
 

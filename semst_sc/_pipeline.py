@@ -199,8 +199,8 @@ def run_pipeline(
         encoder_class(2, 2, None, **encoder_kwargs)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    if method is not None and method not in tl._cluster.METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, tl._cluster.METHODS))}, got {method!r}")
+    if method is not None and method not in C.CLUSTER_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, C.CLUSTER_METHODS))}, got {method!r}")
     if resolution not in ("auto", "spot", "cell"):
         raise ValueError(f"resolution must be 'auto', 'spot' or 'cell', got {resolution!r}")
     check_pooling(neighbourhood_pooling)

@@ -191,6 +191,16 @@ def test_help_imports_no_torch_and_unknown_encoder_fails_first(slide, tmp_path, 
     assert "encoder must be one of" in capsys.readouterr().err and read == []
 
 
+def test_method_choices_are_the_clustering_methods(monkeypatch):
+    from semst_sc import _cli
+    from semst_sc import _constants as C
+
+    # a method added where docs/extending.md says reaches the CLI with no second list to keep in step
+    monkeypatch.setattr(C, "CLUSTER_METHODS", (*C.CLUSTER_METHODS, "my_method"))
+    args = _cli._parser().parse_args(["run", "in.h5ad", "--output", "o.h5ad", "--method", "my_method"])
+    assert args.method == "my_method"
+
+
 # ---------------------------------------------------------------- fast start, early checks (issue 23: items 3, 7, 10)
 
 _NO_HEAVY_IMPORTS = """

@@ -166,7 +166,10 @@ def test_cluster_reaches_k_and_is_deterministic(processed, method):
     np.testing.assert_array_equal(labels.to_numpy(), b.obs["semst_domain"].to_numpy())
     sizes = labels.value_counts().reindex(labels.cat.categories).to_numpy()
     assert (np.diff(sizes) <= 0).all()  # "0" is the largest domain
-    assert a.uns["semst_domain"]["params"]["method"] == method
+    params = a.uns["semst_domain"]["params"]
+    assert params["method"] == method
+    # the params record what was applied: leiden reads the embedding as is, without the PCA or a sample
+    assert (params["n_pcs"], params["sample_size"]) == ((None, None) if method == "leiden" else (20, 100_000))
     assert "semst_domain" not in processed.obs or processed.obs["semst_domain"].nunique() != 5
 
 

@@ -23,7 +23,6 @@ from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
 
 Method = Literal["gmm", "kmeans", "leiden", "mclust"]
-METHODS = ("gmm", "kmeans", "leiden", "mclust")
 # mclust.options("subset"): R's mclust seeds EM from a hierarchical clustering of a random subset this large
 _MCLUST_HC_SUBSET = 2000
 #: the BIC elbow: the first added domain whose smoothed gain is under this share of the mean of the first two
@@ -135,8 +134,8 @@ def cluster(
     check_adata(adata)
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
     rep = np.asarray(require_obsm(adata, use_rep, producer), dtype=np.float64)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if method not in C.CLUSTER_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, C.CLUSTER_METHODS))}, got {method!r}")
     if method == "mclust":
         _check_model_name(model_name)
     elif model_name != "EEE":
@@ -222,12 +221,12 @@ def cluster(
             "n_clusters": n_clusters,
             "n_found": int(labels.max() + 1),
             "use_rep": use_rep,
-            "n_pcs": n_pcs,
+            "n_pcs": None if method == "leiden" else n_pcs,  # what was applied: leiden reads the embedding as is
             "refine": refine,
             **({"refined_over": refined_over} if refine else {}),
             **({"merge_extra": merge_extra} if method == "gmm" else {}),
             "connectivity_key": connectivity_key,
-            "sample_size": sample_size,
+            "sample_size": None if method == "leiden" else sample_size,
             "rng": rng,
             **info,
         }
