@@ -412,6 +412,18 @@ def test_a_registered_encoder_trains_through_tl_semst(tissue, monkeypatch, minib
         sst.tl.semst(tissue, encoder="vae", copy=True)
 
 
+@pytest.mark.parametrize("n_input, n_output", [(10, None), (None, 10)])
+def test_an_encoder_instance_built_for_other_genes_is_told_how_to_build_it(tissue, n_input, n_output):
+    from semst_sc import nn
+
+    tissue = _ready(tissue)
+    n_genes = int(tissue.var["semst_modelled"].sum())
+    width = tissue.obsm["X_semantic"].shape[1]
+    instance = nn.SemSTModel(n_input or n_genes, n_output or n_genes, width)
+    with pytest.raises(ValueError, match=rf"build it as SemSTModel\({n_genes}, {n_genes}, {width}\)"):
+        sst.tl.semst(tissue, encoder=instance, n_epochs=1, copy=True)
+
+
 @pytest.mark.parametrize("minibatch", [False, True])
 def test_similarity_weighted_pairs_are_an_option_of_the_dual_encoder(tissue, minibatch):
     tissue = _ready(tissue)

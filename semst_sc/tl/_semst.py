@@ -213,15 +213,20 @@ def semst(
                         pair_batch_size=options["pair_batch_size"],
                         rng=rng,
                     )
-                history = nn.train(
-                    model,
-                    sampler,
-                    n_steps=int(n_epochs),
-                    lr=options["lr"],
-                    weight_decay=weight_decay,
-                    average_from=options["average_from"],
-                    progress=settings.progress,
-                )
+                try:
+                    history = nn.train(
+                        model,
+                        sampler,
+                        n_steps=int(n_epochs),
+                        lr=options["lr"],
+                        weight_decay=weight_decay,
+                        average_from=options["average_from"],
+                        progress=settings.progress,
+                    )
+                except (RuntimeError, IndexError) as err:  # torch's shape errors name matrices, not genes
+                    if model is encoder and any(word in str(err) for word in ("shape", "size", "dimension")):
+                        raise ValueError(_misfit_instance(cls, x, counts, semantic, err)) from err
+                    raise
                 z = nn.embed(model, sampler) if rank == 0 else None
                 z = share_from_first(z, (adata.n_obs, model.embedding_dim), dev).cpu().numpy().astype(np.float32)
     if not np.isfinite(z).all():
@@ -334,6 +339,17 @@ def _use_minibatch(minibatch, distributed: bool, cls, n_obs: int) -> bool:
             raise ValueError(f"{cls.__name__} does not train on mini-batches: use minibatch=False")
         return True
     return minibatch == "auto" and cls.supports_minibatch and n_obs >= _data.AUTO_MINIBATCH_SPOTS
+
+
+def _misfit_instance(cls, x: np.ndarray, counts, semantic: np.ndarray | None, err: Exception) -> str:
+    """Say how to build an encoder instance for these data, after it failed on their shapes."""
+    semantic_dim = None if semantic is None else semantic.shape[1]
+    return (
+        f"the encoder instance does not fit the data ({err}): build it as {cls.__name__}({x.shape[1]}, "
+        f"{counts.shape[1]}, {semantic_dim}): n_input and n_output are the {int(counts.shape[1])} genes "
+        f"sst.pp.prepare modelled (var['{C.MODELLED_KEY}']), semantic_dim the width of the semantic vectors "
+        "(None without them)"
+    )
 
 
 def _check_model(model, semantic: np.ndarray | None, covariates: np.ndarray | None) -> None:
