@@ -104,6 +104,16 @@ def test_a_domain_without_markers_is_unassigned(tissue):
     assert table.loc["WM", "name"] == "white matter"
 
 
+def test_the_domains_table_keeps_the_order_of_the_domains(tissue):
+    numbers = np.arange(tissue.n_obs) % 12  # more than ten domains: as strings "10" would come before "2"
+    tissue.obs["numbers"] = numbers
+    tissue.obs["ordered"] = pd.Categorical(numbers.astype(str), categories=[str(i) for i in range(11, -1, -1)])
+    for key, order in (("numbers", range(12)), ("ordered", range(11, -1, -1))):
+        sst.tl.annotate_domains(tissue, domain_key=key, gene_text=False, min_confidence=0)
+        table = tissue.uns["semst_domain_annotation"]["domains"]
+        assert table["domain"].tolist() == [str(i) for i in order], key
+
+
 def test_domains_are_named_after_different_entries_unless_asked(tissue):
     labels = tissue.obs["domain"].astype(str).to_numpy()
     wm = np.flatnonzero(labels == "WM")

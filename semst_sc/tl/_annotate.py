@@ -124,8 +124,9 @@ def annotate_domains(
     ``obs['{key_added}']`` (``'semst_domain_name'``)
         The name of each spot's domain (categorical; ``"unassigned"`` below ``min_confidence``).
     ``uns[...]`` (``'semst_domain_annotation'``: ``key_added`` with ``_annotation`` for ``_name``)
-        ``domains``: one row per domain (``domain``, ``name``, ``confidence`` in [0, 1], ``best_match`` (the entry
-        the domain was matched to: its name above ``min_confidence``), ``score``, ``first_choice`` (the entry that
+        ``domains``: one row per domain, in the column's order (its categories', else numbers by value)
+        (``domain``, ``name``, ``confidence`` in [0, 1], ``best_match`` (the entry the domain was matched to: its
+        name above ``min_confidence``), ``score``, ``first_choice`` (the entry that
         fits the domain best on its own; another domain may fit it better), ``runner_up`` (the domain's second
         best entry; with ``distinct``, its best entry no other domain was matched to, or, every entry taken, its
         best other than its own), ``runner_up_score``, ``n_spots``, ``evidence`` (the matched entry's markers that
@@ -152,7 +153,7 @@ def annotate_domains(
     check_tissue(tissue)
     check_integer(n_markers, "n_markers")
     check_integer(n_terms, "n_terms", minimum=0)
-    labels = pd.Categorical(adata.obs[domain_key].astype("string").astype(object))
+    labels = _domain_labels(adata.obs[domain_key])
     sizes = pd.Series(labels).value_counts()
     small = sizes[sizes < 2]
     if len(small):
@@ -252,6 +253,25 @@ def annotate_domains(
         },
     }
     return out if copy else None
+
+
+def _domain_labels(column: pd.Series) -> pd.Categorical:
+    """Return the domains as strings, in the column's order: its categories', else numbers by value, else sorted."""
+    values = column.astype("string").astype(object)
+    present = set(values.dropna())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        order = [str(c) for c in column.cat.categories if str(c) in present]
+    else:
+        order = sorted(present, key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, v))
+    return pd.Categorical(values, categories=order)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
