@@ -407,6 +407,26 @@ def test_a_query_about_nothing_in_the_tissue_is_warned(tissue, gene_text):
     assert "matches no gene" not in scanpy_warnings(lambda: sst.tl.query(tissue, "T cells", gene_text=gene_text))
 
 
+@pytest.mark.real_data
+def test_a_query_naming_a_measured_gene_maps_that_gene(tissue, gene_text):
+    sst.tl.query(tissue, "mbp", gene_text=gene_text)  # its text ("myelin basic protein ...") is not the query's
+    first = tissue.uns["semst_query"]["genes"].iloc[0]
+    assert (first["gene"], first["via"]) == ("MBP", "its symbol")
+
+
+@pytest.mark.real_data
+def test_query_warnings_say_what_is_missing_and_quote_a_long_query_short(tissue, gene_text):
+    from fakes import scanpy_warnings
+
+    # the catalogue has B cells, but the simulated panel measures none of their markers
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "B cells", gene_text=gene_text))
+    assert "closest to the catalogue's 'B cells'" in logged and "none of its markers" in logged
+    long = "zzqqxx " * 2000
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, long, gene_text=gene_text))
+    assert "matches no gene's text well" in logged and len(logged) < 500
+    assert tissue.uns["semst_query"]["params"]["text"] == long.strip()
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_query_is_deterministic_and_finds_white_matter(tissue, gene_text):

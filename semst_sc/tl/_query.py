@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Literal
 
 import numpy as np
@@ -91,7 +92,8 @@ def query(
         high).
     ``uns['{key_added}']``
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
-        and ``via``: the catalogue entry it came through, or ``""`` for its own text); ``params`` (``text``,
+        and ``via``: the catalogue entry it came through, ``"its symbol"`` for the gene a query names by its symbol
+        (ranked first), or ``""`` for its own text); ``params`` (``text``,
         ``organism``, ``gene_text``, ``model``, ``n_genes``, ``catalogue``, and ``best_entry`` with its similarity
         ``best_entry_similarity``).
     """
@@ -122,17 +124,28 @@ def query(
     relevance = vectors[:-1] @ vectors[-1]
     similarity, via = relevance[: len(symbols)], np.full(len(symbols), "", dtype=object)
     best_entry, best_match = "", float("nan")
+    said = textwrap.shorten(text.strip(), 80, placeholder=" ...")  # the query as messages quote it
     if entries:
         by_name, by_description = np.split(relevance[len(symbols) :], 2)
         match = np.maximum(by_name, by_description)
         similarity, via = _through_catalogue(similarity, symbols, entries, match)
-        best_entry, best_match = names[int(match.argmax())], float(match.max())
+        best = int(match.argmax())
+        best_entry, best_match = names[best], float(match.max())
+        measured = set(np.char.upper(symbols.astype(str)))
+        if best_match >= MIN_SIMILARITY and not measured & {g.upper() for g in entries[best].markers}:
+            logg.warning(
+                f"the query {said!r} is closest to the catalogue's {best_entry!r} (similarity {best_match:.2f}), but "
+                f"none of its markers ({', '.join(entries[best].markers[:6])}, ...) is measured here: the genes' "
+                "own text drives the map"
+            )
+    named = np.char.upper(symbols.astype(str)) == text.strip().upper()  # a measured gene's symbol: that gene first
+    similarity, via = np.where(named, 1.0, similarity), np.where(named, "its symbol", via)
     order = np.argsort(-similarity, kind="stable")
     n = min(n_genes, len(symbols))
     top = order[:n]
     if similarity[top[0]] < MIN_SIMILARITY:
         logg.warning(
-            f"the query {text.strip()!r} matches no gene's text well (best: {symbols[top[0]]}, similarity "
+            f"the query {said!r} matches no gene's text well (best: {symbols[top[0]]}, similarity "
             f"{similarity[top[0]]:.2f} < {MIN_SIMILARITY}): its map may mean little; ask in biological terms (a cell "
             "type, a process, a structure)"
         )
