@@ -76,6 +76,14 @@ def test_without_gene_text_names_from_markers(tissue, monkeypatch):
     assert any("no gene knowledge" in w for w in warnings)
 
 
+def test_evidence_spells_the_genes_as_measured(tissue):
+    tissue.var_names = [g.capitalize() for g in tissue.var_names]  # mouse symbols: Mbp, not MBP
+    sst.tl.annotate_domains(tissue, domain_key="domain", organism="mouse", gene_text=False)
+    evidence = tissue.uns["semst_domain_annotation"]["domains"].set_index("domain").loc["WM", "evidence"]
+    genes = [e.split(" (")[0] for e in evidence.split("; ")]
+    assert genes and set(genes) <= set(tissue.var_names), genes
+
+
 def test_info_level_shows_semst_messages_but_not_scanpys_timing_lines(tissue):
     import scanpy as sc
     from fakes import scanpy_warnings

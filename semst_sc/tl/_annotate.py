@@ -193,6 +193,7 @@ def annotate_domains(
     score = (1 - weight) * support + weight * similarity * (support > 0)  # text re-ranks what markers support
 
     matched, second = _match(score, distinct)
+    spelled = {str(g).upper(): str(g) for g in symbols[::-1]}  # as measured (the first of duplicates): Penk, not PENK
     first_choice = np.argmax(score, axis=1)
     rows = []
     for i, domain in enumerate(labels.categories):
@@ -211,7 +212,7 @@ def annotate_domains(
                 "runner_up": catalogue[second[i]].name if confident else "",
                 "runner_up_score": float(score[i, second[i]]) if confident else 0.0,
                 "n_spots": int(sizes[domain]),
-                "evidence": _evidence(z[i], tested, catalogue[best]) if confident else "",
+                "evidence": _evidence(z[i], tested, catalogue[best], spelled) if confident else "",
                 "markers_measured": len(_marker_columns(tested, catalogue[best])) if confident else 0,
                 "markers_listed": len(set(g.upper() for g in catalogue[best].markers)) if confident else 0,
                 "markers": "; ".join(markers[i]),
@@ -368,10 +369,13 @@ def _marker_columns(tested: dict[str, int], entry: Entry) -> dict[str, int]:
     return {gene: tested[gene] for gene in dict.fromkeys(g.upper() for g in entry.markers) if gene in tested}
 
 
-def _evidence(z: np.ndarray, tested: dict[str, int], entry: Entry, n: int = 5) -> str:
-    """Return the entry's tested markers up in the domain, strongest first: ``"RORB (12.3); ..."`` (z-scores)."""
+def _evidence(z: np.ndarray, tested: dict[str, int], entry: Entry, spelled: dict[str, str], n: int = 5) -> str:
+    """Return the entry's tested markers up in the domain, strongest first: ``"RORB (12.3); ..."`` (z-scores).
+
+    ``spelled``: the measured symbol of each upper-cased one.
+    """
     found = _marker_columns(tested, entry)
-    up = pd.Series(z[list(found.values())], index=list(found), dtype=float)
+    up = pd.Series(z[list(found.values())], index=[spelled[gene] for gene in found], dtype=float)
     up = up[up > 0].sort_values(ascending=False, kind="stable").head(n)
     return "; ".join(f"{gene} ({value:.1f})" for gene, value in up.items())
 
