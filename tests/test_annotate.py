@@ -84,6 +84,16 @@ def test_evidence_spells_the_genes_as_measured(tissue):
     assert genes and set(genes) <= set(tissue.var_names), genes
 
 
+def test_an_organism_the_symbols_contradict_is_warned(tissue):
+    from fakes import scanpy_warnings
+
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", organism="mouse", gene_text=False))
+    assert "organism='mouse', but the gene symbols are written as human symbols are" in logged
+    assert "organism=" not in scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", gene_text=False))
+    with pytest.raises(ValueError, match="organism must be 'human', 'mouse' or None, got 'rat'"):
+        sst.tl.query(tissue, "myelination", organism="rat", gene_text=False)
+
+
 def test_info_level_shows_semst_messages_but_not_scanpys_timing_lines(tissue):
     import scanpy as sc
     from fakes import scanpy_warnings

@@ -14,7 +14,7 @@ from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, check_integer, names_column
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
-from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, lookup, source
+from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, lookup, organism_of, source
 
 #: GO root terms, never reported as enriched
 _GO_ROOTS = {"biological_process", "cellular_component", "molecular_function"}
@@ -165,11 +165,7 @@ def annotate_domains(
         raise ValueError(f"obs['{domain_key}'] has {len(sizes)} domain: naming domains needs at least 2")
 
     X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS)  # the catalogue's markers too
-    if organism is None:
-        organism = infer_organism(symbols)
-        logg.info(f"organism guessed from the gene symbols: {organism}")
-    elif organism not in ("human", "mouse"):
-        raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
+    organism = organism_of(symbols, organism)
     table = gene_table(gene_text, organism)
     if table is None:
         logg.warning("no gene knowledge: names from the catalogue's markers alone, no enriched terms")

@@ -12,7 +12,7 @@ from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, check_integer, params_of
 from ._catalogue import MARKER_SYMBOLS, entries_for
-from ._gene_knowledge import encode, gene_table, gene_texts, infer_organism, is_noise, lognormalised, source
+from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, organism_of, source
 
 #: softmax temperature of the genes' weights (cosine similarities of all-MiniLM-L6-v2), chosen on query / region
 #: pairs of osmFISH, BaristaSeq and the mouse olfactory bulb, not on DLPFC where the query is measured
@@ -111,9 +111,7 @@ def query(
             "genes (check gene_symbols=, or the genes kept)"
         )
     X, symbols = X[:, keep], symbols[keep]
-    if organism is None:
-        organism = infer_organism(symbols)
-        logg.info(f"organism guessed from the gene symbols: {organism}")
+    organism = organism_of(symbols, organism)
     table = gene_table(gene_text, organism)
     if table is None:
         logg.warning("no gene knowledge: the query is compared with bare gene symbols, a weak signal")
