@@ -559,7 +559,15 @@ def _write_store(sdata, path: Path) -> None:
         with warnings.catch_warnings():  # one zarr notice per array written, about a future default
             warnings.filterwarnings("ignore", message="zarr v3 autosharding", category=UserWarning)
             sdata.write(partial / path.name, update_sdata_path=False)
-        os.replace(partial / path.name, path)
+        try:
+            os.replace(partial / path.name, path)
+        except OSError as error:
+            if not path.exists():
+                raise
+            raise FileExistsError(
+                f"--output {path} was written by something else while this run worked (another run?): a store is "
+                "never overwritten, and this run's is not kept; run again with a new .zarr name"
+            ) from error
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

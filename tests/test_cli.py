@@ -506,6 +506,23 @@ def test_run_on_a_spatialdata_store(store, tmp_path, capsys):
     np.testing.assert_array_equal(written.obs["semst_domain"].to_numpy(), table.obs["semst_domain"].to_numpy())
 
 
+def test_a_store_written_meanwhile_by_another_run_is_left_whole(tmp_path):
+    from semst_sc._cli import _write_store
+
+    target = tmp_path / "out.zarr"
+
+    class Racing:  # another run writes the store while this one writes its own
+        def write(self, path, update_sdata_path):
+            Path(path).mkdir()
+            (Path(path) / "ours").write_text("ours")
+            target.mkdir()
+            (target / "theirs").write_text("theirs")
+
+    with pytest.raises(FileExistsError, match="written by something else while this run worked"):
+        _write_store(Racing(), target)
+    assert [p.name for p in target.iterdir()] == ["theirs"] and sorted(tmp_path.iterdir()) == [target]
+
+
 def test_run_on_a_store_fails_before_any_work(store, slide, tmp_path, capsys, no_work, monkeypatch):
     taken = tmp_path / "taken.zarr"
     taken.mkdir()
