@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import fnmatch
+import inspect
 import json
 import math
 import os
@@ -668,7 +669,12 @@ def _run(args) -> int:
     from .nn import get_encoder  # the encoders (and the tissues below) are known once torch and scanpy are loaded
 
     if args.encoder != "auto":
-        get_encoder(args.encoder)  # an unknown encoder fails before the data are read
+        encoder = get_encoder(args.encoder)  # an unknown encoder fails before the data are read
+        if args.pair_weighting is not None and "pair_weighting" not in inspect.signature(encoder).parameters:
+            raise ValueError(
+                f"--pair-weighting is a setting of the encoders that weigh their neighbour pairs (dual); "
+                f"{args.encoder} has none: leave it out"
+            )
     if args.tissue is not None:
         from .tl._catalogue import check_tissue
 

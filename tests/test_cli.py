@@ -85,7 +85,7 @@ def test_run_pair_weighting_flag(slide, tmp_path, capsys):
     params = ad.read_h5ad(out).uns["semst"]["params"]
     assert params["pair_weighting"] == "similarity" and 0 < params["mean_pair_weight"] < 1
     assert main(args + ["--pair-weighting", "similarity", "--encoder", "contrastive"]) == 1  # not its setting
-    assert "unknown encoder_kwargs ['pair_weighting'] for ContrastiveGCN" in capsys.readouterr().err
+    assert "contrastive has none: leave it out" in capsys.readouterr().err
 
 
 def test_run_n_init_flag(slide, tmp_path, capsys):
@@ -308,6 +308,7 @@ def no_work(monkeypatch):
         (["--plot", "{tmp}/map.xyz"], 1, "--plot must end in .png, .pdf, .svg"),
         (["--count-file", "raw.h5"], 1, "--count-file names the matrix inside a Space Ranger folder"),
         (["--bin-size", "50"], 1, "--bin-size sums the DNBs of a Stereo-seq GEM input into bins"),
+        (["--encoder", "contrastive", "--pair-weighting", "similarity"], 1, "--pair-weighting is a setting of the"),
         (["--bin-size", "cells"], 2, "argument --bin-size: must be a positive integer or 'cell', got 'cells'"),
     ],
 )
