@@ -366,8 +366,35 @@ def test_an_mtx_folder_decompressed_by_hand_is_named_with_the_fix(tmp_path):
             packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
             packed.unlink()
     for read in (lambda: read_spaceranger(tmp_path / "outs"), lambda: datasets.read_xenium(tmp_path / "xenium")):
-        with pytest.raises(ValueError, match="holds matrix.mtx uncompressed.*gzip them"):
+        with pytest.raises(ValueError, match="holds matrix.mtx, features.tsv, barcodes.tsv uncompressed.*gzip them"):
             read()
+
+
+def test_read_spaceranger_names_a_damaged_matrix_or_image(tmp_path):
+    import gzip
+
+    import h5py
+
+    make_spaceranger(tmp_path / "names" / "outs")
+    with h5py.File(tmp_path / "names" / "outs" / "filtered_feature_bc_matrix.h5", "r+") as f:
+        f["matrix/features/name"][0] = "Gè".encode()  # a custom reference's name, UTF-8 as Space Ranger writes it
+    with pytest.raises(ValueError, match="holds a name that is not ASCII \\('Gè'\\).*filtered_feature_bc_matrix/"):
+        read_spaceranger(tmp_path / "names" / "outs")
+    make_spaceranger(tmp_path / "cut" / "outs")
+    matrix = tmp_path / "cut" / "outs" / "filtered_feature_bc_matrix.h5"
+    matrix.write_bytes(matrix.read_bytes()[:500])
+    with pytest.raises(ValueError, match="filtered_feature_bc_matrix.h5 is not a readable 10x count matrix"):
+        read_spaceranger(tmp_path / "cut" / "outs")
+    make_spaceranger(tmp_path / "image" / "outs")
+    (tmp_path / "image" / "outs" / "spatial" / "tissue_hires_image.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="tissue_hires_image.png is not a readable PNG image"):
+        read_spaceranger(tmp_path / "image" / "outs")
+    make_spaceranger(tmp_path / "mixed" / "outs", layout="mtx")  # one file gunzipped, the others not
+    packed = tmp_path / "mixed" / "outs" / "filtered_feature_bc_matrix" / "barcodes.tsv.gz"
+    packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
+    packed.unlink()
+    with pytest.raises(ValueError, match="holds barcodes.tsv uncompressed"):
+        read_spaceranger(tmp_path / "mixed" / "outs")
 
 
 def test_read_spaceranger_count_file(tmp_path):

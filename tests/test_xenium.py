@@ -83,7 +83,7 @@ def test_bad_xenium_folders_say_what_is_wrong(cells, tmp_path):
         read_xenium(folder)
     (folder / "experiment.xenium").unlink()
     (folder / "cell_feature_matrix.h5").write_bytes(b"not hdf5")
-    with pytest.raises(ValueError, match="is not a readable 10x cell-feature matrix"):
+    with pytest.raises(ValueError, match="is not a readable 10x count matrix"):
         read_xenium(folder)
     (folder / "cell_feature_matrix.h5").unlink()
     with pytest.raises(FileNotFoundError, match="no cell-feature matrix in .*cell_feature_matrix.h5 or cell_feature"):

@@ -118,11 +118,7 @@ def _read_matrix(matrix_file: Path) -> AnnData:
     """Read a 10x count matrix (HDF5 file or mtx folder) with CSR float32 counts and unique gene symbols."""
     with warnings.catch_warnings():  # duplicated symbols are made unique right below
         warnings.filterwarnings("ignore", message="Variable names are not unique")
-        if matrix_file.is_dir():
-            check_mtx_folder(matrix_file)
-            adata = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False)
-        else:
-            adata = sc.read_10x_h5(matrix_file)
+        adata = read_10x(matrix_file, "Space Ranger", "filtered_feature_bc_matrix/")
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     adata.var["gene_symbol"] = adata.var_names.to_numpy()
     adata.var_names_make_unique()
@@ -218,14 +214,41 @@ def _find_matrix(path: Path, count_file: str | None) -> Path:
     )
 
 
+def read_10x(matrix_file: Path, instrument: str, mtx_folder: str, **kwargs) -> AnnData:
+    """Read a 10x count matrix (HDF5 file or mtx folder) with scanpy; a damaged file gives an error naming it.
+
+    ``instrument`` and ``mtx_folder`` (the matrix folder the instrument writes beside the HDF5 file) go into the
+    messages; ``kwargs`` to scanpy's reader.
+    """
+    if matrix_file.is_dir():
+        check_mtx_folder(matrix_file)
+    try:
+        if matrix_file.is_dir():
+            return sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False, **kwargs)
+        return sc.read_10x_h5(matrix_file, **kwargs)
+    except UnicodeDecodeError as err:  # scanpy decodes the HDF5 file's names as ASCII
+        name = err.object.decode("utf-8", errors="replace") if isinstance(err.object, bytes) else str(err.object)
+        raise ValueError(
+            f"{matrix_file} holds a name that is not ASCII ({name!r}), which scanpy's HDF5 reader cannot read: read "
+            f"the {mtx_folder} matrix folder {instrument} wrote beside it, or rename that feature"
+        ) from err
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(
+            f"{matrix_file} is not a readable 10x count matrix ({err}): restore it from the {instrument} output"
+        ) from err
+
+
 def check_mtx_folder(folder: Path) -> None:
-    """Raise for a 10x mtx folder of Cell Ranger >= 3's layout whose files were decompressed (read gzipped only)."""
-    if (folder / "matrix.mtx").is_file() and not (folder / "matrix.mtx.gz").is_file():
-        if not (folder / "genes.tsv").is_file():  # Cell Ranger 2's layout (genes.tsv) is read uncompressed
-            raise ValueError(
-                f"{folder} holds matrix.mtx uncompressed: 10x's mtx folders are read as written, gzipped; compress "
-                "matrix.mtx, features.tsv and barcodes.tsv again (gzip them there)"
-            )
+    """Raise for a 10x mtx folder of Cell Ranger >= 3's layout with files not gzipped (read as written, gzipped)."""
+    if (folder / "genes.tsv").is_file():  # Cell Ranger 2's layout (genes.tsv) is read uncompressed
+        return
+    names = ("matrix.mtx", "features.tsv", "barcodes.tsv")
+    plain = [name for name in names if (folder / name).is_file() and not (folder / f"{name}.gz").is_file()]
+    if plain:
+        raise ValueError(
+            f"{folder} holds {', '.join(plain)} uncompressed: 10x's mtx folders are read as written, gzipped; "
+            "compress them again (gzip them there)"
+        )
 
 
 def _mtx_file(folder: Path) -> Path | None:
@@ -257,10 +280,21 @@ def _spatial_metadata(spatial: Path) -> dict:
                 f"{scalefactors} is not valid JSON ({err}): restore it from Space Ranger's output"
             ) from err
     images = {
-        res: imread(str(spatial / f"tissue_{res}_image.png"))
+        res: _read_image(spatial / f"tissue_{res}_image.png")
         for res in ("hires", "lowres")
         if (spatial / f"tissue_{res}_image.png").is_file()
     }
     if images:
         metadata["images"] = images
     return metadata
+
+
+def _read_image(file: Path) -> np.ndarray:
+    """Read a tissue image; a damaged one gives an error naming it."""
+    try:
+        return imread(str(file))
+    except (OSError, SyntaxError, ValueError) as err:  # Pillow reports a file that is no PNG as a SyntaxError
+        raise ValueError(
+            f"{file} is not a readable PNG image ({err}): restore it from Space Ranger's output, or remove it (the "
+            "images are drawn under the maps, the domains do not need them)"
+        ) from err

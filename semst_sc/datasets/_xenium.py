@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 from anndata import AnnData
 from scanpy import logging as logg
 
 from .. import _constants as C
 from ._cell_csv import tidy_columns
-from ._spaceranger import check_mtx_folder
+from ._spaceranger import read_10x
 
 _CENTROIDS = ["x_centroid", "y_centroid"]
 
@@ -117,19 +116,9 @@ def _find(path: Path, patterns: Sequence[str], what: str) -> Path:
 
 def _read_matrix(matrix_file: Path) -> AnnData:
     """Read the gene-expression features of the cell-feature matrix (a 10x HDF5 file or mtx folder)."""
-    if matrix_file.is_dir():
-        check_mtx_folder(matrix_file)
     with warnings.catch_warnings():  # duplicated symbols are made unique below
         warnings.filterwarnings("ignore", message="Variable names are not unique")
-        try:
-            if matrix_file.is_dir():
-                every = sc.read_10x_mtx(matrix_file, var_names="gene_symbols", make_unique=False, gex_only=False)
-            else:
-                every = sc.read_10x_h5(matrix_file, gex_only=False)
-        except (OSError, KeyError, ValueError) as err:
-            raise ValueError(
-                f"{matrix_file} is not a readable 10x cell-feature matrix ({err}): restore it from the Xenium output"
-            ) from err
+        every = read_10x(matrix_file, "Xenium", "cell_feature_matrix/", gex_only=False)
         genes = (every.var["feature_types"] == "Gene Expression").to_numpy()
         if not genes.any():
             raise ValueError(f"{matrix_file} holds no 'Gene Expression' feature: only controls or codewords")
