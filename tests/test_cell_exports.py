@@ -57,6 +57,26 @@ def test_read_cosmx_of_atomx_with_a_cell_name_column(tmp_path):
     assert list(adata.obs["cell"]) == ["c_1_1_1", "c_1_1_2"] and list(adata.obs["control_counts"]) == [1, 0]
 
 
+def test_a_gene_written_twice_is_named_as_anndata_names_it(tmp_path):
+    (tmp_path / "cell_by_gene.csv").write_text("cell,Gad1,Gad1,Sst\n10,1,2,3\n11,4,5,6\n")  # pandas: Gad1, Gad1.1
+    (tmp_path / "cell_metadata.csv").write_text(",fov,center_x,center_y\n10,0,1.0,2.0\n11,0,3.0,4.0\n")
+    with pytest.warns(UserWarning, match="Variable names are not unique"):
+        adata = read_merscope(tmp_path)
+    assert list(adata.var_names) == ["Gad1", "Gad1-1", "Sst"]
+    np.testing.assert_array_equal(adata.X.toarray(), [[1, 2, 3], [4, 5, 6]])
+
+
+def test_read_cosmx_matches_fields_written_as_decimals(tmp_path):
+    """One table writes a field of view '1', the other '1.0' (a table saved through a float column)."""
+    (tmp_path / "S1_exprMat_file.csv").write_text("fov,cell_ID,AATK,ABL1\n1,0,9,9\n1,1,1,2\n1,2,3,4\n")
+    (tmp_path / "S1_metadata_file.csv").write_text(
+        "fov,cell_ID,Area,CenterX_global_px,CenterY_global_px\n1.0,2.0,5,11,12\n1.0,1.0,5,21,22\n"
+    )
+    adata = read_cosmx(tmp_path)
+    assert list(adata.obs_names) == ["1_1", "2_1"]
+    np.testing.assert_array_equal(adata.obsm["spatial"], [[21, 22], [11, 12]])
+
+
 def test_exports_as_sections(cells, tmp_path):
     write_cosmx(tmp_path / "slide_1", cells)
     write_cosmx(tmp_path / "slide_2", cells[:90].copy())

@@ -36,20 +36,22 @@ def read_counts(
 ) -> tuple[pd.DataFrame, sp.csr_matrix, list[str], np.ndarray]:
     """Read a cells x genes count table in chunks.
 
-    Returns the rows' ``id_columns`` (as text), the counts of the genes (CSR, float32), the gene names, and each
-    row's sum over the control columns (``is_control``), which are left out of the counts, as are ``text_columns``
-    where the table has them.
+    Returns the rows' ``id_columns`` (as text), the counts of the genes (CSR, float32), the gene names (as written:
+    a duplicated name twice, for ``var_names_make_unique``), and each row's sum over the control columns
+    (``is_control``), which are left out of the counts, as are ``text_columns`` where the table has them.
     """
     try:
-        header = [str(c) for c in pd.read_csv(file, nrows=0).columns]
+        header = [str(c) for c in pd.read_csv(file, nrows=0).columns]  # duplicated names made unique as 'Gad1.1'
+        written = pd.read_csv(file, header=None, nrows=1, dtype=str).iloc[0].fillna("").tolist()  # as written
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise ValueError(f"{file} is not a readable CSV table ({err}): restore it from the export") from err
+    as_written = {name: text or name for name, text in zip(header, written, strict=True)}
     missing = [c for c in id_columns if c not in header]
     if missing:
         raise ValueError(f"{file} has no column {', '.join(missing)} (columns: {', '.join(header[:8])}, ...)")
     features = [c for c in header if c not in id_columns and c not in text_columns]
     controls = np.array([is_control(c) for c in features], dtype=bool)
-    genes = [c for c, control in zip(features, controls, strict=True) if not control]
+    genes = [as_written[c] for c, control in zip(features, controls, strict=True) if not control]
     if not genes:
         raise ValueError(f"{file} holds no gene column, only {', '.join(features[:5]) or 'ids'}")
     dtype = {**{c: str for c in [*id_columns, *text_columns]}, **{c: np.float32 for c in features}}

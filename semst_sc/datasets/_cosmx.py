@@ -59,7 +59,7 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
         lambda g: g.startswith(CONTROL_PREFIXES),
         text_columns=("cell",),  # AtoMx's name
     )
-    in_cell = ids["cell_ID"].str.strip().to_numpy() != "0"
+    in_cell = _id_text(ids["cell_ID"]).to_numpy() != "0"
     names = _names(ids[in_cell])
     if names.duplicated().any():
         raise ValueError(f"{counts_file} lists cell {names[names.duplicated()][0]!r} twice: restore it")
@@ -93,4 +93,13 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
 
 def _names(table: pd.DataFrame) -> pd.Index:
     """Name cells ``'{cell_ID}_{fov}'``, as squidpy does; a cell id is unique within its field of view only."""
-    return pd.Index(table["cell_ID"].str.strip() + "_" + table["fov"].str.strip(), name=None)
+    return pd.Index(_id_text(table["cell_ID"]) + "_" + _id_text(table["fov"]), name=None)
+
+
+def _id_text(values: pd.Series) -> pd.Series:
+    """Return ids as text, whole numbers written as integers: ``'1.0'`` in one table matches ``'1'`` in the other."""
+    text = values.str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    whole = (numbers.notna() & (numbers == numbers.round())).to_numpy()
+    text[whole] = numbers[whole].astype(np.int64).astype(str)
+    return text
