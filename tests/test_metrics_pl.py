@@ -360,6 +360,41 @@ def test_long_section_names_wrap_instead_of_running_into_the_next_panel(processe
         plt.close(fig)
 
 
+def test_titles_wrap_between_words(processed):
+    import matplotlib.pyplot as plt
+
+    names = [
+        "Xenium_patient_0421_left_hemisphere_section_3 of the study on aging",
+        "CosMx_patient_0421_right_hemisphere_section_4 of the study",
+    ]
+    processed.obs["section"] = [names[i % 2] for i in range(processed.n_obs)]
+    fig = sst.pl.domains(processed, color=["semst_domain", "domain"], library_key="section", show=False)
+    titles = [ax.get_title() for ax in fig.axes if ax.collections and ax.get_title()]
+    assert any("\n" in title for title in titles)  # wrapped: the names do not fit on one line
+    words = {word for name in names for word in name.split()}
+    for title in titles:
+        assert set(title.split()) <= words | {"semst_domain:", "domain:"}, title  # no word cut in two
+        assert title.count("\n") <= 1, title  # two lines at most: clear of the row above
+    plt.close(fig)
+
+
+def test_save_true_writes_to_scanpys_figure_folder(processed, tmp_path):
+    import matplotlib.pyplot as plt
+    import scanpy as sc
+
+    figdir = sc.settings.figdir
+    sc.settings.figdir = tmp_path / "figures"
+    try:
+        sst.pl.domains(processed, show=False, save=True)
+    finally:
+        sc.settings.figdir = figdir
+    assert (tmp_path / "figures" / f"domains.{sc.settings.file_format_figs}").is_file()
+    assert sst.pl.domains(processed, show=False, save=False) is not None  # scanpy's False: not saved
+    with pytest.raises(TypeError, match="save must be a file path, True"):
+        sst.pl.domains(processed, show=False, save=1)
+    plt.close("all")
+
+
 def test_legends_of_wrapped_sections_stay_inside_the_figure(processed):
     import matplotlib.pyplot as plt
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 from anndata import AnnData
@@ -22,7 +24,7 @@ def domain_report(
     n_terms: int = 2,
     ncols: int = 4,
     show: bool | None = None,
-    save: str | None = None,
+    save: str | Path | bool | None = None,
 ):
     """Show the domain map beside each domain's name, confidence, markers and top terms.
 
@@ -114,4 +116,4 @@ def domain_report(
             body += f"\nterms: {'; '.join(terms)}"
         text.text(0.03, y - 0.025, body, transform=text.transAxes, fontsize=7.5, va="top", wrap=True)
     fig.tight_layout()
-    return finish(fig, show, save)
+    return finish(fig, show, save, "domain_report")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,7 +40,7 @@ def domains(
     title: str | Sequence[str] | None = None,
     ncols: int = 4,
     show: bool | None = None,
-    save: str | None = None,
+    save: str | Path | bool | None = None,
 ):
     """Show labels (domains, ground truth, any categorical ``obs`` column) at the spot positions.
 
@@ -137,7 +138,7 @@ def domains(
     renderer = fig.canvas.get_renderer()  # the legends' widths as drawn, without drawing the maps
     room = max(ax.get_legend().get_window_extent(renderer).width / fig.dpi for ax in fig.axes if ax.get_legend())
     place_maps(fig, axes, room + MAP_MARGIN, legend_per_map=library_key is None)
-    return finish(fig, show, save)
+    return finish(fig, show, save, "domains")
 
 
 def _with_domain_names(adata: AnnData, column: str) -> pd.Series:

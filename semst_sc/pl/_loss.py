@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 from anndata import AnnData
 
@@ -10,7 +12,13 @@ from ._show import finish
 
 
 @doc_params
-def loss(adata: AnnData, *, key: str = C.uns_key(C.EMBEDDING_KEY), show: bool | None = None, save: str | None = None):
+def loss(
+    adata: AnnData,
+    *,
+    key: str = C.uns_key(C.EMBEDDING_KEY),
+    show: bool | None = None,
+    save: str | Path | bool | None = None,
+):
     """Plot the training loss of :func:`semst_sc.tl.semst`, each term in its own panel.
 
     Parameters
@@ -38,4 +46,4 @@ def loss(adata: AnnData, *, key: str = C.uns_key(C.EMBEDDING_KEY), show: bool | 
         ax.set_title(term)
         ax.set_xlabel("training step")  # an epoch in full-batch training, a mini-batch otherwise
     fig.tight_layout()
-    return finish(fig, show, save)
+    return finish(fig, show, save, "loss")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 from anndata import AnnData
@@ -24,7 +26,7 @@ def query(
     n_genes: int = 8,
     ncols: int = 4,
     show: bool | None = None,
-    save: str | None = None,
+    save: str | Path | bool | None = None,
 ):
     """Show the per-spot score of :func:`semst_sc.tl.query` at the spot positions, with the genes that drive it.
 
@@ -88,7 +90,7 @@ def query(
     # each gene kept with its weight on one line (a no-break space between them)
     drivers = ", ".join(f"{g}\u00a0({w:.2f})" for g, w in zip(genes["gene"], genes["weight"], strict=True))
     fig.supxlabel(f"driving genes (weight): {drivers}", fontsize=7, wrap=True)
-    return finish(fig, show, save)
+    return finish(fig, show, save, "query")
 
 
 def _aspect(spans: list[np.ndarray]) -> float:

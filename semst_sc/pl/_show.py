@@ -14,12 +14,21 @@ from .._sections import LIBRARY_KEY, section_indices, section_names
 from .._utils import overlapping_sections
 
 
-def finish(fig, show: bool | None, save: str | None):
+def finish(fig, show: bool | None, save: str | Path | bool | None, name: str):
     """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown.
 
-    Titles are first wrapped to the room between each panel and its neighbours in the row (a long section name ran
-    over the next panel's title).
+    ``save=True`` writes ``{name}.{format}`` in scanpy's figure folder, as scanpy's plots do. Titles are first wrapped
+    to the room between each panel and its neighbours in the row (a long section name ran over the next panel's
+    title).
     """
+    if save is False:
+        save = None
+    if save is True:
+        import scanpy as sc
+
+        save = Path(sc.settings.figdir) / f"{name}.{sc.settings.file_format_figs}"
+    if save is not None and not isinstance(save, str | Path):
+        raise TypeError(f"save must be a file path, True (scanpy's figure folder) or None, got {save!r}")
     wrap_titles(fig)
     if save is not None:
         _save(fig, Path(save).expanduser().resolve())
@@ -48,15 +57,24 @@ def wrap_titles(fig) -> None:
         centre = box.x0 + box.width / 2
         row = [b.x0 + b.width / 2 for other, b in titled.items() if other is not ax and b.y0 < box.y1 and box.y0 < b.y1]
         room = 0.92 * fig.bbox.width * min((abs(c - centre) for c in row), default=1.0)  # pixels
-        text = ax.get_title().replace("\n", " ")
+        _fit_title(ax, ax.get_title().replace("\n", " "), room, renderer)
+
+
+def _fit_title(ax, text: str, room: float, renderer) -> None:
+    """Title ``ax`` with ``text`` on at most two lines ``room`` pixels wide: broken between words where that fits.
+
+    Tried in turn: each font size of :data:`TITLE_SIZES`, each width from the whole text down; words are broken
+    (a section name of one long word) only where no wrapping between words fits. Nothing fitting, the last try stays.
+    """
+    for whole_words in (True, False):
         for size in TITLE_SIZES:
-            ax.title.set_fontsize(size)
-            for width in range(len(text), max(8, len(text) // 2 - 1), -1):  # two lines at most
-                ax.set_title(textwrap.fill(text, width, break_on_hyphens=False), fontsize=size)
+            for width in range(len(text), max(8, len(text) // 2 - 1), -1):
+                wrapped = textwrap.fill(text, width, break_long_words=not whole_words, break_on_hyphens=False)
+                if wrapped.count("\n") > 1:  # two lines at most
+                    continue
+                ax.set_title(wrapped, fontsize=size)
                 if ax.title.get_window_extent(renderer).width <= room:
-                    break
-            if ax.title.get_window_extent(renderer).width <= room:
-                break
+                    return
 
 
 def marker_size(n_spots: int, size: float | None) -> float:
