@@ -419,6 +419,32 @@ def _pooled(pool: sp.csr_matrix, counts: sp.csr_matrix, block: int = 65536) -> n
     return out
 
 
+def domain_labels(values: pd.Series) -> pd.Categorical:
+    """Return ``values`` as string categories in their own order: a categorical's, else numbers by value, else sorted.
+
+    Domains ``"0"`` to ``"11"`` come in that order (not ``"0", "1", "10", ...``), and an anatomical order a user gave
+    the categories is kept. Whole numbers stored as floats (labels read from a table with missing values: 0.0, 1.0,
+    NaN) are written as integers, ``"1"``, not ``"1.0"``.
+    """
+    if pd.api.types.is_float_dtype(values) and is_whole(values):
+        values = values.astype("Int64")
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        order = [str(c) for c in values.cat.categories]
+    else:
+        present = pd.unique(values.dropna().astype(str))
+        numbers = pd.to_numeric(pd.Series(present), errors="coerce")
+        order = list(
+            present[np.argsort(numbers.to_numpy(), kind="stable")] if numbers.notna().all() else sorted(present)
+        )
+    return pd.Categorical(values.astype("string").astype(object), categories=list(dict.fromkeys(order)))
+
+
+def is_whole(values: pd.Series) -> bool:
+    """Return True when every value that is not missing is a whole number (labels, not measurements)."""
+    present = values.dropna().to_numpy(dtype=np.float64)
+    return bool(np.isfinite(present).all() and (present == np.round(present)).all())
+
+
 def params_of(entry) -> dict:
     """Return the ``params`` of a ``uns`` entry written by a semst_sc step (``{}`` for anything else)."""
     return entry.get("params", {}) if isinstance(entry, dict) else {}

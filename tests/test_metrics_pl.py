@@ -72,6 +72,19 @@ def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
         sst.pl.domains(processed, show=False, **kwargs)
 
 
+def test_whole_number_labels_stored_as_floats_are_drawn_as_labels(processed):
+    import matplotlib.pyplot as plt
+
+    codes = processed.obs["domain"].cat.codes.to_numpy().astype(float)
+    codes[:5] = np.nan  # labels read from a table with missing values: 0.0, 1.0, ..., NaN
+    processed.obs["from_csv"] = codes
+    fig = sst.pl.domains(processed, color="from_csv", show=False)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else []
+    legend += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["0", "1"] and legend[-1] == "NA", legend
+    plt.close(fig)
+
+
 def test_plots_save_into_a_new_folder(processed, tmp_path, monkeypatch):
     out = tmp_path / "new" / "folder" / "d.png"
     sst.pl.domains(processed, show=False, save=str(out))
@@ -119,12 +132,15 @@ def test_domains_plot_handles_missing_values(processed):
 
 
 def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(processed):
-    from semst_sc.pl._show import labels, palette
+    from semst_sc._utils import domain_labels
+    from semst_sc.pl._show import palette
 
     numbers = pd.Series([str(i) for i in (10, 2, 0, 11, 1)] * 3)
-    assert list(labels(numbers).categories) == ["0", "1", "2", "10", "11"]
+    assert list(domain_labels(numbers).categories) == ["0", "1", "2", "10", "11"]
     layers = pd.Series(pd.Categorical(["WM", "L1"], categories=["L1", "WM"]))
-    assert list(labels(layers).categories) == ["L1", "WM"]  # the user's order
+    assert list(domain_labels(layers).categories) == ["L1", "WM"]  # the user's order
+    floats = pd.Series([1.0, 0.0, np.nan, 10.0])  # labels read from a table with a missing value
+    assert list(domain_labels(floats).categories) == ["0", "1", "10"]
     assert len(set(palette(22))) == 22 and len(set(palette(12))) == 12
     processed.obs["section"] = np.where(np.arange(processed.n_obs) < 10, "tiny", "rest")
     fig = sst.pl.domains(processed, library_key="section", show=False)

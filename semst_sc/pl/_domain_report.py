@@ -8,8 +8,8 @@ from anndata import AnnData
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, check_is_anndata, get_spatial, names_of_other_domains
-from ._show import finish, grid, labels, map_axes, marker_size, palette, sections, stored_colours
+from .._utils import check_integer, check_is_anndata, domain_labels, get_spatial, names_of_other_domains
+from ._show import finish, grid, map_axes, marker_size, palette, sections, stored_colours
 
 
 @doc_params
@@ -79,7 +79,7 @@ def domain_report(
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key, spatial_key)
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
-    everywhere = labels(adata.obs[domain_key])  # colours by the column's categories, as pl.domains gives them
+    everywhere = domain_labels(adata.obs[domain_key])  # colours by the column's categories, as pl.domains gives them
     own = stored_colours(adata, domain_key)  # scanpy's, by domain
     by_domain = own or dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
     values = everywhere.remove_unused_categories()

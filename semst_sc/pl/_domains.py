@@ -12,12 +12,20 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, check_is_anndata, get_spatial, names_column, names_of_other_domains, params_of
+from .._utils import (
+    check_integer,
+    check_is_anndata,
+    domain_labels,
+    get_spatial,
+    is_whole,
+    names_column,
+    names_of_other_domains,
+    params_of,
+)
 from ._show import (
     MAP_MARGIN,
     finish,
     grid,
-    labels,
     legend_entries,
     map_axes,
     marker_size,
@@ -53,7 +61,8 @@ def domains(
     color
         One or several ``obs`` columns, one panel each. Domains named by :func:`~semst_sc.tl.annotate_domains` (and
         not clustered again since) read ``"3: white matter"`` in the legend (of several annotations, the default
-        ``key_added``'s, else the first by ``uns`` key).
+        ``key_added``'s, else the first by ``uns`` key). Labels, not measurements: whole numbers stored as floats
+        (0.0, 1.0, NaN) are drawn as labels; other floats are refused (a query score: :func:`~semst_sc.pl.query`).
     spatial_key
         ``obsm`` key of the coordinates.
     library_key
@@ -84,7 +93,7 @@ def domains(
     for column in columns:
         if column not in adata.obs:
             raise KeyError(f"obs['{column}'] not found: run sst.tl.cluster(adata) or pick an existing column")
-        if pd.api.types.is_float_dtype(adata.obs[column]):
+        if pd.api.types.is_float_dtype(adata.obs[column]) and not is_whole(adata.obs[column]):
             raise ValueError(
                 f"obs['{column}'] holds continuous values, not labels: draw it with "
                 f"sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query)"
@@ -114,7 +123,7 @@ def domains(
     fig, axes = plt.subplots(nrows, ncols, squeeze=False)
     for axes_row, panels in zip(axes, rows_of_panels, strict=True):
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
-            everywhere = labels(shown[column])  # colours shared by every section
+            everywhere = domain_labels(shown[column])  # colours shared by every section
             own = stored_colours(adata, column)  # scanpy's, in the order of the column's categories (names or not)
             chosen = palette(len(everywhere.categories)) if own is None else list(own.values())
             colours = dict(zip(everywhere.categories, chosen, strict=True))
@@ -158,7 +167,7 @@ def _with_domain_names(adata: AnnData, column: str) -> pd.Series:
             continue
         names = entry["domains"].set_index("domain")["name"].astype(str)
         names.index = names.index.astype(str)
-        values = labels(adata.obs[column])
+        values = domain_labels(adata.obs[column])
         renamed = [f"{domain}: {names[domain]}" if domain in names.index else domain for domain in values.categories]
         return pd.Series(values.rename_categories(renamed), index=adata.obs_names)
     return adata.obs[column]

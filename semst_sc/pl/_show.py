@@ -11,7 +11,7 @@ from scanpy import logging as logg
 
 from .._files import write_atomically
 from .._sections import LIBRARY_KEY, section_indices, section_names
-from .._utils import overlapping_sections
+from .._utils import domain_labels, overlapping_sections
 
 
 def finish(fig, show: bool | None, save: str | Path | bool | None, name: str):
@@ -159,23 +159,6 @@ def place_maps(fig, axes: np.ndarray, legend_room: float, *, legend_per_map: boo
             legend.set_bbox_to_anchor(anchor, transform=fig.transFigure)
 
 
-def labels(values: pd.Series) -> pd.Categorical:
-    """Return ``values`` as string categories in their own order: a categorical's, else numbers by value, else sorted.
-
-    Domains ``"0"`` to ``"11"`` come in that order (not ``"0", "1", "10", ...``), and an anatomical order a user gave
-    the categories is kept.
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        order = [str(c) for c in values.cat.categories]
-    else:
-        present = pd.unique(values.dropna().astype(str))
-        numbers = pd.to_numeric(pd.Series(present), errors="coerce")
-        order = list(
-            present[np.argsort(numbers.to_numpy(), kind="stable")] if numbers.notna().all() else sorted(present)
-        )
-    return pd.Categorical(values.astype("string").astype(object), categories=list(dict.fromkeys(order)))
-
-
 def stored_colours(adata: AnnData, column: str) -> dict[str, object] | None:
     """Return scanpy's colours of ``obs[column]``'s categories, ``uns['{column}_colors']``, by category; or None.
 
@@ -211,12 +194,12 @@ LEGEND_ROWS = 20
 
 def missing_label(values: pd.Series) -> str:
     """Return the legend label of missing values: ``"NA"``, or ``"NA (missing)"`` where a label is ``"NA"`` itself."""
-    return "NA (missing)" if "NA" in set(labels(values).categories) else "NA"
+    return "NA (missing)" if "NA" in set(domain_labels(values).categories) else "NA"
 
 
 def legend_entries(values: pd.Series) -> tuple[list[str], int]:
     """Return the labels ``values`` hold (:func:`labels` order, :func:`missing_label` last), and legend columns."""
-    categories = labels(values)
+    categories = domain_labels(values)
     present = set(categories.dropna().unique())
     missing = [missing_label(values)] if pd.isna(categories).any() else []
     names = [c for c in categories.categories if c in present] + missing

@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control, hypergeom
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer, names_column
+from .._utils import check_adata, check_integer, domain_labels, names_column
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, lookup, organism_of, source
 
@@ -153,7 +153,7 @@ def annotate_domains(
     check_tissue(tissue)
     check_integer(n_markers, "n_markers")
     check_integer(n_terms, "n_terms", minimum=0)
-    labels = _domain_labels(adata.obs[domain_key])
+    labels = domain_labels(adata.obs[domain_key]).remove_unused_categories()
     sizes = pd.Series(labels).value_counts()
     small = sizes[sizes < 2]
     if len(small):
@@ -250,25 +250,6 @@ def annotate_domains(
         },
     }
     return out if copy else None
-
-
-def _domain_labels(column: pd.Series) -> pd.Categorical:
-    """Return the domains as strings, in the column's order: its categories', else numbers by value, else sorted."""
-    values = column.astype("string").astype(object)
-    present = set(values.dropna())
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        order = [str(c) for c in column.cat.categories if str(c) in present]
-    else:
-        order = sorted(present, key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, v))
-    return pd.Categorical(values, categories=order)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
