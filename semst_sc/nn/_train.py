@@ -162,7 +162,8 @@ def flush_denormals():
 
     Gradients that shrink towards zero (the FSM's last layer starts at zero) pass through the denormal range, where
     CPU arithmetic is many times slower: one of the FSM's matrix products took 7x longer on 5,000 cells. Values that
-    small are zero to any result (the same domains on DLPFC, osmFISH and BaristaSeq, 3-8 % faster).
+    small are zero to any result (the same domains on DLPFC, osmFISH and BaristaSeq; their times within the runs'
+    spread, docs/method.md).
     """
     supported = torch.set_flush_denormal(True)  # False where the CPU cannot (no SSE3): nothing changed
     try:
