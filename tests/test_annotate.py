@@ -625,7 +625,23 @@ def test_domain_report_draws_each_section(tissue):
     tissue.obs["section"] = [f"s{i % 9}" for i in range(tissue.n_obs)]  # nine sections: maps wrapped, 3 per row
     fig = sst.pl.domain_report(tissue, library_key="section", ncols=3, show=False)
     maps = [ax for ax in fig.axes if ax.collections and ax.get_title()]
-    assert len({round(ax.get_position().y0, 3) for ax in maps}) == 3 and fig.get_figwidth() < 30
+    assert len({round(ax.get_position().y0, 3) for ax in maps}) == 3 and fig.get_figwidth() < 20
+    plt.close(fig)
+
+
+def test_domain_report_text_keeps_to_its_column_for_many_domains(tissue):
+    import matplotlib.pyplot as plt
+
+    tissue.obs["semst_domain"] = pd.Categorical((np.arange(tissue.n_obs) % 30).astype(str))  # 30 domains
+    sst.tl.annotate_domains(tissue, gene_text=False, min_confidence=0)
+    fig = sst.pl.domain_report(tissue, show=False)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = sorted((t.get_window_extent(renderer) for t in fig.axes[-1].texts), key=lambda box: -box.y1)
+    assert len(texts) == 60  # a heading and a body per domain
+    inside = fig.bbox
+    assert all(inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 for box in texts)
+    assert all(upper.y0 >= lower.y1 - 1 for upper, lower in zip(texts, texts[1:], strict=False))  # no overlap
     plt.close(fig)
 
 

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from anndata import AnnData
+from matplotlib.transforms import ScaledTranslation
 
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_integer, check_is_anndata, domain_labels, get_spatial, names_of_other_domains
-from ._show import finish, grid, map_axes, marker_size, palette, sections, stored_colours
+from ._show import MAP_MARGIN, finish, grid, map_axes, marker_size, palette, place_maps, sections, stored_colours
 
 
 @doc_params
@@ -29,9 +31,10 @@ def domain_report(
     """Show the domain map beside each domain's name, confidence, markers and top terms.
 
     For each domain: the markers of the matched catalogue entry that are up in it (``named for``), its own top markers
-    and its top enriched terms. Domains clustered again after they were named are not drawn with the old names: the
-    error says to name them again (:func:`semst_sc.tl.cluster` and :func:`semst_sc.tl.refine` warn when they change
-    named domains).
+    and its top enriched terms, wrapped to a column 6.5 inches wide beside the maps (each map as large as in
+    :func:`~semst_sc.pl.domains`); many domains make the figure taller, not their text overlap. Domains clustered
+    again after they were named are not drawn with the old names: the error says to name them again
+    (:func:`semst_sc.tl.cluster` and :func:`semst_sc.tl.refine` warn when they change named domains).
 
     Parameters
     ----------
@@ -84,36 +87,57 @@ def domain_report(
     by_domain = own or dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
     values = everywhere.remove_unused_categories()
     colours = [by_domain[d] for d in values.categories]
+    knowledge = bool(annotation["params"].get("gene_text", True))  # "" when annotated without gene knowledge
+    blocks = [_block(table.loc[str(d)], d, n_markers, n_terms, knowledge) for d in values.categories]
+    heights = [HEADING_LINE + BODY_LINE * (body.count("\n") + 1) + BLOCK_GAP for _, body in blocks]
+
     nrows, ncols = grid(len(panels), ncols)
-    fig = plt.figure(figsize=(5.5 * ncols + 7.5, max(4.5 * nrows, 0.75 * len(values.categories))))
-    layout = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1] * ncols + [1.35])  # the maps, then the text
-    maps = [fig.add_subplot(layout[i // ncols, i % ncols]) for i in range(len(panels))]
-    for ax, (section, rows) in zip(maps, panels, strict=True):
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False)
+    for ax, (section, rows) in zip(axes.flat, panels, strict=False):
         for i, domain in enumerate(values.categories):
             where = rows[np.asarray(values[rows] == domain)]
             ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
         map_axes(ax, f"obs['{domain_key}']" + (f": {section}" if section else ""))
-    text = fig.add_subplot(layout[:, -1])
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    place_maps(fig, axes, TEXT_WIDTH, legend_per_map=False, min_height=sum(heights) + 2 * MAP_MARGIN)
+    width, height = fig.get_size_inches()
+    text = fig.add_axes([1 - TEXT_WIDTH / width, 0, TEXT_WIDTH / width, 1])
     text.axis("off")
-    step = 1 / max(len(values.categories), 1)
-    knowledge = bool(annotation["params"].get("gene_text", True))  # "" when annotated without gene knowledge
-    for i, domain in enumerate(values.categories):
-        row = table.loc[str(domain)]
-        y = 1 - i * step
-        markers = ", ".join(str(row["markers"]).split("; ")[:n_markers]) or "none"
-        terms = [t for t in str(row["terms"]).split("; ")[:n_terms] if t] or ["none"]
-        text.scatter([0.0], [y - 0.01], s=120, color=colours[i], transform=text.transAxes, clip_on=False)
-        text.text(0.03, y, f"{domain}: {row['name']}  (confidence {row['confidence']:.2f})", transform=text.transAxes,
-                  fontsize=9, fontweight="bold", va="center")  # fmt: skip
-        evidence = ", ".join(e.split(" (")[0] for e in str(row.get("evidence", "")).split("; ")[:n_markers] if e)
-        measured = (  # annotations written before this was recorded lack it
-            f" ({row['markers_measured']} of its {row['markers_listed']} markers measured)"
-            if evidence and "markers_measured" in row
-            else ""
-        )
-        body = f"named for: {evidence or 'none'}{measured}\nmarkers: {markers}"
-        if knowledge:  # without gene knowledge no domain has terms: no line of "none" each
-            body += f"\nterms: {'; '.join(terms)}"
-        text.text(0.03, y - 0.025, body, transform=text.transAxes, fontsize=7.5, va="top", wrap=True)
-    fig.tight_layout()
+    y = height - MAP_MARGIN  # inches from the bottom, down the column
+    for colour, (heading, body), block_height in zip(colours, blocks, heights, strict=True):
+        text.scatter([0.1], [y - HEADING_LINE / 2], s=120, color=colour, transform=_inches(fig, text), clip_on=False)
+        text.text(0.25, y - HEADING_LINE / 2, heading, transform=_inches(fig, text), fontsize=9, fontweight="bold",
+                  va="center")  # fmt: skip
+        text.text(0.25, y - HEADING_LINE, body, transform=_inches(fig, text), fontsize=7.5, va="top", linespacing=1.2)
+        y -= block_height
     return finish(fig, show, save, "domain_report")
+
+
+#: inches of the text column, and of its lines: a domain's heading (9 pt), each line below it (7.5 pt), the gap after
+TEXT_WIDTH, HEADING_LINE, BODY_LINE, BLOCK_GAP = 6.5, 0.22, 0.125, 0.12
+#: characters of a line of the text column (7.5 pt: about 0.6 em per character, 6.25 of its 6.5 inches)
+LINE_CHARACTERS = 100
+
+
+def _block(row, domain, n_markers: int, n_terms: int, knowledge: bool) -> tuple[str, str]:
+    """Return a domain's heading and its lines (named for, markers, terms), wrapped to the text column."""
+    heading = textwrap.shorten(f"{domain}: {row['name']}  (confidence {row['confidence']:.2f})", 80, placeholder="...")
+    evidence = ", ".join(e.split(" (")[0] for e in str(row.get("evidence", "")).split("; ")[:n_markers] if e)
+    measured = (  # annotations written before this was recorded lack it
+        f" ({row['markers_measured']} of its {row['markers_listed']} markers measured)"
+        if evidence and "markers_measured" in row
+        else ""
+    )
+    markers = ", ".join(str(row["markers"]).split("; ")[:n_markers]) or "none"
+    lines = [f"named for: {evidence or 'none'}{measured}", f"markers: {markers}"]
+    if knowledge:  # without gene knowledge no domain has terms: no line of "none" each
+        terms = [t for t in str(row["terms"]).split("; ")[:n_terms] if t] or ["none"]
+        lines.append(f"terms: {'; '.join(terms)}")
+    wrapped = (textwrap.fill(line, LINE_CHARACTERS, subsequent_indent="    ", break_on_hyphens=False) for line in lines)
+    return heading, "\n".join(wrapped)
+
+
+def _inches(fig, ax):
+    """Return the transform of ``ax``'s column in inches: x from its left edge, y from the figure's bottom."""
+    return fig.dpi_scale_trans + ScaledTranslation(ax.get_position().x0 * fig.get_figwidth(), 0, fig.dpi_scale_trans)

@@ -135,21 +135,22 @@ MAP_SLOT = (4.2, 4.0)
 TITLE_ROOM, MAP_MARGIN = 0.55, 0.15
 
 
-def place_maps(fig, axes: np.ndarray, legend_room: float, *, legend_per_map: bool) -> None:
+def place_maps(fig, axes: np.ndarray, legend_room: float, *, legend_per_map: bool, min_height: float = 0) -> None:
     """Size ``fig`` and place the grid of maps ``axes`` in inches, each in a :data:`MAP_SLOT`, the legends beside.
 
     With ``legend_per_map``, each map's legend gets ``legend_room`` inches right of its map; otherwise the legends (one
     per row) share a column ``legend_room`` wide after the last map column. The maps keep their size and never
-    overlap, whatever their shapes and the legends' length.
+    overlap, whatever their shapes and the legends' length. A figure made ``min_height`` inches tall (for what is
+    drawn beside the maps) keeps the maps at its top.
     """
     nrows, ncols = axes.shape
     slot_width, slot_height = MAP_SLOT
     column_width = slot_width + (legend_room if legend_per_map else 0)
-    width, height = column_width * ncols + (0 if legend_per_map else legend_room), slot_height * nrows
+    width, height = column_width * ncols + (0 if legend_per_map else legend_room), max(slot_height * nrows, min_height)
     map_width, map_height = slot_width - 2 * MAP_MARGIN, slot_height - TITLE_ROOM - MAP_MARGIN
     fig.set_size_inches(width, height)
     for r, c in np.ndindex(nrows, ncols):
-        ax, left, bottom = axes[r, c], c * column_width + MAP_MARGIN, (nrows - 1 - r) * slot_height + MAP_MARGIN
+        ax, left, bottom = axes[r, c], c * column_width + MAP_MARGIN, height - (r + 1) * slot_height + MAP_MARGIN
         ax.set_position([left / width, bottom / height, map_width / width, map_height / height])
         legend = ax.get_legend()
         if legend is not None and legend_per_map:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 from typing import Any, Literal
 
@@ -308,7 +309,11 @@ def _markers(
     keep = np.array([not is_noise(s) for s in symbols])
     data = data[:, keep].copy()
     level = sc.settings.verbosity  # scanpy's own timing lines of this inner step: shown at debug level only
-    with sc.settings.verbosity.override(level if level >= sc.Verbosity.debug else min(level, sc.Verbosity.warning)):
+    with (
+        sc.settings.verbosity.override(level if level >= sc.Verbosity.debug else min(level, sc.Verbosity.warning)),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # scanpy's, one per domain beyond about 20
         sc.tl.rank_genes_groups(data, "domain", method="wilcoxon", use_raw=False, n_genes=data.n_vars, pts=False)
     result = data.uns["rank_genes_groups"]
     column = {name: j for j, name in enumerate(data.var_names)}
