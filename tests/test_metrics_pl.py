@@ -133,7 +133,7 @@ def test_domains_plot_handles_missing_values(processed):
 
 def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(processed):
     from semst_sc._utils import domain_labels
-    from semst_sc.pl._show import palette
+    from semst_sc.pl._show import distinct_colours
 
     numbers = pd.Series([str(i) for i in (10, 2, 0, 11, 1)] * 3)
     assert list(domain_labels(numbers).categories) == ["0", "1", "2", "10", "11"]
@@ -141,7 +141,7 @@ def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(process
     assert list(domain_labels(layers).categories) == ["L1", "WM"]  # the user's order
     floats = pd.Series([1.0, 0.0, np.nan, 10.0])  # labels read from a table with a missing value
     assert list(domain_labels(floats).categories) == ["0", "1", "10"]
-    assert len(set(palette(22))) == 22 and len(set(palette(12))) == 12
+    assert len(set(distinct_colours(22))) == 22 and len(set(distinct_colours(12))) == 12
     processed.obs["section"] = np.where(np.arange(processed.n_obs) < 10, "tiny", "rest")
     fig = sst.pl.domains(processed, library_key="section", show=False)
     assert len([ax for ax in fig.axes if ax.collections]) == 2
@@ -392,6 +392,32 @@ def test_titles_wrap_between_words(processed):
         assert set(title.split()) <= words | {"semst_domain:", "domain:"}, title  # no word cut in two
         assert title.count("\n") <= 1, title  # two lines at most: clear of the row above
     plt.close(fig)
+
+
+def test_palette_colours_the_labels_as_scanpys_does(processed):
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    labels = list(processed.obs["domain"].cat.categories)
+
+    def drawn(**kwargs):
+        fig = sst.pl.domains(processed, color="domain", show=False, **kwargs)
+        legend = fig.axes[0].get_legend()
+        colours = {
+            t.get_text(): to_hex(h.get_color()) for t, h in zip(legend.texts, legend.legend_handles, strict=True)
+        }
+        plt.close(fig)
+        return colours
+
+    listed = [f"#{i:02x}{i:02x}00" for i in range(len(labels))]
+    assert drawn(palette=listed) == dict(zip(labels, listed, strict=True))
+    by_label = drawn(palette={labels[0]: "black"})
+    assert by_label[labels[0]] == "#000000" and by_label[labels[1]] == drawn()[labels[1]]
+    assert len(set(drawn(palette="Set1").values())) == len(labels)
+    for bad, match in (({"nope": "red"}, "not among the labels"), (["red", "notacolour"], "not a matplotlib colour")):
+        with pytest.raises(ValueError, match=match):
+            sst.pl.domains(processed, color="domain", palette=bad, show=False)
+    assert "domain_colors" not in processed.uns  # adata is not changed
 
 
 def test_save_true_writes_to_scanpys_figure_folder(processed, tmp_path):

@@ -11,7 +11,17 @@ from matplotlib.transforms import ScaledTranslation
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_integer, check_is_anndata, domain_labels, get_spatial, names_of_other_domains
-from ._show import MAP_MARGIN, finish, grid, map_axes, marker_size, palette, place_maps, sections, stored_colours
+from ._show import (
+    MAP_MARGIN,
+    distinct_colours,
+    finish,
+    grid,
+    map_axes,
+    marker_size,
+    place_maps,
+    sections,
+    stored_colours,
+)
 
 
 @doc_params
@@ -84,7 +94,7 @@ def domain_report(
     size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     everywhere = domain_labels(adata.obs[domain_key])  # colours by the column's categories, as pl.domains gives them
     own = stored_colours(adata, domain_key)  # scanpy's, by domain
-    by_domain = own or dict(zip(everywhere.categories, palette(len(everywhere.categories)), strict=True))
+    by_domain = own or dict(zip(everywhere.categories, distinct_colours(len(everywhere.categories)), strict=True))
     values = everywhere.remove_unused_categories()
     colours = [by_domain[d] for d in values.categories]
     knowledge = bool(annotation["params"].get("gene_text", True))  # "" when annotated without gene knowledge

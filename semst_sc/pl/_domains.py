@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -24,13 +24,14 @@ from .._utils import (
 )
 from ._show import (
     MAP_MARGIN,
+    colours_from,
+    distinct_colours,
     finish,
     grid,
     legend_entries,
     map_axes,
     marker_size,
     missing_label,
-    palette,
     place_maps,
     sections,
     stored_colours,
@@ -46,6 +47,7 @@ def domains(
     library_key: str | None = None,
     spot_size: float | None = None,
     title: str | Sequence[str] | None = None,
+    palette: str | Sequence | Mapping | None = None,
     ncols: int = 4,
     show: bool | None = None,
     save: str | Path | bool | None = None,
@@ -71,6 +73,10 @@ def domains(
         Marker size in points squared; by default scaled to the number of spots.
     title
         Panel titles, one per column; by default the column names (with the section name when ``library_key``).
+    palette
+        Colours of the labels, as scanpy's ``palette``: a colormap name, a list of colours in the labels' order, or a
+        dict by label (the others as by default). ``None``: scanpy's ``uns['{{column}}_colors']`` where valid, else
+        distinct colours. ``adata`` is not changed.
     ncols
         Panels per row (with ``library_key``: a panel per section, each column's sections starting a new row).
     show
@@ -125,7 +131,10 @@ def domains(
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
             everywhere = domain_labels(shown[column])  # colours shared by every section
             own = stored_colours(adata, column)  # scanpy's, in the order of the column's categories (names or not)
-            chosen = palette(len(everywhere.categories)) if own is None else list(own.values())
+            if palette is not None:
+                chosen = colours_from(palette, everywhere.categories)
+            else:
+                chosen = distinct_colours(len(everywhere.categories)) if own is None else list(own.values())
             colours = dict(zip(everywhere.categories, chosen, strict=True))
             missing = missing_label(shown[column])
             colours[missing] = "lightgrey"

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from matplotlib.colors import ListedColormap, is_color_like
 from scanpy import logging as logg
 
 from .._files import write_atomically
@@ -178,7 +180,7 @@ def stored_colours(adata: AnnData, column: str) -> dict[str, object] | None:
     return dict(zip(map(str, values.cat.categories), stored, strict=False))
 
 
-def palette(n: int) -> list:
+def distinct_colours(n: int) -> list:
     """Return ``n`` distinct colours: matplotlib's tab10 or tab20, beyond 20 scanpy's 28- and 102-colour palettes."""
     from scanpy.plotting import palettes
 
@@ -187,6 +189,36 @@ def palette(n: int) -> list:
         return [cmap(i) for i in range(n)]
     colours = palettes.default_28 if n <= 28 else palettes.default_102
     return [colours[i % len(colours)] for i in range(n)]
+
+
+def colours_from(palette, categories: Sequence[str]) -> list:
+    """Return a colour per category from a user's ``palette``, as scanpy's ``palette=`` reads it.
+
+    A colormap name (a qualitative one's colours in turn, another's spread over the categories), a list of colours
+    (in the categories' order, repeated when shorter) or a dict by category (the others coloured as by default).
+    """
+    n = len(categories)
+    if isinstance(palette, str):
+        cmap = plt.get_cmap(palette)  # a ValueError naming the valid names for another string
+        if isinstance(cmap, ListedColormap) and cmap.N <= 32:
+            return [cmap(i % cmap.N) for i in range(n)]
+        return [cmap(i / max(n - 1, 1)) for i in range(n)]
+    if isinstance(palette, Mapping):
+        unknown = set(map(str, palette)) - set(categories)
+        if unknown:
+            raise ValueError(f"palette names {sorted(unknown)}, not among the labels {list(categories)[:10]}")
+        default = distinct_colours(n)
+        chosen = {str(k): v for k, v in palette.items()}
+        colours = [chosen.get(c, default[i]) for i, c in enumerate(categories)]
+    else:
+        colours = list(palette)
+        if not colours:
+            raise ValueError("palette is empty: give colours, e.g. ['red', 'tab:blue', '#00ff00']")
+        colours = [colours[i % len(colours)] for i in range(n)]
+    bad = next((c for c in colours if not is_color_like(c)), None)
+    if bad is not None:
+        raise ValueError(f"palette holds {bad!r}, which is not a matplotlib colour")
+    return colours
 
 
 #: legend entries per column of a legend beside a 4-inch map
