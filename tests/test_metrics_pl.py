@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import anndata as ad  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -145,6 +146,12 @@ def test_domains_plot_orders_and_colours_labels_and_draws_small_sections(process
     processed.obs["section"] = np.where(np.arange(processed.n_obs) < 10, "tiny", "rest")
     fig = sst.pl.domains(processed, library_key="section", show=False)
     assert len([ax for ax in fig.axes if ax.collections]) == 2
+    grid = np.stack(np.meshgrid(np.arange(80.0), np.arange(80.0)), axis=-1).reshape(-1, 2)
+    slide = ad.AnnData(obs=pd.DataFrame({"label": ["a", "b"] * 3200}), obsm={"spatial": grid})
+    slide.obs["section"] = np.where(np.arange(slide.n_obs) < 50, "tiny", "rest")
+    fig = sst.pl.domains(slide, color="label", library_key="section", show=False)
+    size = {ax.get_title().split(": ")[-1]: ax.collections[0].get_sizes()[0] for ax in fig.axes if ax.collections}
+    assert size["tiny"] > 5 * size["rest"]  # each map filled alike: a small section's spots drawn larger
 
 
 def test_plots_take_scanpys_colours_and_keep_them_in_a_subset(processed):

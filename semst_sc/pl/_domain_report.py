@@ -57,7 +57,7 @@ def domain_report(
     library_key
         {doc_library_key} Each section gets its own map, ``ncols`` maps per row.
     spot_size
-        Marker size in points squared; by default scaled to the number of spots.
+        Marker size in points squared; by default scaled to the number of spots in each map.
     n_markers
         Markers listed per domain (the matched entry's, and the domain's own).
     n_terms
@@ -91,7 +91,6 @@ def domain_report(
     table = annotation["domains"].set_index("domain")
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key, spatial_key)
-    size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     everywhere = domain_labels(adata.obs[domain_key])  # colours by the column's categories, as pl.domains gives them
     own = stored_colours(adata, domain_key)  # scanpy's, by domain
     by_domain = own or dict(zip(everywhere.categories, distinct_colours(len(everywhere.categories)), strict=True))
@@ -104,6 +103,7 @@ def domain_report(
     nrows, ncols = grid(len(panels), ncols)
     fig, axes = plt.subplots(nrows, ncols, squeeze=False)
     for ax, (section, rows) in zip(axes.flat, panels, strict=False):
+        size = marker_size(len(rows), spot_size)  # each map's spots fill it alike
         for i, domain in enumerate(values.categories):
             where = rows[np.asarray(values[rows] == domain)]
             ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)

@@ -70,7 +70,7 @@ def domains(
     library_key
         {doc_library_key}
     spot_size
-        Marker size in points squared; by default scaled to the number of spots.
+        Marker size in points squared; by default scaled to the number of spots in each map.
     title
         Panel titles, one per column; by default the column names (with the section name when ``library_key``).
     palette
@@ -124,7 +124,6 @@ def domains(
             for i in range(0, len(groups), ncols)
         ]
     nrows = len(rows_of_panels)
-    size = marker_size(max(len(rows) for _, rows in groups), spot_size)
     legends = {column: legend_entries(shown[column]) for column in columns}  # every section's labels
     fig, axes = plt.subplots(nrows, ncols, squeeze=False)
     for axes_row, panels in zip(axes, rows_of_panels, strict=True):
@@ -140,7 +139,7 @@ def domains(
             colours[missing] = "lightgrey"
             values = everywhere[rows].astype(object)
             values[pd.isna(values)] = missing
-            xy = coords[rows]
+            xy, size = coords[rows], marker_size(len(rows), spot_size)  # each map's spots fill it alike
             for category in legends[column][0]:
                 where = np.asarray(values == category)
                 if where.any():

@@ -43,7 +43,7 @@ def query(
     library_key
         {doc_library_key}
     spot_size
-        Marker size in points squared; by default scaled to the number of spots.
+        Marker size in points squared; by default scaled to the number of spots in each map.
     cmap
         Matplotlib colour map.
     vmin, vmax
@@ -68,7 +68,6 @@ def query(
     check_integer(ncols, "ncols")
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key, spatial_key)
-    size = marker_size(max(len(rows) for _, rows in panels), spot_size)
     result = adata.uns[key]
     genes = result["genes"].head(n_genes)
     scores = adata.obs[key].to_numpy(dtype=float)
@@ -82,6 +81,7 @@ def query(
         nrows, ncols, figsize=(4.6 * ncols + 0.8, height * nrows + 0.5), squeeze=False, layout="constrained"
     )
     for ax, (section, rows) in zip(axes.ravel(), panels, strict=False):
+        size = marker_size(len(rows), spot_size)  # each map's spots fill it alike
         points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
         map_axes(ax, f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
     for ax in axes.ravel()[len(panels) :]:

@@ -80,7 +80,10 @@ def _fit_title(ax, text: str, room: float, renderer) -> None:
 
 
 def marker_size(n_spots: int, size: float | None) -> float:
-    """Marker size in points squared: ``size``, or scaled to the number of spots drawn in one panel."""
+    """Marker size in points squared: ``size``, or scaled to the number of spots drawn in one panel.
+
+    Each map fills its panel, so a panel of fewer spots shows them larger apart: their markers grow to match.
+    """
     return size if size is not None else float(np.clip(40_000 / n_spots, 0.5, 60))
 
 
