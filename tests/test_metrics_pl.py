@@ -427,6 +427,20 @@ def test_palette_colours_the_labels_as_scanpys_does(processed):
     assert "domain_colors" not in processed.uns  # adata is not changed
 
 
+def test_a_map_drawn_into_the_users_axes(processed):
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
+    right.set_title("the user's own panel, with a title longer than any map's")
+    assert sst.pl.domains(processed, color="domain", ax=left, show=False) is fig
+    assert left.collections and left.get_title() == "domain" and left.get_legend() is not None
+    assert tuple(fig.get_size_inches()) == (9, 4) and not right.collections
+    assert right.get_title() == "the user's own panel, with a title longer than any map's"  # not wrapped
+    with pytest.raises(ValueError, match="ax= draws one map, and these are 2"):
+        sst.pl.domains(processed, color=["domain", "semst_domain"], ax=left, show=False)
+    plt.close(fig)
+
+
 def test_save_true_writes_to_scanpys_figure_folder(processed, tmp_path):
     import matplotlib.pyplot as plt
     import scanpy as sc

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from scanpy import logging as logg
 
@@ -49,6 +50,7 @@ def domains(
     title: str | Sequence[str] | None = None,
     palette: str | Sequence | Mapping | None = None,
     ncols: int = 4,
+    ax: Axes | None = None,
     show: bool | None = None,
     save: str | Path | bool | None = None,
 ):
@@ -79,6 +81,9 @@ def domains(
         distinct colours. ``adata`` is not changed.
     ncols
         Panels per row (with ``library_key``: a panel per section, each column's sections starting a new row).
+    ax
+        A matplotlib axes to draw one map into (one column, one section), its legend right of it; the figure's size
+        and its other axes are left as they are.
     show
         {doc_show}
     save
@@ -89,6 +94,7 @@ def domains(
     The matplotlib figure (when ``show`` is False).
     """
     check_is_anndata(adata)
+    into = ax
     columns = [color] if isinstance(color, str) else list(color)
     titles = columns if title is None else ([title] if isinstance(title, str) else list(title))
     if not columns:
@@ -125,7 +131,15 @@ def domains(
         ]
     nrows = len(rows_of_panels)
     legends = {column: legend_entries(shown[column]) for column in columns}  # every section's labels
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False)
+    if into is not None:
+        if nrows * ncols != 1:
+            raise ValueError(
+                f"ax= draws one map, and these are {sum(map(len, rows_of_panels))} (columns x sections): give one "
+                "color and no library_key, or leave ax=None for a figure of them all"
+            )
+        fig, axes = into.figure, np.array([[into]])
+    else:
+        fig, axes = plt.subplots(nrows, ncols, squeeze=False)
     for axes_row, panels in zip(axes, rows_of_panels, strict=True):
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
             everywhere = domain_labels(shown[column])  # colours shared by every section
@@ -152,6 +166,9 @@ def domains(
                 beside.legend(handles=handles, loc="center left", frameon=False, ncol=n_legend_columns)
         for ax in axes_row[len(panels) :]:
             ax.axis("off")
+    if into is not None:  # the user's layout: only the legend placed, right of the map
+        into.get_legend().set_bbox_to_anchor((1, 0.5), transform=into.transAxes)
+        return finish(fig, show, save, "domains", fit_titles=False)
     renderer = fig.canvas.get_renderer()  # the legends' widths as drawn, without drawing the maps
     room = max(ax.get_legend().get_window_extent(renderer).width / fig.dpi for ax in fig.axes if ax.get_legend())
     place_maps(fig, axes, room + MAP_MARGIN, legend_per_map=library_key is None)

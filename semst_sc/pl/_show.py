@@ -16,12 +16,12 @@ from .._sections import LIBRARY_KEY, section_indices, section_names
 from .._utils import domain_labels, overlapping_sections
 
 
-def finish(fig, show: bool | None, save: str | Path | bool | None, name: str):
+def finish(fig, show: bool | None, save: str | Path | bool | None, name: str, *, fit_titles: bool = True):
     """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown.
 
-    ``save=True`` writes ``{name}.{format}`` in scanpy's figure folder, as scanpy's plots do. Titles are first wrapped
-    to the room between each panel and its neighbours in the row (a long section name ran over the next panel's
-    title).
+    ``save=True`` writes ``{name}.{format}`` in scanpy's figure folder, as scanpy's plots do. With ``fit_titles``,
+    titles are first wrapped to the room between each panel and its neighbours in the row (a long section name ran
+    over the next panel's title); not in a figure of the user's.
     """
     if save is False:
         save = None
@@ -31,7 +31,8 @@ def finish(fig, show: bool | None, save: str | Path | bool | None, name: str):
         save = Path(sc.settings.figdir) / f"{name}.{sc.settings.file_format_figs}"
     if save is not None and not isinstance(save, str | Path):
         raise TypeError(f"save must be a file path, True (scanpy's figure folder) or None, got {save!r}")
-    wrap_titles(fig)
+    if fit_titles:
+        wrap_titles(fig)
     if save is not None:
         _save(fig, Path(save).expanduser().resolve())
     if show or (show is None and save is None):
