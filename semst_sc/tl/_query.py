@@ -48,7 +48,8 @@ def query(
     AQP4 and SLC1A3 through the astrocyte entry, where the text of the genes alone points at glia in general).
     The ``n_genes`` most relevant genes drive the score, weighted by a softmax of their relevance (temperature
     0.02: a gene 0.05 less similar to the query than the most relevant one weighs 12 times less), so that the genes
-    the query is about drive it, not the many loosely related ones of a small panel. A spot's score is the logarithm
+    the query is about drive it, not the many loosely related ones of a small panel. A query that is a measured gene's
+    symbol ("Mbp") maps that gene. A spot's score is the logarithm
     of its weighted sum of those genes' counts per 10,000, standardised over the spots: pooling the counts before the
     logarithm lets a spot's few counts of sparse genes add up instead of each gene's noise being scaled up. The
     gene vectors are cached on disk with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings`
@@ -123,20 +124,20 @@ def query(
     similarity, via = relevance[: len(symbols)], np.full(len(symbols), "", dtype=object)
     best_entry, best_match = "", float("nan")
     said = textwrap.shorten(text.strip(), 80, placeholder=" ...")  # the query as messages quote it
+    upper = np.char.upper(symbols.astype(str))
     if entries:
         by_name, by_description = np.split(relevance[len(symbols) :], 2)
         match = np.maximum(by_name, by_description)
         similarity, via = _through_catalogue(similarity, symbols, entries, match)
         best = int(match.argmax())
         best_entry, best_match = names[best], float(match.max())
-        measured = set(np.char.upper(symbols.astype(str)))
-        if best_match >= MIN_SIMILARITY and not measured & {g.upper() for g in entries[best].markers}:
+        if best_match >= MIN_SIMILARITY and not set(upper) & {g.upper() for g in entries[best].markers}:
             logg.warning(
                 f"the query {said!r} is closest to the catalogue's {best_entry!r} (similarity {best_match:.2f}), but "
                 f"none of its markers ({', '.join(entries[best].markers[:6])}, ...) is measured here: the genes' "
                 "own text drives the map"
             )
-    named = np.char.upper(symbols.astype(str)) == text.strip().upper()  # a measured gene's symbol: that gene first
+    named = upper == text.strip().upper()  # a measured gene's symbol: that gene first
     similarity, via = np.where(named, 1.0, similarity), np.where(named, "its symbol", via)
     order = np.argsort(-similarity, kind="stable")
     n = min(n_genes, len(symbols))
