@@ -1,6 +1,6 @@
 """How the size of the spatial graph moves the default pipeline's ARI on DLPFC (K=7).
 
-    python benchmarks/spatial_neighbors.py --k 6 15 30 60 --seeds 0 1 2 --out benchmarks/results/spatial_neighbors
+    python benchmarks/spatial_neighbors.py --k 6 15 30 60 --seeds 0 1 2 3 4 --out benchmarks/results/spatial_neighbors
 
 Measures the choice of one default k for every platform (not per slice). Writes ``runs.csv``.
 """
