@@ -12,8 +12,9 @@ SNIPPETS = {
     ),
     "doc_show": "Show the figure; by default when not saving.",
     "doc_save": (
-        "Path of an image file to write; ``True``: the function's name (``domains.png``) in scanpy's figure folder "
-        "(``sc.settings.figdir``, format ``sc.settings.file_format_figs``), as scanpy's plots save."
+        "Path of an image file to write; ``True``: the function's name (``domains.pdf`` by default) in scanpy's "
+        "figure folder (``sc.settings.figdir``, suffix ``sc.settings.plot_suffix``, format "
+        "``sc.settings.file_format_figs``), as scanpy's plots save."
     ),
     "doc_library_key": (
         "``obs`` column telling several sections apart (squidpy's name; :func:`semst_sc.concat_sections` writes "

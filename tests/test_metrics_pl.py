@@ -445,13 +445,16 @@ def test_save_true_writes_to_scanpys_figure_folder(processed, tmp_path):
     import matplotlib.pyplot as plt
     import scanpy as sc
 
-    figdir = sc.settings.figdir
+    figdir, suffix = sc.settings.figdir, sc.settings.plot_suffix
     sc.settings.figdir = tmp_path / "figures"
     try:
         sst.pl.domains(processed, show=False, save=True)
+        sc.settings.plot_suffix = "_run2"  # scanpy's suffix of every saved figure's name
+        sst.pl.domains(processed, show=False, save=True)
     finally:
-        sc.settings.figdir = figdir
-    assert (tmp_path / "figures" / f"domains.{sc.settings.file_format_figs}").is_file()
+        sc.settings.figdir, sc.settings.plot_suffix = figdir, suffix
+    written = {f"domains.{sc.settings.file_format_figs}", f"domains_run2.{sc.settings.file_format_figs}"}
+    assert {p.name for p in (tmp_path / "figures").iterdir()} == written
     assert sst.pl.domains(processed, show=False, save=False) is not None  # scanpy's False: not saved
     with pytest.raises(TypeError, match="save must be a file path, True"):
         sst.pl.domains(processed, show=False, save=1)

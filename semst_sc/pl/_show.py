@@ -19,16 +19,17 @@ from .._utils import domain_labels, overlapping_sections
 def finish(fig, show: bool | None, save: str | Path | bool | None, name: str, *, fit_titles: bool = True):
     """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown.
 
-    ``save=True`` writes ``{name}.{format}`` in scanpy's figure folder, as scanpy's plots do. With ``fit_titles``,
-    titles are first wrapped to the room between each panel and its neighbours in the row (a long section name ran
-    over the next panel's title); not in a figure of the user's.
+    ``save=True`` writes ``{name}{plot_suffix}.{format}`` in scanpy's figure folder, as scanpy's plots do. With
+    ``fit_titles``, titles are first wrapped to the room between each panel and its neighbours in the row (a long
+    section name ran over the next panel's title); not in a figure of the user's.
     """
     if save is False:
         save = None
     if save is True:
         import scanpy as sc
 
-        save = Path(sc.settings.figdir) / f"{name}.{sc.settings.file_format_figs}"
+        save = Path(sc.settings.figdir) / f"{name}{sc.settings.plot_suffix}.{sc.settings.file_format_figs}"
+        logg.warning(f"saving figure to file {save}")  # as scanpy says where it went
     if save is not None and not isinstance(save, str | Path):
         raise TypeError(f"save must be a file path, True (scanpy's figure folder) or None, got {save!r}")
     if fit_titles:
