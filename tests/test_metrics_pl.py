@@ -64,11 +64,13 @@ def test_domains_plot_writes_png(processed, tmp_path):
         ({"color": []}, "color is empty"),
         ({"color": ["domain", "semst_domain"], "title": "one"}, "1 title.* for 2 column"),
         ({"ncols": 0}, "ncols must be a positive integer"),
-        ({"color": "score"}, "continuous values.*sc.pl.embedding"),
+        ({"color": "score"}, r"continuous values.*sc.pl.embedding.*astype\('category'\)"),
+        ({"color": "counts"}, r"not labels \(576 different numbers\)"),  # 576 labels in the legend before
     ],
 )
 def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
     processed.obs["score"] = np.linspace(0, 1, processed.n_obs)
+    processed.obs["counts"] = np.arange(processed.n_obs, dtype=np.float32)  # whole numbers, as counts per spot
     with pytest.raises(ValueError, match=match):
         sst.pl.domains(processed, show=False, **kwargs)
 

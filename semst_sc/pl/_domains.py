@@ -10,6 +10,7 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from scanpy import logging as logg
+from scanpy.plotting import palettes
 
 from .. import _constants as C
 from .._docs import doc_params
@@ -66,7 +67,9 @@ def domains(
         One or several ``obs`` columns, one panel each. Domains named by :func:`~semst_sc.tl.annotate_domains` (and
         not clustered again since) read ``"3: white matter"`` in the legend (of several annotations, the default
         ``key_added``'s, else the first by ``uns`` key). Labels, not measurements: whole numbers stored as floats
-        (0.0, 1.0, NaN) are drawn as labels; other floats are refused (a query score: :func:`~semst_sc.pl.query`).
+        (0.0, 1.0, NaN) are drawn as labels; other floats, and numbers of more different values than scanpy's
+        largest palette has colours (102: counts per spot), are refused unless categorical (a query score:
+        :func:`~semst_sc.pl.query`).
     spatial_key
         ``obsm`` key of the coordinates.
     library_key
@@ -105,10 +108,13 @@ def domains(
     for column in columns:
         if column not in adata.obs:
             raise KeyError(f"obs['{column}'] not found: run sst.tl.cluster(adata) or pick an existing column")
-        if pd.api.types.is_float_dtype(adata.obs[column]) and not is_whole(adata.obs[column]):
+        values = adata.obs[column]
+        fractions = pd.api.types.is_float_dtype(values) and not is_whole(values)
+        if fractions or (pd.api.types.is_numeric_dtype(values) and values.nunique() > len(palettes.default_102)):
             raise ValueError(
-                f"obs['{column}'] holds continuous values, not labels: draw it with "
-                f"sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query)"
+                f"obs['{column}'] holds continuous values, not labels ({values.nunique()} different numbers): draw "
+                f"it with sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query); labels "
+                f"stored as numbers: adata.obs['{column}'] = adata.obs['{column}'].astype('category')"
             )
     for key, entry in adata.uns.items():  # names of domains since clustered again
         names_key = names_column(key, entry)
