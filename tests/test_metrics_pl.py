@@ -403,6 +403,20 @@ def test_titles_wrap_between_words(processed):
     plt.close(fig)
 
 
+def test_a_name_too_long_for_its_panel_breaks_after_an_underscore(processed):
+    """A section name of one word too long for its panel was cut inside a part: '..._left_hemispher' / 'e_...'."""
+    import matplotlib.pyplot as plt
+
+    names = [f"Xenium_patient_042{k}_left_hemisphere_section_{k}_of_the_aging_study_2024" for k in range(4)]
+    processed.obs["section"] = [names[i % 4] for i in range(processed.n_obs)]
+    fig = sst.pl.domains(processed, library_key="section", show=False)
+    titles = [ax.get_title() for ax in fig.axes if ax.collections and ax.get_title()]
+    assert len(titles) == 4 and all(title.count("\n") == 1 for title in titles)  # wrapped, on two lines
+    for title in titles:  # broken between words or after an underscore, the name whole
+        assert title.replace("_\n", "_").replace("\n", " ") in {f"semst_domain: {name}" for name in names}, title
+    plt.close(fig)
+
+
 def test_palette_colours_the_labels_as_scanpys_does(processed):
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_hex

@@ -67,13 +67,16 @@ def wrap_titles(fig) -> None:
 def _fit_title(ax, text: str, room: float, renderer) -> None:
     """Title ``ax`` with ``text`` on at most two lines ``room`` pixels wide: broken between words where that fits.
 
-    Tried in turn: each font size of :data:`TITLE_SIZES`, each width from the whole text down; words are broken
-    (a section name of one long word) only where no wrapping between words fits. Nothing fitting, the last try stays.
+    Tried in turn: each font size of :data:`TITLE_SIZES`, each width from the whole text down; a word too long for
+    the room (a section name) is broken after an underscore, and only where that does not fit either inside one of
+    its parts. Nothing fitting, the last try stays.
     """
-    for whole_words in (True, False):
+    for whole_words, after_underscores in ((True, False), (True, True), (False, False)):
+        spaced = text.replace("_", "_ ") if after_underscores else text  # "a_b" may break as "a_" / "b"
         for size in TITLE_SIZES:
             for width in range(len(text), max(8, len(text) // 2 - 1), -1):
-                wrapped = textwrap.fill(text, width, break_long_words=not whole_words, break_on_hyphens=False)
+                wrapped = textwrap.fill(spaced, width, break_long_words=not whole_words, break_on_hyphens=False)
+                wrapped = wrapped.replace("_ ", "_") if after_underscores else wrapped
                 if wrapped.count("\n") > 1:  # two lines at most
                     continue
                 ax.set_title(wrapped, fontsize=size)
