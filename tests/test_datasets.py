@@ -385,6 +385,12 @@ def test_read_spaceranger_names_a_damaged_matrix_or_image(tmp_path):
     matrix.write_bytes(matrix.read_bytes()[:500])
     with pytest.raises(ValueError, match="filtered_feature_bc_matrix.h5 is not a readable 10x count matrix"):
         read_spaceranger(tmp_path / "cut" / "outs")
+    for name in ("matrix", "other"):  # HDF5 without the datasets of either 10x layout: scanpy's bare Exception
+        matrix.unlink()
+        with h5py.File(matrix, "w") as f:
+            f[f"{name}/barcodes"] = [b"AAAC-1"]
+        with pytest.raises(ValueError, match="filtered_feature_bc_matrix.h5 is not a readable 10x count matrix"):
+            read_spaceranger(tmp_path / "cut" / "outs")
     make_spaceranger(tmp_path / "image" / "outs")
     (tmp_path / "image" / "outs" / "spatial" / "tissue_hires_image.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="tissue_hires_image.png is not a readable PNG image"):

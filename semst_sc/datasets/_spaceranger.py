@@ -232,7 +232,9 @@ def read_10x(matrix_file: Path, instrument: str, mtx_folder: str, **kwargs) -> A
             f"{matrix_file} holds a name that is not ASCII ({name!r}), which scanpy's HDF5 reader cannot read: read "
             f"the {mtx_folder} matrix folder {instrument} wrote beside it, or rename that feature"
         ) from err
-    except (OSError, KeyError, ValueError) as err:
+    except MemoryError:  # a matrix too large for the memory is not damaged
+        raise
+    except Exception as err:  # noqa: BLE001 - h5py's OSError or RuntimeError, scanpy's bare Exception: all damage
         raise ValueError(
             f"{matrix_file} is not a readable 10x count matrix ({err}): restore it from the {instrument} output"
         ) from err
