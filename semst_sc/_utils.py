@@ -475,7 +475,7 @@ def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series |
             stale.append(key)
             continue
         table = entry["domains"].set_index("domain")["name"].astype(str)
-        now = (adata.obs[domain_key] if domains is None else domains).astype("string")
+        now = pd.Series(domain_labels(adata.obs[domain_key] if domains is None else domains))  # as annotated: "1"
         named = now.notna().to_numpy()
         expected = now[named].astype(str).map(table)
         if (expected.to_numpy() != adata.obs[names_key][named].astype(str).to_numpy()).any():

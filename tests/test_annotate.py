@@ -645,6 +645,21 @@ def test_domain_report_text_keeps_to_its_column_for_many_domains(tissue):
     plt.close(fig)
 
 
+def test_domains_stored_as_whole_floats_keep_their_names_and_colours(tissue):
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    tissue.obs["labels"] = tissue.obs["domain"].cat.codes.astype(float)  # 0.0, 1.0, ...: labels as numbers
+    sst.tl.annotate_domains(tissue, domain_key="labels", key_added="labels_name", gene_text=False)
+    plt.close(sst.pl.domain_report(tissue, key="labels_annotation", show=False))  # not judged stale at once
+    fig = sst.pl.domains(tissue, color="labels", palette={"0": "black"}, show=False)  # keyed as before the names
+    legend = fig.axes[0].get_legend()
+    colours = {t.get_text(): to_hex(h.get_color()) for t, h in zip(legend.texts, legend.legend_handles, strict=True)}
+    first = next(label for label in colours if label.startswith("0: "))  # the names are in the legend
+    assert colours[first] == "#000000"
+    plt.close(fig)
+
+
 def test_names_from_several_brain_regions_are_flagged(tissue):
     from fakes import scanpy_warnings
 

@@ -191,7 +191,7 @@ def test_contrastive_encoder_trains_in_minibatches(_slide):
     assert _ari(mini) > 0.5
 
 
-def test_minibatch_same_rng_same_embedding(_slide):
+def test_minibatch_same_rng_same_embedding(_slide, tmp_path):
     kwargs = {"n_epochs": 4, "train_kwargs": {"minibatch": True}, "copy": True}
     runs = [sst.tl.semst(_slide, rng=rng, **kwargs) for rng in (3, 3, 4)]
     assert np.array_equal(runs[0].obsm["X_semst"], runs[1].obsm["X_semst"])
@@ -200,6 +200,8 @@ def test_minibatch_same_rng_same_embedding(_slide):
     every = sst.tl.semst(_slide, rng=3, **{**kwargs, "train_kwargs": {"minibatch": True, "fanouts": (None, 2)}})
     assert np.isfinite(every.obsm["X_semst"]).all()  # every neighbour at hop 1, as the sampler takes it
     assert not np.array_equal(every.obsm["X_semst"], runs[0].obsm["X_semst"])
+    assert every.uns["semst"]["params"]["fanouts"] == [-1, 2]  # "all" stored as -1: the AnnData can be written
+    every.write_h5ad(tmp_path / "every.h5ad")
 
 
 def test_minibatch_auto_follows_the_size_threshold(_slide, monkeypatch):

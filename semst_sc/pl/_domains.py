@@ -150,7 +150,10 @@ def domains(
         for i, (ax, (column, name, rows)) in enumerate(zip(axes_row, panels, strict=False)):
             everywhere = domain_labels(shown[column])  # colours shared by every section
             own = stored_colours(adata, column)  # scanpy's, in the order of the column's categories (names or not)
-            if palette is not None:
+            if isinstance(palette, Mapping):  # keyed by the column's labels: "3" colours "3: white matter" too
+                shown_as = dict(zip(domain_labels(adata.obs[column]).categories, everywhere.categories, strict=True))
+                chosen = colours_from({shown_as.get(str(k), k): v for k, v in palette.items()}, everywhere.categories)
+            elif palette is not None:
                 chosen = colours_from(palette, everywhere.categories)
             else:
                 chosen = distinct_colours(len(everywhere.categories)) if own is None else list(own.values())

@@ -25,7 +25,8 @@ def refine(
     A spot is relabelled only when more than half of its neighbours agree on another label (a tie is no majority),
     so domain borders stay where they are and isolated spots join their surroundings. At cell resolution the
     neighbours are, by default, the cells :func:`~semst_sc.pp.prepare` pooled for each cell, as in
-    :func:`semst_sc.tl.cluster`.
+    :func:`semst_sc.tl.cluster`. Each call votes once more over the labels it finds: a second call in place
+    smooths the smoothed labels again (``n_changed`` then counts the last vote's changes).
 
     Parameters
     ----------

@@ -83,10 +83,10 @@ def semst(
         reconstructed per full-batch step; ``None``: all), ``pair_batch_size`` (16384 neighbour pairs per
         full-batch step; ``None``: all), ``minibatch`` (``"auto"``: neighbour-sampled mini-batches from 50,000
         spots; ``True``/``False``), ``minibatch_size`` (1024 seed spots per step), ``fanouts`` ((10, 10)
-        neighbours sampled at hops 1 and 2; ``None``: all), ``distributed`` (data-parallel across the processes of a
-        ``torchrun`` job; implies mini-batches), ``average_from`` (0.5: the parameters averaged over the steps from this
-        share of training on, stochastic weight averaging, see :func:`semst_sc.nn.train`; ``None``: the last
-        step's; ``docs/method.md``).
+        neighbours sampled at hops 1 and 2; ``None`` for a hop: all its neighbours), ``distributed``
+        (data-parallel across the processes of a ``torchrun`` job; implies mini-batches), ``average_from`` (0.5:
+        the parameters averaged over the steps from this share of training on, stochastic weight averaging, see
+        :func:`semst_sc.nn.train`; ``None``: the last step's; ``docs/method.md``).
     n_epochs
         Training steps (``None``: the encoder's default, 100 for ``"dual"``, 300 for ``"contrastive"``).
     semantic_key
@@ -116,8 +116,8 @@ def semst(
     ``obsm['{key_added}']`` (``'X_semst'``)
         The embedding (float32, n_obs x the encoder's embedding size).
     ``uns[...]`` (``'semst'``: ``key_added`` without its ``X_``, as scanpy's ``X_pca`` and ``pca``)
-        ``params`` (encoder, its settings and the training settings) and ``loss_history`` (per-step total and
-        each loss term).
+        ``params`` (encoder, its settings and the training settings, ``None`` stored as ``""``, in ``fanouts`` as
+        ``-1``) and ``loss_history`` (per-step total and each loss term).
     """
     import torch
 
@@ -386,8 +386,14 @@ def _one_hot(adata: AnnData, covariate_key: str | None) -> np.ndarray | None:
 
 
 def _storable(values: dict[str, Any]) -> dict[str, Any]:
-    """Values ``.h5ad`` can store: ``None`` becomes ``""``, tuples become lists."""
-    return {k: "" if v is None else list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    """Return values ``.h5ad`` can store: ``None`` as ``""``, tuples as lists, ``None`` in them (a fanout's all) -1."""
+
+    def storable(value):
+        if isinstance(value, tuple | list):  # one type per list: .h5ad stores no None in a list of numbers
+            return [-1 if v is None else v for v in value]
+        return "" if value is None else value
+
+    return {k: storable(v) for k, v in values.items()}
 
 
 def _scaled(adata: AnnData, genes: np.ndarray, counts: np.ndarray) -> np.ndarray:
