@@ -702,6 +702,8 @@ def _run(args) -> int:
         library_key = LIBRARY_KEY
     else:
         data = read(args.input)
+    if args.annotate:
+        _check_can_annotate(data.tables[args.table_key] if store else data, args.gene_symbols)
     # run_pipeline checks the data and the remaining arguments (table, layer, gene symbols, spots) before its first step
     run_pipeline(
         data,
@@ -764,6 +766,21 @@ def _run(args) -> int:
         print(f"semst-sc: error: the domains are written without names: {unnamed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_can_annotate(adata, gene_symbols: str | None) -> None:
+    """Raise, before any work, what would keep ``--annotate`` from naming the domains found."""
+    from ._utils import names_column
+    from .pp._gene_semantics import _resolve_symbols
+
+    _resolve_symbols(adata, gene_symbols)  # Ensembl IDs without symbols: the names need symbols
+    key, table = C.DOMAIN_NAME_KEY, C.ANNOTATION_KEY
+    earlier = table in adata.uns and names_column(table, adata.uns[table]) == key  # an earlier run's: replaced
+    if key in adata.obs and not earlier:
+        raise ValueError(
+            f"obs['{key}'] of the input holds values of its own, and --annotate writes the domains' names there: "
+            "rename or drop that column"
+        )
 
 
 def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | None:

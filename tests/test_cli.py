@@ -322,6 +322,28 @@ def test_run_fails_before_any_work(slide, tmp_path, capsys, no_work, args, code,
     assert message in err and no_work == [] and not out.exists()
 
 
+def test_run_annotate_fails_before_any_work_on_what_would_keep_the_names_out(tissue, tmp_path, capsys, no_work):
+    own = tissue.copy()
+    own.obs["semst_domain_name"] = "mine"  # a column of the user's where --annotate writes the names
+    own.write_h5ad(tmp_path / "own.h5ad")
+    ensembl = tissue.copy()  # Ensembl IDs and no symbol column: no gene can be read as a name
+    ensembl.var_names = [f"ENSG{i:011d}" for i in range(ensembl.n_vars)]
+    ensembl.var = ensembl.var.drop(columns=[c for c in ensembl.var.columns if "symbol" in c])
+    ensembl.write_h5ad(tmp_path / "ensembl.h5ad")
+    for name, extra, message in (
+        ("own", [], "obs['semst_domain_name'] of the input holds values of its own"),
+        (
+            "ensembl",
+            ["--no-semantics"],
+            "needs gene symbols. Pass gene_symbols='<var column with symbols>' (CLI: --gene",
+        ),
+    ):
+        out = tmp_path / f"{name}_out.h5ad"
+        args = ["run", str(tmp_path / f"{name}.h5ad"), "--annotate", "--output", str(out), "--quiet", *extra]
+        assert _exit_status(args) == 1
+        assert message in capsys.readouterr().err and no_work == [] and not out.exists()
+
+
 def test_run_names_the_layouts_it_reads_for_a_folder_of_none(tmp_path, capsys, no_work):
     empty, sample, experiment = (tmp_path / name for name in ("empty", "sample", "experiment"))
     empty.mkdir()

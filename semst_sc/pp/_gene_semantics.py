@@ -237,8 +237,9 @@ def _resolve_symbols(adata: AnnData, column: str | None) -> np.ndarray:
             symbols[unresolved] = np.nan
             return symbols
     raise ValueError(
-        "var_names look like Ensembl IDs and no gene-symbol column was found: the semantic step needs gene "
-        f"symbols. Pass gene_symbols='<var column with symbols>' (looked for {', '.join(C.SYMBOL_COLUMNS)})"
+        "var_names look like Ensembl IDs and no gene-symbol column was found: reading genes as text (the semantic "
+        "step, naming domains, queries) needs gene symbols. Pass gene_symbols='<var column with symbols>' (CLI: "
+        f"--gene-symbols COLUMN; looked for {', '.join(C.SYMBOL_COLUMNS)})"
     )
 
 
