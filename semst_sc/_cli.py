@@ -150,7 +150,9 @@ def _parser() -> argparse.ArgumentParser:
         help="number of domains (default: estimated, see sst.tl.cluster; a warning when on a bound)",
     )
     run.add_argument("--output", type=_user_path, required=True, help=OUTPUT_HELP)
-    run.add_argument("--plot", type=_user_path, default=None, help="write a PNG of the domains")
+    run.add_argument(
+        "--plot", type=_user_path, default=None, help="write an image of the domains (.png, .pdf, .svg, ...)"
+    )
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument(
         "--layer", default=None, help="layer with raw counts (default: X, or layers['counts'] when X holds none)"
@@ -188,14 +190,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--encoder", default="auto", help=ENCODER_HELP)
     run.add_argument(
-        "--epochs", type=_positive_int, default=None, help="training epochs (default: the documented default)"
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="training epochs (default: the encoder's, 100 for dual, 300 for contrastive)",
     )
     run.add_argument("--no-semantics", action="store_true", help="train without the semantic modulation")
     run.add_argument(
         "--pair-weighting",
         default=None,
         choices=["uniform", "similarity"],
-        help="how the dual encoder's spatial loss pulls neighbour pairs: 'uniform' (the default) or 'similarity' "
+        help="how the dual encoder's spatial loss pulls neighbour pairs (with --encoder auto it chooses the dual "
+        "encoder, also for several sections): 'uniform' (the default) or 'similarity' "
         "(by how alike their inputs are, not across sharp borders; better on thin layers such as the olfactory "
         "bulb's, worse on some DLPFC slices: docs/results.md)",
     )
@@ -261,7 +267,10 @@ def _parser() -> argparse.ArgumentParser:
         "--output-dir", type=_user_path, default=Path("demo_output"), help="folder for demo.h5ad, domains.png"
     )
     demo.add_argument(
-        "--size", type=_positive_int, default=40, help="rows and columns of the simulated Visium grid (at least 4)"
+        "--size",
+        type=_positive_int,
+        default=40,
+        help="rows and columns of the simulated Visium grid (at least 4; default 40)",
     )
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     demo.set_defaults(func=_demo)
@@ -280,7 +289,10 @@ def _parser() -> argparse.ArgumentParser:
         help=".h5ad (the input with obsm['X_semst'] and uns['semst']) or .npy (the embedding alone); rank 0 writes",
     )
     train.add_argument(
-        "--epochs", type=_positive_int, default=None, help="training steps (default: the documented default)"
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="training steps (default: the encoder's, 100 for dual, 300 for contrastive)",
     )
     train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     train.add_argument(
@@ -306,7 +318,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="write the input with the score (obs['semst_query']) to this .h5ad",
     )
-    query.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a table path")
+    query.add_argument(
+        "--gene-text", default=None, help="gene descriptions: 'human', 'mouse', a table path or a folder of NCBI files"
+    )
     query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
     query.add_argument("--gene-symbols", default=None, help="var column with gene symbols (as given to run)")
     query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
@@ -320,13 +334,13 @@ def _parser() -> argparse.ArgumentParser:
         )
     query.set_defaults(func=_query)
 
-    for p in (run, demo, train, query):
+    runs = {run: "the model trains and the text model runs", demo: "the model trains and the text model runs"}
+    for p, what in {**runs, train: "the model trains", query: "the text model runs"}.items():
         p.add_argument(
             "--device",
             type=_device,
             default="auto",
-            help="where the model trains and the text model runs: auto (a GPU when torch sees one), cpu, cuda, "
-            "cuda:N or mps (default auto)",
+            help=f"where {what}: auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps (default auto)",
         )
         p.add_argument(
             "--quiet", action="store_true", help="no progress bars or progress messages (warnings still print)"
@@ -640,6 +654,11 @@ def _run(args) -> int:
     if args.table_key != TABLE_KEY and not store:
         raise ValueError(f"--table-key names a table of a SpatialData .zarr input, but {args.input} is no zarr store")
     if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
+        if Path(args.gene_text).expanduser().is_dir():  # the semantic step reads a table, not the NCBI files
+            raise ValueError(
+                f"--gene-text {args.gene_text} is a folder: run reads a TSV of gene descriptions (symbol and text "
+                "columns), 'human' or 'mouse' (query reads a folder of the NCBI files too)"
+            )
         if not Path(args.gene_text).expanduser().is_file():
             raise FileNotFoundError(
                 f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or the path of a TSV of gene "
@@ -666,6 +685,16 @@ def _run(args) -> int:
     ):
         if given and not args.annotate:
             raise ValueError(f"{flag} is about naming the domains: add --annotate")
+    # options another one makes pointless: refused, not silently ignored
+    if args.no_semantics and args.semantic_mode is not None:
+        raise ValueError("--semantic-mode sets the semantic step, which --no-semantics leaves out: give one of them")
+    if args.no_semantics and args.gene_text is not None and not args.annotate:
+        raise ValueError("--gene-text is read by the semantic step and --annotate: with --no-semantics, add --annotate")
+    if args.resolution == "spot" and (args.neighbourhood_size or args.neighbourhood_pooling != DEFAULT_POOLING):
+        raise ValueError(
+            "--neighbourhood-size and --neighbourhood-pooling are about cell resolution, and --resolution spot pools "
+            "no neighbourhood: leave them out"
+        )
     from .nn import get_encoder  # the encoders (and the tissues below) are known once torch and scanpy are loaded
 
     if args.encoder != "auto":
@@ -851,6 +880,10 @@ def _query(args) -> int:
 def _train(args) -> int:
     _check_input(args.input, folder_ok=False)
     _check_output(args.output, "--output", (".h5ad", ".npy"))
+    if args.minibatch == "off" and (args.minibatch_size is not None or args.distributed):
+        raise ValueError("--minibatch-size and --distributed train on mini-batches: leave out --minibatch off")
+    if args.minibatch_size is not None and args.minibatch_size < 2:
+        raise ValueError(f"--minibatch-size must be at least 2 spots, got {args.minibatch_size}")
     from .nn import get_encoder
 
     if args.encoder != "auto":

@@ -191,6 +191,19 @@ def test_help_imports_no_torch_and_unknown_encoder_fails_first(slide, tmp_path, 
     assert "encoder must be one of" in capsys.readouterr().err and read == []
 
 
+def test_help_says_what_each_command_does_with_its_options(capsys):
+    helps = {}
+    for command in ("run", "train", "query", "demo"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert "where the text model runs" in helps["query"] and "trains" not in helps["query"]
+    assert "where the model trains:" in helps["train"] and "text model" not in helps["train"]
+    assert "write an image of the domains (.png, .pdf, .svg, ...)" in helps["run"]
+    assert "100 for dual, 300 for contrastive" in helps["run"] and "default 40" in helps["demo"]
+    assert "a folder of NCBI files" in helps["query"]
+
+
 def test_method_choices_are_the_clustering_methods(monkeypatch):
     from semst_sc import _cli
     from semst_sc import _constants as C
@@ -309,6 +322,10 @@ def no_work(monkeypatch):
         (["--count-file", "raw.h5"], 1, "--count-file names the matrix inside a Space Ranger folder"),
         (["--bin-size", "50"], 1, "--bin-size sums the DNBs of a Stereo-seq GEM input into bins"),
         (["--encoder", "contrastive", "--pair-weighting", "similarity"], 1, "--pair-weighting is a setting of the"),
+        (["--no-semantics", "--semantic-mode", "symbols"], 1, "which --no-semantics leaves out"),
+        (["--no-semantics", "--gene-text", "human"], 1, "with --no-semantics, add --annotate"),
+        (["--resolution", "spot", "--neighbourhood-size", "5"], 1, "--resolution spot pools no neighbourhood"),
+        (["--resolution", "spot", "--neighbourhood-pooling", "cells"], 1, "--resolution spot pools no neighbourhood"),
         (["--bin-size", "cells"], 2, "argument --bin-size: must be a positive integer or 'cell', got 'cells'"),
     ],
 )
@@ -342,6 +359,13 @@ def test_run_annotate_fails_before_any_work_on_what_would_keep_the_names_out(tis
         args = ["run", str(tmp_path / f"{name}.h5ad"), "--annotate", "--output", str(out), "--quiet", *extra]
         assert _exit_status(args) == 1
         assert message in capsys.readouterr().err and no_work == [] and not out.exists()
+
+
+def test_run_says_a_folder_of_gene_descriptions_is_a_folder(slide, tmp_path, capsys, no_work):
+    folder = tmp_path / "gene_text"  # a folder of the NCBI files, which query --gene-text reads
+    folder.mkdir()
+    assert main(["run", str(slide), "--gene-text", str(folder), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
+    assert f"--gene-text {folder} is a folder: run reads a TSV" in capsys.readouterr().err and no_work == []
 
 
 def test_run_names_the_layouts_it_reads_for_a_folder_of_none(tmp_path, capsys, no_work):
@@ -387,7 +411,7 @@ def test_output_paths_expand_the_home_folder_and_follow_links(slide, tmp_path, c
     assert "cannot write --output" in capsys.readouterr().err
 
 
-def test_train_fails_before_any_work(slide, tmp_path, capsys, no_work):
+def test_train_fails_before_any_work(slide, tmp_path, capsys, no_work, monkeypatch):
     blocked = tmp_path / "a_file"
     blocked.write_text("")
     assert _exit_status(["train", str(slide), "--output", str(tmp_path / "e.npy"), "--epochs", "0"]) == 2
@@ -396,7 +420,16 @@ def test_train_fails_before_any_work(slide, tmp_path, capsys, no_work):
     assert "cannot write --output" in capsys.readouterr().err
     assert main(["train", str(slide), "--output", str(tmp_path / "e.csv"), "--quiet"]) == 1
     assert "--output must end in .h5ad or .npy" in capsys.readouterr().err
-    assert no_work == []
+    read = []  # these are refused before the data are read
+    monkeypatch.setattr("anndata.read_h5ad", lambda *a, **k: read.append(a))
+    for args, message in (
+        (["--minibatch", "off", "--minibatch-size", "64"], "leave out --minibatch off"),
+        (["--minibatch", "off", "--distributed"], "leave out --minibatch off"),
+        (["--minibatch-size", "1"], "--minibatch-size must be at least 2 spots"),
+    ):
+        assert main(["train", str(slide), "--output", str(tmp_path / "e.npy"), "--quiet", *args]) == 1
+        assert message in capsys.readouterr().err
+    assert no_work == [] and read == []
 
 
 def test_failing_plot_leaves_no_result(slide, tmp_path, capsys, monkeypatch):

@@ -365,6 +365,13 @@ def test_auto_encoder_is_contrastive_for_several_sections_at_spot_resolution(joi
     assert chosen(joined, train_kwargs={"minibatch": True, "minibatch_size": 128})[0] == "dual"
     assert chosen(joined, covariate_key="library_id")[0] == "dual"
     assert chosen(joined, encoder_kwargs={"latent_dim": 8})[0] == "dual"
+    import scanpy
+
+    said = []  # and the log says why
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scanpy.logging, "info", lambda msg, *a, **k: said.append(msg))
+        chosen(joined, encoder_kwargs={"latent_dim": 8})
+    assert "encoder 'auto': 'dual' (encoder settings given)" in said
     one = joined[joined.obs["library_id"] == "A"].copy()
     sst.pp.prepare(one)  # one section
     sst.pp.spatial_graph(one)

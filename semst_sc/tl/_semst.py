@@ -326,7 +326,10 @@ def _auto_encoder(adata: AnnData, options: dict, encoder_kwargs: dict | None, co
     full_batch = options["minibatch"] is not True and not options["distributed"] and adata.n_obs < AUTO_MINIBATCH_SPOTS
     joint = several and params.get("resolution") == "spot" and full_batch
     name = "contrastive" if joint and not encoder_kwargs and covariate_key is None else "dual"
-    logg.info(f"encoder 'auto': {name!r}" + (" (several sections at spot resolution)" if joint else ""))
+    why = ""
+    if joint:  # several sections at spot resolution take the contrastive encoder, unless asked the dual's settings
+        why = " (several sections at spot resolution)" if name == "contrastive" else " (encoder settings given)"
+    logg.info(f"encoder 'auto': {name!r}{why}")
     return name
 
 
