@@ -712,10 +712,18 @@ def _run(args) -> int:
     from . import datasets, pl
     from ._pipeline import run_pipeline
     from ._utils import params_of
+    from .pp._feature_graph import DEFAULT_N_NEIGHBORS
 
     def read(path: Path):
         if _is_gem(path):
-            return datasets.read_gem(path, bin_size=args.bin_size or 50)
+            bins = datasets.read_gem(path, bin_size=args.bin_size or 50)
+            fewest = max(args.n_clusters or 0, DEFAULT_N_NEIGHBORS + 1)  # the domains asked, the expression graph
+            if bins.n_obs < fewest:
+                raise ValueError(
+                    f"--bin-size {args.bin_size or 50} sums {path.name} into {bins.n_obs} bins, fewer than the "
+                    f"{fewest} the domains and the neighbour graphs need: give a smaller --bin-size"
+                )
+            return bins
         platform = _folder_platform(path)
         if platform == "spaceranger":
             return datasets.read_spaceranger(path, count_file=args.count_file)

@@ -99,7 +99,7 @@ class Settings:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"device={device!r} but torch sees no CUDA GPU (a CPU build of torch, or no driver): "
-                "use device='auto' or 'cpu'"
+                "use device='auto' or 'cpu' (CLI: --device auto or cpu)"
             )
         index = device.partition(":")[2]
         if index and int(index) >= torch.cuda.device_count():
@@ -108,7 +108,9 @@ class Settings:
                 "use device='cuda' or a number below that"
             )
         if device == "mps" and not torch.backends.mps.is_available():
-            raise ValueError("device='mps' but torch sees no Apple GPU (MPS): use device='auto' or 'cpu'")
+            raise ValueError(
+                "device='mps' but torch sees no Apple GPU (MPS): use device='auto' or 'cpu' (CLI: --device auto or cpu)"
+            )
         return device
 
     def resolve_threads(self) -> int:

@@ -711,6 +711,8 @@ def test_run_on_stereoseq_gem_files(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", str(paths[0]), "--bin-size", "cell", "--output", str(out), *common]) == 1
     assert "no column CellID (bin_size='cell' reads a cell-bin GEM)" in capsys.readouterr().err
+    assert main(["run", str(paths[0]), "--bin-size", "200", "--output", str(out), *common]) == 1  # 4 bins
+    assert "into 4 bins, fewer than the 15 the domains and the neighbour graphs need" in capsys.readouterr().err
 
 
 def test_run_on_xenium_output_folders(tmp_path, capsys):

@@ -172,7 +172,9 @@ def prepare(
     detected = np.asarray((counts > 0).sum(axis=0)).ravel()
     kept = detected >= min_cells
     if not detected.any():
-        raise ValueError("the counts are all zero: pass layer= with the raw counts, or check how the matrix was read")
+        raise ValueError(
+            "the counts are all zero: pass layer= with the raw counts (CLI: --layer), or check how the matrix was read"
+        )
     if not kept.any():
         raise ValueError(f"no gene is detected in at least min_cells={min_cells} spots: lower min_cells")
     if groups is not None:

@@ -76,7 +76,8 @@ def organism_of(symbols, organism: str | None) -> str:
         examples = ", ".join(str(s) for s in symbols[:3])
         logg.warning(
             f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): the "
-            f"{organism} gene knowledge is read for them; pass organism={guess!r} (or None) unless that is meant"
+            f"{organism} gene knowledge is read for them; pass organism={guess!r} (or None; CLI: --organism) unless "
+            "that is meant"
         )
     return organism or guess
 
