@@ -807,16 +807,14 @@ def _run(args) -> int:
 
 def _check_can_annotate(adata, gene_symbols: str | None) -> None:
     """Raise, before any work, what would keep ``--annotate`` from naming the domains found."""
-    from ._utils import names_column
     from .pp._gene_semantics import _resolve_symbols
+    from .tl._annotate import holds_other_values
 
     _resolve_symbols(adata, gene_symbols)  # Ensembl IDs without symbols: the names need symbols
-    key, table = C.DOMAIN_NAME_KEY, C.ANNOTATION_KEY
-    earlier = table in adata.uns and names_column(table, adata.uns[table]) == key  # an earlier run's: replaced
-    if key in adata.obs and not earlier:
+    if holds_other_values(adata, C.DOMAIN_NAME_KEY, C.DOMAIN_KEY):  # an earlier run's names are replaced
         raise ValueError(
-            f"obs['{key}'] of the input holds values of its own, and --annotate writes the domains' names there: "
-            "rename or drop that column"
+            f"obs['{C.DOMAIN_NAME_KEY}'] of the input holds values of its own, and --annotate writes the domains' "
+            "names there: rename or drop that column"
         )
 
 

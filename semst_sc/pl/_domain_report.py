@@ -114,12 +114,12 @@ def domain_report(
     width, height = fig.get_size_inches()
     text = fig.add_axes([1 - TEXT_WIDTH / width, 0, TEXT_WIDTH / width, 1])
     text.axis("off")
+    inches = _inches(fig, text)
     y = height - MAP_MARGIN  # inches from the bottom, down the column
     for colour, (heading, body), block_height in zip(colours, blocks, heights, strict=True):
-        text.scatter([0.1], [y - HEADING_LINE / 2], s=120, color=colour, transform=_inches(fig, text), clip_on=False)
-        text.text(0.25, y - HEADING_LINE / 2, heading, transform=_inches(fig, text), fontsize=9, fontweight="bold",
-                  va="center")  # fmt: skip
-        text.text(0.25, y - HEADING_LINE, body, transform=_inches(fig, text), fontsize=7.5, va="top", linespacing=1.2)
+        text.scatter([0.1], [y - HEADING_LINE / 2], s=120, color=colour, transform=inches, clip_on=False)
+        text.text(0.25, y - HEADING_LINE / 2, heading, transform=inches, fontsize=9, fontweight="bold", va="center")
+        text.text(0.25, y - HEADING_LINE, body, transform=inches, fontsize=7.5, va="top", linespacing=1.2)
         y -= block_height
     return finish(fig, show, save, "domain_report")
 

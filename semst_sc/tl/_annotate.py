@@ -141,9 +141,7 @@ def annotate_domains(
     check_adata(adata)
     if domain_key not in adata.obs:
         raise KeyError(f"obs['{domain_key}'] not found: run sst.tl.cluster(adata) first, or pass domain_key=")
-    table_key = f"{key_added.removesuffix('_name')}_annotation"
-    earlier = table_key in adata.uns and names_column(table_key, adata.uns[table_key]) == key_added
-    if key_added in adata.obs and (key_added == domain_key or not earlier):  # not the names of an earlier run
+    if holds_other_values(adata, key_added, domain_key):
         raise ValueError(
             f"obs['{key_added}'] holds other values than domain names of an earlier annotation, and would be "
             "overwritten: choose another key_added"
@@ -251,6 +249,13 @@ def annotate_domains(
         },
     }
     return out if copy else None
+
+
+def holds_other_values(adata: AnnData, key_added: str, domain_key: str) -> bool:
+    """Return True when ``obs[key_added]`` holds values naming them would overwrite: not an earlier run's names."""
+    table_key = f"{key_added.removesuffix('_name')}_annotation"
+    earlier = table_key in adata.uns and names_column(table_key, adata.uns[table_key]) == key_added
+    return key_added in adata.obs and (key_added == domain_key or not earlier)
 
 
 def _match(score: np.ndarray, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
