@@ -13,9 +13,10 @@ to score.
 
 Query: on DLPFC, the AUROC of the ``query`` score for white matter ("myelination") and layer 1 ("astrocytes",
 "pia") against the single-marker baselines MBP and AQP4 (log-normalised expression), with the catalogue's markers
-(the default) and without (``catalogue=False``), and the query's wall time with a cold and a warm vector cache; the
-same on osmFISH, BaristaSeq and the mouse olfactory bulb (``QUERIES``), where the weighting of the query's genes was
-chosen.
+(the default), without (``catalogue=False``) and with the catalogue kept to the data set's tissue (``tissue=``), and
+the query's wall time with a cold and a warm vector cache; the same on osmFISH, BaristaSeq and the mouse olfactory
+bulb (``QUERIES``), where the weighting of the query's genes was chosen. ``--queries-only`` measures the queries
+alone and keeps the naming results already in ``OUT``.
 
 Writes ``OUT/regions.csv`` (one row per data set, seed and region), ``OUT/domains.csv`` (one row per domain),
 ``OUT/query.csv``, ``OUT/timing.csv`` and ``OUT/summary.md``.
@@ -154,14 +155,14 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
         column = np.flatnonzero(symbols == marker)[0]
         per_10k = np.asarray(counts[:, column].todense()).ravel() * 1e4
         marker_expr = np.log1p(np.divide(per_10k, totals, out=np.zeros(len(totals)), where=totals > 0))
-        for catalogue in (True, False):
+        told = {"tissue": TISSUE[FAMILY[name]]}
+        for variant, kwargs in (("default", {}), ("gene_text_only", {"catalogue": False}), ("with_tissue", told)):
             times = []
             for _ in range(2):  # the first embeds every gene's text (or reads the cache), the second reads the cache
                 start = time.perf_counter()
-                sst.tl.query(adata, text, organism=organism, catalogue=catalogue)
+                sst.tl.query(adata, text, organism=organism, **kwargs)
                 times.append(time.perf_counter() - start)
             drivers = adata.uns["semst_query"]["genes"]["gene"].head(8).tolist()
-            variant = "default" if catalogue else "gene_text_only"
             rows.append(
                 {"dataset": name, "region": region, "query": text, "variant": variant,
                  "auroc_query": round(roc_auc_score(y, adata.obs["semst_query"].to_numpy()[labelled]), 4),
@@ -178,18 +179,26 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labels", type=Path, required=True, help="the labels folder of benchmarks/run.py")
+    parser.add_argument("--labels", type=Path, help="the labels folder of benchmarks/run.py (for the naming)")
     parser.add_argument("--datasets", nargs="+", default=list(FAMILY), choices=list(FAMILY))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/annotation"))
     parser.add_argument("--method", default="semst", help="the run.py method whose domains are named")
+    parser.add_argument("--queries-only", action="store_true", help="measure the queries; keep OUT's naming results")
     args = parser.parse_args()
+    if args.labels is None and not args.queries_only:
+        parser.error("--labels is needed to name domains (or measure the queries alone: --queries-only)")
     args.out.mkdir(parents=True, exist_ok=True)
     truth = truth_table()
     regions, domains, timing, query_rows = [], [], [], []
-    for name in args.datasets:
-        r, d, t = name_regions(name, args.seeds, args.labels, truth, args.method)
-        regions, domains, timing = regions + r, domains + d, timing + t
+    if args.queries_only:
+        regions, domains = (pd.read_csv(args.out / f"{f}.csv").to_dict("records") for f in ("regions", "domains"))
+        timing = pd.read_csv(args.out / "timing.csv")
+        timing = timing[~timing["step"].str.startswith("query ")].to_dict("records")
+    else:
+        for name in args.datasets:
+            r, d, t = name_regions(name, args.seeds, args.labels, truth, args.method)
+            regions, domains, timing = regions + r, domains + d, timing + t
     for name in args.datasets:
         if name in QUERIES:
             q, t = queries(name)
@@ -297,8 +306,9 @@ def summary(
         "",
         "`default`: `sst.tl.query(adata, text)`, the catalogue's markers counting as gene knowledge; "
         "`gene_text_only`: `catalogue=False`, the genes' own descriptions alone, as the query was before; the route "
-        "through the catalogue was designed after seeing that version's results in this table. The marker is the "
-        "single gene's log-normalised expression.",
+        "through the catalogue was designed after seeing that version's results in this table. `with_tissue`: "
+        "`tissue=` the data set's tissue, as in the naming, which keeps the catalogue to that tissue's entries. The "
+        "marker is the single gene's log-normalised expression.",
         "",
         "How the query's genes are weighted and pooled (a softmax of their relevance, temperature 0.02, and the "
         "logarithm of their pooled counts) was chosen on the pairs of osmFISH, BaristaSeq and the mouse olfactory "

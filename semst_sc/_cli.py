@@ -324,6 +324,12 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
     query.add_argument("--gene-symbols", default=None, help="var column with gene symbols (as given to run)")
     query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
+    query.add_argument(
+        "--tissue",
+        default=None,
+        help="keep the catalogue to the entries of this tissue ('brain', a brain region such as 'cortex' or "
+        "'olfactory bulb', or 'non-neural'; default: every entry; see sst.tl.query)",
+    )
     for end, which, example in (("--vmin", "lowest", "p1"), ("--vmax", "highest", "p99")):
         query.add_argument(
             end,
@@ -857,6 +863,9 @@ def _query(args) -> int:
             raise FileNotFoundError(f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or a table path")
     _setup(args)
     from . import pl, tl
+    from .tl._catalogue import check_tissue
+
+    check_tissue(args.tissue)  # an unknown tissue fails before the data are read
     from ._utils import params_of
 
     adata = _read_h5ad(args.input)
@@ -867,6 +876,7 @@ def _query(args) -> int:
         gene_text=args.gene_text,
         gene_symbols=args.gene_symbols,
         n_genes=args.n_genes,
+        tissue=args.tissue,
     )
     genes = adata.uns[C.QUERY_KEY]["genes"].head(10)
     genes = genes[genes["weight"] >= 0.01]  # the genes that weigh in, not those listed at ~0

@@ -334,6 +334,41 @@ def test_bad_input_gives_clear_errors(tissue):
         sst.tl.annotate_domains(tissue, domain_key="domain", gene_text="/no/such/table.tsv")
 
 
+def test_query_matches_catalogue_entries_by_the_other_names_they_are_called(tissue):
+    """ "oligodendrocytes" reached the precursors' markers, "myelin" the microglia's, "OPCs" an unrelated entry."""
+    for text, entry, domain in (
+        ("oligodendrocytes", "white matter", "WM"),
+        ("myelin", "white matter", "WM"),
+        ("OPCs", "oligodendrocyte precursor cells", None),
+    ):
+        sst.tl.query(tissue, text, gene_text=False)
+        result = tissue.uns["semst_query"]
+        assert result["params"]["best_entry"] == entry, text
+        assert (result["genes"]["via"].head(5) == entry).all(), result["genes"].head(5)
+        if domain is not None:
+            assert tissue.obs.groupby("domain", observed=True)["semst_query"].mean().idxmax() == domain
+    sst.tl.query(tissue, "inhibitory neurons", gene_text=False)  # every interneuron entry, not excitatory neurons
+    via = set(tissue.uns["semst_query"]["genes"]["via"].head(6))
+    assert via == {"PV interneurons", "SST interneurons", "VIP interneurons"}
+
+
+def test_query_keeps_the_catalogue_to_a_tissue(tissue, tmp_path):
+    for where, entry in (
+        ("olfactory bulb", "olfactory bulb granule cell layer"),
+        ("cerebellum", "cerebellar granule layer"),
+    ):
+        sst.tl.query(tissue, "granule cells", gene_text=False, tissue=where)
+        params = tissue.uns["semst_query"]["params"]
+        assert params["best_entry"] == entry and params["tissue"] == where
+    sst.tl.query(tissue, "granule cells", gene_text=False)
+    assert tissue.uns["semst_query"]["params"]["tissue"] is None
+    tissue.write_h5ad(tmp_path / "queried.h5ad")  # the parameters stay writable
+    before = tissue.obs["semst_query"].copy()
+    with pytest.raises(ValueError, match="tissue must be one of"):
+        sst.tl.query(tissue, "granule cells", gene_text=False, tissue="liver")
+    pd.testing.assert_series_equal(tissue.obs["semst_query"], before)
+
+
 def test_query_reaches_genes_through_the_catalogue(tissue):
     sst.tl.query(tissue, "astrocytes", gene_text=False)  # bare symbols: the catalogue is the only knowledge
     genes = tissue.uns["semst_query"]["genes"]

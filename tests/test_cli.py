@@ -688,6 +688,20 @@ def test_messages_keep_their_quotes_and_suffixes_any_case(slide, tmp_path, capsy
     assert "must end in .h5ad" in capsys.readouterr().err
 
 
+def test_query_tissue_is_checked_first_and_keeps_the_catalogue_to_it(slide, tmp_path, capsys, monkeypatch):
+    table = tmp_path / "genes.tsv"  # bare symbols as text: the catalogue is the knowledge
+    names = ad.read_h5ad(slide).var_names
+    pd.DataFrame({"symbol": names, "text": names}).to_csv(table, sep="\t", index=False)
+    out = tmp_path / "q.h5ad"
+    query = ["query", str(slide), "granule cells", "--gene-text", str(table), "--output", str(out), "--quiet"]
+    assert main([*query, "--tissue", "olfactory bulb"]) == 0
+    assert ad.read_h5ad(out).uns["semst_query"]["params"]["best_entry"] == "olfactory bulb granule cell layer"
+    read = []
+    monkeypatch.setattr("anndata.read_h5ad", lambda *a, **k: read.append(a))
+    assert main([*query, "--tissue", "bulb"]) == 1
+    assert "tissue must be one of" in capsys.readouterr().err and read == []
+
+
 def test_run_on_stereoseq_gem_files(tmp_path, capsys):
     from fakes import write_gem
 

@@ -9,8 +9,9 @@ brain region of :data:`BRAIN_REGIONS`, ``non-neural`` for tissues outside the ne
 vascular, stromal and blood cells found everywhere), its kind (``compartment``: a region of tissue that forms a
 domain of its own, such as a cortical layer, white matter, a vessel or a lymphoid follicle; ``cell type``: cells
 scattered among others, such as interneurons, microglia or T cells, which rarely make up a domain), its marker
-symbols (most specific first) and one sentence that describes it (what the text model compares with a domain's
-markers).
+symbols (most specific first), one sentence that describes it (what the text model compares with a domain's
+markers) and other names it is called by (``also_called``, separated by ``"; "``: the cells found there, common
+abbreviations; :func:`semst_sc.tl.query` matches a query with them, ``annotate_domains`` does not read them).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ class Entry(NamedTuple):
     kind: str
     markers: tuple[str, ...]
     description: str
+    also_called: tuple[str, ...] = ()
 
 
 #: the catalogue, in the order of ``catalogue.tsv`` (beside this module, shipped with the package)
 CATALOGUE: tuple[Entry, ...] = tuple(
-    Entry(name, tuple(found_in.split(",")), kind, tuple(markers.split()), description)
-    for name, found_in, kind, markers, description in (
+    Entry(name, tuple(found_in.split(",")), kind, tuple(markers.split()), description, tuple(also.split("; ")))
+    for name, found_in, kind, markers, description, also in (
         line.split("\t") for line in (files(__package__) / "catalogue.tsv").read_text().strip().splitlines()[1:]
     )
 )

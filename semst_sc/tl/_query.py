@@ -11,7 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, check_integer, params_of
-from ._catalogue import MARKER_SYMBOLS, entries_for
+from ._catalogue import MARKER_SYMBOLS, check_tissue, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, organism_of, source
 
 #: softmax temperature of the genes' weights (cosine similarities of all-MiniLM-L6-v2), chosen on query / region
@@ -35,6 +35,7 @@ def query(
     layer: str | None = None,
     n_genes: int = 30,
     catalogue: bool = True,
+    tissue: str | None = None,
     model: Any = None,
     key_added: str = C.QUERY_KEY,
     copy: bool = False,
@@ -45,7 +46,9 @@ def query(
     without them) and the query are embedded with the text model. The markers of the built-in catalogue of
     compartments and cell types (:func:`semst_sc.tl.annotate_domains`) are gene knowledge too: a gene listed by an
     entry is at least as relevant as the entry's name or description is similar to the query ("astrocytes" reaches
-    AQP4 and SLC1A3 through the astrocyte entry, where the text of the genes alone points at glia in general).
+    AQP4 and SLC1A3 through the astrocyte entry, where the text of the genes alone points at glia in general); an entry
+    is matched by its name, its description and the other names it is called by ("oligodendrocytes" and "myelin" reach
+    white matter, "OPCs" the oligodendrocyte precursors).
     The ``n_genes`` most relevant genes drive the score, weighted by a softmax of their relevance (temperature
     0.02: a gene 0.05 less similar to the query than the most relevant one weighs 12 times less), so that the genes
     the query is about drive it, not the many loosely related ones of a small panel. A query that is a measured gene's
@@ -77,6 +80,10 @@ def query(
         Genes that drive the score.
     catalogue
         Let the catalogue's markers count as above; ``False``: the genes' own text alone.
+    tissue
+        Keep the catalogue to the entries of this tissue, as in :func:`semst_sc.tl.annotate_domains` (``'brain'``, a
+        brain region such as ``'cortex'`` or ``'olfactory bulb'``, or ``'non-neural'``): on an olfactory bulb,
+        ``"granule cells"`` then reaches the bulb's granule cells, not the cerebellum's. ``None``: every entry.
     model
         Text model (``None``: the bundled all-MiniLM-L6-v2).
     key_added
@@ -94,14 +101,14 @@ def query(
     ``uns['{key_added}']``
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
         and ``via``: the catalogue entry it came through, ``"its symbol"`` for the gene a query names by its symbol
-        (ranked first), or ``""`` for its own text); ``params`` (``text``,
-        ``organism``, ``gene_text``, ``model``, ``n_genes``, ``catalogue``, and ``best_entry`` with its similarity
-        ``best_entry_similarity``).
+        (ranked first), or ``""`` for its own text); ``params`` (``text``, ``organism``, ``gene_text``, ``model``,
+        ``n_genes``, ``catalogue``, ``tissue``, and ``best_entry`` with its similarity ``best_entry_similarity``).
     """
     check_adata(adata)
     if not isinstance(text, str) or not any(character.isalnum() for character in text):
         raise ValueError(f"the query text is empty: give words to search for, e.g. 'myelination', got {text!r}")
     check_integer(n_genes, "n_genes")
+    check_tissue(tissue)
     if key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added)):  # not an earlier query's score
         raise ValueError(f"obs['{key_added}'] holds other values than a query's scores: choose another key_added")
     X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS if catalogue else frozenset())
@@ -117,17 +124,21 @@ def query(
     if table is None:
         logg.warning("no gene knowledge: the query is compared with bare gene symbols, a weak signal")
 
-    entries = entries_for(None) if catalogue else ()
+    entries = entries_for(tissue) if catalogue else ()
     names, descriptions = [e.name for e in entries], [f"{e.name}: {e.description}" for e in entries]
-    vectors, model_name = encode([*gene_texts(symbols, table), *names, *descriptions, text.strip()], model, 64)
+    also_called = [name for e in entries for name in e.also_called]
+    texts = [*gene_texts(symbols, table), *names, *descriptions, *also_called, text.strip()]
+    vectors, model_name = encode(texts, model, 64)
     relevance = vectors[:-1] @ vectors[-1]
     similarity, via = relevance[: len(symbols)], np.full(len(symbols), "", dtype=object)
     best_entry, best_match = "", float("nan")
     said = textwrap.shorten(text.strip(), 80, placeholder=" ...")  # the query as messages quote it
     upper = np.char.upper(symbols.astype(str))
     if entries:
-        by_name, by_description = np.split(relevance[len(symbols) :], 2)
-        match = np.maximum(by_name, by_description)
+        by_entry = relevance[len(symbols) :]
+        match = np.maximum(by_entry[: len(entries)], by_entry[len(entries) : 2 * len(entries)])
+        owner = np.repeat(np.arange(len(entries)), [len(e.also_called) for e in entries])
+        np.maximum.at(match, owner, by_entry[2 * len(entries) :])  # an entry matches as well as its closest name
         similarity, via = _through_catalogue(similarity, symbols, entries, match)
         best = int(match.argmax())
         best_entry, best_match = names[best], float(match.max())
@@ -167,6 +178,7 @@ def query(
             "model": model_name,
             "n_genes": n,
             "catalogue": bool(catalogue),
+            "tissue": tissue,
             "best_entry": best_entry,
             "best_entry_similarity": best_match,
         },
