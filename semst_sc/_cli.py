@@ -208,7 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--semantic-mode", default=None, choices=["genes", "symbols"], help="semantic step mode (default: genes)"
     )
-    run.add_argument("--gene-text", default=None, help="gene descriptions: 'human', 'mouse' or a TSV path")
+    run.add_argument(
+        "--gene-text", default=None, help="gene descriptions: 'human', 'mouse', a table path or a folder of NCBI files"
+    )
     run.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,
@@ -659,17 +661,7 @@ def _run(args) -> int:
         raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is {what}")
     if args.table_key != TABLE_KEY and not store:
         raise ValueError(f"--table-key names a table of a SpatialData .zarr input, but {args.input} is no zarr store")
-    if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
-        if Path(args.gene_text).expanduser().is_dir():  # the semantic step reads a table, not the NCBI files
-            raise ValueError(
-                f"--gene-text {args.gene_text} is a folder: run reads a TSV of gene descriptions (symbol and text "
-                "columns), 'human' or 'mouse' (query reads a folder of the NCBI files too)"
-            )
-        if not Path(args.gene_text).expanduser().is_file():
-            raise FileNotFoundError(
-                f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or the path of a TSV of gene "
-                "descriptions"
-            )
+    _check_gene_text(args.gene_text)
     to_store = args.output.suffix.lower() == ".zarr"
     if to_store and not store:
         raise ValueError(
@@ -848,6 +840,24 @@ def _stem(path: Path) -> str:
     return Path(path.stem).stem if path.suffix.lower() == ".gz" else path.stem
 
 
+def _check_gene_text(value: str | None) -> None:
+    """Raise unless ``--gene-text`` is 'human'/'mouse', a table file or a folder that holds gene descriptions."""
+    if value is None or value in GENE_TEXT_NAMES:
+        return
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--gene-text {value} not found: give 'human', 'mouse', a table of gene descriptions or a folder of the "
+            "NCBI files"
+        )
+    if path.is_dir() and not any(next(path.glob(pattern), None) for pattern in C.GENE_TEXT_FILES):
+        raise FileNotFoundError(
+            f"--gene-text {value} holds no gene descriptions: expected human_gene_text.tsv.gz or "
+            "mouse_gene_text.tsv.gz, or NCBI's Homo_sapiens.gene_info.gz or Mus_musculus.gene_info.gz (see "
+            "sst.datasets.gene_descriptions)"
+        )
+
+
 def _query(args) -> int:
     _check_input(args.input, folder_ok=False)
     if not any(character.isalnum() for character in args.text):
@@ -858,9 +868,7 @@ def _query(args) -> int:
         _check_output(args.output, "--output", (".h5ad",))
     if isinstance(args.vmin, float) and isinstance(args.vmax, float) and args.vmin > args.vmax:
         raise ValueError(f"--vmin {args.vmin:g} is above --vmax {args.vmax:g}: the colour scale runs from low to high")
-    if args.gene_text is not None and args.gene_text not in GENE_TEXT_NAMES:
-        if not Path(args.gene_text).expanduser().exists():
-            raise FileNotFoundError(f"--gene-text {args.gene_text} not found: give 'human', 'mouse' or a table path")
+    _check_gene_text(args.gene_text)
     _setup(args)
     from . import pl, tl
     from .tl._catalogue import check_tissue

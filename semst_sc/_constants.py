@@ -74,6 +74,8 @@ CACHE_DIR_ENV = "SEMST_CACHE_DIR"
 GENE_TEXT_SUMMARY_CHARS = 400
 GENE_TEXT_GO_TERMS = 10
 GENE_TEXT_SHORT_CHARS = 60
+# the files of a gene-description folder (sst.datasets.gene_descriptions): a derived table, or NCBI's gene_info
+GENE_TEXT_FILES = ("*_gene_text.tsv.gz", "*.gene_info.gz")
 
 # tl.annotate_domains: obs (the name of each spot's domain) and uns (one row per domain, the enriched terms)
 DOMAIN_NAME_KEY = "semst_domain_name"

@@ -114,8 +114,8 @@ def run_pipeline(
     semantic_mode
         ``mode`` of :func:`semst_sc.pp.gene_semantics` (``None``: the preset's, ``"genes"`` by default).
     gene_text
-        Gene descriptions for the semantic step (``"human"``, ``"mouse"``, a table or a path; see
-        :func:`semst_sc.pp.gene_semantics`); ``None`` reads bare symbols.
+        Gene descriptions for the semantic step (``"human"``, ``"mouse"``, a table, a table's path or a folder of
+        the NCBI files; see :func:`semst_sc.pp.gene_semantics`); ``None`` reads bare symbols.
     n_epochs
         Training epochs (``None``: the default of :func:`semst_sc.tl.semst`).
     train_kwargs
@@ -213,9 +213,17 @@ def run_pipeline(
             f"symbols; var columns: {list(adata.var.columns)}"
         )
     if isinstance(gene_text, (str, Path)) and gene_text not in ("human", "mouse"):
-        if not Path(gene_text).expanduser().is_file():
+        path = Path(gene_text).expanduser()
+        if not path.exists():
             raise FileNotFoundError(
-                f"gene_text file {gene_text} not found: pass 'human', 'mouse', a TSV path, a DataFrame or a dict"
+                f"gene_text {gene_text} not found: pass 'human', 'mouse', a TSV path, a folder of the NCBI files, a "
+                "DataFrame or a dict"
+            )
+        if path.is_dir() and not any(next(path.glob(pattern), None) for pattern in C.GENE_TEXT_FILES):
+            raise FileNotFoundError(
+                f"gene_text {gene_text} holds no gene descriptions: expected human_gene_text.tsv.gz or "
+                "mouse_gene_text.tsv.gz, or NCBI's Homo_sapiens.gene_info.gz or Mus_musculus.gene_info.gz (see "
+                "sst.datasets.gene_descriptions)"
             )
     steps = {name: dict(settings) for name, settings in PRESETS[preset].items()}
     if train_kwargs is not None:

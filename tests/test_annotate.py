@@ -353,6 +353,8 @@ def test_query_matches_catalogue_entries_by_the_other_names_they_are_called(tiss
 
 
 def test_query_keeps_the_catalogue_to_a_tissue(tissue, tmp_path):
+    from fakes import scanpy_warnings
+
     for where, entry in (
         ("olfactory bulb", "olfactory bulb granule cell layer"),
         ("cerebellum", "cerebellar granule layer"),
@@ -360,8 +362,15 @@ def test_query_keeps_the_catalogue_to_a_tissue(tissue, tmp_path):
         sst.tl.query(tissue, "granule cells", gene_text=False, tissue=where)
         params = tissue.uns["semst_query"]["params"]
         assert params["best_entry"] == entry and params["tissue"] == where
-    sst.tl.query(tissue, "granule cells", gene_text=False)
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "granule cells", gene_text=False))
+    assert "matches catalogue entries of different tissues about as well: dentate gyrus" in logged
+    assert "tissue= (e.g. 'hippocampus', 'cerebellum'" in logged
     assert tissue.uns["semst_query"]["params"]["tissue"] is None
+    told = scanpy_warnings(lambda: sst.tl.query(tissue, "granule cells", gene_text=False, tissue="hippocampus"))
+    assert "different tissues" not in told
+    assert "different tissues" not in scanpy_warnings(
+        lambda: sst.tl.query(tissue, "inhibitory neurons", gene_text=False)
+    )
     tissue.write_h5ad(tmp_path / "queried.h5ad")  # the parameters stay writable
     before = tissue.obs["semst_query"].copy()
     with pytest.raises(ValueError, match="tissue must be one of"):

@@ -1,5 +1,7 @@
 """Bad input gets a clear error (or a documented, logged handling) and never changes the user's AnnData."""
 
+from pathlib import Path
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -134,7 +136,8 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"n_epochs": 2.5}, ValueError, "n_epochs must be a positive integer"),
         ({"spatial_neighbors": 0}, ValueError, "spatial_neighbors must be a positive integer"),
         ({"gene_symbols": "nope"}, KeyError, r"var\['nope'\] not found"),
-        ({"gene_text": "/missing/genes.tsv"}, FileNotFoundError, "gene_text file /missing/genes.tsv not found"),
+        ({"gene_text": "/missing/genes.tsv"}, FileNotFoundError, "gene_text /missing/genes.tsv not found"),
+        ({"gene_text": str(Path(__file__).parent)}, FileNotFoundError, "holds no gene descriptions"),  # a folder
         ({"layer": "nope"}, KeyError, r"layers\['nope'\] not found"),
         ({"method": "dbscan"}, ValueError, "method must be"),
         ({"semantic_mode": "words"}, ValueError, "semantic_mode must be"),

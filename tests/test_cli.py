@@ -361,11 +361,26 @@ def test_run_annotate_fails_before_any_work_on_what_would_keep_the_names_out(tis
         assert message in capsys.readouterr().err and no_work == [] and not out.exists()
 
 
-def test_run_says_a_folder_of_gene_descriptions_is_a_folder(slide, tmp_path, capsys, no_work):
-    folder = tmp_path / "gene_text"  # a folder of the NCBI files, which query --gene-text reads
+def test_gene_text_folder_without_descriptions_is_refused_first(slide, tmp_path, capsys, no_work):
+    folder = tmp_path / "gene_text"  # a folder of the NCBI files is read (run refused any folder before)
     folder.mkdir()
-    assert main(["run", str(slide), "--gene-text", str(folder), "--output", str(tmp_path / "o.h5ad"), "--quiet"]) == 1
-    assert f"--gene-text {folder} is a folder: run reads a TSV" in capsys.readouterr().err and no_work == []
+    (folder / "notes.txt").write_text("")
+    for command in (["run", str(slide), "--output", str(tmp_path / "o.h5ad")], ["query", str(slide), "myelination"]):
+        assert main([*command, "--gene-text", str(folder), "--quiet"]) == 1
+        assert f"--gene-text {folder} holds no gene descriptions" in capsys.readouterr().err
+    assert no_work == []
+
+
+def test_run_reads_a_folder_of_gene_descriptions(slide, tmp_path):
+    folder, out = tmp_path / "gene_text", tmp_path / "o.h5ad"
+    folder.mkdir()
+    genes = ad.read_h5ad(slide).var_names
+    table = pd.DataFrame({"symbol": genes, "full_name": "a gene", "summary": "", "go_bp": ""})
+    table.to_csv(folder / "human_gene_text.tsv.gz", sep="\t", index=False)
+    args = ["run", str(slide), "--gene-text", str(folder), "--n-clusters", "3", "--epochs", "2", "--output", str(out)]
+    assert main([*args, "--quiet"]) == 0
+    params = ad.read_h5ad(out).uns["semantic"]["params"]
+    assert params["gene_text"] == str(folder) and params["gene_text_coverage"] == 1.0
 
 
 def test_run_names_the_layouts_it_reads_for_a_folder_of_none(tmp_path, capsys, no_work):

@@ -206,6 +206,25 @@ def test_gene_text_dataframe_and_tsv(prepared, tmp_path):
         sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=pd.DataFrame({"x": [1]}))
 
 
+def test_gene_text_folder_read_for_the_organism_of_the_symbols(prepared, tmp_path):
+    """A folder of gene descriptions, as annotate_domains and query read it ('gene_text file ... not found' before)."""
+    hvg = prepared.var_names[prepared.var["semst_modelled"].to_numpy()]
+    for organism in ("human", "mouse"):  # each table describes the genes as its organism spells them
+        spelled = hvg[:10] if organism == "human" else [g.capitalize() for g in hvg[:10]]
+        table = pd.DataFrame({"symbol": spelled, "full_name": f"a {organism} gene", "summary": "", "go_bp": ""})
+        table.to_csv(tmp_path / f"{organism}_gene_text.tsv.gz", sep="\t", index=False)
+    for symbols, organism in ((prepared, "human"), (prepared.copy(), "mouse")):
+        if organism == "mouse":
+            symbols.var_names = [g.capitalize() for g in symbols.var_names]
+        encoder = CountingEncoder()
+        sst.pp.gene_semantics(symbols, model=encoder, gene_text=tmp_path)
+        assert symbols.uns["semantic"]["params"]["gene_text"] == str(tmp_path)
+        assert symbols.uns["semantic"]["params"]["gene_text_coverage"] == pytest.approx(10 / 60)
+        assert {t.split(": ")[1] for t in encoder.seen if ": " in t} == {f"a {organism} gene."}
+    with pytest.raises(FileNotFoundError, match="no human gene descriptions in"):
+        sst.pp.gene_semantics(prepared, model=CountingEncoder(), gene_text=tmp_path / "..")
+
+
 def test_gene_text_lookup_ignores_case(prepared):
     prepared.var_names = [g.capitalize() for g in prepared.var_names]  # mouse-style symbols, human table
     hvg = prepared.var_names[prepared.var["semst_modelled"].to_numpy()]

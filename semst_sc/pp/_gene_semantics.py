@@ -62,8 +62,9 @@ def gene_semantics(
         distinct gene list.
     gene_text
         Gene knowledge: ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a TSV path or
-        DataFrame (``symbol`` + ``text``, or ``full_name``/``summary``/``go_bp`` columns), or a mapping
-        symbol -> text. In ``"genes"`` mode a gene's text becomes ``"SYMBOL: full name. summary. GO: terms"``;
+        DataFrame (``symbol`` + ``text``, or ``full_name``/``summary``/``go_bp`` columns), a folder of the NCBI files
+        (read by :func:`~semst_sc.datasets.gene_descriptions` for the organism the symbols' case says), or a
+        mapping symbol -> text. In ``"genes"`` mode a gene's text becomes ``"SYMBOL: full name. summary. GO: terms"``;
         in ``"symbols"`` mode the prompt lists ``"SYMBOL (full name)"``. ``None``: bare symbols. Refused with a
         table of gene vectors as ``model``, which embeds no text.
     gene_symbols

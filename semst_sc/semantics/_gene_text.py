@@ -1,4 +1,4 @@
-"""Gene knowledge for the semantic step: a description per symbol, from a table, a mapping or a file."""
+"""Gene knowledge for the semantic step: a description per symbol, from a table, a mapping, a file or a folder."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+from scanpy import logging as logg
 
 from .. import _constants as C
 from ..datasets._gene_descriptions import format_gene_text, gene_descriptions, normalise_gene_table
@@ -46,6 +47,28 @@ class GeneText:
         return f"{symbol} ({short})" if short else symbol
 
 
+def organism_of(symbols, organism: str | None) -> str:
+    """Return ``organism``, guessed from the symbols when ``None``; warn when the symbols are written as the other's.
+
+    Human symbols are upper-case (``MBP``), mouse symbols capitalised (``Mbp``): the guess is the case of most of them.
+    """
+    if organism not in ("human", "mouse", None):
+        raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
+    letters = [s for s in symbols[:2000] if any(c.isalpha() for c in s)]
+    upper = sum(s == s.upper() for s in letters)
+    guess = "human" if upper >= 0.5 * max(len(letters), 1) else "mouse"
+    if organism is None:
+        logg.info(f"organism guessed from the gene symbols: {guess}")
+    elif organism != guess:
+        examples = ", ".join(str(s) for s in symbols[:3])
+        logg.warning(
+            f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): the "
+            f"{organism} gene knowledge is read for them; pass organism={guess!r} (or None; CLI: --organism) unless "
+            "that is meant"
+        )
+    return organism or guess
+
+
 def resolve_gene_text(gene_text, symbols=None) -> GeneText:
     """Turn the ``gene_text`` argument of ``gene_semantics`` into a :class:`GeneText`.
 
@@ -53,8 +76,9 @@ def resolve_gene_text(gene_text, symbols=None) -> GeneText:
     ----------
     gene_text
         ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a path to a TSV with a ``symbol``
-        column and ``text`` or ``full_name``/``summary``/``go_bp`` columns, such a DataFrame (symbol index or
-        column), or a mapping symbol -> text.
+        column and ``text`` or ``full_name``/``summary``/``go_bp`` columns, a folder that
+        :func:`~semst_sc.datasets.gene_descriptions` reads (the NCBI files or their derived table; the organism
+        guessed from the case of ``symbols``), such a DataFrame (symbol index or column), or a mapping symbol -> text.
     symbols
         Keep only the descriptions of these symbols (case-insensitive); ``None`` keeps all.
 
@@ -66,10 +90,14 @@ def resolve_gene_text(gene_text, symbols=None) -> GeneText:
         return _from_table(gene_descriptions(gene_text), f"gene_descriptions('{gene_text}')", symbols)
     if isinstance(gene_text, (str, Path)):
         path = Path(gene_text).expanduser()
+        if path.is_dir():
+            organism = organism_of([str(s) for s in symbols] if symbols is not None else [], None)
+            return _from_table(gene_descriptions(organism, path), str(path), symbols)
         if not path.is_file():
             raise FileNotFoundError(
                 f"gene_text file {path} not found: pass a TSV (symbol + text or full_name/summary/go_bp columns), "
-                "a DataFrame, a dict symbol -> text, or 'human'/'mouse' for sst.datasets.gene_descriptions()"
+                "a folder of the NCBI files, a DataFrame, a dict symbol -> text, or 'human'/'mouse' for "
+                "sst.datasets.gene_descriptions()"
             )
         return _from_table(pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False), str(path), symbols)
     if isinstance(gene_text, pd.DataFrame):

@@ -14,8 +14,9 @@ from scipy.stats import false_discovery_control, hypergeom
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, check_integer, domain_labels, names_column
+from ..semantics._gene_text import organism_of
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
-from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, lookup, organism_of, source
+from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, lookup, source
 
 #: GO root terms, never reported as enriched
 _GO_ROOTS = {"biological_process", "cellular_component", "molecular_function"}

@@ -60,28 +60,6 @@ def lognormalised(
     return sp.csr_matrix(X), symbols[genes].astype(str)
 
 
-def organism_of(symbols, organism: str | None) -> str:
-    """Return ``organism``, guessed from the symbols when ``None``; warn when the symbols are written as the other's.
-
-    Human symbols are upper-case (``MBP``), mouse symbols capitalised (``Mbp``): the guess is the case of most of them.
-    """
-    if organism not in ("human", "mouse", None):
-        raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
-    letters = [s for s in symbols[:2000] if any(c.isalpha() for c in s)]
-    upper = sum(s == s.upper() for s in letters)
-    guess = "human" if upper >= 0.5 * max(len(letters), 1) else "mouse"
-    if organism is None:
-        logg.info(f"organism guessed from the gene symbols: {guess}")
-    elif organism != guess:
-        examples = ", ".join(str(s) for s in symbols[:3])
-        logg.warning(
-            f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): the "
-            f"{organism} gene knowledge is read for them; pass organism={guess!r} (or None; CLI: --organism) unless "
-            "that is meant"
-        )
-    return organism or guess
-
-
 def gene_table(gene_text: Any, organism: str) -> pd.DataFrame | None:
     """Return the gene-knowledge table (symbol index; ``full_name``, ``go_bp``, ``go_cc``, ``text``) or ``None``.
 

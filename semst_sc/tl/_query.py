@@ -11,8 +11,9 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, check_integer, params_of
-from ._catalogue import MARKER_SYMBOLS, check_tissue, entries_for
-from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, organism_of, source
+from ..semantics._gene_text import organism_of
+from ._catalogue import MARKER_SYMBOLS, TISSUES, check_tissue, entries_for
+from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, source
 
 #: softmax temperature of the genes' weights (cosine similarities of all-MiniLM-L6-v2), chosen on query / region
 #: pairs of osmFISH, BaristaSeq and the mouse olfactory bulb, not on DLPFC where the query is measured
@@ -22,6 +23,9 @@ _TEMPERATURE = 0.02
 #: Set label-free on the simulated Xenium panel with the human gene text: 15 biological queries scored 0.44 ("T
 #: cells") to 1.0, 7 unrelated ones ("zzqqxx", "banana", "the weather in Paris", ...) 0.16 to 0.32
 MIN_SIMILARITY = 0.35
+#: catalogue entries of other tissues this close to the best one make a query ambiguous without ``tissue=``: warned
+#: ("granule cells": dentate gyrus 0.73, cerebellar granule layer 0.70, olfactory bulb granule cell layer 0.63)
+AMBIGUOUS = 0.1
 
 
 @doc_params
@@ -142,6 +146,8 @@ def query(
         similarity, via = _through_catalogue(similarity, symbols, entries, match)
         best = int(match.argmax())
         best_entry, best_match = names[best], float(match.max())
+        if tissue is None:
+            _warn_when_tissues_compete(said, entries, match)
         if best_match >= MIN_SIMILARITY and not set(upper) & {g.upper() for g in entries[best].markers}:
             logg.warning(
                 f"the query {said!r} is closest to the catalogue's {best_entry!r} (similarity {best_match:.2f}), but "
@@ -184,6 +190,19 @@ def query(
         },
     }
     return out if copy else None
+
+
+def _warn_when_tissues_compete(said: str, entries, match: np.ndarray) -> None:
+    """Warn when entries of different tissues match the query about as well as the best one does."""
+    close = [j for j in np.argsort(-match, kind="stable") if match[j] >= max(MIN_SIMILARITY, match.max() - AMBIGUOUS)]
+    places = dict.fromkeys(next((t for t in entries[j].found_in if t in TISSUES), "") for j in close)
+    if len(places) > 1 and "" not in places:
+        matches = ", ".join(f"{entries[j].name} ({match[j]:.2f})" for j in close[:4]) + (", ..." if close[4:] else "")
+        logg.warning(
+            f"the query {said!r} matches catalogue entries of different tissues about as well: {matches}; pass "
+            f"tissue= (e.g. {', '.join(repr(t) for t in list(places)[:3])}; CLI: --tissue) to keep to the one the "
+            "slide comes from"
+        )
 
 
 def _through_catalogue(similarity: np.ndarray, symbols: np.ndarray, entries, match: np.ndarray):
