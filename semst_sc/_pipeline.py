@@ -11,7 +11,7 @@ from . import _constants as C
 from . import pp, tl
 from ._sections import section_indices
 from ._spatialdata import check_regions_apart, element_coordinates, get_table, is_spatialdata, with_table
-from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial
+from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial, view_to_actual
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._resolution import Pooling, check_pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
@@ -309,6 +309,7 @@ def run_pipeline(
             del work.layers[key]
     if copy:
         return work if sdata is None else with_table(sdata, table_key, work)
+    view_to_actual(adata)  # a view (adata[mask]) becomes an actual AnnData: its parent is left untouched
     _write_back(adata, work, before)  # for a SpatialData, into the table object it holds
     return None
 

@@ -46,6 +46,28 @@ def check_adata(adata) -> None:
         raise ValueError(f"{n} duplicate spot names in adata.obs_names: run adata.obs_names_make_unique() first")
 
 
+def view_to_actual(adata: AnnData) -> None:
+    """Make a view (``adata[mask]``) an actual AnnData in place, silently; its parent is left untouched.
+
+    What ``scanpy._utils.view_to_actual`` does before in-place work, without its warning (scanpy 1.11 warns "Received
+    a view of an AnnData. Making a copy."; and it is private): anndata would do it on the first write to the view, with
+    an ImplicitModificationWarning.
+    """
+    if adata.is_view:
+        adata._init_as_actual(adata.copy())
+
+
+def output_of(adata: AnnData, copy: bool) -> AnnData:
+    """Return the AnnData a function writes its results to: a copy with ``copy=True``, else ``adata`` made actual.
+
+    Called once the results are computed ("compute first, write at the end"): on failure a view is left a view.
+    """
+    if copy:
+        return adata.copy()  # of a view too, an actual AnnData; the view and its parent are not touched
+    view_to_actual(adata)
+    return adata
+
+
 def check_integer(value, name: str, *, minimum: int = 1, optional: bool = False) -> None:
     """Raise a clear error unless ``value`` is an integer (not a bool) >= ``minimum``, or None when ``optional``."""
     if optional and value is None:

@@ -192,6 +192,37 @@ def scanpy_warnings(call, level: int = 1) -> str:
     return stream.getvalue()
 
 
+def on_a_view(parent, call, copy: bool = False):
+    """Run ``call(view)`` on a view of ``parent`` (its left half), anndata's ImplicitModificationWarning an error.
+
+    Checks that ``parent`` is left as it was (its keys, X, obs and var) and, with ``copy=True``, that the view is too,
+    still a view, and that ``call`` returned an actual AnnData. Returns the view (actual now, when written in place)
+    and what ``call`` returned.
+    """
+    import anndata as ad
+
+    def state(adata):
+        keys = {name: list(getattr(adata, name).keys()) for name in ("obs", "var", "uns", "obsm", "obsp", "layers")}
+        return keys, adata.X.copy(), adata.obs.copy(), adata.var.copy()
+
+    x = parent.obsm["spatial"][:, 0]
+    view = parent[x < np.median(x)]
+    before, view_before = state(parent), state(view)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ad.ImplicitModificationWarning)
+        result = call(view)
+    for old, new in ((before, state(parent)), *(((view_before, state(view)),) if copy else ())):
+        assert new[0] == old[0]
+        assert (sp.csr_matrix(new[1]) != sp.csr_matrix(old[1])).nnz == 0
+        assert new[2].equals(old[2]) and new[3].equals(old[3])
+    if copy:
+        assert view.is_view and isinstance(result, ad.AnnData) and not result.is_view
+        assert result.n_obs == view.n_obs < parent.n_obs
+    else:
+        assert not view.is_view and result is None
+    return view, result
+
+
 def write_gem(path: Path, adata, *, bin_size: int = 50, rng: int = 0, columns: str = "geneID", cells: bool = False):
     """Write ``adata``'s counts (bins on a square lattice) as a Stereo-seq GEM of single DNBs, as SAW writes one.
 

@@ -4,6 +4,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from fakes import on_a_view
 
 import semst_sc as sst
 from semst_sc._cli import main
@@ -74,6 +75,11 @@ def test_without_gene_text_names_from_markers(tissue, monkeypatch):
     assert z == sorted(z, reverse=True) and z[-1] > 0
     assert result["terms"].empty and result["params"]["gene_text"] == "" and result["params"]["text_weight"] == 0
     assert any("no gene knowledge" in w for w in warnings)
+
+
+def test_annotate_domains_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    view, _ = on_a_view(tissue, lambda v: sst.tl.annotate_domains(v, domain_key="domain", gene_text=False))
+    assert view.obs["semst_domain_name"].notna().all() and "semst_domain_annotation" in view.uns
 
 
 def test_evidence_spells_the_genes_as_measured(tissue):
@@ -393,6 +399,11 @@ def test_query_reaches_genes_through_the_catalogue(tissue):
     alone = tissue.uns["semst_query"]
     assert not set(alone["genes"]["gene"].head(len(listed))) >= listed and (alone["genes"]["via"] == "").all()
     assert alone["params"]["best_entry"] == "" and not alone["params"]["catalogue"]
+
+
+def test_query_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    view, _ = on_a_view(tissue, lambda v: sst.tl.query(v, "astrocytes", gene_text=False))
+    assert np.isfinite(view.obs["semst_query"]).all() and "semst_query" in view.uns
 
 
 def test_gene_knowledge_given_every_documented_way_and_keys_of_other_steps_left_alone(tissue, tmp_path):

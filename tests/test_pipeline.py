@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from fakes import CountingEncoder
+from fakes import CountingEncoder, on_a_view
 
 import semst_sc as sst
 from semst_sc._pipeline import PRESETS
@@ -48,6 +48,18 @@ def test_encoder_kwargs_reach_the_encoder(tissue):
     loss = out.uns["semst"]["loss_history"]
     assert loss["spatial"][0] > 0  # computed, but out of the total
     assert loss["total"][0] == pytest.approx(loss["zinb"][0] + 0.1 * loss["dicr"][0], rel=1e-4)
+
+
+def test_pipeline_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    view, _ = on_a_view(tissue, lambda v: sst.run_pipeline(v, 3, model=CountingEncoder(), n_epochs=2))
+    assert view.obs["semst_domain"].nunique() == 3 and view.obsm["X_semst"].shape[0] == view.n_obs
+
+
+def test_pipeline_copy_of_a_view_is_actual_and_leaves_the_view(tissue):
+    _, out = on_a_view(
+        tissue, lambda v: sst.run_pipeline(v, 3, model=CountingEncoder(), n_epochs=2, copy=True), copy=True
+    )
+    assert out.obs["semst_domain"].nunique() == 3
 
 
 def test_unknown_preset_is_rejected_before_work(tissue):

@@ -2,7 +2,7 @@ import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from fakes import CountingEncoder
+from fakes import CountingEncoder, on_a_view
 
 import semst_sc as sst
 from semst_sc.pp._gene_semantics import PROMPT, _top_genes
@@ -65,6 +65,17 @@ def test_prepare_reads_a_layer(tissue):
     assert tissue.uns["semst_prepare"]["params"]["layer"] == "raw"
 
 
+def test_prepare_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    view, _ = on_a_view(tissue, lambda v: sst.pp.prepare(v, n_top_genes=50))
+    assert view.layers["semst_scaled"].shape == view.shape and view.var["semst_modelled"].sum() == 50
+    assert view.uns["semst_prepare"]["params"]["n_modelled"] == 50
+
+
+def test_prepare_copy_of_a_view_is_actual_and_leaves_the_view(tissue):
+    _, out = on_a_view(tissue, lambda v: sst.pp.prepare(v, n_top_genes=50, copy=True), copy=True)
+    assert out.layers["semst_scaled"].shape == out.shape and "semst_prepare" in out.uns
+
+
 def test_spatial_graph_knn_is_symmetric_without_self_loops(tissue):
     sst.pp.spatial_graph(tissue, n_neighbors=6)
     a = tissue.obsp["spatial_connectivities"]
@@ -117,6 +128,12 @@ def test_spatial_graph_rejects_both_settings(tissue):
         sst.pp.spatial_graph(tissue, n_neighbors=5, radius=100)
 
 
+def test_spatial_graph_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    view, _ = on_a_view(tissue, lambda v: sst.pp.spatial_graph(v, n_neighbors=6))
+    assert view.obsp["spatial_connectivities"].shape == (view.n_obs, view.n_obs)
+    assert view.uns["spatial_neighbors"]["params"]["n_neighbors"] == 6
+
+
 def test_feature_graph_matches_exact_cosine_neighbours(tissue):
     sst.pp.prepare(tissue, n_top_genes=100)
     sst.pp.feature_graph(tissue, n_neighbors=5, n_comps=None)
@@ -138,6 +155,13 @@ def test_feature_graph_matches_exact_cosine_neighbours(tissue):
 def test_feature_graph_needs_prepare(tissue):
     with pytest.raises(KeyError, match=r"sst.pp.prepare"):
         sst.pp.feature_graph(tissue)
+
+
+def test_feature_graph_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    sst.pp.prepare(tissue, n_top_genes=50)
+    view, _ = on_a_view(tissue, lambda v: sst.pp.feature_graph(v, n_neighbors=5))
+    assert view.obsp["semst_feature_connectivities"].shape == (view.n_obs, view.n_obs)
+    assert view.uns["semst_feature_neighbors"]["params"]["n_neighbors"] == 5
 
 
 def test_top_genes_brute_force():
@@ -252,3 +276,9 @@ def test_gene_semantics_reads_symbols_behind_ensembl_ids(tissue):
     sst.pp.gene_semantics(tissue, model=encoder, mode="genes")
     assert set(encoder.seen) <= set(symbols)
     assert not any(t.startswith("ENSG") for t in encoder.seen)
+
+
+def test_gene_semantics_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    sst.pp.prepare(tissue, n_top_genes=50)
+    view, _ = on_a_view(tissue, lambda v: sst.pp.gene_semantics(v, model=CountingEncoder()))
+    assert view.obsm["X_semantic"].shape == (view.n_obs, 8) and "semantic" in view.uns

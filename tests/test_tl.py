@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from fakes import on_a_view
 from sklearn.metrics import adjusted_rand_score
 
 import semst_sc as sst
@@ -116,6 +117,14 @@ def test_semst_without_semantics_and_missing_inputs(tissue):
         sst.tl.semst(tissue, n_epochs=2)
     sst.tl.semst(tissue, n_epochs=2, semantic_key=None)
     assert tissue.uns["semst"]["params"]["semantic_key"] == ""  # none (.h5ad stores no None)
+
+
+def test_semst_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
+    sst.pp.prepare(tissue, n_top_genes=50)
+    sst.pp.spatial_graph(tissue)
+    sst.pp.feature_graph(tissue)
+    view, _ = on_a_view(tissue, lambda v: sst.tl.semst(v, n_epochs=2, semantic_key=None))
+    assert view.obsm["X_semst"].shape[0] == view.n_obs and len(view.uns["semst"]["loss_history"]["total"]) == 2
 
 
 def test_semst_reads_the_counts_where_prepare_found_them(tissue):
@@ -291,6 +300,17 @@ def test_refine_in_cluster(processed):
     assert 0.5 < changed < 1  # a few outvoted spots move, the domains stay
 
 
+def test_cluster_on_a_view_writes_to_it_silently_and_leaves_the_parent(processed):
+    view, _ = on_a_view(processed, lambda v: sst.tl.cluster(v, 3, method="kmeans"))
+    assert view.obs["semst_domain"].nunique() == 3 and view.uns["semst_domain"]["params"]["method"] == "kmeans"
+    assert processed.uns["semst_domain"]["params"]["method"] == "gmm"
+
+
+def test_cluster_copy_of_a_view_is_actual_and_leaves_the_view(processed):
+    _, out = on_a_view(processed, lambda v: sst.tl.cluster(v, 3, method="kmeans", copy=True), copy=True)
+    assert out.obs["semst_domain"].nunique() == 3
+
+
 def test_cluster_rejects_bad_arguments(processed):
     with pytest.raises(ValueError, match="between 1 and the number of spots"):
         sst.tl.cluster(processed, processed.n_obs + 1)
@@ -384,6 +404,13 @@ class _SmoothMLP(__import__("semst_sc").nn.SpotEncoder):
 
         loss = spatial_pair_loss(self.fuse(self.encode(batch), batch.seed_semantic()), batch.pairs, batch.negative)
         return {"pairs": loss, "total": loss}
+
+
+def test_refine_on_a_view_writes_to_it_silently_and_leaves_the_parent(processed):
+    view, _ = on_a_view(processed, sst.tl.refine)
+    assert view.uns["semst_domain"]["params"]["refine"] is True
+    assert "refined_over" in view.uns["semst_domain"]["params"]
+    assert "refined_over" not in processed.uns["semst_domain"]["params"]
 
 
 @pytest.mark.parametrize("minibatch", [False, True])

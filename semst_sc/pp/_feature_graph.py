@@ -17,6 +17,7 @@ from .._utils import (
     check_integer,
     check_n_neighbors,
     get_spatial,
+    output_of,
     params_of,
     prepared_of,
     require_prepared,
@@ -148,7 +149,7 @@ def feature_graph(
     conn, dist = sparse_knn_graph(indices, (distances**2 / 2).astype(np.float32), n)
     logg.info(f"feature graph: {conn.nnz / n:.1f} neighbours per spot on average")
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     params = {"n_neighbors": n_neighbors, "n_comps": n_comps if reduced else 0, "metric": "cosine"}
     params["prepared"] = prepared_of(adata)  # built on this run of sst.pp.prepare
     params["algorithm"] = algorithm

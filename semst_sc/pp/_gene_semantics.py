@@ -10,7 +10,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._settings import settings
-from .._utils import check_adata, check_integer, looks_like_ensembl, prepared_of, require_prepared
+from .._utils import check_adata, check_integer, looks_like_ensembl, output_of, prepared_of, require_prepared
 from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
 
 PROMPT = (
@@ -198,7 +198,7 @@ def gene_semantics(
         + (f" ({hits} from the cache in {folder})" if cache is not None else "")
     )
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     out.obsm[key_added] = vectors.astype(np.float32, copy=False)
     out.uns[C.uns_key(key_added)] = {
         "params": {

@@ -19,6 +19,7 @@ from .._utils import (
     check_one_frame,
     find_counts,
     get_spatial,
+    output_of,
     prepared_stamp,
 )
 from ._resolution import (
@@ -238,7 +239,7 @@ def prepare(
             "they are modelled as counts; pass the raw counts instead (layer=...) if you have them"
         )
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     out.layers[C.SCALED_LAYER] = scaled
     out.var[C.MODELLED_KEY] = hvg
     if pool is not None:

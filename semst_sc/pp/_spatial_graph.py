@@ -17,6 +17,7 @@ from .._utils import (
     check_n_neighbors,
     check_one_frame,
     get_spatial,
+    output_of,
     sparse_knn_graph,
     store_graph,
 )
@@ -111,7 +112,7 @@ def spatial_graph(
     _check_edges(conn, f"the spatial graph of radius={radius}", "increase radius, or pass n_neighbors=")
     logg.info(f"spatial graph: {conn.nnz / n:.1f} neighbours per spot on average")
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     store_graph(out, key_added, conn, dist, params)
     return out if copy else None
 

@@ -13,7 +13,7 @@ from scipy.stats import false_discovery_control, hypergeom
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer, domain_labels, names_column
+from .._utils import check_adata, check_integer, domain_labels, names_column, output_of
 from ..semantics._gene_text import organism_of
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
 from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, lookup, source
@@ -225,7 +225,7 @@ def annotate_domains(
     if unnamed:
         logg.warning(f"{len(unnamed)} domain(s) without markers or a confident match are 'unassigned': {unnamed}")
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     spot_names = pd.Series(np.asarray(labels, dtype=object), index=adata.obs_names).map(names)
     out.obs[key_added] = pd.Categorical(spot_names, categories=list(dict.fromkeys(domains["name"])))
     out.uns[f"{key_added.removesuffix('_name')}_annotation"] = {

@@ -15,6 +15,7 @@ from .._utils import (
     check_integer,
     names_of_other_domains,
     obsp_key,
+    output_of,
     params_of,
     require_graph,
     require_obsm,
@@ -212,7 +213,7 @@ def cluster(
     domains = pd.Series(pd.Categorical(labels.astype(str), categories=categories), index=adata.obs_names)
     for stale in names_of_other_domains(adata, key_added, domains):
         logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     out.obs[key_added] = domains
     out.uns[key_added] = {
         "params": {

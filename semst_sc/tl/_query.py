@@ -10,7 +10,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_adata, check_integer, params_of
+from .._utils import check_adata, check_integer, output_of, params_of
 from ..semantics._gene_text import organism_of
 from ._catalogue import MARKER_SYMBOLS, TISSUES, check_tissue, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, source
@@ -171,7 +171,7 @@ def query(
     std = pooled.std()
     score = ((pooled - pooled.mean()) / (std if std > 0 else 1)).astype(np.float32)
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     out.obs[key_added] = score
     out.uns[key_added] = {
         "genes": pd.DataFrame(

@@ -8,7 +8,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import as_csr, check_adata, names_of_other_domains, obsp_key, require_graph
+from .._utils import as_csr, check_adata, names_of_other_domains, obsp_key, output_of, require_graph
 
 
 @doc_params
@@ -69,7 +69,7 @@ def refine(
     domains = pd.Series(pd.Categorical.from_codes(refined, categories=labels.categories), index=adata.obs_names)
     for stale in names_of_other_domains(adata, key_added, domains):
         logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     n_changed = int((refined != labels.codes).sum())
     entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}
     if "method" in entry.get("params", {}):  # a clustering's params, now of refined domains (in cluster's own words)

@@ -18,6 +18,7 @@ from .._utils import (
     check_adata,
     check_integer,
     check_prepared_for,
+    output_of,
     params_of,
     prepared_counts,
     require_graph,
@@ -236,7 +237,7 @@ def semst(
     how = f"mini-batch steps on {world_size} process(es)" if use_minibatch else "full-batch epochs"
     logg.info(f"trained {name} for {n_epochs} {how} in {time.perf_counter() - start:.1f} s on {dev}")
 
-    out = adata.copy() if copy else adata
+    out = output_of(adata, copy)
     out.obsm[key_added] = z
     out.uns[C.uns_key(key_added)] = {
         "params": {
