@@ -384,6 +384,27 @@ def test_query_keeps_the_catalogue_to_a_tissue(tissue, tmp_path):
     pd.testing.assert_series_equal(tissue.obs["semst_query"], before)
 
 
+def test_mouse_orthologs_spelled_otherwise_are_the_catalogue_markers(tissue):
+    """Mouse transferrin (Trf) is the white matter's TF: on a mouse slide it was no marker of anything."""
+    wm = next(e for e in CATALOGUE if e.name == "white matter")
+    assert wm.markers[wm.markers.index("TF") + 1] == "Trf" and wm.n_listed == len(wm.markers) - 1
+    purkinje = next(e for e in CATALOGUE if e.name == "Purkinje cells")
+    assert "CA8" in purkinje.markers and "Car8" in purkinje.markers  # CAR8 is neither species' symbol
+    mouse = tissue.copy()  # the simulation's MOG (white matter) stands in for transferrin
+    mouse.var_names = ["Trf" if g == "MOG" else g.capitalize() for g in tissue.var_names]
+    sst.tl.query(mouse, "white matter", gene_text=False)
+    genes = mouse.uns["semst_query"]["genes"].set_index("gene")
+    assert genes.loc["Trf", "via"] == "white matter"
+    measured = {}
+    for name, slide in (("Trf", mouse), ("Mog", tissue.copy())):
+        slide.var_names = [g.capitalize() for g in slide.var_names] if name == "Mog" else slide.var_names
+        sst.tl.annotate_domains(slide, domain_key="domain", gene_text=False)
+        table = slide.uns["semst_domain_annotation"]["domains"].set_index("domain")
+        measured[name] = table.loc["WM", "markers_measured"]
+        assert table.loc["WM", "markers_listed"] == wm.n_listed
+    assert measured["Trf"] == measured["Mog"]  # Trf counts as Mog did
+
+
 def test_query_reaches_genes_through_the_catalogue(tissue):
     sst.tl.query(tissue, "astrocytes", gene_text=False)  # bare symbols: the catalogue is the only knowledge
     genes = tissue.uns["semst_query"]["genes"]

@@ -210,7 +210,7 @@ def annotate_domains(
                 "n_spots": int(sizes[domain]),
                 "evidence": _evidence(z[i], tested, catalogue[best], spelled) if confident else "",
                 "markers_measured": len(_marker_columns(tested, catalogue[best])) if confident else 0,
-                "markers_listed": len(set(g.upper() for g in catalogue[best].markers)) if confident else 0,
+                "markers_listed": catalogue[best].n_listed if confident else 0,
                 "markers": "; ".join(markers[i]),
                 "terms": "; ".join(
                     f"{t} ({p:.1e})" for t, p in zip(domain_terms["term"], domain_terms["padj"], strict=True)

@@ -3,7 +3,9 @@
 Written for semst_sc from published knowledge (marker genes as reported in reviews and atlases: Maynard et al. 2021
 and the Allen Brain Map taxonomies for the cortex, Zeisel et al. 2018 for the mouse nervous system, the Human Protein
 Atlas and the Tabula Sapiens for immune, vascular, stromal and epithelial cells, Ståhl et al. 2016 and Tepe et al.
-2018 for the olfactory bulb). Symbols are human; mouse genes match them case-insensitively (``Mbp`` = ``MBP``).
+2018 for the olfactory bulb). Symbols are human; mouse genes match them case-insensitively (``Mbp`` = ``MBP``), and
+where the mouse ortholog is spelled otherwise (``Trf`` for ``TF``) it follows the human symbol
+(:data:`MOUSE_ORTHOLOGS`).
 Each entry (a row of ``catalogue.tsv``): the name, where it is found (``found_in``: ``brain`` for the whole brain, a
 brain region of :data:`BRAIN_REGIONS`, ``non-neural`` for tissues outside the nervous system, ``any`` for immune,
 vascular, stromal and blood cells found everywhere), its kind (``compartment``: a region of tissue that forms a
@@ -30,10 +32,46 @@ class Entry(NamedTuple):
     description: str
     also_called: tuple[str, ...] = ()
 
+    @property
+    def n_listed(self) -> int:
+        """How many marker genes the entry lists (a human symbol and its mouse orthologs count once)."""
+        return len({g.upper() for g in self.markers} - _ORTHOLOG_SYMBOLS)
+
+
+#: mouse orthologs of catalogue markers spelled otherwise than the human symbol (MGI); each follows its human marker
+MOUSE_ORTHOLOGS = {
+    "CA1": ("Car1",),
+    "CA8": ("Car8",),
+    "CA9": ("Car9",),
+    "CCL21": ("Ccl21a",),
+    "CD24": ("Cd24a",),
+    "CHI3L1": ("Chil1",),
+    "CYP3A4": ("Cyp3a11",),
+    "FCER2": ("Fcer2a",),
+    "FCGR3A": ("Fcgr4",),
+    "HBA1": ("Hba-a1",),
+    "HBA2": ("Hba-a2",),
+    "HBB": ("Hbb-bs", "Hbb-bt"),
+    "HLA-DQA1": ("H2-Aa",),
+    "IGHA1": ("Igha",),
+    "LYZ": ("Lyz2",),
+    "MT1G": ("Mt1",),
+    "SERPINA1": ("Serpina1a",),
+    "TF": ("Trf",),
+    "TP63": ("Trp63",),
+}
+
+
+_ORTHOLOG_SYMBOLS = frozenset(mouse.upper() for orthologs in MOUSE_ORTHOLOGS.values() for mouse in orthologs)
+
+
+def _with_orthologs(markers: str) -> tuple[str, ...]:
+    return tuple(gene for human in markers.split() for gene in (human, *MOUSE_ORTHOLOGS.get(human, ())))
+
 
 #: the catalogue, in the order of ``catalogue.tsv`` (beside this module, shipped with the package)
 CATALOGUE: tuple[Entry, ...] = tuple(
-    Entry(name, tuple(found_in.split(",")), kind, tuple(markers.split()), description, tuple(also.split("; ")))
+    Entry(name, tuple(found_in.split(",")), kind, _with_orthologs(markers), description, tuple(also.split("; ")))
     for name, found_in, kind, markers, description, also in (
         line.split("\t") for line in (files(__package__) / "catalogue.tsv").read_text().strip().splitlines()[1:]
     )
