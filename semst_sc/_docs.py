@@ -10,11 +10,13 @@ SNIPPETS = {
         "Spatial graph: ``obsp['{connectivity_key}_connectivities']`` (squidpy's layout; a full ``obsp`` key is "
         "accepted too)."
     ),
-    "doc_show": "Show the figure; by default when not saving.",
+    "doc_show": (
+        "Show the figure (else it is returned); by default when not saving and scanpy's ``sc.settings.autoshow``."
+    ),
     "doc_save": (
         "Path of an image file to write; ``True``: the function's name (``domains.pdf`` by default) in scanpy's "
         "figure folder (``sc.settings.figdir``, suffix ``sc.settings.plot_suffix``, format "
-        "``sc.settings.file_format_figs``), as scanpy's plots save."
+        "``sc.settings.file_format_figs``), as scanpy's plots save; ``None``: ``sc.settings.autosave``."
     ),
     "doc_library_key": (
         "``obs`` column telling several sections apart (squidpy's name; :func:`semst_sc.concat_sections` writes "

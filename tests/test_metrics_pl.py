@@ -477,6 +477,28 @@ def test_save_true_writes_to_scanpys_figure_folder(processed, tmp_path):
     plt.close("all")
 
 
+def test_plots_follow_scanpys_autoshow_and_autosave(processed, tmp_path, monkeypatch):
+    """sc.settings.autoshow = False returned nothing (the figure was shown), autosave = True saved nothing."""
+    import matplotlib.pyplot as plt
+    import scanpy as sc
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(1))
+    sst.tl.annotate_domains(processed, gene_text=False)
+    before = sc.settings.autoshow, sc.settings.autosave, sc.settings.figdir
+    try:
+        sc.settings.autoshow = False
+        for draw in (sst.pl.domains, sst.pl.loss, sst.pl.domain_report):
+            assert draw(processed) is not None and shown == [], draw
+        sc.settings.autoshow, sc.settings.autosave, sc.settings.figdir = True, True, tmp_path / "figures"
+        assert sst.pl.domains(processed) is not None and shown == []  # saved, not shown: scanpy's rule
+        assert [p.name for p in (tmp_path / "figures").iterdir()] == [f"domains.{sc.settings.file_format_figs}"]
+        assert sst.pl.domains(processed, save=False) is None and shown == [1]  # save=False: not saved, shown
+    finally:
+        sc.settings.autoshow, sc.settings.autosave, sc.settings.figdir = before
+    plt.close("all")
+
+
 def test_legends_of_wrapped_sections_stay_inside_the_figure(processed):
     import matplotlib.pyplot as plt
 

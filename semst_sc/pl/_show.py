@@ -19,15 +19,18 @@ from .._utils import domain_labels, overlapping_sections
 def finish(fig, show: bool | None, save: str | Path | bool | None, name: str, *, fit_titles: bool = True):
     """Save (creating the folder) and/or show ``fig`` as scanpy plots do; return it unless it was shown.
 
-    ``save=True`` writes ``{name}{plot_suffix}.{format}`` in scanpy's figure folder, as scanpy's plots do. With
-    ``fit_titles``, titles are first wrapped to the room between each panel and its neighbours in the row (a long
-    section name ran over the next panel's title); not in a figure of the user's.
+    ``save=True`` writes ``{name}{plot_suffix}.{format}`` in scanpy's figure folder, as scanpy's plots do;
+    ``save=None`` and ``show=None`` follow scanpy's ``settings.autosave`` and ``settings.autoshow`` (a saved figure is
+    not shown unless ``show=True``). With ``fit_titles``, titles are first wrapped to the room between each panel and
+    its neighbours in the row (a long section name ran over the next panel's title); not in a figure of the user's.
     """
+    import scanpy as sc
+
+    if save is None:
+        save = bool(sc.settings.autosave)
     if save is False:
         save = None
     if save is True:
-        import scanpy as sc
-
         save = Path(sc.settings.figdir) / f"{name}{sc.settings.plot_suffix}.{sc.settings.file_format_figs}"
         logg.warning(f"saving figure to file {save}")  # as scanpy says where it went
     if save is not None and not isinstance(save, str | Path):
@@ -36,7 +39,7 @@ def finish(fig, show: bool | None, save: str | Path | bool | None, name: str, *,
         wrap_titles(fig)
     if save is not None:
         _save(fig, Path(save).expanduser().resolve())
-    if show or (show is None and save is None):
+    if show or (show is None and save is None and sc.settings.autoshow):
         plt.show()
         return None
     return fig
