@@ -31,6 +31,7 @@ from pathlib import Path
 from . import _constants as C
 from ._constants import DEFAULT_POOLING, POOLINGS, TABLE_KEY
 from ._files import write_atomically
+from ._gene_text_path import check_gene_text_path
 
 #: help of --encoder (checked against semst_sc.nn.ENCODERS after parsing: --help stays free of torch)
 ENCODER_HELP = (
@@ -39,8 +40,8 @@ ENCODER_HELP = (
 )
 #: image formats --plot accepts (matplotlib's, without the ones that need optional Pillow plugins)
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
-#: --gene-text values that name the bundled description tables instead of a file
-GENE_TEXT_NAMES = ("human", "mouse")
+#: what --gene-text may be, as its messages say
+GENE_TEXT_KINDS = "'human', 'mouse', a table of gene descriptions or a folder of the NCBI files"
 #: help of run's --output
 OUTPUT_HELP = (
     "output .h5ad (domains in obs['semst_domain']); an existing file is replaced when the run completes (kept whole "
@@ -661,7 +662,7 @@ def _run(args) -> int:
         raise ValueError(f"--count-file names the matrix inside a Space Ranger folder, but {args.input} is {what}")
     if args.table_key != TABLE_KEY and not store:
         raise ValueError(f"--table-key names a table of a SpatialData .zarr input, but {args.input} is no zarr store")
-    _check_gene_text(args.gene_text)
+    check_gene_text_path(args.gene_text, "--gene-text", GENE_TEXT_KINDS)
     to_store = args.output.suffix.lower() == ".zarr"
     if to_store and not store:
         raise ValueError(
@@ -840,24 +841,6 @@ def _stem(path: Path) -> str:
     return Path(path.stem).stem if path.suffix.lower() == ".gz" else path.stem
 
 
-def _check_gene_text(value: str | None) -> None:
-    """Raise unless ``--gene-text`` is 'human'/'mouse', a table file or a folder that holds gene descriptions."""
-    if value is None or value in GENE_TEXT_NAMES:
-        return
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"--gene-text {value} not found: give 'human', 'mouse', a table of gene descriptions or a folder of the "
-            "NCBI files"
-        )
-    if path.is_dir() and not any(next(path.glob(pattern), None) for pattern in C.GENE_TEXT_FILES):
-        raise FileNotFoundError(
-            f"--gene-text {value} holds no gene descriptions: expected human_gene_text.tsv.gz or "
-            "mouse_gene_text.tsv.gz, or NCBI's Homo_sapiens.gene_info.gz or Mus_musculus.gene_info.gz (see "
-            "sst.datasets.gene_descriptions)"
-        )
-
-
 def _query(args) -> int:
     _check_input(args.input, folder_ok=False)
     if not any(character.isalnum() for character in args.text):
@@ -868,7 +851,7 @@ def _query(args) -> int:
         _check_output(args.output, "--output", (".h5ad",))
     if isinstance(args.vmin, float) and isinstance(args.vmax, float) and args.vmin > args.vmax:
         raise ValueError(f"--vmin {args.vmin:g} is above --vmax {args.vmax:g}: the colour scale runs from low to high")
-    _check_gene_text(args.gene_text)
+    check_gene_text_path(args.gene_text, "--gene-text", GENE_TEXT_KINDS)
     _setup(args)
     from . import pl, tl
     from .tl._catalogue import check_tissue

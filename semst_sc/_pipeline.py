@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -9,6 +8,7 @@ from scanpy import logging as logg
 
 from . import _constants as C
 from . import pp, tl
+from ._gene_text_path import check_gene_text_path
 from ._sections import section_indices
 from ._spatialdata import check_regions_apart, element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial, view_to_actual
@@ -212,19 +212,9 @@ def run_pipeline(
             f"var['{gene_symbols}'] not found: gene_symbols (CLI: --gene-symbols) names the var column with gene "
             f"symbols; var columns: {list(adata.var.columns)}"
         )
-    if isinstance(gene_text, (str, Path)) and gene_text not in ("human", "mouse"):
-        path = Path(gene_text).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(
-                f"gene_text {gene_text} not found: pass 'human', 'mouse', a TSV path, a folder of the NCBI files, a "
-                "DataFrame or a dict"
-            )
-        if path.is_dir() and not any(next(path.glob(pattern), None) for pattern in C.GENE_TEXT_FILES):
-            raise FileNotFoundError(
-                f"gene_text {gene_text} holds no gene descriptions: expected human_gene_text.tsv.gz or "
-                "mouse_gene_text.tsv.gz, or NCBI's Homo_sapiens.gene_info.gz or Mus_musculus.gene_info.gz (see "
-                "sst.datasets.gene_descriptions)"
-            )
+    check_gene_text_path(
+        gene_text, "gene_text", "'human', 'mouse', a TSV path, a folder of the NCBI files, a DataFrame or a dict"
+    )
     steps = {name: dict(settings) for name, settings in PRESETS[preset].items()}
     if train_kwargs is not None:
         if not isinstance(train_kwargs, dict):
