@@ -193,10 +193,13 @@ def query(
 
 
 def _warn_when_tissues_compete(said: str, entries, match: np.ndarray) -> None:
-    """Warn when entries of different tissues match the query about as well as the best one does."""
+    """Warn when entries of different tissues match the query about as well as the best one does.
+
+    Entries of the whole brain or of any tissue (immune, vascular) compete with none: ``tissue=`` keeps them.
+    """
     close = [j for j in np.argsort(-match, kind="stable") if match[j] >= max(MIN_SIMILARITY, match.max() - AMBIGUOUS)]
-    places = dict.fromkeys(next((t for t in entries[j].found_in if t in TISSUES), "") for j in close)
-    if len(places) > 1 and "" not in places:
+    places = dict.fromkeys(t for j in close for t in entries[j].found_in[:1] if t in TISSUES and t != "brain")
+    if len(places) > 1:
         matches = ", ".join(f"{entries[j].name} ({match[j]:.2f})" for j in close[:4]) + (", ..." if close[4:] else "")
         logg.warning(
             f"the query {said!r} matches catalogue entries of different tissues about as well: {matches}; pass "
