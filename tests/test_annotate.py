@@ -405,6 +405,23 @@ def test_mouse_orthologs_spelled_otherwise_are_the_catalogue_markers(tissue):
     assert measured["Trf"] == measured["Mog"]  # Trf counts as Mog did
 
 
+def test_query_tissue_warning_counts_regions_only():
+    from fakes import scanpy_warnings
+
+    from semst_sc.tl._query import _warn_when_tissues_compete
+
+    def entry(name, where):
+        return Entry(name, (where,), "compartment", ("X",), "")
+
+    def warned(places, match):
+        entries = [entry(f"e{i}", where) for i, where in enumerate(places)]
+        return "different tissues" in scanpy_warnings(lambda: _warn_when_tissues_compete("q", entries, np.array(match)))
+
+    assert warned(["hippocampus", "any", "cerebellum"], [0.8, 0.79, 0.75])  # an immune entry among them silenced it
+    assert not warned(["brain", "cortex"], [0.8, 0.79])  # tissue='cortex' keeps the whole brain's entries
+    assert not warned(["hippocampus", "cerebellum"], [0.8, 0.6])  # not close
+
+
 def test_query_reaches_genes_through_the_catalogue(tissue):
     sst.tl.query(tissue, "astrocytes", gene_text=False)  # bare symbols: the catalogue is the only knowledge
     genes = tissue.uns["semst_query"]["genes"]
