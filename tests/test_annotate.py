@@ -100,6 +100,26 @@ def test_an_organism_the_symbols_contradict_is_warned(tissue):
         sst.tl.query(tissue, "myelination", organism="rat", gene_text=False)
 
 
+def test_mouse_symbols_written_in_upper_case_are_taken_as_mouse(tissue):
+    """Some pipelines write mouse symbols in upper case (0610007N19RIK): taken as human, the human gene knowledge was
+    read and organism='mouse' was warned as wrong, telling the user to pass 'human'."""
+    from fakes import scanpy_warnings
+
+    human = list(tissue.var_names)
+    riken = [f"{i:07d}N19RIK" for i in range(5)] + ["GM13889", "A230065H16RIK"]  # mouse-only forms, upper-cased
+    tissue.var_names = riken + human[len(riken) :]
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", gene_text=False), level=2)
+    assert tissue.uns["semst_query"]["params"]["organism"] == "mouse"
+    assert "mouse (upper-case, but 7 are mouse-only symbols such as 0000000N19RIK)" in logged
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", organism="mouse", gene_text=False))
+    assert "organism=" not in logged
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", organism="human", gene_text=False))
+    assert "organism='human', but the gene symbols are written as mouse symbols are (0000000N19RIK" in logged
+    tissue.var_names = ["GM2A", "0610007N19RIK", *human[2:]]  # a human symbol and one odd name: not a mouse slide
+    sst.tl.query(tissue, "myelination", gene_text=False)
+    assert tissue.uns["semst_query"]["params"]["organism"] == "human"
+
+
 def test_info_level_shows_semst_messages_but_not_scanpys_timing_lines(tissue):
     import scanpy as sc
     from fakes import scanpy_warnings

@@ -63,7 +63,8 @@ def gene_semantics(
     gene_text
         Gene knowledge: ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a TSV path or
         DataFrame (``symbol`` + ``text``, or ``full_name``/``summary``/``go_bp`` columns), a folder of the NCBI files
-        (read by :func:`~semst_sc.datasets.gene_descriptions` for the organism the symbols' case says), or a
+        (read by :func:`~semst_sc.datasets.gene_descriptions` for the organism the symbols' case says, or
+        mouse-only symbols such as ``0610007N19Rik``), or a
         mapping symbol -> text. In ``"genes"`` mode a gene's text becomes ``"SYMBOL: full name. summary. GO: terms"``;
         in ``"symbols"`` mode the prompt lists ``"SYMBOL (full name)"``. ``None``: bare symbols. Refused with a
         table of gene vectors as ``model``, which embeds no text.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,23 +51,35 @@ class GeneText:
 def organism_of(symbols, organism: str | None) -> str:
     """Return ``organism``, guessed from the symbols when ``None``; warn when the symbols are written as the other's.
 
-    Human symbols are upper-case (``MBP``), mouse symbols capitalised (``Mbp``): the guess is the case of most of them.
+    Human symbols are upper-case (``MBP``), mouse symbols capitalised (``Mbp``): the guess is the case of most of them,
+    unless at least 1% of the symbols have a form found in mouse alone (RIKEN clones such as ``0610007N19Rik``,
+    predicted genes such as ``Gm13889``), which marks mouse symbols written in upper case, as some pipelines write them.
     """
     if organism not in ("human", "mouse", None):
         raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
-    letters = [s for s in symbols[:2000] if any(c.isalpha() for c in s)]
-    upper = sum(s == s.upper() for s in letters)
-    guess = "human" if upper >= 0.5 * max(len(letters), 1) else "mouse"
+    letters = [str(s) for s in symbols if any(c.isalpha() for c in str(s))]
+    upper = sum(s == s.upper() for s in letters[:2000])
+    guess = "human" if upper >= 0.5 * max(len(letters[:2000]), 1) else "mouse"
+    mouse_only = [s for s in letters if _MOUSE_ONLY.match(s)]
+    upper_case_mouse = guess == "human" and len(mouse_only) >= max(2, 0.01 * len(letters))
+    why = ""
+    if upper_case_mouse:
+        guess, why = "mouse", f" (upper-case, but {len(mouse_only)} are mouse-only symbols such as {mouse_only[0]})"
     if organism is None:
-        logg.info(f"organism guessed from the gene symbols: {guess}")
+        logg.info(f"organism guessed from the gene symbols: {guess}{why}")
     elif organism != guess:
-        examples = ", ".join(str(s) for s in symbols[:3])
+        examples = ", ".join(str(s) for s in (mouse_only if upper_case_mouse else symbols)[:3])
         logg.warning(
             f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): the "
             f"{organism} gene knowledge is read for them; pass organism={guess!r} (or None; CLI: --organism) unless "
             "that is meant"
         )
     return organism or guess
+
+
+#: symbol forms of mouse genes alone, in any case (none of NCBI's 77,510 human symbols has one): RIKEN cDNA clones
+#: (``0610007N19Rik``, ``A230065H16Rik``) and predicted genes (``Gm13889``)
+_MOUSE_ONLY = re.compile(r"^(\d{7}|[A-Z]\d{6})[A-Z]\d{2}RIK$|^GM\d{3,}$", re.IGNORECASE)
 
 
 def resolve_gene_text(gene_text, symbols=None) -> GeneText:

@@ -73,7 +73,8 @@ def annotate_domains(
     domain_key
         ``obs`` column of the domains.
     organism
-        ``"human"`` or ``"mouse"`` (the gene table read); ``None``: guessed from the case of the symbols.
+        ``"human"`` or ``"mouse"`` (the gene table read); ``None``: guessed from the case of the symbols
+        (mouse when upper-case symbols include mouse-only ones such as ``0610007N19RIK``).
     tissue
         Where the slide comes from, to name its domains only after compartments found there: ``"brain"``, a brain
         region (``"cortex"``, ``"hippocampus"``, ``"striatum"``, ``"thalamus"``, ``"hypothalamus"``,

@@ -71,7 +71,8 @@ def query(
     text
         The query.
     organism
-        ``"human"`` or ``"mouse"``; ``None``: guessed from the case of the symbols.
+        ``"human"`` or ``"mouse"``; ``None``: guessed from the case of the symbols (mouse when
+        upper-case symbols include mouse-only ones such as ``0610007N19RIK``).
     gene_text
         Gene knowledge, as in :func:`semst_sc.tl.annotate_domains` (``None``: the descriptions of ``organism``
         when their files are there; ``False``: bare symbols, a much weaker query).
