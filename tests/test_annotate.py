@@ -442,6 +442,20 @@ def test_query_tissue_warning_counts_regions_only():
     assert not warned(["hippocampus", "cerebellum"], [0.8, 0.6])  # not close
 
 
+def test_markers_a_query_warns_of_are_spelled_for_the_organism(tissue):
+    """On a mouse slide the warning listed human symbols, and both spellings of an ortholog pair (TP63, Trp63)."""
+    from fakes import scanpy_warnings
+
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "squamous epithelium", gene_text=False))
+    assert "none of its markers (KRT5, KRT14, KRT1, KRT10, TP63, SFN, ...)" in logged  # no simulated marker of it
+    tissue.var_names = [g.capitalize() for g in tissue.var_names]
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "squamous epithelium", gene_text=False))
+    assert "none of its markers (Krt5, Krt14, Krt1, Krt10, Trp63, Sfn, ...)" in logged
+    purkinje = next(e for e in CATALOGUE if e.name == "Purkinje cells")
+    assert purkinje.spelled_for("mouse")[:3] == ("Pcp2", "Car8", "Calb1")
+    assert "Car8" not in purkinje.spelled_for("human")
+
+
 def test_query_reaches_genes_through_the_catalogue(tissue):
     sst.tl.query(tissue, "astrocytes", gene_text=False)  # bare symbols: the catalogue is the only knowledge
     genes = tissue.uns["semst_query"]["genes"]

@@ -37,6 +37,17 @@ class Entry(NamedTuple):
         """How many marker genes the entry lists (a human symbol and its mouse orthologs count once)."""
         return len({g.upper() for g in self.markers} - _ORTHOLOG_SYMBOLS)
 
+    def spelled_for(self, organism: str) -> tuple[str, ...]:
+        """Return the markers as ``organism``'s symbols are written, for messages.
+
+        ``"human"``: the human symbols (``TP63``); ``"mouse"``: the mouse orthologs spelled otherwise (``Trp63``) and
+        the other symbols capitalised (``Krt5``); each marker once.
+        """
+        human = [g for g in self.markers if g not in _ORTHOLOGS]
+        if organism != "mouse":
+            return tuple(human)
+        return tuple(mouse for g in human for mouse in MOUSE_ORTHOLOGS.get(g, (g.capitalize(),)))
+
 
 #: mouse orthologs of catalogue markers spelled otherwise than the human symbol (MGI); each follows its human marker
 MOUSE_ORTHOLOGS = {
@@ -62,7 +73,8 @@ MOUSE_ORTHOLOGS = {
 }
 
 
-_ORTHOLOG_SYMBOLS = frozenset(mouse.upper() for orthologs in MOUSE_ORTHOLOGS.values() for mouse in orthologs)
+_ORTHOLOGS = frozenset(mouse for orthologs in MOUSE_ORTHOLOGS.values() for mouse in orthologs)
+_ORTHOLOG_SYMBOLS = frozenset(mouse.upper() for mouse in _ORTHOLOGS)
 
 
 def _with_orthologs(markers: str) -> tuple[str, ...]:

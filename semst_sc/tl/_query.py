@@ -152,8 +152,8 @@ def query(
         if best_match >= MIN_SIMILARITY and not set(upper) & {g.upper() for g in entries[best].markers}:
             logg.warning(
                 f"the query {said!r} is closest to the catalogue's {best_entry!r} (similarity {best_match:.2f}), but "
-                f"none of its markers ({', '.join(entries[best].markers[:6])}, ...) is measured here: the genes' "
-                "own text drives the map"
+                f"none of its markers ({', '.join(entries[best].spelled_for(organism)[:6])}, ...) is measured here: "
+                "the genes' own text drives the map"
             )
     named = upper == text.strip().upper()  # a measured gene's symbol: that gene first
     similarity, via = np.where(named, 1.0, similarity), np.where(named, "its symbol", via)
