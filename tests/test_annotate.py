@@ -404,6 +404,17 @@ def test_query_keeps_the_catalogue_to_a_tissue(tissue, tmp_path):
     pd.testing.assert_series_equal(tissue.obs["semst_query"], before)
 
 
+def test_an_ambiguous_query_suggests_the_tissue_the_domains_were_named_for(tissue):
+    """On an olfactory bulb named as one, "granule cells" suggested tissue='hippocampus' or 'cerebellum' alone."""
+    from fakes import scanpy_warnings
+
+    tissue.uns["semst_domain_annotation"] = {"params": {"tissue": "olfactory bulb"}}  # as annotate_domains records it
+    logged = scanpy_warnings(lambda: sst.tl.query(tissue, "granule cells", gene_text=False))
+    assert "e.g. 'olfactory bulb', the tissue its domains were named for (uns['semst_domain_annotation']); or" in logged
+    tissue.uns["semst_domain_annotation"]["params"]["tissue"] = "brain"  # no help: the regions are all brain
+    assert "(e.g. 'hippocampus'" in scanpy_warnings(lambda: sst.tl.query(tissue, "granule cells", gene_text=False))
+
+
 def test_mouse_orthologs_spelled_otherwise_are_the_catalogue_markers(tissue):
     """Mouse transferrin (Trf) is the white matter's TF: on a mouse slide it was no marker of anything."""
     wm = next(e for e in CATALOGUE if e.name == "white matter")

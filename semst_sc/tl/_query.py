@@ -148,7 +148,8 @@ def query(
         best = int(match.argmax())
         best_entry, best_match = names[best], float(match.max())
         if tissue is None:
-            _warn_when_tissues_compete(said, entries, match)
+            named_as = params_of(adata.uns.get(C.ANNOTATION_KEY)).get("tissue", "")  # the slide's names' tissue
+            _warn_when_tissues_compete(said, entries, match, named_as)
         if best_match >= MIN_SIMILARITY and not set(upper) & {g.upper() for g in entries[best].markers}:
             logg.warning(
                 f"the query {said!r} is closest to the catalogue's {best_entry!r} (similarity {best_match:.2f}), but "
@@ -193,19 +194,23 @@ def query(
     return out if copy else None
 
 
-def _warn_when_tissues_compete(said: str, entries, match: np.ndarray) -> None:
+def _warn_when_tissues_compete(said: str, entries, match: np.ndarray, named_as: str = "") -> None:
     """Warn when entries of different tissues match the query about as well as the best one does.
 
     Entries of the whole brain or of any tissue (immune, vascular) compete with none: ``tissue=`` keeps them.
+    ``named_as``: the tissue the slide's domains were named for (:func:`semst_sc.tl.annotate_domains`), suggested
+    first when it tells the tissues apart (a brain region or ``"non-neural"``).
     """
     close = [j for j in np.argsort(-match, kind="stable") if match[j] >= max(MIN_SIMILARITY, match.max() - AMBIGUOUS)]
     places = dict.fromkeys(t for j in close for t in entries[j].found_in[:1] if t in TISSUES and t != "brain")
     if len(places) > 1:
         matches = ", ".join(f"{entries[j].name} ({match[j]:.2f})" for j in close[:4]) + (", ..." if close[4:] else "")
+        examples = ", ".join(repr(t) for t in list(places)[:3])
+        if named_as in TISSUES and named_as != "brain":  # "granule cells" on a bulb: its own granule cells
+            examples = f"{named_as!r}, the tissue its domains were named for (uns['{C.ANNOTATION_KEY}']); or {examples}"
         logg.warning(
             f"the query {said!r} matches catalogue entries of different tissues about as well: {matches}; pass "
-            f"tissue= (e.g. {', '.join(repr(t) for t in list(places)[:3])}; CLI: --tissue) to keep to the one the "
-            "slide comes from"
+            f"tissue= (e.g. {examples}; CLI: --tissue) to keep to the one the slide comes from"
         )
 
 
