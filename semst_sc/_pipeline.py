@@ -13,6 +13,7 @@ from ._sections import section_indices
 from ._spatialdata import check_regions_apart, element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial, view_to_actual
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
+from .pp._gene_semantics import _resolve_symbols
 from .pp._resolution import Pooling, check_pooling
 from .pp._spatial_graph import DEFAULT_N_NEIGHBORS as SPATIAL_NEIGHBORS
 from .tl._cluster import edge_coherence
@@ -212,6 +213,13 @@ def run_pipeline(
             f"var['{gene_symbols}'] not found: gene_symbols (CLI: --gene-symbols) names the var column with gene "
             f"symbols; var columns: {list(adata.var.columns)}"
         )
+    if semantics:  # Ensembl IDs without a symbol column: now, not after the graphs are built
+        try:
+            _resolve_symbols(adata, gene_symbols, log=False)
+        except ValueError as error:
+            raise ValueError(
+                f"{error}; or semantics=False (CLI: --no-semantics) to find domains without reading the genes as text"
+            ) from None
     check_gene_text_path(
         gene_text, "gene_text", "'human', 'mouse', a TSV path, a folder of the NCBI files, a DataFrame or a dict"
     )

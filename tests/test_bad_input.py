@@ -196,6 +196,20 @@ def test_ensembl_ids_without_symbols(tissue):
     _fails(tissue, ValueError, "gene_symbols=")
 
 
+def test_ensembl_ids_without_a_symbol_column_fail_before_any_work_and_say_what_to_pass(tissue, no_work):
+    """Space Ranger-like Ensembl IDs: the error came after prepare and the graphs (minutes on a large slide), named
+    neither the var columns there are nor --no-semantics, which runs without symbols."""
+    symbols = tissue.var_names.to_numpy()
+    tissue.var_names = [f"ENSMUSG{i:011d}" for i in range(tissue.n_vars)]
+    del tissue.var["gene_symbol"]
+    tissue.var["gene_ids"] = tissue.var_names.to_numpy()
+    _fails_early(
+        tissue, no_work, ValueError, r"var columns: \['gene_ids'\]\); or semantics=False \(CLI: --no-semantics\)"
+    )
+    tissue.var["Symbol"] = symbols  # a symbol column spelled otherwise than those looked for: named in the error
+    _fails_early(tissue, no_work, ValueError, r"Pass gene_symbols='Symbol' \(CLI: --gene-symbols Symbol; looked for")
+
+
 @pytest.mark.parametrize(
     ("transform", "match"),
     [

@@ -223,8 +223,8 @@ def gene_semantics(
     return out if copy else None
 
 
-def _resolve_symbols(adata: AnnData, column: str | None) -> np.ndarray:
-    """Return one symbol per gene (object array, NaN where unknown)."""
+def _resolve_symbols(adata: AnnData, column: str | None, *, log: bool = True) -> np.ndarray:
+    """Return one symbol per gene (object array, NaN where unknown); ``log``: say which column they come from."""
     if column is not None:
         if column not in adata.var:
             raise KeyError(f"var['{column}'] not found; var columns: {list(adata.var.columns)}")
@@ -233,15 +233,18 @@ def _resolve_symbols(adata: AnnData, column: str | None) -> np.ndarray:
         return adata.var_names.to_numpy(dtype=object)
     for candidate in C.SYMBOL_COLUMNS:
         if candidate in adata.var and not looks_like_ensembl(adata.var[candidate].dropna()):
-            logg.info(f"reading gene symbols from var['{candidate}']")
+            if log:
+                logg.info(f"reading gene symbols from var['{candidate}']")
             symbols = adata.var[candidate].astype(object).to_numpy()
             unresolved = np.array([looks_like_ensembl([s]) for s in symbols])
             symbols[unresolved] = np.nan
             return symbols
+    near = [str(c) for c in adata.var.columns if str(c).lower() in C.SYMBOL_COLUMNS]  # 'Symbol', 'Gene_Name'
+    python, cli = (f"'{near[0]}'", near[0]) if near else ("'<var column with symbols>'", "COLUMN")
     raise ValueError(
         "var_names look like Ensembl IDs and no gene-symbol column was found: reading genes as text (the semantic "
-        "step, naming domains, queries) needs gene symbols. Pass gene_symbols='<var column with symbols>' (CLI: "
-        f"--gene-symbols COLUMN; looked for {', '.join(C.SYMBOL_COLUMNS)})"
+        f"step, naming domains, queries) needs gene symbols. Pass gene_symbols={python} (CLI: --gene-symbols {cli}; "
+        f"looked for {', '.join(C.SYMBOL_COLUMNS)}; var columns: {list(adata.var.columns)})"
     )
 
 
