@@ -533,6 +533,18 @@ def test_markers_without_any_text_vector_give_finite_confidences(tissue):
     assert np.isfinite(table["confidence"]).all() and table["confidence"].between(0, 1).all()
 
 
+def test_a_query_resting_on_one_gene_says_so(tissue):
+    """A panel measuring one white-matter marker: the 'myelination' map is MBP's alone, and was not said to be."""
+    from fakes import scanpy_warnings
+
+    others = [g for g in tissue.var_names if g not in MARKER_SYMBOLS][:25]
+    panel = tissue[:, ["MBP", *others]].copy()
+    logged = scanpy_warnings(lambda: sst.tl.query(panel, "myelination", gene_text=False))
+    assert "rests on one gene, MBP (weight 1.00, through the catalogue's 'white matter')" in logged
+    assert "rests on one gene" not in scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", gene_text=False))
+    assert "rests on one gene" not in scanpy_warnings(lambda: sst.tl.query(panel, "MBP", gene_text=False))
+
+
 def test_query_on_a_small_panel_is_driven_by_the_genes_it_is_about(tissue):
     """A targeted panel of 30 genes, 5 of them white-matter markers: those carry the query, not the loosely related
     rest (the old linear weights gave the rest a fifth of the weight and an AUROC of 0.89)."""

@@ -26,6 +26,8 @@ MIN_SIMILARITY = 0.35
 #: catalogue entries of other tissues this close to the best one make a query ambiguous without ``tissue=``: warned
 #: ("granule cells": dentate gyrus 0.73, cerebellar granule layer 0.70, olfactory bulb granule cell layer 0.63)
 AMBIGUOUS = 0.1
+#: a gene carrying this share of the weights makes the query that gene's map: said
+ONE_GENE = 0.9
 
 
 @doc_params
@@ -169,6 +171,13 @@ def query(
         )
     weights = np.exp((similarity[top] - similarity[top[0]]) / _TEMPERATURE)
     weights /= weights.sum()
+    if weights[0] >= ONE_GENE and via[top[0]] != "its symbol":
+        through = f", through the catalogue's {via[top[0]]!r}" if via[top[0]] else ""
+        logg.warning(
+            f"the query {said!r} rests on one gene, {symbols[top[0]]} (weight {weights[0]:.2f}{through}): its map is "
+            "that gene's expression (few of the genes the query is about are measured here; see "
+            f"uns['{key_added}']['genes'])"
+        )
     pooled = np.log1p(np.expm1(X[:, top].toarray().astype(np.float64)) @ weights)
     std = pooled.std()
     score = ((pooled - pooled.mean()) / (std if std > 0 else 1)).astype(np.float32)
