@@ -582,6 +582,20 @@ def test_a_query_naming_a_measured_gene_maps_that_gene(tissue, gene_text):
     assert (first["gene"], first["via"]) == ("MBP", "its symbol")
 
 
+def test_a_query_naming_a_gene_by_its_id_or_not_modelled_maps_that_gene(tissue):
+    """A gene left out of the modelled genes, or named by its Ensembl ID, was not read: unrelated genes were mapped."""
+    sst.pp.prepare(tissue, n_top_genes=50)
+    left_out = next(g for g in tissue.var_names[~tissue.var["semst_modelled"]] if g not in MARKER_SYMBOLS)
+    sst.tl.query(tissue, left_out, gene_text=False)
+    first = tissue.uns["semst_query"]["genes"].iloc[0]
+    assert (first["gene"], first["via"]) == (left_out, "its symbol") and first["weight"] > 0.99
+    tissue.var["symbol"] = tissue.var_names
+    tissue.var_names = [f"ENSG{i:011d}" for i in range(tissue.n_vars)]
+    asked = tissue.var_names[list(tissue.var["symbol"]).index(left_out)]
+    sst.tl.query(tissue, asked.lower(), gene_text=False, gene_symbols="symbol")
+    assert tissue.uns["semst_query"]["genes"].iloc[0]["gene"] == left_out
+
+
 @pytest.mark.real_data
 def test_query_warnings_say_what_is_missing_and_quote_a_long_query_short(tissue, gene_text):
     from fakes import scanpy_warnings

@@ -11,6 +11,7 @@ from scanpy import logging as logg
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_adata, check_integer, output_of, params_of
+from ..pp._gene_semantics import _resolve_symbols
 from ..semantics._gene_text import organism_of
 from ._catalogue import MARKER_SYMBOLS, TISSUES, check_tissue, entries_for
 from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, source
@@ -58,7 +59,7 @@ def query(
     The ``n_genes`` most relevant genes drive the score, weighted by a softmax of their relevance (temperature
     0.02: a gene 0.05 less similar to the query than the most relevant one weighs 12 times less), so that the genes
     the query is about drive it, not the many loosely related ones of a small panel. A query that is a measured gene's
-    symbol ("Mbp") maps that gene. A spot's score is the logarithm
+    symbol ("Mbp") or var name (an Ensembl ID) maps that gene, modelled or not. A spot's score is the logarithm
     of its weighted sum of those genes' counts per 10,000, standardised over the spots: pooling the counts before the
     logarithm lets a spot's few counts of sparse genes add up instead of each gene's noise being scaled up. The
     gene vectors are cached on disk with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings`
@@ -118,7 +119,9 @@ def query(
     check_tissue(tissue)
     if key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added)):  # not an earlier query's score
         raise ValueError(f"obs['{key_added}'] holds other values than a query's scores: choose another key_added")
-    X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS if catalogue else frozenset())
+    asked = _named_gene(adata, text.strip(), gene_symbols)  # a gene the query names, by its symbol or var name
+    also = (MARKER_SYMBOLS if catalogue else frozenset()) | {asked.upper()}  # read even when not modelled
+    X, symbols = lognormalised(adata, layer, gene_symbols, also=also)
     keep = np.array([not is_noise(s) for s in symbols], dtype=bool)
     if not keep.any():
         raise ValueError(
@@ -158,7 +161,7 @@ def query(
                 f"none of its markers ({', '.join(entries[best].spelled_for(organism)[:6])}, ...) is measured here: "
                 "the genes' own text drives the map"
             )
-    named = upper == text.strip().upper()  # a measured gene's symbol: that gene first
+    named = upper == asked.upper()  # a measured gene's symbol: that gene first
     similarity, via = np.where(named, 1.0, similarity), np.where(named, "its symbol", via)
     order = np.argsort(-similarity, kind="stable")
     n = min(n_genes, len(symbols))
@@ -201,6 +204,15 @@ def query(
         },
     }
     return out if copy else None
+
+
+def _named_gene(adata: AnnData, text: str, gene_symbols: str | None) -> str:
+    """Return the symbol of the gene whose var name (an Ensembl ID) ``text`` is, else ``text`` itself."""
+    hits = np.flatnonzero(adata.var_names.str.upper() == text.upper())
+    if hits.size == 0:
+        return text
+    symbol = _resolve_symbols(adata, gene_symbols, log=False)[hits[0]]
+    return symbol if isinstance(symbol, str) else text
 
 
 def _warn_when_tissues_compete(said: str, entries, match: np.ndarray, named_as: str = "") -> None:
