@@ -164,6 +164,24 @@ def test_zinb_nll_gradients_are_those_of_the_likelihood(monkeypatch):
     assert float(zinb_nll(x, *params).detach()) == pytest.approx(np.mean(-np.log(like) + 0.05 * pi**2), rel=1e-9)
 
 
+def test_zinb_nll_in_float32_keeps_its_digits_near_the_theta_cap():
+    """At theta 1e4 (the decoder's cap) float32 lost 1e-3 of the loss and the theta gradient entirely (168 %)."""
+    rng = np.random.default_rng(3)
+    mu = rng.uniform(0.01, 3, 20_000)
+    x = rng.poisson(mu).astype(float)
+    theta, pi = np.full_like(mu, 1e4), np.full_like(mu, 0.1)
+    result = {}
+    for dtype in (torch.float32, torch.float64):
+        params = [torch.tensor(v, dtype=dtype, requires_grad=True) for v in (mu, theta, pi)]
+        loss = zinb_nll(torch.tensor(x, dtype=dtype), *params)
+        loss.backward()
+        result[dtype] = float(loss), *(p.grad.double() for p in params)
+    single, double = result[torch.float32], result[torch.float64]
+    assert single[0] == pytest.approx(double[0], rel=1e-6)
+    for got, expected in zip(single[1:], double[1:], strict=True):
+        assert float((got - expected).abs().max()) <= 1e-3 * float(expected.abs().max())
+
+
 def test_zinb_nll_takes_parameters_of_any_memory_layout():
     """A transposed mu failed in the gradient buffers ('view size is not compatible with input tensor's size')."""
     rng = np.random.default_rng(2)

@@ -63,16 +63,18 @@ def _zinb_terms(x, mu, theta, pi, ridge: float, with_grads: bool):
     """Per-entry ZINB NLL (plus ridge) and, when asked, its derivatives in ``mu``, ``theta`` and ``pi``.
 
     Every entry is first scored as a zero; the negative binomial terms (``lgamma``, ``digamma``) are then computed
-    on the observed entries alone, usually a small fraction of a count matrix.
+    on the observed entries alone, usually a small fraction of a count matrix, in float64: near the decoder's cap on
+    theta (1e4) their differences (``lgamma(theta) - lgamma(x + theta)``, ~1e5 each) lose every digit in float32.
     """
     theta_eps, theta_mu = theta + _EPS, theta + mu + _EPS
-    ratio = torch.log(theta_mu) - torch.log(theta_eps)  # log((theta + mu) / theta) >= 0
+    ratio = torch.log1p(mu / theta_eps)  # log((theta + mu) / theta) >= 0, without the cancellation of two logs
     nb_zero = torch.exp(-theta * ratio)  # NB probability of a zero
     denominator = pi + (1.0 - pi) * nb_zero + _EPS
     value = -torch.log(denominator) + ridge * pi.square()
     observed = torch.nonzero(x > 0).squeeze(1)
-    xo, mo, to, po, ro = (t[observed] for t in (x, mu, theta, pi, ratio))
+    xo, mo, to, po = (t[observed].double() for t in (x, mu, theta, pi))
     to_eps = to + _EPS
+    ro = torch.log1p(mo / to_eps)
     value[observed] = (
         torch.lgamma(to_eps)
         + torch.lgamma(xo + 1.0)
@@ -81,21 +83,21 @@ def _zinb_terms(x, mu, theta, pi, ridge: float, with_grads: bool):
         - xo * torch.log((mo + _EPS) / to_eps)
         - torch.log(1.0 - po + _EPS)
         + ridge * po.square()
-    )
+    ).to(value.dtype)
     if not with_grads:
         return value, None
     # zeros: d(-log D) = -dD / D with D = pi + (1 - pi) P, P = ((theta + eps) / (theta + mu + eps))**theta
     weight = -(1.0 - pi) * nb_zero / denominator
     d_mu = weight * (-theta / theta_mu)
-    d_theta = weight * (-ratio + theta * (1.0 / theta_eps - 1.0 / theta_mu))
+    d_theta = weight * (-ratio + theta * mu / (theta_eps * theta_mu))
     d_pi = -(1.0 - nb_zero) / denominator + 2.0 * ridge * pi
     # counts > 0
     inv_to, inv_tmo = 1.0 / to_eps, 1.0 / (to + mo + _EPS)
-    d_mu[observed] = (to + xo) * inv_tmo - xo / (mo + _EPS)
+    d_mu[observed] = ((to + xo) * inv_tmo - xo / (mo + _EPS)).to(d_mu.dtype)
     d_theta[observed] = (
         torch.digamma(to_eps) - torch.digamma(xo + to_eps) + ro + (to + xo) * (inv_tmo - inv_to) + xo * inv_to
-    )
-    d_pi[observed] = 1.0 / (1.0 - po + _EPS) + 2.0 * ridge * po
+    ).to(d_theta.dtype)
+    d_pi[observed] = (1.0 / (1.0 - po + _EPS) + 2.0 * ridge * po).to(d_pi.dtype)
     return value, (d_mu, d_theta, d_pi)
 
 
