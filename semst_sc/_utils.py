@@ -299,6 +299,21 @@ def _integer_counts(matrix) -> bool:
         return False
 
 
+#: the control features instruments write beside the genes: Xenium's negative control probes and codewords, unassigned,
+#: deprecated and blank codewords and genomic controls, MERSCOPE's and MERFISH's blank barcodes, CosMx's negative
+#: probes, system controls and false codes
+_CONTROL_PROBE = re.compile(
+    r"^(NegControl|NegPrb|Negative\d|SystemControl|FalseCode|UnassignedCodeword|DeprecatedCodeword|Intergenic_Region"
+    r"|BLANK[-_]?\d)",
+    re.IGNORECASE,
+)
+
+
+def is_control_probe(name) -> bool:
+    """Return True for an instrument's control feature: ``NegControlProbe_*``, ``BLANK_*``, ``Blank-*``, ``NegPrb*``."""
+    return isinstance(name, str) and bool(_CONTROL_PROBE.match(name))
+
+
 def looks_like_ensembl(names) -> bool:
     """Return True when most names look like Ensembl gene IDs."""
     names = list(names)[:200]

@@ -365,3 +365,33 @@ def write_cosmx(folder: Path, adata, *, gz: bool = False, scale: float = 8.0) ->
     meta.iloc[::-1].to_csv(folder / f"Run5_Rep1_metadata_file{end}", index=False)
     (folder / "Run5_Rep1_fov_positions_file.csv").write_text("fov,x_global_px,y_global_px\n1,0,0\n")
     return [f"{c}_{f}" for c, f in zip(cell_id, fov, strict=True)]
+
+
+# ---------------------------------------------------------------- control features among the genes
+
+#: control features as instruments name them: Xenium, MERSCOPE, CosMx and the MERFISH hypothalamus release
+CONTROL_PROBES = [
+    "NegControlProbe_00042",
+    "NegControlCodeword_0500",
+    "UnassignedCodeword_0001",
+    "BLANK_0006",
+    "Blank-3",
+    "Blank_1",
+    "NegPrb5",
+    "SystemControl1",
+]
+
+
+def with_control_probes(adata, where):
+    """``adata`` with the control features of :data:`CONTROL_PROBES` as columns, counts high in ``where``."""
+    rng = np.random.default_rng(0)
+    controls = rng.poisson(np.where(where[:, None], 8.0, 0.3), size=(adata.n_obs, len(CONTROL_PROBES)))
+    from anndata import AnnData
+
+    out = AnnData(
+        sp.hstack([sp.csr_matrix(adata.X), sp.csr_matrix(controls, dtype=np.float32)]).tocsr(),
+        obs=adata.obs.copy(),
+        obsm={"spatial": adata.obsm["spatial"]},
+    )
+    out.var_names = [*adata.var_names, *CONTROL_PROBES]
+    return out

@@ -2,7 +2,7 @@ import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from fakes import CountingEncoder, on_a_view
+from fakes import CONTROL_PROBES, CountingEncoder, on_a_view, with_control_probes
 
 import semst_sc as sst
 from semst_sc.pp._gene_semantics import PROMPT, _top_genes
@@ -282,3 +282,15 @@ def test_gene_semantics_on_a_view_writes_to_it_silently_and_leaves_the_parent(ti
     sst.pp.prepare(tissue, n_top_genes=50)
     view, _ = on_a_view(tissue, lambda v: sst.pp.gene_semantics(v, model=CountingEncoder()))
     assert view.obsm["X_semantic"].shape == (view.n_obs, 8) and "semantic" in view.uns
+
+
+def test_prepare_leaves_control_probes_and_blank_codewords_out(tissue):
+    """An .h5ad holding an instrument's control features among the genes (squidpy's readers keep them) modelled them."""
+    from fakes import scanpy_warnings
+
+    adata = with_control_probes(tissue, (tissue.obs["domain"] == "WM").to_numpy())
+    logged = scanpy_warnings(lambda: sst.pp.prepare(adata, n_top_genes=10_000))
+    modelled = adata.var["semst_modelled"]
+    assert not modelled[CONTROL_PROBES].any() and modelled[: tissue.n_vars].sum() > 100
+    assert f"{len(CONTROL_PROBES)} control probes or blank codewords" in logged and "NegControlProbe_00042" in logged
+    assert adata.uns["semst_prepare"]["params"]["n_control_probes"] == len(CONTROL_PROBES)

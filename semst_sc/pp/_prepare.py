@@ -19,6 +19,7 @@ from .._utils import (
     check_one_frame,
     find_counts,
     get_spatial,
+    is_control_probe,
     output_of,
     prepared_stamp,
 )
@@ -53,6 +54,8 @@ def prepare(
 ) -> AnnData | None:
     """Select the modelled genes and build SemST's encoder input from raw counts.
 
+    An instrument's control features among the genes (Xenium's ``NegControlProbe_*``, ``BLANK_*`` and other
+    codewords, MERSCOPE's ``Blank-*``, CosMx's ``NegPrb*``, ``SystemControl*``) are left out, with a warning.
     Genes seen in fewer than ``min_cells`` spots are left out, the ``n_top_genes`` most variable
     genes are chosen with scanpy's ``seurat_v3`` flavour on the counts (all kept genes when the
     panel is smaller, holds fewer than :data:`MIN_GENES_TO_SELECT`, or the fit fails), and each spot is scaled to
@@ -120,8 +123,9 @@ def prepare(
     ``uns['semst_prepare']['params']``
         The parameters used (at cell resolution ``neighbourhood_size`` and ``neighbourhood_pooling`` too);
         ``layer`` names where the raw counts are (``None``: ``X``), ``integer_counts`` whether they were integers,
-        ``n_modelled`` the number of genes modelled, ``stamp`` a fingerprint of the output (the expression graph and
-        the semantic vectors record it, and :func:`~semst_sc.tl.semst` refuses those of an earlier run);
+        ``n_modelled`` the number of genes modelled, ``n_control_probes`` the number of control features left out,
+        ``stamp`` a fingerprint of the output (the expression graph and the semantic vectors record it, and
+        :func:`~semst_sc.tl.semst` refuses those of an earlier run);
         ``resolution`` the resolution used (``resolution_requested`` the one asked), with the detection evidence
         (``lattice_share``, ``median_counts``) under ``auto``.
 
@@ -176,6 +180,14 @@ def prepare(
         raise ValueError(
             "the counts are all zero: pass layer= with the raw counts (CLI: --layer), or check how the matrix was read"
         )
+    controls = np.array([is_control_probe(name) for name in adata.var_names], dtype=bool)
+    if controls.any():  # an instrument's control features among the genes (squidpy's readers keep them)
+        names = ", ".join(adata.var_names[controls][:3]) + (", ..." if controls.sum() > 3 else "")
+        logg.warning(
+            f"{int(controls.sum())} control probes or blank codewords among the genes ({names}) are not modelled: "
+            "they measure background, not expression"
+        )
+        kept &= ~controls
     if not kept.any():
         raise ValueError(f"no gene is detected in at least min_cells={min_cells} spots: lower min_cells")
     if groups is not None:
@@ -248,6 +260,7 @@ def prepare(
         del out.obsp[C.NEIGHBOURHOOD_KEY]
     params = {"n_top_genes": n_top_genes, "min_cells": min_cells, "layer": layer, "n_modelled": int(hvg.sum())}
     params["integer_counts"] = integer_counts
+    params["n_control_probes"] = int(controls.sum())
     params["stamp"] = prepared_stamp(scaled, hvg)  # the steps built on this output record it
     params |= {"resolution": resolved, "resolution_requested": resolution, **evidence, "library_key": library_key or ""}
     if pool is not None:
