@@ -840,3 +840,16 @@ def test_names_from_several_brain_regions_are_flagged(tissue):
     logged = scanpy_warnings(lambda: _warn_of_several_regions(domains, chosen))
     assert "named after 2 brain regions (cortex: domains 0, 3; olfactory bulb: domains 1)" in logged
     assert "tissue='cortex'" in logged
+
+
+def test_control_probes_are_never_markers_nor_a_query_s_genes(tissue, gene_text):
+    """Control features in the genes (an .h5ad from squidpy's readers), high in one domain, were its first markers."""
+    from fakes import CONTROL_PROBES, with_control_probes
+
+    adata = with_control_probes(tissue, (tissue.obs["domain"] == "WM").to_numpy())
+    sst.tl.annotate_domains(adata, domain_key="domain", gene_text=False)
+    table = adata.uns["semst_domain_annotation"]["domains"].set_index("domain")
+    markers = "; ".join(table["markers"]).split("; ")
+    assert not set(CONTROL_PROBES) & set(markers) and table.loc["WM", "name"] == "white matter"
+    sst.tl.query(adata, "blank negative control probe", gene_text=gene_text)
+    assert not set(CONTROL_PROBES) & set(adata.uns["semst_query"]["genes"]["gene"])

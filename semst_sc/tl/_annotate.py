@@ -47,22 +47,22 @@ def annotate_domains(
     """Name each domain from its marker genes and gene knowledge, with a confidence.
 
     For each domain: marker genes (Wilcoxon test of the domain against the other spots, scanpy's
-    :func:`~scanpy.tl.rank_genes_groups`, on log-normalised counts; mitochondrial, ribosomal and housekeeping genes
-    left out); GO biological-process and cellular-component terms enriched among them (hypergeometric test against
-    the genes read, Benjamini-Hochberg; direct annotations of the gene table); and the best match in a built-in
-    catalogue of 53 tissue compartments and cell types (white matter, cortical layers, glia, interneurons,
-    vasculature, immune and stromal cells, lymphoid zones, epithelium, tumour, olfactory bulb layers, ...). The
-    marker support of an entry is the combined evidence that its markers are higher in the domain than in the rest of
-    the slide: the Wilcoxon z-scores of the entry's measured markers, combined by Stouffer's method (sum over the
-    square root of their number), scaled by the domain's best support (at least 10) and clipped to [0, 1]. When
-    gene descriptions are available it is combined with a text similarity: how much closer the entry's description
-    is to the mean text vector of the domain's markers than to those of the slide's other domains (scaled to
-    [0, 1]); the text only re-ranks entries the markers support. Domains are named after compartments (layers,
-    white matter, meninges, vessels, regions, epithelium, ...), not after cell types scattered among others
-    (interneurons, microglia, immune cells), unless ``cell_types=True``. Each domain is named after its best match;
-    with ``distinct=True`` the domains are named together, each after a different entry: the assignment of entries
-    to domains with the largest total score (scipy's :func:`~scipy.optimize.linear_sum_assignment`). Without gene
-    descriptions the names come from the markers alone, without terms, and the log says so.
+    :func:`~scanpy.tl.rank_genes_groups`, on log-normalised counts; mitochondrial, ribosomal and housekeeping genes and
+    control probes left out); GO biological-process and cellular-component terms enriched among them (hypergeometric
+    test against the genes read, Benjamini-Hochberg; direct annotations of the gene table); and the best match in a
+    built-in catalogue of 53 tissue compartments and cell types (white matter, cortical layers, glia, interneurons,
+    vasculature, immune and stromal cells, lymphoid zones, epithelium, tumour, olfactory bulb layers, ...). The marker
+    support of an entry is the combined evidence that its markers are higher in the domain than in the rest of the
+    slide: the Wilcoxon z-scores of the entry's measured markers, combined by Stouffer's method (sum over the square
+    root of their number), scaled by the domain's best support (at least 10) and clipped to [0, 1]. When gene
+    descriptions are available it is combined with a text similarity: how much closer the entry's description is to the
+    mean text vector of the domain's markers than to those of the slide's other domains (scaled to [0, 1]); the text
+    only re-ranks entries the markers support. Domains are named after compartments (layers, white matter, meninges,
+    vessels, regions, epithelium, ...), not after cell types scattered among others (interneurons, microglia, immune
+    cells), unless ``cell_types=True``. Each domain is named after its best match; with ``distinct=True`` the domains
+    are named together, each after a different entry: the assignment of entries to domains with the largest total score
+    (scipy's :func:`~scipy.optimize.linear_sum_assignment`). Without gene descriptions the names come from the markers
+    alone, without terms, and the log says so.
 
     Parameters
     ----------

@@ -16,12 +16,13 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._settings import settings
-from .._utils import find_counts
+from .._utils import find_counts, is_control_probe
 from ..datasets._gene_descriptions import gene_descriptions, normalise_gene_table
 from ..pp._gene_semantics import _resolve_symbols
 from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
 
 #: genes never taken as markers: mitochondrial, ribosomal (cytosolic and mitochondrial) and ubiquitous housekeeping
+#: (nor an instrument's control probes and blank codewords: :func:`semst_sc._utils.is_control_probe`)
 NOISE = re.compile(r"^(MT-|MT\.|MRP[LS]\d|RP[LS]\d|RPLP\d|RPSA$|RPS\d+[AXY]?\d*$)", re.IGNORECASE)
 HOUSEKEEPING = frozenset(
     "ACTB ACTG1 GAPDH B2M EEF1A1 EEF2 TPT1 FTL FTH1 UBB UBC PPIA HSP90AB1 HSPA8 YWHAZ PGK1 TMSB4X TMSB10 MALAT1 "
@@ -30,8 +31,8 @@ HOUSEKEEPING = frozenset(
 
 
 def is_noise(symbol: str) -> bool:
-    """Return True for a mitochondrial, ribosomal or housekeeping gene (never a marker)."""
-    return bool(NOISE.match(symbol)) or symbol.upper() in HOUSEKEEPING
+    """Return True for a mitochondrial, ribosomal or housekeeping gene, or a control probe (never a marker)."""
+    return bool(NOISE.match(symbol)) or symbol.upper() in HOUSEKEEPING or is_control_probe(symbol)
 
 
 def lognormalised(

@@ -126,7 +126,7 @@ def query(
     if not keep.any():
         raise ValueError(
             f"none of the {len(symbols)} genes can carry a query: all are mitochondrial, ribosomal or housekeeping "
-            "genes (check gene_symbols=, or the genes kept)"
+            "genes or control probes (check gene_symbols=, or the genes kept)"
         )
     X, symbols = X[:, keep], symbols[keep]
     organism = organism_of(symbols, organism)
