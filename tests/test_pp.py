@@ -294,3 +294,16 @@ def test_prepare_leaves_control_probes_and_blank_codewords_out(tissue):
     assert not modelled[CONTROL_PROBES].any() and modelled[: tissue.n_vars].sum() > 100
     assert f"{len(CONTROL_PROBES)} control probes or blank codewords" in logged and "NegControlProbe_00042" in logged
     assert adata.uns["semst_prepare"]["params"]["n_control_probes"] == len(CONTROL_PROBES)
+
+
+def test_control_probes_weigh_nothing_in_a_cell_s_counts():
+    """The control features' counts entered the totals that cap each cell's weight in its neighbourhood."""
+    cells = sst.datasets.simulate_tissue(platform="xenium", n_cells=400, n_genes=60, rng=3)
+    with_controls = with_control_probes(cells, np.arange(cells.n_obs) % 2 == 0)  # every other cell: 64 more counts
+    for adata in (cells, with_controls):
+        sst.pp.prepare(adata, resolution="cell")
+    genes = list(cells.var_names)
+    assert (with_controls.obsp["semst_neighbourhood"] != cells.obsp["semst_neighbourhood"]).nnz == 0
+    np.testing.assert_array_equal(
+        with_controls[:, genes].layers["semst_scaled"].toarray(), cells.layers["semst_scaled"].toarray()
+    )

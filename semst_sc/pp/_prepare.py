@@ -151,7 +151,10 @@ def prepare(
     if spatial_key in adata.obsm:
         check_one_frame(adata, spatial_key, library_key)
     sections = groups or [np.arange(adata.n_obs)]
-    resolved, evidence = _resolve(adata, counts, resolution, spatial_key, sections)
+    # an instrument's control features among the genes (squidpy's readers keep them): not counts of the cell
+    controls = np.array([is_control_probe(name) for name in adata.var_names], dtype=bool)
+    totals = np.asarray((counts[:, np.flatnonzero(~controls)] if controls.any() else counts).sum(axis=1)).ravel()
+    resolved, evidence = _resolve(adata, totals, resolution, spatial_key, sections)
     pool = None
     if resolved == "cell":
         names = ["the slide"] if groups is None else section_names(adata, library_key)
@@ -166,7 +169,6 @@ def prepare(
         blocks = [neighbourhood(coords[index], min(size, len(index))) for index in sections]
         pool = blocks[0] if groups is None else block_diagonal(blocks, sections, adata.n_obs)
         # each pooled cell weighted as neighbourhood_pooling says, against its own section's median; in place
-        totals = np.asarray(counts.sum(axis=1)).ravel()
         weights = np.empty(adata.n_obs, np.float32)
         for index in sections:
             weights[index] = cell_weights(totals[index], neighbourhood_pooling)
@@ -180,8 +182,7 @@ def prepare(
         raise ValueError(
             "the counts are all zero: pass layer= with the raw counts (CLI: --layer), or check how the matrix was read"
         )
-    controls = np.array([is_control_probe(name) for name in adata.var_names], dtype=bool)
-    if controls.any():  # an instrument's control features among the genes (squidpy's readers keep them)
+    if controls.any():
         names = ", ".join(adata.var_names[controls][:3]) + (", ..." if controls.sum() > 3 else "")
         logg.warning(
             f"{int(controls.sum())} control probes or blank codewords among the genes ({names}) are not modelled: "
@@ -270,7 +271,7 @@ def prepare(
     return out if copy else None
 
 
-def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key: str, sections) -> tuple[str, dict]:
+def _resolve(adata: AnnData, totals: np.ndarray, resolution: str, spatial_key: str, sections) -> tuple[str, dict]:
     """Return the resolution to use and, under ``"auto"``, the evidence of :func:`detect_resolution`.
 
     With several sections each is judged on its own (a list of evidence per section); they must agree.
@@ -281,7 +282,6 @@ def _resolve(adata: AnnData, counts: sp.csr_matrix, resolution: str, spatial_key
         logg.info(f"no obsm['{spatial_key}']: resolution 'spot' (the neighbourhoods of cell resolution need them)")
         return "spot", {}
     coords = get_spatial(adata, spatial_key)
-    totals = np.asarray(counts.sum(axis=1)).ravel()
     found = [detect_resolution(coords[index], totals[index]) for index in sections]
     kinds = {kind for kind, _ in found}
     if len(kinds) > 1:
