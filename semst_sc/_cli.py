@@ -879,7 +879,8 @@ def _query(args) -> int:
     if args.output is not None:
         _write_h5ad(adata, args.output, compression="gzip")
     written = [str(p) for p in (args.plot, args.output) if p is not None]
-    print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} spots; top genes: {top}"
+    spots = "cells" if params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell" else "spots"
+    print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} {spots}; top genes: {top}"
           + (f" -> {', '.join(written)}" if written else ""))  # fmt: skip
     return 0
 

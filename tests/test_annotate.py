@@ -853,3 +853,14 @@ def test_control_probes_are_never_markers_nor_a_query_s_genes(tissue, gene_text)
     assert not set(CONTROL_PROBES) & set(markers) and table.loc["WM", "name"] == "white matter"
     sst.tl.query(adata, "blank negative control probe", gene_text=gene_text)
     assert not set(CONTROL_PROBES) & set(adata.uns["semst_query"]["genes"]["gene"])
+
+
+def test_cli_query_of_a_cell_slide_counts_cells(tissue, gene_text, tmp_path, capsys):
+    """semst-sc run says '... cells in 7 domains' on a cell-resolution slide, and its query said '... spots'."""
+    sst.pp.prepare(tissue, resolution="cell")
+    tissue.write_h5ad(tmp_path / "cells.h5ad")
+    table = tmp_path / "genes.tsv"
+    gene_text.reset_index().to_csv(table, sep="\t", index=False)
+    capsys.readouterr()
+    assert main(["query", str(tmp_path / "cells.h5ad"), "myelination", "--gene-text", str(table), "--quiet"]) == 0
+    assert f"on {tissue.n_obs} cells; top genes" in capsys.readouterr().out
