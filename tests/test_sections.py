@@ -235,6 +235,19 @@ def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):
     assert params["library_key"] == "library_id" and len(params["lattice_share"]) == 2
 
 
+def test_sections_of_different_resolutions_are_named_with_their_evidence(pair):
+    a, b = pair
+    rng = np.random.default_rng(0)
+    b.X = sp.csr_matrix(rng.binomial(b.X.toarray().astype(int), 0.05).astype(np.float32))  # a shallow section
+    joined = sst.concat_sections({"A": a, "B shallow": b})
+    with pytest.raises(ValueError) as error:
+        sst.pp.prepare(joined, library_key="library_id")
+    message = str(error.value)
+    # which section is read as which, and why: not a bare ['spot', 'cell']
+    assert "'A': spot" in message and "'B shallow': cell" in message
+    assert "median" in message and "500" in message and "--resolution" in message
+
+
 def test_cell_resolution_neighbourhoods_stay_in_their_section():
     a = simulate_tissue(platform="xenium", n_cells=800, rng=0)
     b = simulate_tissue(platform="xenium", n_cells=700, rng=1)

@@ -25,6 +25,8 @@ from .._utils import (
 )
 from ._resolution import (
     DEFAULT_NEIGHBOURHOOD_SIZE,
+    LATTICE_SHARE,
+    SPOT_MIN_COUNTS,
     Pooling,
     Resolution,
     cell_weights,
@@ -154,7 +156,8 @@ def prepare(
     # an instrument's control features among the genes (squidpy's readers keep them): not counts of the cell
     controls = np.array([is_control_probe(name) for name in adata.var_names], dtype=bool)
     totals = np.asarray((counts[:, np.flatnonzero(~controls)] if controls.any() else counts).sum(axis=1)).ravel()
-    resolved, evidence = _resolve(adata, totals, resolution, spatial_key, sections)
+    labels = None if groups is None else section_names(adata, library_key)
+    resolved, evidence = _resolve(adata, totals, resolution, spatial_key, sections, labels, library_key)
     pool = None
     if resolved == "cell":
         names = ["the slide"] if groups is None else section_names(adata, library_key)
@@ -271,10 +274,19 @@ def prepare(
     return out if copy else None
 
 
-def _resolve(adata: AnnData, totals: np.ndarray, resolution: str, spatial_key: str, sections) -> tuple[str, dict]:
+def _resolve(
+    adata: AnnData,
+    totals: np.ndarray,
+    resolution: str,
+    spatial_key: str,
+    sections,
+    names: list[str] | None = None,
+    library_key: str | None = None,
+) -> tuple[str, dict]:
     """Return the resolution to use and, under ``"auto"``, the evidence of :func:`detect_resolution`.
 
-    With several sections each is judged on its own (a list of evidence per section); they must agree.
+    With several sections (``names``, of ``obs[library_key]``) each is judged on its own (a list of evidence per
+    section); they must agree, and the error names each section's resolution and its evidence.
     """
     if resolution != "auto":
         return resolution, {}
@@ -285,9 +297,17 @@ def _resolve(adata: AnnData, totals: np.ndarray, resolution: str, spatial_key: s
     found = [detect_resolution(coords[index], totals[index]) for index in sections]
     kinds = {kind for kind, _ in found}
     if len(kinds) > 1:
+        names = names or [str(i) for i in range(len(found))]
+        each = "; ".join(
+            f"{name!r}: {kind} ({e['lattice_share']:.0%} of nearest-neighbour distances on a lattice, median "
+            f"{e['median_counts']:.0f} counts per observation)"
+            for name, (kind, e) in zip(names, found, strict=True)
+        )
         raise ValueError(
-            f"the sections differ in resolution ({[kind for kind, _ in found]}): pass resolution='spot' or 'cell' "
-            "(CLI: --resolution)"
+            f"the sections of obs['{library_key}'] differ in resolution, {each}. A spot sits on a lattice "
+            f"(at least {LATTICE_SHARE:.0%} of the distances) and holds a median of at least {SPOT_MIN_COUNTS} "
+            "counts, a cell does not: pass resolution='spot' or 'cell' (CLI: --resolution), or leave out the "
+            "sections of the other kind"
         )
     resolved = kinds.pop()
     shares = [e["lattice_share"] for _, e in found]
