@@ -9,7 +9,7 @@ from scanpy import logging as logg
 from . import _constants as C
 from . import pp, tl
 from ._gene_text_path import check_gene_text_path
-from ._sections import section_indices
+from ._sections import section_indices, smallest_section
 from ._spatialdata import check_regions_apart, element_coordinates, get_table, is_spatialdata, with_table
 from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial, view_to_actual
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
@@ -262,11 +262,12 @@ def run_pipeline(
     groups = section_indices(adata, library_key)
     if groups is not None:
         share = int(np.ceil(k_feature / len(groups)))
-        smallest = min(len(g) for g in groups)
+        smallest, where = smallest_section(adata, library_key, groups)
         if smallest < max(share, k_spatial or 0) + 1:
+            lower = " (or lower spatial_neighbors)" if (k_spatial or 0) >= share else ""
             raise ValueError(
-                f"a section of obs['{library_key}'] has {smallest} spots, too few for the neighbour graphs "
-                f"({max(share, k_spatial or 0)} neighbours per spot within a section): remove it"
+                f"{where} has {smallest} spots, too few for the neighbour graphs "
+                f"({max(share, k_spatial or 0)} neighbours per spot within a section): remove it{lower}"
             )
     if adata.n_obs < minimum:
         graphs = f"{k_feature} expression" + (f" and {k_spatial} spatial" if k_spatial else "")

@@ -151,6 +151,9 @@ def test_bad_section_labels_are_clear_errors(joined):
     joined.obs["uneven"] = np.where(np.arange(joined.n_obs) < 25, "small", "big")
     with pytest.raises(ValueError, match="section 'small' of obs\\['uneven'\\] has 25 spots, too few for a spatial"):
         sst.pp.spatial_graph(joined, n_neighbors=30, library_key="uneven")
+    # run_pipeline checks the same before any work, and names the section too (it said 'a section of ... has 25')
+    with pytest.raises(ValueError, match="section 'small' of obs\\['uneven'\\] has 25 spots.*spatial_neighbors"):
+        sst.run_pipeline(joined, 7, library_key="uneven", spatial_neighbors=30)
 
 
 def test_spatial_graph_never_crosses_sections(joined, pair):
