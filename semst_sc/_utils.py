@@ -163,6 +163,19 @@ def library_key_hint(column: str | None = None) -> str:
     )
 
 
+def sections_column(adata: AnnData) -> str:
+    """Return the ``obs`` column whose sections would be overlaid when a map or score is read without library_key.
+
+    The column a joint run modelled (``uns['semst_prepare']['params']['library_key']``, e.g. ``semst-sc run
+    --library-key sample``) when ``obs`` holds it, else ``'library_id'`` (as :func:`semst_sc.concat_sections` writes).
+    """
+    from ._constants import PREPARE_KEY
+    from ._sections import LIBRARY_KEY
+
+    modelled = params_of(adata.uns.get(PREPARE_KEY)).get("library_key")
+    return modelled if isinstance(modelled, str) and modelled in adata.obs else LIBRARY_KEY
+
+
 def overlapping_sections(
     adata: AnnData, spatial_key: str, column: str | None = None, coords: np.ndarray | None = None
 ) -> str | None:

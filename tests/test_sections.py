@@ -238,6 +238,21 @@ def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):
     assert params["library_key"] == "library_id" and len(params["lattice_share"]) == 2
 
 
+def test_maps_and_scores_warn_of_the_sections_modelled_under_another_column(joined, tmp_path):
+    # modelled with library_key='sample' (semst-sc run --library-key sample): without library_key the maps and the
+    # spatial score overlaid the sections without a word, as only obs['library_id'] was looked at
+    joined.obs["sample"] = joined.obs.pop("library_id").astype(str)
+    sst.pp.prepare(joined, library_key="sample")
+    joined.obs["semst_domain"] = joined.obs["domain"]
+    for read_only in (
+        lambda: sst.pl.domains(joined, show=False, save=str(tmp_path / "one.png")),
+        lambda: sst.metrics.evaluate(joined, "domain"),
+    ):
+        logged = scanpy_warnings(read_only)
+        assert "obs['sample'] holds 2 sections" in logged and "library_key='sample'" in logged
+    assert "lie on top" not in scanpy_warnings(lambda: sst.metrics.evaluate(joined, "domain", library_key="sample"))
+
+
 def test_sections_of_different_resolutions_are_named_with_their_evidence(pair):
     a, b = pair
     rng = np.random.default_rng(0)

@@ -10,7 +10,14 @@ from sklearn.neighbors import NearestNeighbors
 from .. import _constants as C
 from .._docs import doc_params
 from .._sections import section_indices, section_names
-from .._utils import check_integer, check_is_anndata, get_spatial, library_key_hint, overlapping_sections
+from .._utils import (
+    check_integer,
+    check_is_anndata,
+    get_spatial,
+    library_key_hint,
+    overlapping_sections,
+    sections_column,
+)
 
 
 @doc_params
@@ -57,10 +64,11 @@ def evaluate(
         "n_evaluated": int(keep.sum()),
     }
     if groups is None:
-        overlap = overlapping_sections(adata, C.SPATIAL_KEY)
+        column = sections_column(adata)  # the column a joint run modelled, or 'library_id'
+        overlap = overlapping_sections(adata, C.SPATIAL_KEY, column)
         if overlap is not None:
             logg.warning(
-                f"{overlap}: the spatial score takes spots of other sections as neighbours. {library_key_hint()}"
+                f"{overlap}: the spatial score takes spots of other sections as neighbours. {library_key_hint(column)}"
             )
         if C.SPATIAL_KEY in adata.obsm:
             result["pas"] = pas(get_spatial(adata), adata.obs[domain_key].to_numpy())

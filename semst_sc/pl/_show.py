@@ -12,8 +12,8 @@ from matplotlib.colors import ListedColormap, is_color_like
 from scanpy import logging as logg
 
 from .._files import write_atomically
-from .._sections import LIBRARY_KEY, section_indices, section_names
-from .._utils import domain_labels, overlapping_sections
+from .._sections import section_indices, section_names
+from .._utils import domain_labels, overlapping_sections, sections_column
 
 
 def finish(fig, show: bool | None, save: str | Path | bool | None, name: str, *, fit_titles: bool = True):
@@ -100,13 +100,15 @@ def sections(adata: AnnData, library_key: str | None, spatial_key: str) -> list[
 
     Sections come in the order of the categories of a categorical ``obs[library_key]``, else in the rows' order.
 
-    Warns when, without ``library_key``, the sections of ``obs['library_id']`` would be drawn on top of each other.
+    Warns when, without ``library_key``, the sections of ``obs['library_id']`` (or of the column a joint run modelled)
+    would be drawn on top of each other.
     """
     groups = section_indices(adata, library_key, min_size=1)  # any section is drawn, however small
     if groups is None:
-        overlap = overlapping_sections(adata, spatial_key)
+        column = sections_column(adata)  # the column a joint run modelled, or 'library_id'
+        overlap = overlapping_sections(adata, spatial_key, column)
         if overlap is not None:
-            logg.warning(f"{overlap}: drawn on top of each other. Pass library_key='{LIBRARY_KEY}' for a panel each")
+            logg.warning(f"{overlap}: drawn on top of each other. Pass library_key='{column}' for a panel each")
         return [("", np.arange(adata.n_obs))]
     panels = list(zip(section_names(adata, library_key), groups, strict=True))
     column = adata.obs[library_key]
