@@ -127,14 +127,16 @@ SLIDE_POSITIONS = {"spatial_fov": "squidpy.read.nanostring", "global": "spatiald
 def check_one_frame(adata: AnnData, spatial_key: str, library_key: str | None) -> None:
     """Raise when ``obsm[spatial_key]``, read as one frame, holds sections or fields of view on top of each other.
 
-    Without ``library_key``, the sections of ``obs['library_id']`` (as :func:`semst_sc.concat_sections` writes it)
-    must not overlap: sections in frames of their own would be modelled as one slide, their spots each other's
-    neighbours. And CosMx readers (:data:`SLIDE_POSITIONS`) store each cell's position within its field of view in
-    ``obsm['spatial']`` and the slide's beside it: read as one frame, the fields would overlap.
+    Without ``library_key``, the sections of ``obs['library_id']`` (as :func:`semst_sc.concat_sections` writes it), or
+    of the column an earlier joint run modelled (:func:`sections_column`), must not overlap: sections in frames of
+    their own would be modelled as one slide, their spots each other's neighbours. And CosMx readers
+    (:data:`SLIDE_POSITIONS`) store each cell's position within its field of view in ``obsm['spatial']`` and the
+    slide's beside it: read as one frame, the fields would overlap.
     """
-    overlap = overlapping_sections(adata, spatial_key) if library_key is None else None
+    column = sections_column(adata)  # 'library_id', or the column an earlier joint run modelled
+    overlap = overlapping_sections(adata, spatial_key, column) if library_key is None else None
     if overlap is not None:
-        raise ValueError(f"{overlap}: they would be modelled as one slide. {library_key_hint()}")
+        raise ValueError(f"{overlap}: they would be modelled as one slide. {library_key_hint(column)}")
     if "fov" not in adata.obs or library_key == "fov" or adata.obs["fov"].nunique() < 2:
         return
     for slide_key, reader in SLIDE_POSITIONS.items():

@@ -251,6 +251,10 @@ def test_maps_and_scores_warn_of_the_sections_modelled_under_another_column(join
         logged = scanpy_warnings(read_only)
         assert "obs['sample'] holds 2 sections" in logged and "library_key='sample'" in logged
     assert "lie on top" not in scanpy_warnings(lambda: sst.metrics.evaluate(joined, "domain", library_key="sample"))
+    # and a joint output run again without library_key (semst-sc run out.h5ad without --library-key sample) was
+    # modelled as one slide, its sections overlaid, and read as cells
+    with pytest.raises(ValueError, match="obs\\['sample'\\] holds 2 sections.*--library-key sample"):
+        sst.run_pipeline(joined, 4, n_epochs=2)
 
 
 def test_sections_of_different_resolutions_are_named_with_their_evidence(pair):
