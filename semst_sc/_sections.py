@@ -53,7 +53,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
 
     Returns
     -------
-    The joined AnnData: ``obs[library_key]`` (categorical, in the order given), the union of the ``obs`` columns,
+    The joined AnnData: ``obs[library_key]`` (categorical, in the order given), the union of the ``obs`` columns
+    (but for the names :func:`semst_sc.tl.annotate_domains` gave a section's own domains, left out with a warning),
     ``obsm['spatial']`` and ``uns['spatial'][section name]`` of every section that had one entry there (a section with
     several keeps their keys).
     """
@@ -85,6 +86,14 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     names = [str(name) for name in sections]
     if len(set(names)) < len(names):
         raise ValueError(f"section names must be distinct as strings, got {names}")
+    earlier = {str(name): _earlier_names(adata) for name, adata in sections.items()}
+    for name, columns in earlier.items():
+        for column, entry in columns:
+            logg.warning(
+                f"section {name!r} holds obs['{column}'], the names tl.annotate_domains gave its own domains "
+                f"(uns['{entry}'], which is not joined): left out, as the sections' joint domains will be others "
+                "(name them with sst.tl.annotate_domains, CLI --annotate); to keep these, rename the column first"
+            )
     shared = _shared_genes(sections)
     layers = [set(adata.layers) for adata in sections.values()]
     partial = sorted(set.union(*layers) - set.intersection(*layers))
@@ -102,7 +111,7 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
         uns_merge=None,
     )
     # genes inner, obs columns outer (anndata's join covers both): a column some sections lack is missing there
-    obs = {str(k): ad.AnnData(obs=v.obs) for k, v in sections.items()}
+    obs = {str(k): ad.AnnData(obs=v.obs.drop(columns=[c for c, _ in earlier[str(k)]])) for k, v in sections.items()}
     joined.obs = ad.concat(obs, join="outer", label=library_key, index_unique="-").obs.loc[joined.obs_names]
     joined.obs[library_key] = pd.Categorical(joined.obs[library_key], categories=names)
     joined.var = _same_var(sections, joined.var_names)
@@ -128,6 +137,19 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
         joined.uns["spatial"] = spatial
     logg.info(f"joined {len(names)} sections: {joined.n_obs} spots, {len(shared)} shared genes")
     return joined
+
+
+def _earlier_names(adata: AnnData) -> list[tuple[str, str]]:
+    """Return (obs column, uns key) of the domain names that earlier annotations of ``adata`` wrote and it holds."""
+    from ._utils import names_column, params_of
+
+    found = []
+    for key, entry in adata.uns.items():
+        if key.endswith("_annotation") and params_of(entry).get("domain_key"):
+            column = names_column(key, entry)
+            if column in adata.obs:
+                found.append((column, key))
+    return found
 
 
 def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:

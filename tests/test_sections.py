@@ -82,6 +82,23 @@ def test_concat_sections_keeps_the_obs_columns_of_every_section(pair, tmp_path):
     joined.write_h5ad(tmp_path / "joined.h5ad")
 
 
+def test_concat_sections_leaves_out_the_names_of_a_sections_earlier_domains(pair):
+    """A section run (and named) alone before: its names are of its own domains, and their table is not joined."""
+    a, b = pair
+    a.obs["semst_domain"] = pd.Categorical(a.obs["domain"].cat.codes.astype(str))
+    a.obs["semst_domain_name"] = a.obs["domain"].astype(str)  # as tl.annotate_domains writes them
+    a.uns["semst_domain_annotation"] = {"params": {"domain_key": "semst_domain", "key_added": "semst_domain_name"}}
+    b.obs["my_names"] = "x"
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "section 'A' holds obs['semst_domain_name']" in logged and "rename" in logged
+    joined = sst.concat_sections({"A": a, "B": b})
+    # kept, they named A's earlier domains beside the joint run's (and --annotate refused them as a user's column)
+    assert "semst_domain_name" not in joined.obs and "my_names" in joined.obs and "semst_domain" in joined.obs
+    assert "semst_domain_name" in a.obs  # the input as it was
+    a.obs["earlier_names"] = a.obs.pop("semst_domain_name")  # renamed: the user's column, kept
+    assert "earlier_names" in sst.concat_sections({"A": a, "B": b}).obs
+
+
 def test_concat_sections_explains_sections_that_share_no_genes(pair):
     a, b = pair
     b.var_names = [f"ENSG{i:011d}" for i in range(b.n_vars)]
