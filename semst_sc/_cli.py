@@ -860,6 +860,11 @@ def _query(args) -> int:
     from ._utils import params_of
 
     adata = _read_h5ad(args.input)
+    if C.QUERY_KEY in adata.obs and "text" not in params_of(adata.uns.get(C.QUERY_KEY)):  # not an earlier query's
+        raise ValueError(
+            f"obs['{C.QUERY_KEY}'] of the input holds values of its own, and the query writes its score there: "
+            "rename or drop that column"
+        )
     tl.query(
         adata,
         args.text,

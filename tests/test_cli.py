@@ -703,6 +703,18 @@ def test_messages_keep_their_quotes_and_suffixes_any_case(slide, tmp_path, capsy
     assert "must end in .h5ad" in capsys.readouterr().err
 
 
+def test_query_names_the_input_column_it_would_overwrite_not_a_python_argument(slide, tmp_path, capsys):
+    data = ad.read_h5ad(slide)
+    data.obs["semst_query"] = 1.0  # a column of the user's own (no uns['semst_query'] of a query)
+    clash = tmp_path / "clash.h5ad"
+    data.write_h5ad(clash)
+    assert main(["query", str(clash), "myelination", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    # 'choose another key_added' named an argument of sst.tl.query that the command does not have
+    assert "obs['semst_query'] of the input holds values of its own" in error and "rename or drop" in error
+    assert "key_added" not in error
+
+
 def test_query_tissue_is_checked_first_and_keeps_the_catalogue_to_it(slide, tmp_path, capsys, monkeypatch):
     table = tmp_path / "genes.tsv"  # bare symbols as text: the catalogue is the knowledge
     names = ad.read_h5ad(slide).var_names
