@@ -255,6 +255,17 @@ def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):
     assert params["library_key"] == "library_id" and len(params["lattice_share"]) == 2
 
 
+def test_prepare_says_which_section_each_of_its_per_section_values_is(joined):
+    # the sections listed in another order than their rows: the per-section evidence could not be told apart
+    joined.obs["library_id"] = joined.obs["library_id"].cat.reorder_categories(["B", "A"])
+    sst.pp.prepare(joined, library_key="library_id")
+    params = joined.uns["semst_prepare"]["params"]
+    assert list(params["sections"]) == ["A", "B"]
+    for name, median in zip(params["sections"], params["median_counts"], strict=True):
+        in_section = (joined.obs["library_id"] == name).to_numpy()
+        assert median == np.median(np.asarray(joined.X[in_section].sum(axis=1)).ravel())
+
+
 def test_maps_and_scores_warn_of_the_sections_modelled_under_another_column(joined, tmp_path):
     # modelled with library_key='sample' (semst-sc run --library-key sample): without library_key the maps and the
     # spatial score overlaid the sections without a word, as only obs['library_id'] was looked at

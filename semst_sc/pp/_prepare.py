@@ -129,7 +129,8 @@ def prepare(
         ``stamp`` a fingerprint of the output (the expression graph and the semantic vectors record it, and
         :func:`~semst_sc.tl.semst` refuses those of an earlier run);
         ``resolution`` the resolution used (``resolution_requested`` the one asked), with the detection evidence
-        (``lattice_share``, ``median_counts``) under ``auto``.
+        (``lattice_share``, ``median_counts``) under ``auto``; with ``library_key``, ``sections``: the section names,
+        in the order of the evidence's values (one per section).
 
     ``X`` and every other key are left as they were: a user's ``layers['counts']`` or scanpy's
     ``var['highly_variable']`` are never written (at spot resolution, an ``obsp['semst_neighbourhood']`` of an earlier
@@ -267,6 +268,8 @@ def prepare(
     params["n_control_probes"] = int(controls.sum())
     params["stamp"] = prepared_stamp(scaled, hvg)  # the steps built on this output record it
     params |= {"resolution": resolved, "resolution_requested": resolution, **evidence, "library_key": library_key or ""}
+    if labels is not None:  # the sections, in the order of the per-section evidence
+        params["sections"] = labels
     if pool is not None:
         params["neighbourhood_size"] = int(size)
         params["neighbourhood_pooling"] = neighbourhood_pooling
