@@ -75,6 +75,19 @@ def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
         sst.pl.domains(processed, show=False, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("column", "step"),
+    [
+        ("semst_domain_name", r"sst.tl.annotate_domains\(adata\)"),  # it said sst.tl.cluster for every column
+        ("semst_query", r"sst.tl.query\(adata, 'text'\)"),
+        ("leiden", r"pick an existing column \(obs columns: .*'semst_domain'"),
+    ],
+)
+def test_domains_plot_names_the_step_that_writes_a_missing_column(processed, column, step):
+    with pytest.raises(KeyError, match=step):
+        sst.pl.domains(processed, color=column, show=False)
+
+
 def test_whole_number_labels_stored_as_floats_are_drawn_as_labels(processed):
     import matplotlib.pyplot as plt
 

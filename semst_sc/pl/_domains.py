@@ -107,7 +107,13 @@ def domains(
     check_integer(ncols, "ncols")
     for column in columns:
         if column not in adata.obs:
-            raise KeyError(f"obs['{column}'] not found: run sst.tl.cluster(adata) or pick an existing column")
+            steps = {
+                C.DOMAIN_KEY: "run sst.tl.cluster(adata) (or sst.run_pipeline) first",
+                C.DOMAIN_NAME_KEY: "run sst.tl.annotate_domains(adata) first",
+                C.QUERY_KEY: "run sst.tl.query(adata, 'text') first, and draw it with sst.pl.query",
+            }
+            how = steps.get(column, f"pick an existing column (obs columns: {list(adata.obs.columns)})")
+            raise KeyError(f"obs['{column}'] not found: {how}")
         values = adata.obs[column]
         fractions = pd.api.types.is_float_dtype(values) and not is_whole(values)
         if fractions or (pd.api.types.is_numeric_dtype(values) and values.nunique() > len(palettes.default_102)):
