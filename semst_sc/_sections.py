@@ -188,6 +188,17 @@ def _same_var(sections: Mapping[str, AnnData], genes: pd.Index) -> pd.DataFrame:
     """Return the ``var`` columns whose values agree in every section (categories compared by value); log the others."""
     frames = [adata.var.loc[genes] for adata in sections.values()]
     columns = [c for c in frames[0].columns if all(c in f for f in frames)]
+    # semst_sc's own (var['semst_modelled'] of an earlier run) is written again by the joint run: not worth a word
+    partial = sorted({str(c) for f in frames for c in f.columns} - {str(c) for c in columns} - {C.MODELLED_KEY})
+    if partial:
+        where = "; ".join(
+            f"{c!r} in " + ", ".join(str(n) for n, f in zip(sections, frames, strict=True) if c in f.columns)
+            for c in partial
+        )
+        logg.warning(
+            f"var columns {partial} are not in every section and are left out of the joined var ({where}): give "
+            "every section the same columns to keep them (e.g. the gene symbols under one column name)"
+        )
     same = [c for c in columns if all(f[c].astype(object).equals(frames[0][c].astype(object)) for f in frames[1:])]
     differ = [c for c in columns if c not in same]
     if differ:

@@ -99,6 +99,16 @@ def test_concat_sections_leaves_out_the_names_of_a_sections_earlier_domains(pair
     assert "earlier_names" in sst.concat_sections({"A": a, "B": b}).obs
 
 
+def test_concat_sections_says_which_var_columns_are_not_in_every_section(pair):
+    """Ensembl var_names, the symbols under another column name in each section: both were dropped without a word."""
+    a, b = pair
+    for section, column in ((a, "gene_symbol"), (b, "gene_name")):
+        section.var = pd.DataFrame({column: section.var_names.to_numpy()}, index=section.var_names)
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "var columns ['gene_name', 'gene_symbol'] are not in every section and are left out" in logged
+    assert "'gene_symbol' in A" in logged and "'gene_name' in B" in logged
+
+
 def test_concat_sections_explains_sections_that_share_no_genes(pair):
     a, b = pair
     b.var_names = [f"ENSG{i:011d}" for i in range(b.n_vars)]
