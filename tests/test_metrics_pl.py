@@ -54,7 +54,7 @@ def test_domains_plot_writes_png(processed, tmp_path):
     fig = sst.pl.domains(processed, color=["domain", "semst_domain"], show=False, save=str(out))
     assert out.stat().st_size > 10_000
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2
-    with pytest.raises(KeyError, match="sst.tl.cluster"):
+    with pytest.raises(KeyError, match=r"obs\['nope'\] not found: pick an existing column"):
         sst.pl.domains(processed, color="nope", show=False)
 
 
