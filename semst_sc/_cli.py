@@ -854,13 +854,13 @@ def _query(args) -> int:
     check_gene_text_path(args.gene_text, "--gene-text", GENE_TEXT_KINDS)
     _setup(args)
     from . import pl, tl
+    from ._utils import params_of
     from .tl._catalogue import check_tissue
+    from .tl._query import holds_other_scores
 
     check_tissue(args.tissue)  # an unknown tissue fails before the data are read
-    from ._utils import params_of
-
     adata = _read_h5ad(args.input)
-    if C.QUERY_KEY in adata.obs and "text" not in params_of(adata.uns.get(C.QUERY_KEY)):  # not an earlier query's
+    if holds_other_scores(adata, C.QUERY_KEY):  # an earlier query's score is replaced
         raise ValueError(
             f"obs['{C.QUERY_KEY}'] of the input holds values of its own, and the query writes its score there: "
             "rename or drop that column"

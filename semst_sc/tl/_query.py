@@ -117,7 +117,7 @@ def query(
         raise ValueError(f"the query text is empty: give words to search for, e.g. 'myelination', got {text!r}")
     check_integer(n_genes, "n_genes")
     check_tissue(tissue)
-    if key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added)):  # not an earlier query's score
+    if holds_other_scores(adata, key_added):
         raise ValueError(f"obs['{key_added}'] holds other values than a query's scores: choose another key_added")
     asked = _named_gene(adata, text.strip(), gene_symbols)  # a gene the query names, by its symbol or var name
     also = (MARKER_SYMBOLS if catalogue else frozenset()) | {asked.upper()}  # read even when not modelled
@@ -204,6 +204,11 @@ def query(
         },
     }
     return out if copy else None
+
+
+def holds_other_scores(adata: AnnData, key_added: str) -> bool:
+    """Return True when ``obs[key_added]`` holds values a query's score would overwrite: not an earlier query's."""
+    return key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added))
 
 
 def _named_gene(adata: AnnData, text: str, gene_symbols: str | None) -> str:
