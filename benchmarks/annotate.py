@@ -13,7 +13,8 @@ to score.
 
 Query: on DLPFC, the AUROC of the ``query`` score for white matter ("myelination") and layer 1 ("astrocytes",
 "pia") against the single-marker baselines MBP and AQP4 (log-normalised expression), with the catalogue's markers
-(the default), without (``catalogue=False``) and with the catalogue kept to the data set's tissue (``tissue=``), and
+(the default), without (``catalogue=False``), with the catalogue kept to the data set's tissue (``tissue=``) and
+each cell scored alone at cell resolution (``neighbourhood=False``; the marker over the same neighbourhoods beside), and
 the query's wall time with a cold and a warm vector cache; the same on osmFISH, BaristaSeq and the mouse olfactory
 bulb (``QUERIES``), where the weighting of the query's genes was chosen. ``--queries-only`` measures the queries
 alone and keeps the naming results already in ``OUT``.
@@ -149,14 +150,19 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
     symbols = (adata.var["gene_symbol"] if "gene_symbol" in adata.var else adata.var_names).astype(str).to_numpy()
     counts = adata.X
     totals = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
+    pool = adata.obsp.get("semst_neighbourhood")  # pp.prepare's neighbourhoods at cell resolution
     rows, timing = [], []
     for region, text, marker in QUERIES[name]:
         y = truth[labelled] == region
         column = np.flatnonzero(symbols == marker)[0]
-        per_10k = np.asarray(counts[:, column].todense()).ravel() * 1e4
-        marker_expr = np.log1p(np.divide(per_10k, totals, out=np.zeros(len(totals)), where=totals > 0))
+        marker_expr = _lognormalised(counts[:, column], totals)
+        # the marker over the neighbourhoods a cell-resolution query reads (the same as marker_expr for spots)
+        pooled = _lognormalised(pool @ counts[:, column], pool @ totals) if pool is not None else marker_expr
         told = {"tissue": TISSUE[FAMILY[name]]}
-        for variant, kwargs in (("default", {}), ("gene_text_only", {"catalogue": False}), ("with_tissue", told)):
+        for variant, kwargs in (
+            ("default", {}), ("gene_text_only", {"catalogue": False}), ("with_tissue", told),
+            ("each_cell", {"neighbourhood": False}),
+        ):  # fmt: skip
             times = []
             for _ in range(2):  # the first embeds every gene's text (or reads the cache), the second reads the cache
                 start = time.perf_counter()
@@ -167,6 +173,7 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
                 {"dataset": name, "region": region, "query": text, "variant": variant,
                  "auroc_query": round(roc_auc_score(y, adata.obs["semst_query"].to_numpy()[labelled]), 4),
                  "marker": marker, "auroc_marker": round(roc_auc_score(y, marker_expr[labelled]), 4),
+                 "auroc_marker_pooled": round(roc_auc_score(y, pooled[labelled]), 4),
                  "top_genes": ", ".join(drivers)}
             )  # fmt: skip
             timing += [
@@ -175,6 +182,12 @@ def queries(name: str) -> tuple[list[dict], list[dict]]:
             ]
             print(rows[-1], flush=True)
     return rows, timing
+
+
+def _lognormalised(counts, totals: np.ndarray) -> np.ndarray:
+    """Return log1p counts per 10,000 of one gene (a column of ``counts``) given the observations' ``totals``."""
+    per_10k = np.asarray(counts.todense()).ravel() * 1e4
+    return np.log1p(np.divide(per_10k, totals, out=np.zeros(len(totals)), where=totals > 0))
 
 
 def main() -> None:
@@ -307,8 +320,16 @@ def summary(
         "`default`: `sst.tl.query(adata, text)`, the catalogue's markers counting as gene knowledge; "
         "`gene_text_only`: `catalogue=False`, the genes' own descriptions alone, as the query was before; the route "
         "through the catalogue was designed after seeing that version's results in this table. `with_tissue`: "
-        "`tissue=` the data set's tissue, as in the naming, which keeps the catalogue to that tissue's entries. The "
-        "marker is the single gene's log-normalised expression.",
+        "`tissue=` the data set's tissue, as in the naming, which keeps the catalogue to that tissue's entries. "
+        "`each_cell`: `neighbourhood=False`, each observation scored alone (the same as `default` at spot "
+        "resolution). The marker (`auroc_marker`) is the single gene's log-normalised expression; "
+        "`auroc_marker_pooled` the same over the neighbourhoods the default query reads at cell resolution.",
+        "",
+        "Since session 47 the query scores each cell's neighbourhood at cell resolution (`obsp['semst_neighbourhood']` "
+        "of `sst.pp.prepare`), pre-registered: kept if the default's mean AUROC over the 9 osmFISH and BaristaSeq "
+        "pairs rose and no pair fell by more than 0.02 against `each_cell` (the previous default) in the same run. "
+        "It rose from 0.728 to 0.968, every pair by 0.096 to 0.335; the spot-resolution rows are the same in both "
+        "variants. A single marker over the same neighbourhoods scores 0.968 too (the query -0.009 to +0.030 from it).",
         "",
         "How the query's genes are weighted and pooled (a softmax of their relevance, temperature 0.02, and the "
         "logarithm of their pooled counts) was chosen on the pairs of osmFISH, BaristaSeq and the mouse olfactory "

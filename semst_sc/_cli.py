@@ -333,6 +333,11 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the catalogue to the entries of this tissue ('brain', a brain region such as 'cortex' or "
         "'olfactory bulb', or 'non-neural'; default: every entry; see sst.tl.query)",
     )
+    query.add_argument(
+        "--each-cell",
+        action="store_true",
+        help="at cell resolution, score each cell alone (default: each cell's neighbourhood, as run models it)",
+    )
     for end, which, example in (("--vmin", "lowest", "p1"), ("--vmax", "highest", "p99")):
         query.add_argument(
             end,
@@ -873,6 +878,7 @@ def _query(args) -> int:
         gene_symbols=args.gene_symbols,
         n_genes=args.n_genes,
         tissue=args.tissue,
+        neighbourhood=False if args.each_cell else None,
     )
     genes = adata.uns[C.QUERY_KEY]["genes"].head(10)
     genes = genes[genes["weight"] >= 0.01]  # the genes that weigh in, not those listed at ~0
@@ -885,6 +891,7 @@ def _query(args) -> int:
         _write_h5ad(adata, args.output, compression="gzip")
     written = [str(p) for p in (args.plot, args.output) if p is not None]
     spots = "cells" if params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell" else "spots"
+    spots += " (their neighbourhoods)" if adata.uns[C.QUERY_KEY]["params"]["neighbourhood"] else ""
     print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} {spots}; top genes: {top}"
           + (f" -> {', '.join(written)}" if written else ""))  # fmt: skip
     return 0

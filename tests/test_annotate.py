@@ -863,4 +863,31 @@ def test_cli_query_of_a_cell_slide_counts_cells(tissue, gene_text, tmp_path, cap
     gene_text.reset_index().to_csv(table, sep="\t", index=False)
     capsys.readouterr()
     assert main(["query", str(tmp_path / "cells.h5ad"), "myelination", "--gene-text", str(table), "--quiet"]) == 0
+    assert f"on {tissue.n_obs} cells (their neighbourhoods); top genes" in capsys.readouterr().out
+    out = tmp_path / "each.h5ad"
+    args = ["query", str(tmp_path / "cells.h5ad"), "myelination", "--gene-text", str(table), "--each-cell"]
+    assert main([*args, "--output", str(out), "--quiet"]) == 0
     assert f"on {tissue.n_obs} cells; top genes" in capsys.readouterr().out
+    assert ad.read_h5ad(out).uns["semst_query"]["params"]["neighbourhood"] is False
+
+
+def test_query_at_cell_resolution_scores_each_cell_s_neighbourhood(tissue):
+    """A cell's own few counts made a speckled map: its neighbourhood (as pp.prepare pools it) shows the domain."""
+    from sklearn.metrics import roc_auc_score
+
+    cells = sst.datasets.simulate_tissue(30, 30, platform="xenium", n_cells=2500, rng=0)
+    sst.pp.prepare(cells)
+    assert cells.uns["semst_prepare"]["params"]["resolution"] == "cell"
+    auroc = {}
+    for neighbourhood in (None, False):
+        sst.tl.query(cells, "myelination", gene_text=False, neighbourhood=neighbourhood)
+        auroc[neighbourhood] = roc_auc_score(cells.obs["domain"] == "WM", cells.obs["semst_query"])
+        assert cells.uns["semst_query"]["params"]["neighbourhood"] is (neighbourhood is None)
+    assert auroc[None] > 0.95 and auroc[None] > auroc[False] + 0.1  # 0.997 and 0.776 when written
+    sst.pp.prepare(tissue)  # Visium spots: no neighbourhoods, each spot alone
+    sst.tl.query(tissue, "myelination", gene_text=False)
+    assert tissue.uns["semst_query"]["params"]["neighbourhood"] is False
+    with pytest.raises(KeyError, match=r"obsp\['semst_neighbourhood'\] not found: sst.pp.prepare writes it"):
+        sst.tl.query(tissue, "myelination", gene_text=False, neighbourhood=True)
+    with pytest.raises(TypeError, match="neighbourhood must be None, True or False"):
+        sst.tl.query(tissue, "myelination", gene_text=False, neighbourhood="yes")

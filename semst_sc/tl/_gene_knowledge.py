@@ -16,7 +16,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._settings import settings
-from .._utils import find_counts, is_control_probe
+from .._utils import as_csr, find_counts, is_control_probe
 from ..datasets._gene_descriptions import gene_descriptions, normalise_gene_table
 from ..pp._gene_semantics import _resolve_symbols
 from ..semantics import GeneTable, SemanticCache, load_text_encoder, resolve_gene_text
@@ -36,13 +36,18 @@ def is_noise(symbol: str) -> bool:
 
 
 def lognormalised(
-    adata: AnnData, layer: str | None, gene_symbols: str | None, also: frozenset[str] = frozenset()
+    adata: AnnData,
+    layer: str | None,
+    gene_symbols: str | None,
+    also: frozenset[str] = frozenset(),
+    pool: sp.spmatrix | None = None,
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Return log1p counts per 10,000 of the genes read (CSR, spots x genes) and their symbols.
 
     After :func:`semst_sc.pp.prepare` (as in ``semst-sc run``'s output) the modelled genes, and those whose upper-cased
     symbol is in ``also``, with the raw counts where prepare found them; otherwise every gene of ``layer`` (``None``:
-    ``X``, or ``layers['counts']`` when ``X`` holds no counts). Genes without a symbol are left out.
+    ``X``, or ``layers['counts']`` when ``X`` holds no counts). Genes without a symbol are left out. ``pool``: an
+    observations x observations matrix the counts are pooled with first (row i: the weights of i's neighbourhood).
     """
     symbols = _resolve_symbols(adata, gene_symbols)
     prepared = C.PREPARE_KEY in adata.uns and C.MODELLED_KEY in adata.var
@@ -54,6 +59,8 @@ def lognormalised(
     if not genes.any():
         raise ValueError("no gene has a symbol: pass gene_symbols='<var column with symbols>'")
     counts = sp.csr_matrix(find_counts(adata, layer)[1][:, genes], dtype=np.float32)
+    if pool is not None:
+        counts = sp.csr_matrix(as_csr(pool, np.float32) @ counts)
     totals = np.asarray(counts.sum(axis=1)).ravel()
     scale = np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)
     X = sp.diags(scale.astype(np.float32)) @ counts

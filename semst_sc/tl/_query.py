@@ -43,6 +43,7 @@ def query(
     n_genes: int = 30,
     catalogue: bool = True,
     tissue: str | None = None,
+    neighbourhood: bool | None = None,
     model: Any = None,
     key_added: str = C.QUERY_KEY,
     copy: bool = False,
@@ -61,7 +62,9 @@ def query(
     the query is about drive it, not the many loosely related ones of a small panel. A query that is a measured gene's
     symbol ("Mbp") or var name (an Ensembl ID) maps that gene, modelled or not. A spot's score is the logarithm
     of its weighted sum of those genes' counts per 10,000, standardised over the spots: pooling the counts before the
-    logarithm lets a spot's few counts of sparse genes add up instead of each gene's noise being scaled up. The
+    logarithm lets a spot's few counts of sparse genes add up instead of each gene's noise being scaled up. At cell
+    resolution the counts are those of each cell's neighbourhood, as the model reads them (:func:`semst_sc.pp.prepare`),
+    so that the map shows where the query's cells are, not which single cells happened to catch its genes. The
     gene vectors are cached on disk with those of :func:`semst_sc.pp.gene_semantics` (:data:`semst_sc.settings`
     ``cache_dir``), so a repeated query embeds only the query. Deterministic: the same data and query give the same
     scores, whatever the cache held before (the bundled text model embeds each text alone).
@@ -92,6 +95,9 @@ def query(
         Keep the catalogue to the entries of this tissue, as in :func:`semst_sc.tl.annotate_domains` (``'brain'``, a
         brain region such as ``'cortex'`` or ``'olfactory bulb'``, or ``'non-neural'``): on an olfactory bulb,
         ``"granule cells"`` then reaches the bulb's granule cells, not the cerebellum's. ``None``: every entry.
+    neighbourhood
+        Score each observation's neighbourhood (``obsp['semst_neighbourhood']``, which :func:`semst_sc.pp.prepare`
+        writes at cell resolution); ``False``: each observation alone; ``None``: the neighbourhood where it is there.
     model
         Text model (``None``: the bundled all-MiniLM-L6-v2).
     key_added
@@ -110,7 +116,8 @@ def query(
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
         and ``via``: the catalogue entry it came through, ``"its symbol"`` for the gene a query names by its symbol
         (ranked first), or ``""`` for its own text); ``params`` (``text``, ``organism``, ``gene_text``, ``model``,
-        ``n_genes``, ``catalogue``, ``tissue``, and ``best_entry`` with its similarity ``best_entry_similarity``).
+        ``n_genes``, ``catalogue``, ``tissue``, ``neighbourhood``, and ``best_entry`` with its similarity
+        ``best_entry_similarity``).
     """
     check_adata(adata)
     if not isinstance(text, str) or not any(character.isalnum() for character in text):
@@ -121,7 +128,7 @@ def query(
         raise ValueError(f"obs['{key_added}'] holds other values than a query's scores: choose another key_added")
     asked = _named_gene(adata, text.strip(), gene_symbols)  # a gene the query names, by its symbol or var name
     also = (MARKER_SYMBOLS if catalogue else frozenset()) | {asked.upper()}  # read even when not modelled
-    X, symbols = lognormalised(adata, layer, gene_symbols, also=also)
+    X, symbols = lognormalised(adata, layer, gene_symbols, also=also, pool=_neighbourhood(adata, neighbourhood))
     keep = np.array([not is_noise(s) for s in symbols], dtype=bool)
     if not keep.any():
         raise ValueError(
@@ -199,6 +206,7 @@ def query(
             "n_genes": n,
             "catalogue": bool(catalogue),
             "tissue": tissue,
+            "neighbourhood": C.NEIGHBOURHOOD_KEY in adata.obsp if neighbourhood is None else neighbourhood,
             "best_entry": best_entry,
             "best_entry_similarity": best_match,
         },
@@ -209,6 +217,18 @@ def query(
 def holds_other_scores(adata: AnnData, key_added: str) -> bool:
     """Return True when ``obs[key_added]`` holds values a query's score would overwrite: not an earlier query's."""
     return key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added))
+
+
+def _neighbourhood(adata: AnnData, neighbourhood: bool | None):
+    """Return the neighbourhoods the counts are pooled with (``obsp['semst_neighbourhood']``), or ``None``."""
+    if neighbourhood not in (None, True, False):
+        raise TypeError(f"neighbourhood must be None, True or False, got {neighbourhood!r}")
+    if neighbourhood and C.NEIGHBOURHOOD_KEY not in adata.obsp:
+        raise KeyError(
+            f"obsp['{C.NEIGHBOURHOOD_KEY}'] not found: sst.pp.prepare writes it at cell resolution (run it, with "
+            "resolution='cell' for spots), or pass neighbourhood=None"
+        )
+    return adata.obsp[C.NEIGHBOURHOOD_KEY] if neighbourhood is not False and C.NEIGHBOURHOOD_KEY in adata.obsp else None
 
 
 def _named_gene(adata: AnnData, text: str, gene_symbols: str | None) -> str:
