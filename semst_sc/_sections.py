@@ -49,7 +49,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     sections
         Section name -> AnnData with raw counts and ``obsm['spatial']``, e.g. ``{"151673": a, "151674": b}``.
     library_key
-        ``obs`` column written with the section names.
+        ``obs`` column written with the section names (a value a section already holds there is replaced, with a
+        warning when it is not the section's name).
 
     Returns
     -------
@@ -78,10 +79,16 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
             "be lost: store its spot coordinates (n_obs x 2) there, or leave it out"
         )
     for name, adata in sections.items():
-        if library_key in adata.obs and adata.obs[library_key].nunique() > 1:
+        held = adata.obs[library_key].dropna().astype(str).unique() if library_key in adata.obs else []
+        if len(held) > 1:
             logg.warning(
-                f"section {str(name)!r} already holds {adata.obs[library_key].nunique()} sections in "
+                f"section {str(name)!r} already holds {len(held)} sections in "
                 f"obs['{library_key}']: they become one section {str(name)!r} (join the original sections instead)"
+            )
+        elif len(held) == 1 and held[0] != str(name):
+            logg.warning(
+                f"section {str(name)!r} holds obs['{library_key}'] = {held[0]!r}, replaced by the section's name: "
+                f"name the section {held[0]!r} to keep it, or pass another library_key"
             )
     names = [str(name) for name in sections]
     if len(set(names)) < len(names):

@@ -124,6 +124,16 @@ def test_concat_sections_warns_when_a_section_is_already_joined(pair):
     assert "section 'AB' already holds 2 sections" in logged
 
 
+def test_concat_sections_warns_before_replacing_a_sections_own_library_id(pair):
+    """A section's one obs['library_id'] value ('patient1') was replaced by the section's name without a word."""
+    a, b = pair
+    a.obs["library_id"], b.obs["library_id"] = "patient1", "B"
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "section 'A' holds obs['library_id'] = 'patient1', replaced by the section's name" in logged
+    assert "section 'B'" not in logged  # its value is its name: nothing is lost
+    assert (a.obs["library_id"] == "patient1").all()
+
+
 def test_concat_sections_refuses_to_drop_the_coordinates_of_all(pair):
     a, b = pair
     b = b.copy()
