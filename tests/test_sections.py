@@ -260,7 +260,9 @@ def test_prepare_keeps_genes_of_every_section_and_scales_each_alone(joined):
     X = joined.X.tolil()
     X[np.flatnonzero(b)[:, None], [0, 1]] = 0  # genes 0 and 1 not measured in B
     joined.X = X.tocsr()
-    sst.pp.prepare(joined, library_key="library_id")
+    logged = scanpy_warnings(lambda: sst.pp.prepare(joined, library_key="library_id"))  # was an info line only
+    assert "leaving out 2 genes in every section, as some sections of obs['library_id'] do not detect them" in logged
+    assert "(genes each lacks: {'B': 2})" in logged
     modelled = joined.var["semst_modelled"].to_numpy()
     assert not modelled[:2].any() and modelled[2:].sum() > 100
     genes = np.flatnonzero(modelled)

@@ -69,11 +69,11 @@ def prepare(
     ZINB target then all describe the mix of cells around each cell, so that the domains found are tissue
     neighbourhoods, not cell types.
 
-    Several sections (``library_key``) are modelled together: only genes detected in every section are kept (how many
-    were dropped is logged), the variable genes are chosen across sections (scanpy's ``batch_key``), the resolution
-    is detected per section (they must agree), neighbourhoods never cross sections and cap counts at their own
-    section's median, and each section's genes are divided by their standard deviation within that section, so that
-    a section's overall depth or gene-wise efficiency does not become a domain.
+    Several sections (``library_key``) are modelled together: only genes detected in every section are kept (a warning
+    names the sections that lack some, and how many), the variable genes are chosen across sections (scanpy's
+    ``batch_key``), the resolution is detected per section (they must agree), neighbourhoods never cross sections and
+    cap counts at their own section's median, and each section's genes are divided by their standard deviation within
+    that section, so that a section's overall depth or gene-wise efficiency does not become a domain.
 
     Parameters
     ----------
@@ -196,11 +196,16 @@ def prepare(
     if not kept.any():
         raise ValueError(f"no gene is detected in at least min_cells={min_cells} spots: lower min_cells")
     if groups is not None:
-        everywhere = np.logical_and.reduce(
-            [np.asarray((counts[index] > 0).sum(axis=0)).ravel() > 0 for index in groups]
-        )
-        if (kept & ~everywhere).any():
-            logg.info(f"leaving out {int((kept & ~everywhere).sum())} genes not detected in every section")
+        seen = [np.asarray((counts[index] > 0).sum(axis=0)).ravel() > 0 for index in groups]
+        everywhere = np.logical_and.reduce(seen)
+        if (kept & ~everywhere).any():  # one small or shallow section costs every section these genes
+            lacking = {name: int((kept & ~found).sum()) for name, found in zip(labels, seen, strict=True)}
+            lacking = {name: n for name, n in lacking.items() if n}
+            logg.warning(
+                f"leaving out {int((kept & ~everywhere).sum())} genes in every section, as some sections of "
+                f"obs['{library_key}'] do not detect them (genes each lacks: {lacking}): remove a small or shallow "
+                "section to keep them for the others"
+            )
         kept &= everywhere
         if kept.sum() < MIN_SHARED_GENES:
             raise ValueError(
