@@ -55,7 +55,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     Returns
     -------
     The joined AnnData: ``obs[library_key]`` (categorical, in the order given), the union of the ``obs`` columns
-    (but for the names :func:`semst_sc.tl.annotate_domains` gave a section's own domains, left out with a warning),
+    (but for the names :func:`semst_sc.tl.annotate_domains` gave a section's own domains, left out with a warning; a
+    column of different types in different sections as strings, with a warning),
     ``obsm['spatial']`` and ``uns['spatial'][section name]`` of every section that had one entry there (a section with
     several keeps their keys).
     """
@@ -121,6 +122,7 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     obs = {str(k): ad.AnnData(obs=v.obs.drop(columns=[c for c, _ in earlier[str(k)]])) for k, v in sections.items()}
     joined.obs = ad.concat(obs, join="outer", label=library_key, index_unique="-").obs.loc[joined.obs_names]
     joined.obs[library_key] = pd.Categorical(joined.obs[library_key], categories=names)
+    _one_type_per_column(joined.obs)
     joined.var = _same_var(sections, joined.var_names)
     spatial = {}
     for name, adata in zip(names, sections.values(), strict=True):
@@ -157,6 +159,21 @@ def _earlier_names(adata: AnnData) -> list[tuple[str, str]]:
             if column in adata.obs:
                 found.append((column, key))
     return found
+
+
+def _one_type_per_column(obs: pd.DataFrame) -> None:
+    """Store as strings, with a warning, the ``obs`` columns whose sections gave values of several types.
+
+    A column of text in one section and numbers in another cannot be written to an ``.h5ad``.
+    """
+    mixed = [c for c in obs.columns if obs[c].dtype == object and obs[c].dropna().map(type).nunique() > 1]
+    for column in mixed:
+        obs[column] = obs[column].astype(str).where(obs[column].notna())
+    if mixed:
+        logg.warning(
+            f"obs columns {mixed} hold values of different types in the sections (e.g. text in one, numbers in "
+            "another): stored as strings, as an .h5ad holds one type per column"
+        )
 
 
 def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:

@@ -134,6 +134,19 @@ def test_concat_sections_warns_before_replacing_a_sections_own_library_id(pair):
     assert (a.obs["library_id"] == "patient1").all()
 
 
+def test_concat_sections_joins_a_column_of_text_and_numbers_into_one_that_can_be_written(pair, tmp_path):
+    """Text in one section and numbers in another made an AnnData that write_h5ad refused (the CLI: after the run)."""
+    a, b = pair
+    a.obs["batch"], b.obs["batch"] = "x", 3
+    a.obs["only_a"] = "y"  # missing in B: text and NaN, written as they are
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "obs columns ['batch'] hold values of different types in the sections" in logged
+    joined = sst.concat_sections({"A": a, "B": b})
+    joined.write_h5ad(tmp_path / "joined.h5ad")
+    assert set(joined.obs["batch"]) == {"x", "3"} and joined.obs["only_a"].isna().sum() == b.n_obs
+    assert b.obs["batch"].dtype.kind == "i"  # the input as it was
+
+
 def test_concat_sections_refuses_to_drop_the_coordinates_of_all(pair):
     a, b = pair
     b = b.copy()
