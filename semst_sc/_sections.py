@@ -58,7 +58,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     (but for the names :func:`semst_sc.tl.annotate_domains` gave a section's own domains, left out with a warning; a
     column of different types in different sections as strings, with a warning),
     ``obsm['spatial']`` and ``uns['spatial'][section name]`` of every section that had one entry there (a section with
-    several keeps their keys).
+    several keeps their keys), and the other ``obsm`` keys that every section has, of one width (the others are left
+    out with a warning). Graphs (``obsp``) are not joined: build them on the joined AnnData.
     """
     import anndata as ad
 
@@ -110,14 +111,11 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
             f"layers {partial} are not in every section and are left out of the joined AnnData: give every section "
             "the same layers (e.g. the raw counts in X, or in layers['counts'] of each)"
         )
-    joined = ad.concat(
-        {str(k): _with_array_coordinates(v) for k, v in sections.items()},
-        join="inner",
-        label=library_key,
-        index_unique="-",
-        merge="same",
-        uns_merge=None,
-    )
+    light = {str(k): _with_array_coordinates(v) for k, v in sections.items()}
+    uneven = _uneven_obsm(light)
+    joined = ad.concat(light, join="inner", label=library_key, index_unique="-", merge="same", uns_merge=None)
+    for key in uneven:  # anndata would keep each section's first columns: not one quantity
+        del joined.obsm[key]
     # genes inner, obs columns outer (anndata's join covers both): a column some sections lack is missing there
     obs = {str(k): ad.AnnData(obs=v.obs.drop(columns=[c for c, _ in earlier[str(k)]])) for k, v in sections.items()}
     joined.obs = ad.concat(obs, join="outer", label=library_key, index_unique="-").obs.loc[joined.obs_names]
@@ -159,6 +157,33 @@ def _earlier_names(adata: AnnData) -> list[tuple[str, str]]:
             if column in adata.obs:
                 found.append((column, key))
     return found
+
+
+def _uneven_obsm(sections: Mapping[str, AnnData]) -> list[str]:
+    """Return the ``obsm`` arrays of different widths in the sections; warn of them and of the keys some lack.
+
+    Raises when the coordinates differ in width (2-D and 3-D sections).
+    """
+    keys = [set(adata.obsm) for adata in sections.values()]
+    partial = sorted(set.union(*keys) - set.intersection(*keys))
+    widths = {
+        key: {name: np.shape(adata.obsm[key])[1:] for name, adata in sections.items()}
+        for key in sorted(set.intersection(*keys))
+        if not any(isinstance(adata.obsm[key], pd.DataFrame) for adata in sections.values())  # joined by column
+    }
+    uneven = {key: each for key, each in widths.items() if len(set(each.values())) > 1}
+    if C.SPATIAL_KEY in uneven:
+        each = {name: shape[0] for name, shape in uneven[C.SPATIAL_KEY].items()}
+        raise ValueError(
+            f"the sections' obsm['{C.SPATIAL_KEY}'] have different numbers of columns ({each}): give every section the "
+            f"same, e.g. adata.obsm['{C.SPATIAL_KEY}'] = adata.obsm['{C.SPATIAL_KEY}'][:, :2]"
+        )
+    if partial or uneven:
+        logg.warning(
+            f"obsm {sorted(partial + list(uneven))} are not in every section or differ in width between the "
+            "sections, and are left out of the joined AnnData: compute them on the joined AnnData (e.g. sc.pp.pca)"
+        )
+    return sorted(uneven)
 
 
 def _one_type_per_column(obs: pd.DataFrame) -> None:

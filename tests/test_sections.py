@@ -147,6 +147,21 @@ def test_concat_sections_joins_a_column_of_text_and_numbers_into_one_that_can_be
     assert b.obs["batch"].dtype.kind == "i"  # the input as it was
 
 
+def test_concat_sections_leaves_out_obsm_arrays_of_other_widths_and_says_which(pair):
+    """A PCA of 5 components in one section and of 7 in another was joined cut to 5; obsm one section lacked went."""
+    a, b = pair
+    a.obsm["X_pca"], b.obsm["X_pca"] = np.ones((a.n_obs, 5)), np.ones((b.n_obs, 7))
+    a.obsm["X_umap"] = np.ones((a.n_obs, 2))
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "obsm ['X_pca', 'X_umap'] are not in every section or differ in width" in logged
+    joined = sst.concat_sections({"A": a, "B": b})
+    assert "X_pca" not in joined.obsm and joined.obsm["spatial"].shape == (a.n_obs + b.n_obs, 2)
+    assert a.obsm["X_pca"].shape == (a.n_obs, 5)
+    b.obsm["spatial"] = np.c_[b.obsm["spatial"], np.zeros(b.n_obs)]  # a z for one section: refused, not cut
+    with pytest.raises(ValueError, match=r"obsm\['spatial'\] have different numbers of columns \({'A': 2, 'B': 3}\)"):
+        sst.concat_sections({"A": a, "B": b})
+
+
 def test_concat_sections_refuses_to_drop_the_coordinates_of_all(pair):
     a, b = pair
     b = b.copy()
