@@ -484,7 +484,9 @@ def test_auto_encoder_is_contrastive_for_several_sections_at_spot_resolution(joi
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scanpy.logging, "info", lambda msg, *a, **k: said.append(msg))
         chosen(joined, encoder_kwargs={"latent_dim": 8})
+        chosen(joined, covariate_key="library_id")  # said 'encoder settings given' too
     assert "encoder 'auto': 'dual' (encoder settings given)" in said
+    assert "encoder 'auto': 'dual' (covariate_key given)" in said
     one = joined[joined.obs["library_id"] == "A"].copy()
     sst.pp.prepare(one)  # one section
     sst.pp.spatial_graph(one)

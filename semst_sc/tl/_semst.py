@@ -329,7 +329,8 @@ def _auto_encoder(adata: AnnData, options: dict, encoder_kwargs: dict | None, co
     name = "contrastive" if joint and not encoder_kwargs and covariate_key is None else "dual"
     why = ""
     if joint:  # several sections at spot resolution take the contrastive encoder, unless asked the dual's settings
-        why = " (several sections at spot resolution)" if name == "contrastive" else " (encoder settings given)"
+        asked = "encoder settings given" if encoder_kwargs else "covariate_key given"
+        why = " (several sections at spot resolution)" if name == "contrastive" else f" ({asked})"
     logg.info(f"encoder 'auto': {name!r}{why}")
     return name
 
