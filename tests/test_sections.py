@@ -415,6 +415,13 @@ def test_clustering_warns_when_the_sections_share_no_domain(joined):
     assert "no domain is shared by the sections of obs['library_id']: each of the 6 domains" in said["apart"]
 
 
+def test_query_scores_the_sections_on_one_scale_that_depth_does_not_move(joined):
+    """B is A's tissue sequenced three times deeper: standardised together, neither section stands out."""
+    sst.tl.query(joined, "neurons", gene_text=False)
+    means = joined.obs.groupby("library_id", observed=True)["semst_query"].mean()
+    assert abs(means["A"] - means["B"]) < 0.1
+
+
 def test_evaluate_scores_each_section(joined):
     joined.obs["semst_domain"] = joined.obs["domain"].astype(str)
     joined.obs.loc[joined.obs["library_id"] == "B", "semst_domain"] = "one"  # B collapsed to a single domain

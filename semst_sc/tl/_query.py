@@ -111,7 +111,8 @@ def query(
 
     ``obs['{key_added}']`` (``'semst_query'``)
         The score of each spot (float32, standardised: 0 is the average spot, positive where the query's genes are
-        high).
+        high). Several sections are standardised together, on one scale: a section richer in the query's genes scores
+        higher, one sequenced deeper does not (the counts are per 10,000 first).
     ``uns['{key_added}']``
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
         and ``via``: the catalogue entry it came through, ``"its symbol"`` for the gene a query names by its symbol
