@@ -434,6 +434,15 @@ def test_evaluate_scores_each_section(joined):
     assert scores["pas"] == pytest.approx(scores["sections"]["A"]["pas"] * n["A"] / joined.n_obs)
 
 
+def test_evaluate_scores_a_section_too_small_to_model(joined):
+    """A section of 10 spots (a subset of the slide) was refused as if it were to get its own graphs."""
+    joined.obs["semst_domain"] = joined.obs["domain"].astype(str)
+    b = np.flatnonzero(joined.obs["library_id"] == "B")
+    small = joined[np.r_[np.flatnonzero(joined.obs["library_id"] == "A"), b[:10]]]
+    scores = sst.metrics.evaluate(small, "domain", library_key="library_id")
+    assert scores["sections"]["B"]["n_evaluated"] == 10
+
+
 def test_evaluate_scores_the_sections_of_a_view_of_a_backed_file(joined, tmp_path):
     import anndata as ad
 

@@ -55,7 +55,7 @@ def evaluate(
     keep = truth.notna().to_numpy()
     if not keep.any():
         raise ValueError(f"obs['{labels_key}'] has no labelled spot")
-    groups = section_indices(adata, library_key)
+    groups = section_indices(adata, library_key, min_size=2)  # any section a spatial score can be computed on
     t = truth[keep].astype(str).to_numpy()
     p = adata.obs[domain_key][keep].astype(str).to_numpy()
     result = {
