@@ -42,6 +42,8 @@ ENCODER_HELP = (
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 #: what --gene-text may be, as its messages say
 GENE_TEXT_KINDS = "'human', 'mouse', a table of gene descriptions or a folder of the NCBI files"
+#: help of --organism (run's with --annotate, query's)
+ORGANISM_HELP = "organism whose gene knowledge is read: human or mouse (default: guessed from the gene symbols)"
 #: help of run's --output
 OUTPUT_HELP = (
     "output .h5ad (domains in obs['semst_domain']); an existing file is replaced when the run completes (kept whole "
@@ -246,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
         "as 'cortex' or 'olfactory bulb', or 'non-neural'; default 'auto': brain (or the brain region most domains "
         "match) or non-neural, guessed from the domains' best matches; see sst.tl.annotate_domains)",
     )
+    run.add_argument("--organism", default=None, choices=["human", "mouse"], help=f"with --annotate: {ORGANISM_HELP}")
     run.add_argument(
         "--distinct-names",
         action="store_true",
@@ -324,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument(
         "--gene-text", default=None, help="gene descriptions: 'human', 'mouse', a table path or a folder of NCBI files"
     )
-    query.add_argument("--organism", default=None, choices=["human", "mouse"], help="default: from the symbols")
+    query.add_argument("--organism", default=None, choices=["human", "mouse"], help=ORGANISM_HELP)
     query.add_argument("--gene-symbols", default=None, help="var column with gene symbols (as given to run)")
     query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
     query.add_argument(
@@ -684,6 +687,7 @@ def _run(args) -> int:
         _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
     for flag, given in (
         ("--tissue", args.tissue is not None),
+        ("--organism", args.organism is not None),
         ("--distinct-names", args.distinct_names),
         ("--cell-types", args.cell_types),
     ):
@@ -785,6 +789,7 @@ def _run(args) -> int:
         try:
             tl.annotate_domains(
                 adata,
+                organism=args.organism,
                 gene_text=args.gene_text,
                 gene_symbols=args.gene_symbols,
                 tissue=args.tissue or "auto",

@@ -885,3 +885,18 @@ def test_an_interrupted_write_leaves_the_file_there_whole(slide, tmp_path, capsy
     target.chmod(0o600)  # a result the user keeps private (or shares with a group): rewritten, it stays so
     assert main([*args[:3], str(target), *args[4:], "--quiet"]) == 0
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_run_annotate_takes_the_organism_as_query_does(slide, tmp_path, capsys, monkeypatch):
+    def run(data, n_clusters, **_):  # the true domains, found in no time
+        data.obs["semst_domain"] = data.obs["domain"].astype(str).astype("category")
+
+    monkeypatch.setattr("semst_sc._pipeline.run_pipeline", run)
+    table, out = tmp_path / "genes.tsv", tmp_path / "o.h5ad"
+    names = ad.read_h5ad(slide).var_names  # human symbols: guessed human unless told
+    pd.DataFrame({"symbol": names, "text": names}).to_csv(table, sep="\t", index=False)
+    args = ["run", str(slide), "--gene-text", str(table), "--output", str(out), "--quiet"]
+    assert _exit_status([*args, "--annotate", "--organism", "mouse"]) == 0
+    assert ad.read_h5ad(out).uns["semst_domain_annotation"]["params"]["organism"] == "mouse"
+    assert _exit_status([*args, "--organism", "mouse"]) == 1  # without --annotate: nothing would read it
+    assert "--organism is about naming the domains: add --annotate" in capsys.readouterr().err
