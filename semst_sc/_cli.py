@@ -719,6 +719,7 @@ def _run(args) -> int:
     _setup(args)
     from . import datasets, pl
     from ._pipeline import run_pipeline
+    from ._spatialdata import get_table
     from ._utils import params_of
     from .pp._feature_graph import DEFAULT_N_NEIGHBORS
 
@@ -747,8 +748,10 @@ def _run(args) -> int:
         library_key = LIBRARY_KEY
     else:
         data = read(args.input)
+    adata = get_table(data, args.table_key) if store else data  # a missing table lists the tables there are
     if args.annotate:
-        _check_can_annotate(data.tables[args.table_key] if store else data, args.gene_symbols)
+        _check_can_annotate(adata, args.gene_symbols)
+    stale = _drop_domains_and_names(adata, {C.DOMAIN_KEY}, drop_domains=False)  # an earlier run's names
     # run_pipeline checks the data and the remaining arguments (table, layer, gene symbols, spots) before its first step
     run_pipeline(
         data,
@@ -774,8 +777,6 @@ def _run(args) -> int:
         rng=args.seed,
         table_key=args.table_key,
     )
-    adata = data.tables[args.table_key] if store else data
-    stale = _drop_domains_and_names(adata, {C.DOMAIN_KEY}, drop_domains=False)  # an earlier run's names
     if stale and not args.annotate:
         print(
             f"semst-sc: warning: left out {', '.join(stale)}: they named the input's domains; "

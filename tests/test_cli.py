@@ -900,3 +900,23 @@ def test_run_annotate_takes_the_organism_as_query_does(slide, tmp_path, capsys, 
     assert ad.read_h5ad(out).uns["semst_domain_annotation"]["params"]["organism"] == "mouse"
     assert _exit_status([*args, "--organism", "mouse"]) == 1  # without --annotate: nothing would read it
     assert "--organism is about naming the domains: add --annotate" in capsys.readouterr().err
+
+
+def test_run_on_a_named_output_says_once_what_becomes_of_the_old_names(slide, tmp_path, capsys):
+    from fakes import scanpy_warnings
+
+    import semst_sc as sst
+
+    named = ad.read_h5ad(slide)  # an earlier run's output, its domains named
+    named.obs["semst_domain"] = named.obs["domain"].astype(str).astype("category")
+    sst.tl.annotate_domains(named, gene_text=False)
+    named.write_h5ad(tmp_path / "named.h5ad")
+    args = ["run", str(tmp_path / "named.h5ad"), "--n-clusters", "3", "--epochs", "2", "--no-semantics", "--quiet"]
+    # 'run sst.tl.annotate_domains again' was logged by the clustering inside the run: with --annotate, which names
+    # the new domains, and without, beside the run's own word on the names left out
+    logged = scanpy_warnings(lambda: main([*args, "--output", str(tmp_path / "plain.h5ad")]))
+    assert "annotate_domains again" not in logged
+    assert "left out obs['semst_domain_name'], uns['semst_domain_annotation']" in capsys.readouterr().err
+    logged = scanpy_warnings(lambda: main([*args, "--annotate", "--output", str(tmp_path / "named_again.h5ad")]))
+    assert "annotate_domains again" not in logged and "left out" not in capsys.readouterr().err
+    assert "semst_domain_name" in ad.read_h5ad(tmp_path / "named_again.h5ad").obs
