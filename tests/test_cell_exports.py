@@ -136,3 +136,20 @@ def test_bad_exports_say_what_is_wrong(cells, tmp_path):
     meta.drop(columns="fov").to_csv(meta_file, index=False)
     with pytest.raises(ValueError, match="has no column fov"):
         read_cosmx(flat)
+
+
+@pytest.mark.parametrize("read", [read_merscope, read_cosmx])
+def test_every_control_feature_prepare_knows_is_left_out_of_the_genes(cells, tmp_path, read):
+    """Each reader kept a list of its own ('Blank*'; 'NegPrb', 'Negative', ...): a MERSCOPE export with 'BLANK_0006'
+    or 'NegPrb5' columns kept them as genes, and their counts out of obs['control_counts']."""
+    from fakes import CONTROL_PROBES
+
+    write, name = (write_merscope, "cell_by_gene.csv") if read is read_merscope else (write_cosmx, "*exprMat_file.csv")
+    write(tmp_path / "export", cells)
+    table = next((tmp_path / "export").glob(name))
+    counts = pd.read_csv(table)
+    counts[CONTROL_PROBES] = 1
+    counts.to_csv(table, index=False)
+    adata = read(tmp_path / "export")
+    assert list(adata.var_names) == list(cells.var_names)
+    assert (adata.obs["control_counts"] >= len(CONTROL_PROBES)).all()

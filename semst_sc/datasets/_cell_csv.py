@@ -7,12 +7,14 @@ here a block of rows at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from .._utils import is_control_probe
 
 #: values (rows x columns) of a count table read at a time: 20 MB as float32, whatever the panel's size
 CHUNK_VALUES = 5_000_000
@@ -32,13 +34,14 @@ def find_one(folder: Path, pattern: str, what: str) -> Path:
 
 
 def read_counts(
-    file: Path, id_columns: Sequence[str], is_control: Callable[[str], bool], text_columns: Sequence[str] = ()
+    file: Path, id_columns: Sequence[str], text_columns: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, sp.csr_matrix, list[str], np.ndarray]:
     """Read a cells x genes count table in chunks.
 
     Returns the rows' ``id_columns`` (as text), the counts of the genes (CSR, float32), the gene names (as written:
     a duplicated name twice, for ``var_names_make_unique``), and each row's sum over the control columns
-    (``is_control``), which are left out of the counts, as are ``text_columns`` where the table has them.
+    (:func:`semst_sc._utils.is_control_probe`), which are left out of the counts, as are ``text_columns`` where the
+    table has them.
     """
     try:
         header = [str(c) for c in pd.read_csv(file, nrows=0).columns]  # duplicated names made unique as 'Gad1.1'
@@ -50,7 +53,7 @@ def read_counts(
     if missing:
         raise ValueError(f"{file} has no column {', '.join(missing)} (columns: {', '.join(header[:8])}, ...)")
     features = [c for c in header if c not in id_columns and c not in text_columns]
-    controls = np.array([is_control(c) for c in features], dtype=bool)
+    controls = np.array([is_control_probe(c) for c in features], dtype=bool)
     genes = [as_written[c] for c, control in zip(features, controls, strict=True) if not control]
     if not genes:
         raise ValueError(f"{file} holds no gene column, only {', '.join(features[:5]) or 'ids'}")

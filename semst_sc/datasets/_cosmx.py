@@ -12,8 +12,6 @@ from anndata import AnnData
 from .. import _constants as C
 from ._cell_csv import coordinates, find_one, read_counts, read_metadata, tidy_columns
 
-#: the first characters of the control probes' columns: negative probes, system controls, false codes
-CONTROL_PREFIXES = ("NegPrb", "Negative", "SystemControl", "FalseCode")
 _ID_COLUMNS = ["fov", "cell_ID"]
 _GLOBAL = ["CenterX_global_px", "CenterY_global_px"]
 
@@ -34,7 +32,7 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
     left out), named ``'{cell_ID}_{fov}'`` as :func:`squidpy.read.nanostring` names them, and
 
     - ``X``: counts of the panel's genes (CSR, float32); the negative probes and system controls (``NegPrb*``,
-      ``Negative*``, ``SystemControl*``, ``FalseCode*``) are left out and summed per cell in
+      ``Negative<n>``, ``SystemControl*``, ``FalseCode*``) are left out and summed per cell in
       ``obs['control_counts']``;
     - ``obs``: the metadata's columns (``fov``, ``Area``, ``CenterX_local_px``, ...), but for the global centres;
     - ``obsm['spatial']``: the cell centre on the slide (``CenterX_global_px``, ``CenterY_global_px``), in pixels.
@@ -56,7 +54,6 @@ def read_cosmx(path: str | Path | Sequence[str | Path]) -> AnnData:
     ids, counts, genes, controls = read_counts(
         counts_file,
         _ID_COLUMNS,
-        lambda g: g.startswith(CONTROL_PREFIXES),
         text_columns=("cell",),  # AtoMx's name
     )
     in_cell = _id_text(ids["cell_ID"]).to_numpy() != "0"

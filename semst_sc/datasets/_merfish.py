@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._utils import is_control_probe
 from ._paths import default_data_dir
 
 _FILE = Path("merfish_hypothalamus") / "hypothalamus.rda"
@@ -58,7 +59,7 @@ def merfish_hypothalamus(bregma: float | Sequence[float] | None = None, path: st
     cells = np.asarray(expression.coords[expression.dims[1]].values, dtype=str)
     locations = data["locations"]
     keep = np.isin(np.round(locations["sdimz"].to_numpy(), 2), np.round(wanted, 2))
-    is_gene = ~np.char.startswith(genes, "Blank")
+    is_gene = ~np.array([is_control_probe(gene) for gene in genes], dtype=bool)  # the blank barcodes left out
     obs = pd.DataFrame(
         {
             "Cell_class": pd.Categorical(np.asarray(data["metadata"]["Cell_class"], dtype=str)[keep]),

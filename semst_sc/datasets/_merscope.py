@@ -46,7 +46,7 @@ def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
     counts_file = find_one(path, C.MERSCOPE_COUNTS, "cell-by-gene table")
     meta_file = find_one(path, C.MERSCOPE_METADATA, "cell metadata table")
     first = pd.read_csv(counts_file, nrows=0).columns[0]  # the cell id: 'cell', 'EntityID' or unnamed
-    ids, counts, genes, blanks = read_counts(counts_file, [first], lambda gene: gene.startswith("Blank"))
+    ids, counts, genes, blanks = read_counts(counts_file, [first])
     names = pd.Index(ids[first].to_numpy(), name=None)
     meta = read_metadata(meta_file, index_col=0)
     meta.index = meta.index.astype(str)
