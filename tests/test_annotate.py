@@ -95,6 +95,9 @@ def test_an_organism_the_symbols_contradict_is_warned(tissue):
 
     logged = scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", organism="mouse", gene_text=False))
     assert "organism='mouse', but the gene symbols are written as human symbols are" in logged
+    # no gene knowledge is read with gene_text=False, nor the organism's with a table given: the warning said so
+    assert "mouse gene knowledge is read" not in logged
+    assert "(the mouse gene descriptions when gene_text is None or a folder)" in logged
     assert "organism=" not in scanpy_warnings(lambda: sst.tl.query(tissue, "myelination", gene_text=False))
     with pytest.raises(ValueError, match="organism must be 'human', 'mouse' or None, got 'rat'"):
         sst.tl.query(tissue, "myelination", organism="rat", gene_text=False)

@@ -70,9 +70,9 @@ def organism_of(symbols, organism: str | None) -> str:
     elif organism != guess:
         examples = ", ".join(str(s) for s in (mouse_only if upper_case_mouse else symbols)[:3])
         logg.warning(
-            f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): the "
-            f"{organism} gene knowledge is read for them; pass organism={guess!r} (or None; CLI: --organism) unless "
-            "that is meant"
+            f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): they "
+            f"are read as {organism} genes (the {organism} gene descriptions when gene_text is None or a folder); "
+            f"pass organism={guess!r} (or None; CLI: --organism) unless that is meant"
         )
     return organism or guess
 
