@@ -894,3 +894,21 @@ def test_query_at_cell_resolution_scores_each_cell_s_neighbourhood(tissue):
         sst.tl.query(tissue, "myelination", gene_text=False, neighbourhood=True)
     with pytest.raises(TypeError, match="neighbourhood must be None, True or False"):
         sst.tl.query(tissue, "myelination", gene_text=False, neighbourhood="yes")
+
+
+def test_annotation_at_cell_resolution_ranks_markers_on_neighbourhoods():
+    """Domains found from neighbourhoods are named from their neighbourhoods' markers; False: each cell alone."""
+    cells = sst.datasets.simulate_tissue(20, 20, platform="xenium", n_cells=1200, rng=0)
+    sst.pp.prepare(cells)
+    alone = cells.copy()
+    del alone.obsp["semst_neighbourhood"]  # as before prepare pooled anything
+    tables = {}
+    for name, adata, neighbourhood in (("default", cells, None), ("each_cell", cells, False), ("alone", alone, None)):
+        sst.tl.annotate_domains(adata, domain_key="domain", gene_text=False, neighbourhood=neighbourhood)
+        tables[name] = adata.uns["semst_domain_annotation"]
+    assert tables["default"]["params"]["neighbourhood"] and not tables["each_cell"]["params"]["neighbourhood"]
+    pd.testing.assert_frame_equal(tables["each_cell"]["domains"], tables["alone"]["domains"])
+    assert not tables["default"]["domains"]["markers"].equals(tables["each_cell"]["domains"]["markers"])
+    assert (tables["default"]["domains"]["name"] != "unassigned").all()
+    with pytest.raises(KeyError, match=r"obsp\['semst_neighbourhood'\] not found"):
+        sst.tl.annotate_domains(alone, domain_key="domain", gene_text=False, neighbourhood=True)

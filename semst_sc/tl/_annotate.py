@@ -16,7 +16,16 @@ from .._docs import doc_params
 from .._utils import check_adata, check_integer, domain_labels, names_column, output_of
 from ..semantics._gene_text import organism_of
 from ._catalogue import BRAIN_REGIONS, MARKER_SYMBOLS, Entry, check_tissue, entries_for, guess_tissue
-from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, lookup, source
+from ._gene_knowledge import (
+    encode,
+    gene_table,
+    gene_texts,
+    is_noise,
+    lognormalised,
+    lookup,
+    neighbourhood_pool,
+    source,
+)
 
 #: GO root terms, never reported as enriched
 _GO_ROOTS = {"biological_process", "cellular_component", "molecular_function"}
@@ -40,6 +49,7 @@ def annotate_domains(
     min_confidence: float = 0.15,
     distinct: bool = False,
     cell_types: bool = False,
+    neighbourhood: bool | None = None,
     model: Any = None,
     key_added: str = C.DOMAIN_NAME_KEY,
     copy: bool = False,
@@ -113,6 +123,11 @@ def annotate_domains(
     cell_types
         Name domains after cell types as well (interneurons, microglia, OPCs, astrocytes, immune and mural cells),
         e.g. for clusters of single cells rather than spatial domains; ``False``: compartments alone.
+    neighbourhood
+        Rank the markers on each observation's neighbourhood (``obsp['semst_neighbourhood']``, which
+        :func:`semst_sc.pp.prepare` writes at cell resolution), as the domains were found from them; ``False``: on each
+        observation alone (at cell resolution: the markers of the cell types a domain holds more of); ``None``: the
+        neighbourhood where it is there.
     model
         Text model (``None``: the bundled all-MiniLM-L6-v2; see :func:`semst_sc.semantics.load_text_encoder`).
     key_added
@@ -165,7 +180,8 @@ def annotate_domains(
     if len(sizes) < 2:
         raise ValueError(f"obs['{domain_key}'] has {len(sizes)} domain: naming domains needs at least 2")
 
-    X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS)  # the catalogue's markers too
+    pool = neighbourhood_pool(adata, neighbourhood)
+    X, symbols = lognormalised(adata, layer, gene_symbols, also=MARKER_SYMBOLS, pool=pool)  # catalogue markers too
     organism = organism_of(symbols, organism)
     table = gene_table(gene_text, organism)
     if table is None:
@@ -238,6 +254,7 @@ def annotate_domains(
             "organism": organism,
             "tissue": tissue or "",
             "tissue_requested": requested or "",
+            "neighbourhood": pool is not None,
             "gene_text": source(gene_text, table, organism),
             "n_genes": len(symbols),
             "n_markers": n_markers,

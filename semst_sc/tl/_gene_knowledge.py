@@ -68,6 +68,18 @@ def lognormalised(
     return sp.csr_matrix(X), symbols[genes].astype(str)
 
 
+def neighbourhood_pool(adata: AnnData, neighbourhood: bool | None) -> sp.spmatrix | None:
+    """Return the neighbourhoods the counts are pooled with (``obsp['semst_neighbourhood']``), or ``None``."""
+    if neighbourhood not in (None, True, False):
+        raise TypeError(f"neighbourhood must be None, True or False, got {neighbourhood!r}")
+    if neighbourhood and C.NEIGHBOURHOOD_KEY not in adata.obsp:
+        raise KeyError(
+            f"obsp['{C.NEIGHBOURHOOD_KEY}'] not found: sst.pp.prepare writes it at cell resolution (run it, with "
+            "resolution='cell' for spots), or pass neighbourhood=None"
+        )
+    return adata.obsp[C.NEIGHBOURHOOD_KEY] if neighbourhood is not False and C.NEIGHBOURHOOD_KEY in adata.obsp else None
+
+
 def gene_table(gene_text: Any, organism: str) -> pd.DataFrame | None:
     """Return the gene-knowledge table (symbol index; ``full_name``, ``go_bp``, ``go_cc``, ``text``) or ``None``.
 

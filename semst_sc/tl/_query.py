@@ -14,7 +14,7 @@ from .._utils import check_adata, check_integer, output_of, params_of
 from ..pp._gene_semantics import _resolve_symbols
 from ..semantics._gene_text import organism_of
 from ._catalogue import MARKER_SYMBOLS, TISSUES, check_tissue, entries_for
-from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, source
+from ._gene_knowledge import encode, gene_table, gene_texts, is_noise, lognormalised, neighbourhood_pool, source
 
 #: softmax temperature of the genes' weights (cosine similarities of all-MiniLM-L6-v2), chosen on query / region
 #: pairs of osmFISH, BaristaSeq and the mouse olfactory bulb, not on DLPFC where the query is measured
@@ -129,7 +129,8 @@ def query(
         raise ValueError(f"obs['{key_added}'] holds other values than a query's scores: choose another key_added")
     asked = _named_gene(adata, text.strip(), gene_symbols)  # a gene the query names, by its symbol or var name
     also = (MARKER_SYMBOLS if catalogue else frozenset()) | {asked.upper()}  # read even when not modelled
-    X, symbols = lognormalised(adata, layer, gene_symbols, also=also, pool=_neighbourhood(adata, neighbourhood))
+    pool = neighbourhood_pool(adata, neighbourhood)
+    X, symbols = lognormalised(adata, layer, gene_symbols, also=also, pool=pool)
     keep = np.array([not is_noise(s) for s in symbols], dtype=bool)
     if not keep.any():
         raise ValueError(
@@ -207,7 +208,7 @@ def query(
             "n_genes": n,
             "catalogue": bool(catalogue),
             "tissue": tissue,
-            "neighbourhood": C.NEIGHBOURHOOD_KEY in adata.obsp if neighbourhood is None else neighbourhood,
+            "neighbourhood": pool is not None,
             "best_entry": best_entry,
             "best_entry_similarity": best_match,
         },
@@ -218,18 +219,6 @@ def query(
 def holds_other_scores(adata: AnnData, key_added: str) -> bool:
     """Return True when ``obs[key_added]`` holds values a query's score would overwrite: not an earlier query's."""
     return key_added in adata.obs and "text" not in params_of(adata.uns.get(key_added))
-
-
-def _neighbourhood(adata: AnnData, neighbourhood: bool | None):
-    """Return the neighbourhoods the counts are pooled with (``obsp['semst_neighbourhood']``), or ``None``."""
-    if neighbourhood not in (None, True, False):
-        raise TypeError(f"neighbourhood must be None, True or False, got {neighbourhood!r}")
-    if neighbourhood and C.NEIGHBOURHOOD_KEY not in adata.obsp:
-        raise KeyError(
-            f"obsp['{C.NEIGHBOURHOOD_KEY}'] not found: sst.pp.prepare writes it at cell resolution (run it, with "
-            "resolution='cell' for spots), or pass neighbourhood=None"
-        )
-    return adata.obsp[C.NEIGHBOURHOOD_KEY] if neighbourhood is not False and C.NEIGHBOURHOOD_KEY in adata.obsp else None
 
 
 def _named_gene(adata: AnnData, text: str, gene_symbols: str | None) -> str:
