@@ -4,7 +4,8 @@
 SpatialData .zarr store,
 ``semst-sc demo`` on the simulated tissue, ``semst-sc train`` on a prepared .h5ad (the step ``torchrun`` starts for
 distributed training),
-``semst-sc query`` on ``run``'s output (a free-text search of the tissue).
+``semst-sc query`` on ``run``'s output (a free-text search of the tissue), ``semst-sc annotate`` on ``run``'s output
+(names of its domains).
 
 Every argument and path is checked before the first expensive step: parsing, ``--help``, ``--version`` and the
 usage and path errors import neither scanpy nor torch; output folders are created (and probed for writing) before the
@@ -42,8 +43,12 @@ ENCODER_HELP = (
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 #: what --gene-text may be, as its messages say
 GENE_TEXT_KINDS = "'human', 'mouse', a table of gene descriptions or a folder of the NCBI files"
-#: help of --organism (run's with --annotate, query's)
+#: help of --gene-text (run's, query's, annotate's)
+GENE_TEXT_HELP = "gene descriptions: 'human', 'mouse', a table path or a folder of NCBI files"
+#: help of --organism (run's with --annotate, query's, annotate's)
 ORGANISM_HELP = "organism whose gene knowledge is read: human or mouse (default: guessed from the gene symbols)"
+#: help of --gene-symbols of the commands that read run's output (query's, annotate's)
+GENE_SYMBOLS_HELP = "var column with gene symbols (as given to run)"
 #: help of run's --output
 OUTPUT_HELP = (
     "output .h5ad (domains in obs['semst_domain']); an existing file is replaced when the run completes (kept whole "
@@ -211,9 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--semantic-mode", default=None, choices=["genes", "symbols"], help="semantic step mode (default: genes)"
     )
-    run.add_argument(
-        "--gene-text", default=None, help="gene descriptions: 'human', 'mouse', a table path or a folder of NCBI files"
-    )
+    run.add_argument("--gene-text", default=None, help=GENE_TEXT_HELP)
     run.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,
@@ -241,26 +244,7 @@ def _parser() -> argparse.ArgumentParser:
         "uns['semst_domain_annotation'], names in the plot legend); gene descriptions: --gene-text, else those of "
         "SEMST_DATA_DIR when found",
     )
-    run.add_argument(
-        "--tissue",
-        default=None,
-        help="with --annotate: name domains only after compartments of this tissue ('brain', a brain region such "
-        "as 'cortex' or 'olfactory bulb', or 'non-neural'; default 'auto': brain (or the brain region most domains "
-        "match) or non-neural, guessed from the domains' best matches; see sst.tl.annotate_domains)",
-    )
-    run.add_argument("--organism", default=None, choices=["human", "mouse"], help=f"with --annotate: {ORGANISM_HELP}")
-    run.add_argument(
-        "--distinct-names",
-        action="store_true",
-        help="with --annotate: name the domains after different compartments (sst.tl.annotate_domains(distinct=True);"
-        " measured to name fewer regions right than the default)",
-    )
-    run.add_argument(
-        "--cell-types",
-        action="store_true",
-        help="with --annotate: name domains after cell types as well as compartments (interneurons, microglia, "
-        "immune cells, ...; sst.tl.annotate_domains(cell_types=True)), e.g. for clusters of single cells",
-    )
+    _naming_options(run, "with --annotate: ")
     run.add_argument(
         "--keep-intermediates",
         action="store_true",
@@ -324,11 +308,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="write the input with the score (obs['semst_query']) to this .h5ad",
     )
-    query.add_argument(
-        "--gene-text", default=None, help="gene descriptions: 'human', 'mouse', a table path or a folder of NCBI files"
-    )
+    query.add_argument("--gene-text", default=None, help=GENE_TEXT_HELP)
     query.add_argument("--organism", default=None, choices=["human", "mouse"], help=ORGANISM_HELP)
-    query.add_argument("--gene-symbols", default=None, help="var column with gene symbols (as given to run)")
+    query.add_argument("--gene-symbols", default=None, help=GENE_SYMBOLS_HELP)
     query.add_argument("--n-genes", type=_positive_int, default=30, help="genes that drive the score (default 30)")
     query.add_argument(
         "--tissue",
@@ -351,8 +333,37 @@ def _parser() -> argparse.ArgumentParser:
         )
     query.set_defaults(func=_query)
 
+    annotate = sub.add_parser(
+        "annotate", help="name the domains of run's output from their marker genes and gene knowledge"
+    )
+    annotate.add_argument(
+        "input", type=_user_path, help=".h5ad written by semst-sc run (raw counts, domains in obs['semst_domain'])"
+    )
+    annotate.add_argument(
+        "--output",
+        type=_user_path,
+        default=None,
+        help="write the input with the names (obs['semst_domain_name'], uns['semst_domain_annotation']) to this "
+        ".h5ad, replacing an earlier annotation (without --output the names are printed, nothing is written)",
+    )
+    annotate.add_argument(
+        "--plot",
+        type=_user_path,
+        default=None,
+        help="write the domain report (sst.pl.domain_report: the map, each domain's name, confidence, markers and "
+        "terms) to this image",
+    )
+    annotate.add_argument(
+        "--domain-key", default=C.DOMAIN_KEY, help=f"obs column of the domains (default: {C.DOMAIN_KEY})"
+    )
+    annotate.add_argument("--gene-text", default=None, help=GENE_TEXT_HELP)
+    annotate.add_argument("--gene-symbols", default=None, help=GENE_SYMBOLS_HELP)
+    _naming_options(annotate)
+    annotate.set_defaults(func=_annotate)
+
     runs = {run: "the model trains and the text model runs", demo: "the model trains and the text model runs"}
-    for p, what in {**runs, train: "the model trains", query: "the text model runs"}.items():
+    texts = {train: "the model trains", query: "the text model runs", annotate: "the text model runs"}
+    for p, what in {**runs, **texts}.items():
         p.add_argument(
             "--device",
             type=_device,
@@ -364,6 +375,30 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
+
+
+def _naming_options(parser: argparse.ArgumentParser, condition: str = "") -> None:
+    """Add the options of :func:`semst_sc.tl.annotate_domains` (run's, each help starting with ``condition``)."""
+    parser.add_argument(
+        "--tissue",
+        default=None,
+        help=f"{condition}name domains only after compartments of this tissue ('brain', a brain region such as "
+        "'cortex' or 'olfactory bulb', or 'non-neural'; default 'auto': brain (or the brain region most domains "
+        "match) or non-neural, guessed from the domains' best matches; see sst.tl.annotate_domains)",
+    )
+    parser.add_argument("--organism", default=None, choices=["human", "mouse"], help=f"{condition}{ORGANISM_HELP}")
+    parser.add_argument(
+        "--distinct-names",
+        action="store_true",
+        help=f"{condition}name the domains after different compartments (sst.tl.annotate_domains(distinct=True); "
+        "measured to name fewer regions right than the default)",
+    )
+    parser.add_argument(
+        "--cell-types",
+        action="store_true",
+        help=f"{condition}name domains after cell types as well as compartments (interneurons, microglia, immune "
+        "cells, ...; sst.tl.annotate_domains(cell_types=True)), e.g. for clusters of single cells",
+    )
 
 
 def _version() -> str:
@@ -720,7 +755,6 @@ def _run(args) -> int:
     from . import datasets, pl
     from ._pipeline import run_pipeline
     from ._spatialdata import get_table
-    from ._utils import params_of
     from .pp._feature_graph import DEFAULT_N_NEIGHBORS
 
     def read(path: Path):
@@ -750,7 +784,7 @@ def _run(args) -> int:
         data = read(args.input)
     adata = get_table(data, args.table_key) if store else data  # a missing table lists the tables there are
     if args.annotate:
-        _check_can_annotate(adata, args.gene_symbols)
+        _check_can_annotate(adata, args.gene_symbols, C.DOMAIN_KEY)
     stale = _drop_domains_and_names(adata, {C.DOMAIN_KEY}, drop_domains=False)  # an earlier run's names
     # run_pipeline checks the data and the remaining arguments (table, layer, gene symbols, spots) before its first step
     run_pipeline(
@@ -785,18 +819,8 @@ def _run(args) -> int:
         )
     unnamed = None  # why the domains found could not be named: the result is written all the same
     if args.annotate:
-        from . import tl
-
         try:
-            tl.annotate_domains(
-                adata,
-                organism=args.organism,
-                gene_text=args.gene_text,
-                gene_symbols=args.gene_symbols,
-                tissue=args.tissue or "auto",
-                distinct=args.distinct_names,
-                cell_types=args.cell_types,
-            )
+            _name_domains(adata, args, C.DOMAIN_KEY)
         except ValueError as error:  # the arguments were checked before the run: this is about the domains found
             unnamed = str(error)
     if args.plot is not None:  # before the result: a failing plot leaves no result behind an exit status of 1
@@ -807,25 +831,40 @@ def _run(args) -> int:
         _write_h5ad(adata, args.output, compression="gzip")  # counts and graphs compress well: about half the size
     n = adata.obs[C.DOMAIN_KEY].nunique()
     sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
-    cells = params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell"
-    print(f"semst-sc: {adata.n_obs} {'cells' if cells else 'spots'}{sections} in {n} domains -> {args.output}")
+    print(f"semst-sc: {adata.n_obs} {_observations(adata)}{sections} in {n} domains -> {args.output}")
     if unnamed is not None:
         print(f"semst-sc: error: the domains are written without names: {unnamed}", file=sys.stderr)
         return 1
     return 0
 
 
-def _check_can_annotate(adata, gene_symbols: str | None) -> None:
-    """Raise, before any work, what would keep ``--annotate`` from naming the domains found."""
+def _check_can_annotate(adata, gene_symbols: str | None, domain_key: str) -> None:
+    """Raise, before any work, what would keep the domains of ``obs[domain_key]`` from being named."""
     from .pp._gene_semantics import _resolve_symbols
     from .tl._annotate import holds_other_values
 
     _resolve_symbols(adata, gene_symbols)  # Ensembl IDs without symbols: the names need symbols
-    if holds_other_values(adata, C.DOMAIN_NAME_KEY, C.DOMAIN_KEY):  # an earlier run's names are replaced
+    if holds_other_values(adata, C.DOMAIN_NAME_KEY, domain_key):  # an earlier annotation's names are replaced
         raise ValueError(
-            f"obs['{C.DOMAIN_NAME_KEY}'] of the input holds values of its own, and --annotate writes the domains' "
+            f"obs['{C.DOMAIN_NAME_KEY}'] of the input holds values of its own, and naming the domains writes their "
             "names there: rename or drop that column"
         )
+
+
+def _name_domains(adata, args, domain_key: str) -> None:
+    """Name the domains of ``obs[domain_key]`` with :func:`semst_sc.tl.annotate_domains`, as the options say."""
+    from . import tl
+
+    tl.annotate_domains(
+        adata,
+        domain_key=domain_key,
+        organism=args.organism,
+        gene_text=args.gene_text,
+        gene_symbols=args.gene_symbols,
+        tissue=args.tissue or "auto",
+        distinct=args.distinct_names,
+        cell_types=args.cell_types,
+    )
 
 
 def _section_names(inputs: list[Path], library_key: str | None) -> list[str] | None:
@@ -865,7 +904,6 @@ def _query(args) -> int:
     check_gene_text_path(args.gene_text, "--gene-text", GENE_TEXT_KINDS)
     _setup(args)
     from . import pl, tl
-    from ._utils import params_of
     from .tl._catalogue import check_tissue
     from .tl._query import holds_other_scores
 
@@ -890,17 +928,65 @@ def _query(args) -> int:
     genes = genes[genes["weight"] >= 0.01]  # the genes that weigh in, not those listed at ~0
     top = ", ".join(f"{gene} ({weight:.2f})" for gene, weight in zip(genes["gene"], genes["weight"], strict=True))
     if args.plot is not None:  # a panel per section of a joint run
-        library_key = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key") or None
-        library_key = library_key if library_key in adata.obs else None
+        library_key = _library_key(adata)
         pl.query(adata, library_key=library_key, vmin=args.vmin, vmax=args.vmax, show=False, save=str(args.plot))
     if args.output is not None:
         _write_h5ad(adata, args.output, compression="gzip")
-    written = [str(p) for p in (args.plot, args.output) if p is not None]
-    spots = "cells" if params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell" else "spots"
+    spots = _observations(adata)
     spots += " (their neighbourhoods)" if adata.uns[C.QUERY_KEY]["params"]["neighbourhood"] else ""
-    print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} {spots}; top genes: {top}"
-          + (f" -> {', '.join(written)}" if written else ""))  # fmt: skip
+    print(f"semst-sc: query {args.text.strip()!r} on {adata.n_obs} {spots}; top genes: {top}{_written(args)}")
     return 0
+
+
+def _annotate(args) -> int:
+    _check_input(args.input, folder_ok=False)
+    if args.plot is not None:
+        _check_output(args.plot, "--plot", tuple(f".{f}" for f in PLOT_FORMATS))
+    if args.output is not None:
+        _check_output(args.output, "--output", (".h5ad",))
+    check_gene_text_path(args.gene_text, "--gene-text", GENE_TEXT_KINDS)
+    _setup(args)
+    from . import pl
+    from .tl._catalogue import check_tissue
+
+    check_tissue(args.tissue)  # an unknown tissue fails before the data are read
+    adata = _read_h5ad(args.input)
+    if args.domain_key not in adata.obs:
+        raise KeyError(
+            f"obs['{args.domain_key}'] not found in {args.input}: give the output of semst-sc run, or name the obs "
+            f"column of the domains with --domain-key (obs columns: {list(adata.obs.columns)})"
+        )
+    _check_can_annotate(adata, args.gene_symbols, args.domain_key)
+    _name_domains(adata, args, args.domain_key)  # an earlier annotation is replaced
+    if args.plot is not None:
+        pl.domain_report(adata, library_key=_library_key(adata), show=False, save=str(args.plot))
+    if args.output is not None:
+        _write_h5ad(adata, args.output, compression="gzip")
+    domains = adata.uns[C.ANNOTATION_KEY]["domains"]
+    names = ", ".join(f"{domain} = {name}" for domain, name in zip(domains["domain"], domains["name"], strict=True))
+    print(f"semst-sc: {len(domains)} domains of {adata.n_obs} {_observations(adata)} named: {names}{_written(args)}")
+    return 0
+
+
+def _library_key(adata) -> str | None:
+    """Return the obs column of the sections ``run`` fitted jointly (a panel each in a plot), ``None`` for one."""
+    from ._utils import params_of
+
+    library_key = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key") or None
+    return library_key if library_key in adata.obs else None
+
+
+def _observations(adata) -> str:
+    """Return what the observations are, as ``run`` modelled them: ``'cells'`` or ``'spots'``."""
+    from ._utils import params_of
+
+    return "cells" if params_of(adata.uns.get(C.PREPARE_KEY)).get("resolution") == "cell" else "spots"
+
+
+def _written(args) -> str:
+    """Return the end of a result line: the files written (``--plot``, ``--output``), ``''`` when none."""
+    written = [str(path) for path in (args.plot, args.output) if path is not None]
+    return f" -> {', '.join(written)}" if written else ""
 
 
 def _train(args) -> int:

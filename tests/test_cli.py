@@ -920,3 +920,76 @@ def test_run_on_a_named_output_says_once_what_becomes_of_the_old_names(slide, tm
     logged = scanpy_warnings(lambda: main([*args, "--annotate", "--output", str(tmp_path / "named_again.h5ad")]))
     assert "annotate_domains again" not in logged and "left out" not in capsys.readouterr().err
     assert "semst_domain_name" in ad.read_h5ad(tmp_path / "named_again.h5ad").obs
+
+
+@pytest.fixture
+def clustered(slide, tmp_path):
+    """Run's output as far as naming needs it: the true domains in obs['semst_domain'], named once with no knowledge."""
+    import semst_sc as sst
+
+    data = ad.read_h5ad(slide)
+    data.obs["semst_domain"] = data.obs["domain"].astype(str).astype("category")
+    sst.tl.annotate_domains(data, gene_text=False, tissue=None)
+    path = tmp_path / "clustered.h5ad"
+    data.write_h5ad(path)
+    return path
+
+
+def test_annotate_names_the_domains_of_a_run_output(clustered, tmp_path, capsys):
+    table, out, png = tmp_path / "genes.tsv", tmp_path / "named" / "named.h5ad", tmp_path / "report.png"
+    names = ad.read_h5ad(clustered).var_names
+    pd.DataFrame({"symbol": names, "text": names}).to_csv(table, sep="\t", index=False)
+    before = clustered.read_bytes()
+    args = ["annotate", str(clustered), "--gene-text", str(table), "--tissue", "brain", "--organism", "mouse"]
+    assert main([*args, "--output", str(out), "--plot", str(png), "--quiet"]) == 0
+    result = ad.read_h5ad(out)
+    params = result.uns["semst_domain_annotation"]["params"]
+    assert (params["tissue"], params["organism"]) == ("brain", "mouse")  # the earlier annotation replaced
+    assert params["gene_text"] == str(table.resolve())
+    domains = result.uns["semst_domain_annotation"]["domains"]
+    named = result.obs["semst_domain"].map(domains.set_index("domain")["name"])
+    assert (result.obs["semst_domain_name"] == named).all()
+    assert png.stat().st_size > 5_000 and clustered.read_bytes() == before  # the input is not written
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"semst-sc: {len(domains)} domains of {result.n_obs} spots named: ")
+    assert f"{domains['domain'][0]} = {domains['name'][0]}" in line and line.endswith(f"-> {png}, {out}")
+    assert main(["annotate", str(clustered), "--gene-text", str(table), "--quiet"]) == 0  # no --output: printed only
+    assert clustered.read_bytes() == before and "named: " in capsys.readouterr().out
+
+
+def test_annotate_takes_run_s_naming_options_and_domain_key(clustered, tmp_path, capsys):
+    helps = {}
+    for command in ("run", "annotate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = " ".join(capsys.readouterr().out.split())
+    for text in ("name domains only after compartments of this tissue", "name the domains after different",
+                 "name domains after cell types as well", "organism whose gene knowledge is read"):  # fmt: skip
+        assert f"with --annotate: {text}" in helps["run"] and text in helps["annotate"]
+    out = tmp_path / "named.h5ad"
+    args = ["annotate", str(clustered), "--output", str(out), "--distinct-names", "--cell-types", "--quiet"]
+    assert main([*args, "--domain-key", "domain"]) == 0
+    params = ad.read_h5ad(out).uns["semst_domain_annotation"]["params"]
+    assert params["domain_key"] == "domain" and params["distinct"] and params["cell_types"]
+
+
+def test_annotate_fails_first_and_leaves_nothing_behind(clustered, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "named.h5ad"
+    assert main(["annotate", str(clustered), "--output", str(out), "--domain-key", "nope", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "obs['nope'] not found" in error and "--domain-key" in error and not out.exists()
+    own = ad.read_h5ad(clustered)
+    del own.uns["semst_domain_annotation"]  # the names column now holds values of the user's own
+    own.write_h5ad(tmp_path / "own.h5ad")
+    assert main(["annotate", str(tmp_path / "own.h5ad"), "--output", str(out), "--quiet"]) == 1
+    assert "obs['semst_domain_name'] of the input holds values of its own" in capsys.readouterr().err
+    read = []
+    monkeypatch.setattr("anndata.read_h5ad", lambda *a, **k: read.append(a))
+    for bad, message in (
+        (["--tissue", "bulb"], "tissue must be one of"),
+        (["--output", str(tmp_path / "n.csv")], "--output must end in .h5ad"),
+        (["--plot", str(tmp_path / "r.xyz")], "--plot must end in .png"),
+        (["--gene-text", str(tmp_path / "missing.tsv")], "not found"),
+    ):
+        assert main(["annotate", str(clustered), *bad, "--quiet"]) == 1
+        assert message in capsys.readouterr().err and read == [] and not out.exists()
