@@ -48,7 +48,7 @@ GENE_TEXT_HELP = "gene descriptions: 'human', 'mouse', a table path or a folder 
 #: help of --organism (run's with --annotate, query's, annotate's)
 ORGANISM_HELP = "organism whose gene knowledge is read: human or mouse (default: guessed from the gene symbols)"
 #: help of --gene-symbols of the commands that read run's output (query's, annotate's)
-GENE_SYMBOLS_HELP = "var column with gene symbols (as given to run)"
+GENE_SYMBOLS_HELP = "var column with gene symbols (default: the one given to run, as its output records it)"
 #: help of run's --output
 OUTPUT_HELP = (
     "output .h5ad (domains in obs['semst_domain']); an existing file is replaced when the run completes (kept whole "
@@ -909,6 +909,7 @@ def _query(args) -> int:
 
     check_tissue(args.tissue)  # an unknown tissue fails before the data are read
     adata = _read_h5ad(args.input)
+    args.gene_symbols = _gene_symbols(adata, args)
     if holds_other_scores(adata, C.QUERY_KEY):  # an earlier query's score is replaced
         raise ValueError(
             f"obs['{C.QUERY_KEY}'] of the input holds values of its own, and the query writes its score there: "
@@ -956,6 +957,7 @@ def _annotate(args) -> int:
             f"obs['{args.domain_key}'] not found in {args.input}: give the output of semst-sc run, or name the obs "
             f"column of the domains with --domain-key (obs columns: {list(adata.obs.columns)})"
         )
+    args.gene_symbols = _gene_symbols(adata, args)
     _check_can_annotate(adata, args.gene_symbols, args.domain_key)
     _name_domains(adata, args, args.domain_key)  # an earlier annotation is replaced
     if args.plot is not None:
@@ -966,6 +968,24 @@ def _annotate(args) -> int:
     names = ", ".join(f"{domain} = {name}" for domain, name in zip(domains["domain"], domains["name"], strict=True))
     print(f"semst-sc: {len(domains)} domains of {adata.n_obs} {_observations(adata)} named: {names}{_written(args)}")
     return 0
+
+
+def _gene_symbols(adata, args) -> str | None:
+    """Return ``--gene-symbols``, else the var column of symbols that ``run`` (its semantic step or names) recorded."""
+    from ._utils import params_of
+
+    if args.gene_symbols is not None:
+        return args.gene_symbols
+    for key in (C.uns_key(C.SEMANTIC_KEY), C.ANNOTATION_KEY):
+        column = params_of(adata.uns.get(key)).get("gene_symbols")
+        if column and column not in adata.var:
+            raise KeyError(
+                f"var['{column}'], the gene symbols recorded in uns['{key}'], is not in {args.input}: give the var "
+                f"column with gene symbols with --gene-symbols (var columns: {list(adata.var.columns)})"
+            )
+        if column:
+            return column
+    return None
 
 
 def _library_key(adata) -> str | None:

@@ -993,3 +993,29 @@ def test_annotate_fails_first_and_leaves_nothing_behind(clustered, tmp_path, cap
     ):
         assert main(["annotate", str(clustered), *bad, "--quiet"]) == 1
         assert message in capsys.readouterr().err and read == [] and not out.exists()
+
+
+def test_query_and_annotate_read_the_gene_symbols_run_was_given(tissue, tmp_path, capsys):
+    ensembl = tissue.copy()  # Ensembl IDs, the symbols in a column of a name no reader guesses
+    ensembl.var["hgnc"] = ensembl.var_names.to_numpy()
+    ensembl.var_names = [f"ENSG{i:011d}" for i in range(ensembl.n_vars)]
+    ensembl.var = ensembl.var[["hgnc"]]
+    ensembl.write_h5ad(tmp_path / "ensembl.h5ad")
+    out, named = tmp_path / "out.h5ad", tmp_path / "named.h5ad"
+    run = ["run", str(tmp_path / "ensembl.h5ad"), "--gene-symbols", "hgnc", "--n-clusters", "3", "--epochs", "2"]
+    assert main([*run, "--output", str(out), "--quiet"]) == 0
+    assert ad.read_h5ad(out).uns["semantic"]["params"]["gene_symbols"] == "hgnc"
+    # without --gene-symbols, query and annotate read the symbols from var['hgnc'] as run did
+    assert main(["query", str(out), "MBP", "--output", str(named), "--quiet"]) == 0
+    assert ad.read_h5ad(named).uns["semst_query"]["genes"]["gene"][0] == "MBP"
+    assert main(["annotate", str(out), "--output", str(named), "--quiet"]) == 0
+    assert ad.read_h5ad(named).uns["semst_domain_annotation"]["params"]["gene_symbols"] == "hgnc"
+    assert main([*run, "--no-semantics", "--annotate", "--output", str(out), "--quiet"]) == 0  # no semantic step
+    assert main(["query", str(out), "MBP", "--quiet"]) == 0  # the names recorded the column
+    lost = ad.read_h5ad(out)
+    lost.var = lost.var.drop(columns="hgnc")
+    lost.write_h5ad(out)
+    assert main(["annotate", str(out), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "var['hgnc'], the gene symbols recorded in uns['semst_domain_annotation']" in error
+    assert "--gene-symbols" in error

@@ -96,8 +96,9 @@ def gene_semantics(
     ``uns['semantic']['params']`` (the ``uns`` key is ``key_added`` without its ``X_`` prefix)
         ``model``, ``backend``, ``revision`` (weights fingerprint), ``pooling``, ``mode``, ``top_k``, ``prompt``,
         ``gene_text`` (source), ``gene_text_coverage`` (share of the modelled genes with a symbol that have a
-        description), ``n_texts``, ``n_genes_without_symbol``, ``n_genes_not_in_table``, ``cache_dir`` (the
-        cache folder used, ``""`` when none) and ``cache_hits``.
+        description), ``gene_symbols`` (the column given, ``""`` for the default), ``n_texts``,
+        ``n_genes_without_symbol``, ``n_genes_not_in_table``, ``cache_dir`` (the cache folder used, ``""`` when none)
+        and ``cache_hits``.
     """
     check_adata(adata)
     check_integer(top_k, "top_k")
@@ -212,6 +213,7 @@ def gene_semantics(
             "prompt": prompt,
             "gene_text": knowledge.source if knowledge is not None else "",
             "gene_text_coverage": coverage,
+            "gene_symbols": gene_symbols or "",
             "n_texts": len(texts),
             "n_genes_without_symbol": n_without_symbol,
             "n_genes_not_in_table": n_not_in_table,

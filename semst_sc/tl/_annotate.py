@@ -256,6 +256,7 @@ def annotate_domains(
             "tissue_requested": requested or "",
             "neighbourhood": pool is not None,
             "gene_text": source(gene_text, table, organism),
+            "gene_symbols": gene_symbols or "",
             "n_genes": len(symbols),
             "n_markers": n_markers,
             "n_terms": n_terms,
