@@ -394,7 +394,9 @@ def test_query_keeps_the_catalogue_to_a_tissue(tissue, tmp_path):
     logged = scanpy_warnings(lambda: sst.tl.query(tissue, "granule cells", gene_text=False))
     assert "matches catalogue entries of different tissues about as well: dentate gyrus" in logged
     assert "tissue= (e.g. 'hippocampus', 'cerebellum'" in logged
-    assert tissue.uns["semst_query"]["params"]["tissue"] is None
+    assert tissue.uns["semst_query"]["params"]["tissue"] == ""  # as the annotation records the whole catalogue
+    tissue.write_h5ad(tmp_path / "queried.h5ad")
+    assert ad.read_h5ad(tmp_path / "queried.h5ad").uns["semst_query"]["params"]["tissue"] == ""
     told = scanpy_warnings(lambda: sst.tl.query(tissue, "granule cells", gene_text=False, tissue="hippocampus"))
     assert "different tissues" not in told
     assert "different tissues" not in scanpy_warnings(

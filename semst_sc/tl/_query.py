@@ -117,8 +117,8 @@ def query(
         ``genes``: the driving genes (``gene``, ``similarity``: its relevance to the query, ``weight``, summing to 1,
         and ``via``: the catalogue entry it came through, ``"its symbol"`` for the gene a query names by its symbol
         (ranked first), or ``""`` for its own text); ``params`` (``text``, ``organism``, ``gene_text``, ``model``,
-        ``n_genes``, ``catalogue``, ``tissue``, ``neighbourhood``, and ``best_entry`` with its similarity
-        ``best_entry_similarity``).
+        ``n_genes``, ``catalogue``, ``tissue`` (``""``: every entry), ``neighbourhood``, and ``best_entry`` with its
+        similarity ``best_entry_similarity``).
     """
     check_adata(adata)
     if not isinstance(text, str) or not any(character.isalnum() for character in text):
@@ -207,7 +207,7 @@ def query(
             "model": model_name,
             "n_genes": n,
             "catalogue": bool(catalogue),
-            "tissue": tissue,
+            "tissue": tissue or "",
             "neighbourhood": pool is not None,
             "best_entry": best_entry,
             "best_entry_similarity": best_match,
