@@ -40,9 +40,10 @@ def concat_folders(read: Callable[[Path], AnnData], folders: Sequence) -> AnnDat
 def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRARY_KEY) -> AnnData:
     """Join sections into one AnnData, told apart by ``obs[library_key]``.
 
-    Genes are joined inner (only genes every section measured; how many were dropped is logged), coordinates and
-    ``uns['spatial']`` are kept per section (a section's one entry under its name, as squidpy looks it up), and spot
-    names become ``"{spot}-{section}"`` (anndata's ``index_unique``). The inputs are not modified.
+    Genes are joined inner (only genes every section measured; a warning names the sections that lack some, and how
+    many), coordinates and ``uns['spatial']`` are kept per section (a section's one entry under its name, as squidpy
+    looks it up), and spot names become ``"{spot}-{section}"`` (anndata's ``index_unique``). The inputs are not
+    modified.
 
     Parameters
     ----------
@@ -201,12 +202,20 @@ def _one_type_per_column(obs: pd.DataFrame) -> None:
         )
 
 
+def genes_lacking(found: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Return how many genes each section lacks, of the sections that lack some.
+
+    ``found``: section name -> boolean mask, over the same genes, of those the section has.
+    """
+    return {str(name): int((~mask).sum()) for name, mask in found.items() if not mask.all()}
+
+
 def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:
-    """Return the genes every section has; log how many were dropped, raise when too few are shared."""
-    shared = None
-    for adata in sections.values():
-        shared = adata.var_names if shared is None else shared.intersection(adata.var_names)
-    largest = max(adata.n_vars for adata in sections.values())
+    """Return the genes every section has; warn which sections lack genes, raise when too few are shared."""
+    panels = [adata.var_names for adata in sections.values()]
+    shared, every = panels[0], panels[0]
+    for genes in panels[1:]:
+        shared, every = shared.intersection(genes), every.union(genes)
     smallest = min(adata.n_vars for adata in sections.values())
     if len(shared) < min(MIN_SHARED_GENES, smallest):  # small panels that share all their genes are fine
         kinds = {name: _id_kind(adata.var_names) for name, adata in sections.items()}
@@ -219,8 +228,12 @@ def _shared_genes(sections: Mapping[str, AnnData]) -> pd.Index:
         raise ValueError(
             f"the sections share {len(shared)} genes, fewer than the {MIN_SHARED_GENES} a joint model needs{hint}"
         )
-    if len(shared) < largest:
-        logg.warning(f"keeping the {len(shared)} genes measured in every section ({largest - len(shared)} dropped)")
+    if len(shared) < len(every):
+        lacking = genes_lacking({name: every.isin(adata.var_names) for name, adata in sections.items()})
+        logg.warning(
+            f"keeping the {len(shared)} genes measured in every section ({len(every) - len(shared)} dropped; genes "
+            f"each lacks: {lacking}): leave out a section that lacks many to keep them for the others"
+        )
     return shared
 
 

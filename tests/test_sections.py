@@ -69,6 +69,16 @@ def test_concat_sections_joins_on_shared_genes_and_keeps_the_inputs(pair, caplog
         assert list(before.obs.columns) == list(after.obs.columns)
 
 
+def test_concat_sections_names_the_sections_that_lack_genes(pair):
+    """As pp.prepare does: the count alone (of the largest panel's genes) said neither which section nor all dropped."""
+    a, b = pair
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a[:, 3:].copy(), "B": b[:, :-10].copy()}))
+    n = a.n_vars - 13
+    assert f"keeping the {n} genes measured in every section (13 dropped; genes each lacks: {{'A': 3, 'B': 10}})" in (
+        logged
+    )
+
+
 def test_concat_sections_keeps_the_obs_columns_of_every_section(pair, tmp_path):
     """Instruments write different cell tables (Xenium cell_area, CosMx fov): none is dropped for the others' lack."""
     a, b = (x.copy() for x in pair)

@@ -10,7 +10,7 @@ from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._sections import MIN_SHARED_GENES, block_diagonal, section_indices, section_names
+from .._sections import MIN_SHARED_GENES, block_diagonal, genes_lacking, section_indices, section_names
 from .._utils import (
     as_csr,
     check_adata,
@@ -199,8 +199,7 @@ def prepare(
         seen = [np.asarray((counts[index] > 0).sum(axis=0)).ravel() > 0 for index in groups]
         everywhere = np.logical_and.reduce(seen)
         if (kept & ~everywhere).any():  # one small or shallow section costs every section these genes
-            lacking = {name: int((kept & ~found).sum()) for name, found in zip(labels, seen, strict=True)}
-            lacking = {name: n for name, n in lacking.items() if n}
+            lacking = genes_lacking({name: found[kept] for name, found in zip(labels, seen, strict=True)})
             logg.warning(
                 f"leaving out {int((kept & ~everywhere).sum())} genes in every section, as some sections of "
                 f"obs['{library_key}'] do not detect them (genes each lacks: {lacking}): remove a small or shallow "
