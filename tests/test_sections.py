@@ -444,6 +444,16 @@ def test_evaluate_scores_each_section(joined):
     assert scores["pas"] == pytest.approx(scores["sections"]["A"]["pas"] * n["A"] / joined.n_obs)
 
 
+def test_evaluate_says_which_section_has_no_label(joined):
+    """A section without any label was left out of the per-section scores without a word."""
+    joined.obs["semst_domain"] = joined.obs["domain"].astype(str)
+    joined.obs["domain"] = joined.obs["domain"].astype(object).where(joined.obs["library_id"] == "A")
+    scores = {}
+    logged = scanpy_warnings(lambda: scores.update(sst.metrics.evaluate(joined, "domain", library_key="library_id")))
+    assert list(scores["sections"]) == ["A"]
+    assert "sections ['B'] of obs['library_id'] have no label in obs['domain'] and are left out" in logged
+
+
 def test_evaluate_scores_a_section_too_small_to_model(joined):
     """A section of 10 spots (a subset of the slide) was refused as if it were to get its own graphs."""
     joined.obs["semst_domain"] = joined.obs["domain"].astype(str)

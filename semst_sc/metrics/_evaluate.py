@@ -44,8 +44,9 @@ def evaluate(
     -------
     ``ari`` and ``nmi`` (on labelled spots), ``pas`` (spatial incoherence of the domains, lower is
     better; present when ``obsm['spatial']`` exists) and ``n_evaluated``. With ``library_key``, also
-    ``sections``: the same scores for each section, by name (``ari`` and ``nmi`` over all spots compare the domains
-    of every section with one truth, as one set of domains should).
+    ``sections``: the same scores for each section with labelled spots, by name (a section without any is left out,
+    with a warning; ``ari`` and ``nmi`` over all spots compare the domains of every section with one truth, as one set
+    of domains should).
     """
     check_is_anndata(adata)
     for key, producer in ((labels_key, "the column with the ground truth"), (domain_key, "sst.tl.cluster(adata)")):
@@ -81,6 +82,12 @@ def evaluate(
             obs = adata.obs.iloc[rows][[labels_key, domain_key]]
             section = AnnData(obs=obs, obsm={} if coords is None else {C.SPATIAL_KEY: coords[rows]})
             per_section[name] = evaluate(section, labels_key, domain_key=domain_key)
+    unlabelled = [name for name in names if name not in per_section]
+    if unlabelled:
+        logg.warning(
+            f"sections {unlabelled} of obs['{library_key}'] have no label in obs['{labels_key}'] and are left out of "
+            "the per-section scores (result['sections']): label their spots to score them"
+        )
     if coords is not None:  # the spots-weighted mean of the sections'
         domains = adata.obs[domain_key].to_numpy()
         result["pas"] = float(sum(pas(coords[rows], domains[rows]) * len(rows) for rows in groups) / adata.n_obs)
