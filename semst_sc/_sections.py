@@ -60,7 +60,8 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     column of different types in different sections as strings, with a warning),
     ``obsm['spatial']`` and ``uns['spatial'][section name]`` of every section that had one entry there (a section with
     several keeps their keys), and the other ``obsm`` keys that every section has, of one width (the others are left
-    out with a warning). Graphs (``obsp``) are not joined: build them on the joined AnnData.
+    out with a warning). Graphs (``obsp``) are not joined, with a warning (but for semst_sc's expression graph and
+    neighbourhoods, which every run builds again): build them on the joined AnnData.
     """
     import anndata as ad
 
@@ -111,6 +112,14 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
         logg.warning(
             f"layers {partial} are not in every section and are left out of the joined AnnData: give every section "
             "the same layers (e.g. the raw counts in X, or in layers['counts'] of each)"
+        )
+    own = {C.NEIGHBOURHOOD_KEY, C.connectivities_key(C.FEATURE_GRAPH_KEY), C.distances_key(C.FEATURE_GRAPH_KEY)}
+    graphs = sorted({str(key) for adata in sections.values() for key in adata.obsp} - own)  # semst_sc's own: rebuilt
+    if graphs:
+        logg.warning(
+            f"obsp {graphs} (graphs within a section) are left out of the joined AnnData, as graphs are not joined: "
+            f"build them on it, e.g. sq.gr.spatial_neighbors(joined, library_key='{library_key}', radius=...); "
+            "otherwise sst.pp.spatial_graph (and semst-sc run) builds a kNN graph within each section"
         )
     light = {str(k): _with_array_coordinates(v) for k, v in sections.items()}
     uneven = _uneven_obsm(light)

@@ -79,6 +79,19 @@ def test_concat_sections_names_the_sections_that_lack_genes(pair):
     )
 
 
+def test_concat_sections_warns_of_the_graphs_it_leaves_out(pair):
+    """A section's own radius graph was dropped without a word, and the pipeline built its kNN graph instead."""
+    a, b = pair
+    a.obsp["spatial_connectivities"] = sp.identity(a.n_obs, format="csr")
+    b.obsp["semst_feature_connectivities"] = sp.identity(b.n_obs, format="csr")  # built again by every run
+    logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+    assert "obsp ['spatial_connectivities'] (graphs within a section) are left out of the joined AnnData" in logged
+    assert "sq.gr.spatial_neighbors(joined, library_key='library_id'" in logged
+    assert "semst_feature" not in logged
+    del a.obsp["spatial_connectivities"]
+    assert "obsp" not in scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
+
+
 def test_concat_sections_keeps_the_obs_columns_of_every_section(pair, tmp_path):
     """Instruments write different cell tables (Xenium cell_area, CosMx fov): none is dropped for the others' lack."""
     a, b = (x.copy() for x in pair)
