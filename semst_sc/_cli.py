@@ -776,9 +776,10 @@ def _run(args) -> int:
     if store:
         data = _read_zarr(args.input)
     elif names is not None:
-        from ._sections import LIBRARY_KEY, concat_sections
+        from ._sections import LIBRARY_KEY, join_sections
 
-        data = concat_sections({name: read(path) for name, path in zip(names, inputs, strict=True)})
+        keep = "name its input file (less the suffix) or folder {value!r} to keep it (a link so named will do)"
+        data = join_sections({name: read(path) for name, path in zip(names, inputs, strict=True)}, LIBRARY_KEY, keep)
         library_key = LIBRARY_KEY
     else:
         data = read(args.input)

@@ -63,6 +63,15 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
     out with a warning). Graphs (``obsp``) are not joined, with a warning (but for semst_sc's expression graph and
     neighbourhoods, which every run builds again): build them on the joined AnnData.
     """
+    return join_sections(sections, library_key, "name the section {value!r} to keep it, or pass another library_key")
+
+
+def join_sections(sections: Mapping[str, AnnData], library_key: str, keep: str) -> AnnData:
+    """Join sections as :func:`concat_sections` does, saying with ``keep`` how the caller keeps a replaced value.
+
+    ``keep`` ends the warning that a section's own single ``obs[library_key]`` value (``{value}`` in it) is replaced
+    by the section's name: what the caller can do to keep it (the CLI names the sections by its input files).
+    """
     import anndata as ad
 
     if not isinstance(sections, Mapping) or len(sections) == 0:
@@ -92,7 +101,7 @@ def concat_sections(sections: Mapping[str, AnnData], *, library_key: str = LIBRA
         elif len(held) == 1 and held[0] != str(name):
             logg.warning(
                 f"section {str(name)!r} holds obs['{library_key}'] = {held[0]!r}, replaced by the section's name: "
-                f"name the section {held[0]!r} to keep it, or pass another library_key"
+                + keep.format(value=held[0])
             )
     names = [str(name) for name in sections]
     if len(set(names)) < len(names):

@@ -672,6 +672,22 @@ def test_run_several_inputs_fits_them_jointly(two_sections, tmp_path, capsys, mo
     assert "--vmin 5 is above --vmax 1" in capsys.readouterr().err
 
 
+def test_run_several_inputs_says_how_to_keep_a_sections_own_library_id(two_sections, tmp_path):
+    """The hint was concat_sections' 'pass another library_key', which semst-sc run refuses with several inputs."""
+    from fakes import scanpy_warnings
+
+    left = ad.read_h5ad(two_sections[0])
+    left.obs["library_id"] = "patient1"
+    left.write_h5ad(two_sections[0])
+    args = ["run", *map(str, two_sections), "--n-clusters", "3", "--output", str(tmp_path / "o.h5ad"), "--epochs", "2"]
+    logged = scanpy_warnings(lambda: main([*args, "--no-semantics", "--quiet"]))
+    assert (
+        "section 'left' holds obs['library_id'] = 'patient1', replaced by the section's name: name its input file "
+        "(less the suffix) or folder 'patient1' to keep it" in logged
+    )
+    assert "pass another library_key" not in logged
+
+
 def test_run_library_key_of_one_file(two_sections, tmp_path):
     joined = ad.concat({"a": ad.read_h5ad(two_sections[0]), "b": ad.read_h5ad(two_sections[1])}, index_unique="-")
     path, out = tmp_path / "both.h5ad", tmp_path / "res.h5ad"

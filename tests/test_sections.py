@@ -153,6 +153,7 @@ def test_concat_sections_warns_before_replacing_a_sections_own_library_id(pair):
     a.obs["library_id"], b.obs["library_id"] = "patient1", "B"
     logged = scanpy_warnings(lambda: sst.concat_sections({"A": a, "B": b}))
     assert "section 'A' holds obs['library_id'] = 'patient1', replaced by the section's name" in logged
+    assert "name the section 'patient1' to keep it, or pass another library_key" in logged  # the CLI says its own
     assert "section 'B'" not in logged  # its value is its name: nothing is lost
     assert (a.obs["library_id"] == "patient1").all()
 
