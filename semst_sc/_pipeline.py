@@ -11,7 +11,16 @@ from . import pp, tl
 from ._gene_text_path import check_gene_text_path
 from ._sections import section_indices, smallest_section
 from ._spatialdata import check_regions_apart, element_coordinates, get_table, is_spatialdata, with_table
-from ._utils import check_adata, check_integer, check_one_frame, get_matrix, get_spatial, view_to_actual
+from ._utils import (
+    check_adata,
+    check_integer,
+    check_one_frame,
+    domain_annotations,
+    get_matrix,
+    get_spatial,
+    view_to_actual,
+    warn_of_other_domains,
+)
 from .pp._feature_graph import DEFAULT_N_NEIGHBORS as FEATURE_NEIGHBORS
 from .pp._gene_semantics import _resolve_symbols
 from .pp._resolution import Pooling, check_pooling
@@ -331,6 +340,9 @@ def _train_and_cluster(
         ("obs", C.DOMAIN_KEY),
         ("uns", C.DOMAIN_KEY),
     )
+    # the names an earlier tl.annotate_domains gave the domains: set aside while each training clusters (which would
+    # warn of them each time), then judged once, against the domains kept
+    named = {key: work.uns.pop(key) for key in domain_annotations(work, C.DOMAIN_KEY)}
     coherence: list[float] = []
     for i, seed in enumerate(seeds):  # each training overwrites the last; the best one's outputs are kept aside
         tl.semst(work, rng=seed, **semst_kwargs)
@@ -342,6 +354,8 @@ def _train_and_cluster(
             best, kept = {(where, key): getattr(work, where)[key] for where, key in outputs}, i
     for (where, key), value in best.items():
         getattr(work, where)[key] = value
+    work.uns.update(named)
+    warn_of_other_domains(work, C.DOMAIN_KEY)
     work.uns[C.uns_key(C.EMBEDDING_KEY)]["params"] |= {
         "n_init": n_init,
         "init_seeds": seeds,

@@ -516,12 +516,10 @@ def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series |
     gone are not judged. ``domains``: the domains about to be written to ``obs[domain_key]`` (default: those there).
     """
     stale = []
-    for key, entry in adata.uns.items():
-        params = params_of(entry)
+    for key in domain_annotations(adata, domain_key):
+        entry = adata.uns[key]
         names_key = names_column(key, entry)
-        if not key.endswith("_annotation") or params.get("domain_key") != domain_key or names_key not in adata.obs:
-            continue
-        if "domains" not in entry:
+        if names_key not in adata.obs or "domains" not in entry:
             continue
         if domains is None and domain_key not in adata.obs:
             stale.append(key)
@@ -533,6 +531,23 @@ def names_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series |
         if (expected.to_numpy() != adata.obs[names_key][named].astype(str).to_numpy()).any():
             stale.append(key)
     return stale
+
+
+def domain_annotations(adata: AnnData, domain_key: str) -> list[str]:
+    """Return the ``uns`` keys of the annotations (:func:`semst_sc.tl.annotate_domains`) of ``obs[domain_key]``."""
+    return [
+        key
+        for key, entry in adata.uns.items()
+        if key.endswith("_annotation") and params_of(entry).get("domain_key") == domain_key
+    ]
+
+
+def warn_of_other_domains(adata: AnnData, domain_key: str, domains: pd.Series | None = None) -> None:
+    """Warn of each annotation of ``obs[domain_key]`` naming other domains than ``domains`` (default: those there)."""
+    from scanpy import logging as logg
+
+    for stale in names_of_other_domains(adata, domain_key, domains):
+        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
 
 
 def check_n_neighbors(n_obs: int, n_neighbors: int, graph: str, hint: str, where: str = "the slide") -> None:

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from fakes import CountingEncoder, on_a_view
+from fakes import CountingEncoder, on_a_view, scanpy_warnings
 
 import semst_sc as sst
 from semst_sc._pipeline import PRESETS
@@ -157,6 +157,16 @@ def test_n_init_keeps_the_training_with_the_most_coherent_domains(_cells):
     # the embedding kept is the one these domains came from
     again = sst.tl.cluster(out, 4, rng=0, copy=True)
     np.testing.assert_array_equal(again.obs["semst_domain"].to_numpy(), out.obs["semst_domain"].to_numpy())
+
+
+def test_n_init_says_once_that_earlier_names_are_of_other_domains(_cells):
+    """Each training's clustering warned of the names an earlier tl.annotate_domains gave the input's domains."""
+    named = _cells.copy()
+    named.obs["semst_domain"] = named.obs["domain"].astype(str).astype("category")
+    sst.tl.annotate_domains(named, gene_text=False)
+    logged = scanpy_warnings(lambda: sst.run_pipeline(named, 4, n_init=3, n_epochs=2, semantics=False))
+    assert logged.count("are of the domains before: run sst.tl.annotate_domains again") == 1
+    assert "semst_domain_annotation" in named.uns and "semst_domain_name" in named.obs  # kept, as they were
 
 
 def test_n_init_estimates_the_number_of_domains_on_the_first_training_only(_cells, monkeypatch):

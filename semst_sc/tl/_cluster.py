@@ -13,12 +13,12 @@ from .._docs import doc_params
 from .._utils import (
     check_adata,
     check_integer,
-    names_of_other_domains,
     obsp_key,
     output_of,
     params_of,
     require_graph,
     require_obsm,
+    warn_of_other_domains,
 )
 from ._merge import merge_to
 from ._refine import majority_vote, vote_graph
@@ -211,8 +211,7 @@ def cluster(
     _warn_unless_sections_share_a_domain(adata, labels)
     categories = [str(i) for i in range(labels.max() + 1)]
     domains = pd.Series(pd.Categorical(labels.astype(str), categories=categories), index=adata.obs_names)
-    for stale in names_of_other_domains(adata, key_added, domains):
-        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
+    warn_of_other_domains(adata, key_added, domains)
     out = output_of(adata, copy)
     out.obs[key_added] = domains
     out.uns[key_added] = {

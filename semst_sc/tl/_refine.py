@@ -4,11 +4,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
-from scanpy import logging as logg
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import as_csr, check_adata, names_of_other_domains, obsp_key, output_of, require_graph
+from .._utils import as_csr, check_adata, obsp_key, output_of, require_graph, warn_of_other_domains
 
 
 @doc_params
@@ -67,8 +66,7 @@ def refine(
     refined = majority_vote(labels.codes.astype(np.int64), graph)
     key_added = domain_key if key_added is None else key_added
     domains = pd.Series(pd.Categorical.from_codes(refined, categories=labels.categories), index=adata.obs_names)
-    for stale in names_of_other_domains(adata, key_added, domains):
-        logg.warning(f"the names in uns['{stale}'] are of the domains before: run sst.tl.annotate_domains again")
+    warn_of_other_domains(adata, key_added, domains)
     out = output_of(adata, copy)
     n_changed = int((refined != labels.codes).sum())
     entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}
