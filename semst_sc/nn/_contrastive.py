@@ -17,7 +17,9 @@ class ContrastiveGCN(SpotEncoder):
     Registered as ``"contrastive"``. One graph convolution encodes the spots, the FSM (when semantic vectors are
     given) modulates that representation, and a second graph convolution reconstructs the encoder input from it.
     As in GraphST, the embedding to cluster is that spatially decoded reconstruction, not the latent
-    representation, and the input is the log-normalised expression standardised per gene.
+    representation, and the input is the log-normalised expression standardised per gene over all spots
+    (:func:`~semst_sc.nn.standardised_log`; several sections together, not each on its own as in
+    ``layers['semst_scaled']``).
     A contrastive term asks a bilinear discriminator to tell each spot's representation from that
     of a corrupted graph (spots' inputs shuffled), given the spot's neighbourhood summary
     (Deep Graph Infomax with local summaries, as GraphST; Long et al., Nat Commun 2023).

@@ -27,7 +27,8 @@ class SpotEncoder(nn.Module):
         The graphs the encoder convolves over (``"spatial"``, ``"feature"``).
     input_transform
         The encoder input :func:`~semst_sc.tl.semst` builds: ``"scaled"`` (SemST's scaled counts,
-        ``layers['semst_scaled']``) or ``"log_standardised"`` (log-normalised, standardised per gene).
+        ``layers['semst_scaled']``, each section scaled on its own) or ``"log_standardised"`` (log-normalised,
+        standardised per gene over all spots, several sections together: :func:`~semst_sc.nn.standardised_log`).
     n_epochs
         Default number of training steps.
     weight_decay

@@ -8,6 +8,9 @@ import numpy as np
 def standardised_log(counts: np.ndarray) -> np.ndarray:
     """GraphST's encoder input: counts scaled to 1e4 per spot, log1p, standardised per gene, clipped at 10.
 
+    Each gene is standardised over all the rows given: with several sections, over all of them together (a section's
+    depth is taken out by the scaling per spot, its gene-wise efficiency is not).
+
     Parameters
     ----------
     counts

@@ -73,7 +73,10 @@ def prepare(
     names the sections that lack some, and how many), the variable genes are chosen across sections (scanpy's
     ``batch_key``), the resolution is detected per section (they must agree), neighbourhoods never cross sections and
     cap counts at their own section's median, and each section's genes are divided by their standard deviation within
-    that section, so that a section's overall depth or gene-wise efficiency does not become a domain.
+    that section, so that a section's overall depth or gene-wise efficiency does not become a domain. That scaled
+    layer is the ``"dual"`` encoder's input; the ``"contrastive"`` encoder (:func:`~semst_sc.tl.semst`'s ``"auto"``
+    for several sections at spot resolution) reads the counts instead, standardised over all sections together
+    (:func:`semst_sc.nn.standardised_log`): a section's depth is taken out there too, its gene-wise efficiency not.
 
     Parameters
     ----------

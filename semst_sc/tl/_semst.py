@@ -407,7 +407,7 @@ def _scaled(adata: AnnData, genes: np.ndarray, counts: np.ndarray) -> np.ndarray
 
 
 def _log_standardised(adata: AnnData, genes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """GraphST's input: :func:`semst_sc.nn.standardised_log` of the modelled genes' counts."""
+    """GraphST's input: :func:`semst_sc.nn.standardised_log` of the modelled genes' counts (all sections together)."""
     from ..nn import standardised_log
 
     return standardised_log(counts)
