@@ -394,7 +394,7 @@ def test_cluster_and_refine_write_nothing_until_their_work_is_done(processed, mo
     def fail(*args, **kwargs):
         raise RuntimeError("injected failure in the last check")
 
-    monkeypatch.setattr(importlib.import_module(f"semst_sc.tl.{module}"), "names_of_other_domains", fail)
+    monkeypatch.setattr(importlib.import_module(f"semst_sc.tl.{module}"), "warn_of_other_domains", fail)
     snap, params = _snapshot(processed), dict(processed.uns["semst_domain"]["params"])
     step = {"_cluster": lambda: sst.tl.cluster(processed, 3, rng=0), "_refine": lambda: sst.tl.refine(processed)}
     with pytest.raises(RuntimeError, match="injected"):
