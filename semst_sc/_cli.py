@@ -832,7 +832,8 @@ def _run(args) -> int:
         _write_h5ad(adata, args.output, compression="gzip")  # counts and graphs compress well: about half the size
     n = adata.obs[C.DOMAIN_KEY].nunique()
     sections = "" if library_key is None else f" of {adata.obs[library_key].nunique()} sections"
-    print(f"semst-sc: {adata.n_obs} {_observations(adata)}{sections} in {n} domains -> {args.output}")
+    named = f", named: {_names(adata)}" if args.annotate and unnamed is None else ""
+    print(f"semst-sc: {adata.n_obs} {_observations(adata)}{sections} in {n} domains{named} -> {args.output}")
     if unnamed is not None:
         print(f"semst-sc: error: the domains are written without names: {unnamed}", file=sys.stderr)
         return 1
@@ -965,10 +966,15 @@ def _annotate(args) -> int:
         pl.domain_report(adata, library_key=_library_key(adata), show=False, save=str(args.plot))
     if args.output is not None:
         _write_h5ad(adata, args.output, compression="gzip")
-    domains = adata.uns[C.ANNOTATION_KEY]["domains"]
-    names = ", ".join(f"{domain} = {name}" for domain, name in zip(domains["domain"], domains["name"], strict=True))
-    print(f"semst-sc: {len(domains)} domains of {adata.n_obs} {_observations(adata)} named: {names}{_written(args)}")
+    n = len(adata.uns[C.ANNOTATION_KEY]["domains"])
+    print(f"semst-sc: {n} domains of {adata.n_obs} {_observations(adata)} named: {_names(adata)}{_written(args)}")
     return 0
+
+
+def _names(adata) -> str:
+    """Return the domains with the names tl.annotate_domains gave them: ``'0 = white matter, 1 = ...'``."""
+    domains = adata.uns[C.ANNOTATION_KEY]["domains"]
+    return ", ".join(f"{domain} = {name}" for domain, name in zip(domains["domain"], domains["name"], strict=True))
 
 
 def _gene_symbols(adata, args) -> str | None:

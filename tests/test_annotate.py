@@ -660,11 +660,15 @@ def test_cli_run_annotate_and_query(tissue, gene_text, tmp_path, capsys):
     gene_text.reset_index().to_csv(table, sep="\t", index=False)
     argv = ["run", str(slide), "--n-clusters", "7", "--output", str(out), "--plot", str(png), "--epochs", "5",
             "--gene-symbols", "hgnc"]  # fmt: skip
+    capsys.readouterr()
     assert (
         main([*argv, "--annotate", "--tissue", "cortex", "--distinct-names", "--cell-types", "--gene-text", str(table),
               "--quiet"]) == 0
     )  # fmt: skip
     result = ad.read_h5ad(out)
+    named = result.uns["semst_domain_annotation"]["domains"]
+    said = ", ".join(f"{d} = {n}" for d, n in zip(named["domain"], named["name"], strict=True))
+    assert f"in {len(named)} domains, named: {said} -> {out}" in capsys.readouterr().out  # the names, said
     assert "semst_domain_name" in result.obs and "semst_domain_annotation" in result.uns
     assert result.uns["semst_domain_annotation"]["params"]["distinct"]
     assert result.uns["semst_domain_annotation"]["params"]["cell_types"]
