@@ -380,7 +380,7 @@ def test_run_reads_a_folder_of_gene_descriptions(slide, tmp_path):
     args = ["run", str(slide), "--gene-text", str(folder), "--n-clusters", "3", "--epochs", "2", "--output", str(out)]
     assert main([*args, "--quiet"]) == 0
     params = ad.read_h5ad(out).uns["semantic"]["params"]
-    assert params["gene_text"] == str(folder) and params["gene_text_coverage"] == 1.0
+    assert params["gene_text"] == f"{folder} (human)" and params["gene_text_coverage"] == 1.0
 
 
 def test_run_names_the_layouts_it_reads_for_a_folder_of_none(tmp_path, capsys, no_work):

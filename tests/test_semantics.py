@@ -218,7 +218,7 @@ def test_gene_text_folder_read_for_the_organism_of_the_symbols(prepared, tmp_pat
             symbols.var_names = [g.capitalize() for g in symbols.var_names]
         encoder = CountingEncoder()
         sst.pp.gene_semantics(symbols, model=encoder, gene_text=tmp_path)
-        assert symbols.uns["semantic"]["params"]["gene_text"] == str(tmp_path)
+        assert symbols.uns["semantic"]["params"]["gene_text"] == f"{tmp_path} ({organism})"  # which file was read
         assert symbols.uns["semantic"]["params"]["gene_text_coverage"] == pytest.approx(10 / 60)
         assert {t.split(": ")[1] for t in encoder.seen if ": " in t} == {f"a {organism} gene."}
     with pytest.raises(FileNotFoundError, match="no human gene descriptions in"):

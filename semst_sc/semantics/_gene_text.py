@@ -91,7 +91,8 @@ def resolve_gene_text(gene_text, symbols=None) -> GeneText:
         ``"human"``/``"mouse"`` (:func:`semst_sc.datasets.gene_descriptions`), a path to a TSV with a ``symbol``
         column and ``text`` or ``full_name``/``summary``/``go_bp`` columns, a folder that
         :func:`~semst_sc.datasets.gene_descriptions` reads (the NCBI files or their derived table; the organism
-        guessed from the case of ``symbols``), such a DataFrame (symbol index or column), or a mapping symbol -> text.
+        guessed from the case of ``symbols``, and named in the source), such a DataFrame (symbol index or column), or a
+        mapping symbol -> text.
     symbols
         Keep only the descriptions of these symbols (case-insensitive); ``None`` keeps all.
 
@@ -105,7 +106,7 @@ def resolve_gene_text(gene_text, symbols=None) -> GeneText:
         path = Path(gene_text).expanduser()
         if path.is_dir():
             organism = organism_of([str(s) for s in symbols] if symbols is not None else [], None)
-            return _from_table(gene_descriptions(organism, path), str(path), symbols)
+            return _from_table(gene_descriptions(organism, path), f"{path} ({organism})", symbols)
         if not path.is_file():
             raise FileNotFoundError(
                 f"gene_text file {path} not found: pass a TSV (symbol + text or full_name/summary/go_bp columns), "
