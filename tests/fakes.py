@@ -52,10 +52,13 @@ def write_10x_h5(path: Path, counts: np.ndarray, barcodes=BARCODES, ids=GENE_IDS
         features["_all_tag_keys"] = np.array([b"genome"])
 
 
-def write_segmented_outputs(folder: Path, cells, *, outlines: str = "cell_segmentations.geojson") -> None:
+def write_segmented_outputs(
+    folder: Path, cells, *, outlines: str = "cell_segmentations.geojson", layout: str = "h5"
+) -> None:
     """Write ``cells`` (an AnnData with ``obsm['spatial']``) as Space Ranger 4's Visium HD ``segmented_outputs``.
 
-    ``filtered_feature_cell_matrix.h5`` with barcodes ``cellid_000000001-1``..., and each cell's outline in
+    ``filtered_feature_cell_matrix.h5`` (``layout="mtx"``: the ``filtered_feature_cell_matrix/`` folder) with
+    barcodes ``cellid_000000001-1``..., and each cell's outline in
     ``outlines``: a hexagon centred on its position, in full-resolution pixels (the last cell a two-part
     multi-polygon of equal parts, centred on it too); cell ids start at 1.
     """
@@ -63,7 +66,10 @@ def write_segmented_outputs(folder: Path, cells, *, outlines: str = "cell_segmen
     counts = np.asarray(cells.X.todense() if sp.issparse(cells.X) else cells.X).astype(int)
     barcodes = [f"cellid_{i + 1:09d}-1" for i in range(cells.n_obs)]
     ids = [f"ENSG{i:011d}" for i in range(cells.n_vars)]
-    write_10x_h5(folder / "filtered_feature_cell_matrix.h5", counts, barcodes, ids, list(cells.var_names))
+    if layout == "h5":
+        write_10x_h5(folder / "filtered_feature_cell_matrix.h5", counts, barcodes, ids, list(cells.var_names))
+    else:
+        write_10x_mtx(folder / "filtered_feature_cell_matrix", counts, barcodes, ids, list(cells.var_names))
     angles = np.linspace(0, 2 * np.pi, 7)[:-1]
     features = []
     for i, (x, y) in enumerate(np.asarray(cells.obsm["spatial"], dtype=float)):

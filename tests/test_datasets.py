@@ -276,6 +276,20 @@ def test_read_spaceranger_of_visium_hd_cell_segmentations(tmp_path):
             read_spaceranger(folders[0])
 
 
+def test_visium_hd_cell_segmentations_of_the_mtx_folder_alone(tmp_path):
+    """Space Ranger 4 writes the cells' counts as filtered_feature_cell_matrix.h5 and as the mtx folder
+    filtered_feature_cell_matrix/; the folder alone was not read (nor told a segmentation folder apart when renamed)."""
+    from fakes import write_segmented_outputs
+
+    cells = simulate_tissue(platform="xenium", n_cells=30, n_genes=12, rng=0)
+    for name in ("segmented_outputs", "sample_a_cells"):
+        write_segmented_outputs(tmp_path / name, cells, layout="mtx")
+        adata = read_spaceranger(tmp_path / name)
+        np.testing.assert_array_equal(adata.X.toarray(), np.asarray(cells.X.todense()))
+        np.testing.assert_allclose(adata.obsm["spatial"], cells.obsm["spatial"], atol=1e-9)
+        assert list(adata.var["gene_symbol"]) == list(cells.var_names)
+
+
 def _square(x, y, half, *, cell_id=1, hole=None):
     """A GeoJSON feature: the square of ``half`` side around (x, y), less the square ``hole`` (x, y, half)."""
 

@@ -28,8 +28,9 @@ _POSITION_FILES = ("tissue_positions.csv", "tissue_positions_list.csv")
 # Space Ranger >= 3 writes the positions of Visium HD bins (binned_outputs/square_008um/spatial/) as parquet
 _PARQUET_POSITIONS = "tissue_positions.parquet"
 # Space Ranger >= 4 segments Visium HD cells (outs/segmented_outputs/): their counts, and their outlines as GeoJSON
-# polygons in full-resolution pixels (the annotated file, with graph-cluster labels, where the plain one is absent)
-_CELL_MATRIX = "filtered_feature_cell_matrix.h5"
+# polygons in full-resolution pixels (the annotated file, with graph-cluster labels, where the plain one is absent);
+# the counts as for bins: the 10x HDF5 file, then the mtx folder
+_CELL_MATRICES = ("filtered_feature_cell_matrix.h5", "filtered_feature_cell_matrix")
 _CELL_OUTLINES = ("cell_segmentations.geojson", "graphclust_annotated_cell_segmentations.geojson")
 
 
@@ -51,7 +52,7 @@ def read_spaceranger(path: str | Path | Sequence[str | Path], *, count_file: str
         The count matrix inside ``path``: a 10x HDF5 file (e.g. ``"raw_feature_bc_matrix.h5"``) or a folder in the
         Matrix Market layout (``matrix.mtx.gz``, ``features.tsv.gz``, ``barcodes.tsv.gz``). ``None`` reads
         ``filtered_feature_bc_matrix.h5``, else the folder ``filtered_feature_bc_matrix/``
-        (``filtered_feature_cell_matrix.h5`` in ``segmented_outputs``).
+        (``filtered_feature_cell_matrix.h5``, else ``filtered_feature_cell_matrix/``, in ``segmented_outputs``).
 
     Returns
     -------
@@ -111,7 +112,7 @@ def _check_not_visium_hd_outs(path: Path) -> None:
 
 def _is_segmentation_folder(path: Path) -> bool:
     """Return True for Space Ranger's Visium HD cell segmentations (``segmented_outputs``)."""
-    return path.name == "segmented_outputs" or (path / _CELL_MATRIX).is_file()
+    return path.name == "segmented_outputs" or any((path / name).exists() for name in _CELL_MATRICES)
 
 
 def _read_matrix(matrix_file: Path) -> AnnData:
@@ -133,7 +134,7 @@ def _read_segmented_cells(path: Path, count_file: str | None) -> AnnData:
             f"no cell outlines in {path} (tried {', '.join(_CELL_OUTLINES)}): restore them from Space Ranger's "
             "segmented_outputs, or pass a bin folder of binned_outputs (e.g. square_008um)"
         )
-    matrix_file = _find_matrix(path, count_file or _CELL_MATRIX)
+    matrix_file = _find_matrix(path, count_file, _CELL_MATRICES)
     adata = _read_matrix(matrix_file)
     centroids = outline_centroids(outlines)
     keep = adata.obs_names.isin(centroids.index)
@@ -195,9 +196,9 @@ def _read_positions(spatial: Path) -> pd.DataFrame:
     raise FileNotFoundError(f"spot positions not found; tried {tried}: {hint}")
 
 
-def _find_matrix(path: Path, count_file: str | None) -> Path:
-    """Return the count matrix of a Space Ranger folder: ``count_file``, else the filtered .h5, else its mtx folder."""
-    names = _COUNT_FILES if count_file is None else (count_file,)
+def _find_matrix(path: Path, count_file: str | None, defaults: tuple[str, ...] = _COUNT_FILES) -> Path:
+    """Return the count matrix of a Space Ranger folder: ``count_file``, else the first of ``defaults`` there is."""
+    names = defaults if count_file is None else (count_file,)
     for name in names:
         candidate = path / name
         if candidate.is_file() or (candidate.is_dir() and _mtx_file(candidate) is not None):
