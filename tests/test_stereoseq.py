@@ -73,6 +73,18 @@ def test_read_gem_of_cells(bins, tmp_path, monkeypatch):
     np.testing.assert_allclose(chunked.obsm["spatial"], adata.obsm["spatial"])
 
 
+def test_read_gem_of_cells_named_in_a_label_column(bins, tmp_path):
+    """The first cell-bin GEMs name a row's cell in a column 'label' (stereopy reads both): it was refused."""
+    path = tmp_path / "cells.gem"
+    write_gem(path, bins, bin_size=50, cells=True)
+    expected = read_gem(path, bin_size="cell")
+    path.write_text(path.read_text().replace("\tCellID\n", "\tlabel\n"))
+    cells = read_gem(path, bin_size="cell")
+    assert list(cells.obs_names) == list(expected.obs_names)
+    np.testing.assert_array_equal(cells.X.toarray(), expected.X.toarray())
+    np.testing.assert_allclose(cells.obsm["spatial"], expected.obsm["spatial"])
+
+
 @pytest.mark.parametrize(
     "text,kwargs,match",
     [

@@ -18,6 +18,8 @@ GENE_COLUMNS = ("geneName", "geneID")
 #: the columns holding a row's counts (the format's specification and SAW's releases spell it both ways)
 #: the count column, as SAW has named it over its releases (the first Stereo-seq data sets: UMICount)
 COUNT_COLUMNS = ("MIDCount", "MIDCounts", "UMICount")
+#: the column naming a row's cell in a cell-bin GEM: CellID, or label (the first cell-bin GEMs, as stereopy reads them)
+CELL_COLUMNS = ("CellID", "label")
 #: rows read at a time: a whole-chip GEM holds hundreds of millions
 CHUNK_ROWS = 5_000_000
 
@@ -31,7 +33,7 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
         A ``.gem`` or ``.gem.gz`` file as SAW writes it: ``#`` header lines, then tab-separated columns ``geneID``
         (and, in newer releases, ``geneName``), ``x``, ``y`` (the DNB on the chip), ``MIDCount`` (or ``MIDCounts``,
         ``UMICount``),
-        optionally ``ExonCount`` and, in a cell-bin GEM, ``CellID``; one row per gene and DNB.
+        optionally ``ExonCount`` and, in a cell-bin GEM, ``CellID`` (or ``label``); one row per gene and DNB.
     bin_size
         DNBs per side of a square bin: 50 (the default, "bin50": 25 µm at the chip's 500 nm pitch, the size of a
         Visium spot), or e.g. 20, 100, 200. ``"cell"``: counts summed per ``CellID`` (a cell-bin GEM); rows without
@@ -68,9 +70,10 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     columns = list(next(_chunks(path, n_header, nrows=0)).columns)
     gene_column = next((c for c in GENE_COLUMNS if c in columns), None)
     count_column = next((c for c in COUNT_COLUMNS if c in columns), None)
+    cell_column = next((c for c in CELL_COLUMNS if c in columns), None) if cells else None
     missing = [name for name, found in (("geneID", gene_column), ("MIDCount", count_column)) if found is None]
     missing += [c for c in ("x", "y") if c not in columns]
-    if cells and "CellID" not in columns:
+    if cells and cell_column is None:
         missing.append("CellID (bin_size='cell' reads a cell-bin GEM)")
     if missing:
         raise ValueError(
@@ -83,8 +86,8 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
     symbols: list[str] = []
     sums, positions = [], []  # (bin or cell, gene) sums; and each cell's count-weighted position sums
     n_rows = n_read = n_outside = 0
-    usecols = [c for c in (gene_column, ids, "x", "y", count_column, "CellID" if cells else None) if c]
-    dtype = {gene_column: str, ids: str, "x": np.float64, "y": np.float64, count_column: np.float64, "CellID": str}
+    usecols = [c for c in (gene_column, ids, "x", "y", count_column, cell_column) if c]
+    dtype = {gene_column: str, ids: str, "x": np.float64, "y": np.float64, count_column: np.float64, cell_column: str}
     dtype = {column: kind for column, kind in dtype.items() if column in usecols}
     for chunk in _chunks(path, n_header, usecols=usecols, dtype=dtype, chunksize=CHUNK_ROWS):
         for column in (ids or gene_column, "x", "y", count_column):
@@ -96,7 +99,7 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
         n_read += len(chunk)
         chunk = chunk[chunk[count_column] > 0]  # a row without a count adds nothing
         if cells:
-            outside = chunk["CellID"].isna().to_numpy()  # DNBs in no cell
+            outside = chunk[cell_column].isna().to_numpy()  # DNBs in no cell
             n_outside += int(outside.sum())
             chunk = chunk[~outside]
         key = chunk[ids or gene_column]
@@ -111,7 +114,7 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
         x, y = chunk["x"].to_numpy(), chunk["y"].to_numpy()
         frame = pd.DataFrame({"gene": np.array([genes[u] for u in uniques], dtype=np.int64)[codes], "count": counts})
         if cells:
-            frame["CellID"] = chunk["CellID"].to_numpy()
+            frame["CellID"] = chunk[cell_column].to_numpy()
             weighted = pd.DataFrame({"CellID": frame["CellID"], "x": x * counts, "y": y * counts, "count": counts})
             positions = [_merge([*positions, weighted], ["CellID"])]  # one row per cell
         else:
@@ -123,7 +126,7 @@ def read_gem(path: str | Path, *, bin_size: int | Literal["cell"] = 50) -> AnnDa
             sums = [_merge(sums, [*keys, "gene"])]
             n_rows = len(sums[0])
     if n_outside:
-        logg.warning(f"{path.name}: {n_outside} rows without a CellID (DNBs in no cell) are left out")
+        logg.warning(f"{path.name}: {n_outside} rows without a {cell_column} (DNBs in no cell) are left out")
     if not genes:
         raise ValueError(f"{path.name} holds no counts: no row with a count follows the column names")
     total = _merge(sums, [*keys, "gene"]).sort_values([*keys, "gene"], ignore_index=True)
