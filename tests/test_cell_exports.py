@@ -138,6 +138,16 @@ def test_bad_exports_say_what_is_wrong(cells, tmp_path):
         read_cosmx(flat)
 
 
+@pytest.mark.parametrize("content", [b"", b"not gzip"], ids=["empty", "not_gzip"])
+def test_a_damaged_merscope_count_table_is_named(cells, tmp_path, content):
+    """The cell id column was looked up before the table was checked: pandas' or gzip's error named no file."""
+    folder = tmp_path / "region_0"
+    write_merscope(folder, cells, gz=True)
+    (folder / "cell_by_gene.csv.gz").write_bytes(content)
+    with pytest.raises(ValueError, match=r"cell_by_gene.csv.gz is not a readable CSV table .*restore it"):
+        read_merscope(folder)
+
+
 @pytest.mark.parametrize("read", [read_merscope, read_cosmx])
 def test_every_control_feature_prepare_knows_is_left_out_of_the_genes(cells, tmp_path, read):
     """Each reader kept a list of its own ('Blank*'; 'NegPrb', 'Negative', ...): a MERSCOPE export with 'BLANK_0006'

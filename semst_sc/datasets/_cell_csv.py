@@ -43,11 +43,7 @@ def read_counts(
     (:func:`semst_sc._utils.is_control_probe`), which are left out of the counts, as are ``text_columns`` where the
     table has them.
     """
-    try:
-        header = [str(c) for c in pd.read_csv(file, nrows=0).columns]  # duplicated names made unique as 'Gad1.1'
-        written = pd.read_csv(file, header=None, nrows=1, dtype=str).iloc[0].fillna("").tolist()  # as written
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise ValueError(f"{file} is not a readable CSV table ({err}): restore it from the export") from err
+    header, written = column_names(file)
     as_written = {name: text or name for name, text in zip(header, written, strict=True)}
     missing = [c for c in id_columns if c not in header]
     if missing:
@@ -74,6 +70,19 @@ def read_counts(
         genes,
         np.concatenate(control_sums),
     )
+
+
+def column_names(file: Path) -> tuple[list[str], list[str]]:
+    """Return a CSV table's column names as pandas reads them (``'Gad1.1'`` for a second ``Gad1``) and as written.
+
+    An empty or damaged file raises an error naming it.
+    """
+    try:
+        header = [str(c) for c in pd.read_csv(file, nrows=0).columns]
+        written = pd.read_csv(file, header=None, nrows=1, dtype=str).iloc[0].fillna("").tolist()
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{file} is not a readable CSV table ({err}): restore it from the export") from err
+    return header, written
 
 
 def _chunks(file: Path, dtype: dict, rows: int):

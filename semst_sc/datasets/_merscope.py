@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _constants as C
-from ._cell_csv import coordinates, find_one, read_counts, read_metadata, tidy_columns
+from ._cell_csv import column_names, coordinates, find_one, read_counts, read_metadata, tidy_columns
 
 
 def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
@@ -45,7 +45,7 @@ def read_merscope(path: str | Path | Sequence[str | Path]) -> AnnData:
     path = Path(path).expanduser()
     counts_file = find_one(path, C.MERSCOPE_COUNTS, "cell-by-gene table")
     meta_file = find_one(path, C.MERSCOPE_METADATA, "cell metadata table")
-    first = pd.read_csv(counts_file, nrows=0).columns[0]  # the cell id: 'cell', 'EntityID' or unnamed
+    first = column_names(counts_file)[0][0]  # the cell id: 'cell', 'EntityID' or unnamed
     ids, counts, genes, blanks = read_counts(counts_file, [first])
     names = pd.Index(ids[first].to_numpy(), name=None)
     meta = read_metadata(meta_file, index_col=0)
