@@ -483,6 +483,7 @@ def _check_input(path: Path, *, folder_ok: bool) -> None:
         return
     instrument_files = (
         C.XENIUM_EXPERIMENT, *C.XENIUM_MATRICES, C.XENIUM_ZARR, *C.XENIUM_CELL_TABLES, "*feature_bc_matrix.h5",
+        "*feature_cell_matrix.h5", "*cell_segmentations.geojson",
         C.MERSCOPE_COUNTS, C.MERSCOPE_METADATA, C.COSMX_COUNTS, C.COSMX_METADATA,
     )  # fmt: skip
     if folder_ok and any(fnmatch.fnmatch(path.name, pattern) for pattern in instrument_files):
@@ -521,7 +522,10 @@ def _folder_platform(path: Path) -> str | None:
 
 def _is_spaceranger(path: Path) -> bool:
     """Return True when ``path`` looks like Space Ranger output: a 10x matrix, ``spatial/`` or Visium HD folders."""
-    names = ("spatial", "filtered_feature_bc_matrix", "raw_feature_bc_matrix", "binned_outputs", "segmented_outputs")
+    names = (
+        "spatial", "filtered_feature_bc_matrix", "raw_feature_bc_matrix", "filtered_feature_cell_matrix",
+        "binned_outputs", "segmented_outputs",
+    )  # fmt: skip
     return (
         path.name in ("binned_outputs", "segmented_outputs")
         or any((path / name).exists() for name in names)

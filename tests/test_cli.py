@@ -822,6 +822,25 @@ def test_run_on_visium_hd_cell_segmentations(tmp_path, capsys):
     assert result.obs["semst_domain"].nunique() == 3 and result.uns["semst_prepare"]["params"]["resolution"] == "cell"
 
 
+def test_run_on_a_file_or_a_renamed_folder_of_visium_hd_cell_segmentations(tmp_path, capsys, no_work):
+    """A segmentation's matrix or outlines given for its folder got 'give an .h5ad file...', not the folder to pass;
+    a renamed segmentation folder holding the mtx folder alone was no output folder semst-sc reads."""
+    from fakes import write_segmented_outputs
+
+    from semst_sc.datasets import simulate_tissue
+
+    cells = simulate_tissue(platform="xenium", n_cells=30, n_genes=12, rng=0)
+    folder = tmp_path / "S1" / "outs" / "segmented_outputs"
+    write_segmented_outputs(folder, cells)
+    out = ["--output", str(tmp_path / "o.h5ad"), "--quiet"]
+    for name in ("filtered_feature_cell_matrix.h5", "cell_segmentations.geojson"):
+        assert main(["run", str(folder / name), *out]) == 1
+        assert f"is one file of an instrument's output: pass its folder, {folder}" in capsys.readouterr().err
+    write_segmented_outputs(tmp_path / "S1_cells", cells, layout="mtx")
+    main(["run", str(tmp_path / "S1_cells"), *out])
+    assert no_work == ["prepare"], capsys.readouterr().err  # read, and on to the work
+
+
 def test_run_on_merscope_and_cosmx_folders(tmp_path, capsys):
     from fakes import write_cosmx, write_merscope
 
