@@ -163,7 +163,10 @@ def _chunks(path: Path, n_header: int, **kwargs):
     Only an empty field is missing: a gene named ``NA`` or a cell ``None`` is text.
     """
     try:
-        reader = pd.read_csv(path, sep="\t", skiprows=n_header, keep_default_na=False, na_values=[""], **kwargs)
+        compression = "gzip" if _gzipped(path) else None
+        reader = pd.read_csv(
+            path, sep="\t", skiprows=n_header, keep_default_na=False, na_values=[""], compression=compression, **kwargs
+        )
         yield from [reader] if "chunksize" not in kwargs else reader
     except UNREADABLE as error:
         raise _unreadable(path, error) from error
@@ -187,11 +190,20 @@ def _merge(parts: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).groupby(keys, sort=False).sum().reset_index()
 
 
+def _gzipped(path: Path) -> bool:
+    """Return True when ``path`` holds gzip-compressed data, whatever its name says.
+
+    A download may be renamed, or decompressed on the way and left with its ``.gz``.
+    """
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
 def _header(path: Path) -> tuple[dict[str, str], int]:
     """Return the ``#key=value`` lines at the top of a GEM file as a dict, and how many ``#`` lines there are."""
     header, n = {}, 0
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
+        opener = gzip.open if _gzipped(path) else open
         with opener(path, "rt", encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first line
             for line in handle:
                 if not line.startswith("#"):
