@@ -270,6 +270,20 @@ def test_query_plot_colour_scale_ends(processed):
         sst.pl.query(processed, vmin=2, vmax=1, show=False)
 
 
+def test_query_plot_draws_spots_without_a_score_grey(processed):
+    from matplotlib.colors import to_rgba
+
+    scores = np.random.default_rng(0).normal(size=processed.n_obs)
+    scores[:100] = np.nan  # e.g. a section joined after the query: they were not drawn at all, the tissue cut short
+    processed.obs["semst_query"] = scores
+    processed.uns["semst_query"] = {"genes": pd.DataFrame({"gene": ["MBP"], "weight": [1.0]}), "params": {"text": "x"}}
+    points = sst.pl.query(processed, show=False).axes[0].collections[0]
+    assert len(points.get_offsets()) == processed.n_obs
+    points.update_scalarmappable()
+    np.testing.assert_allclose(points.get_facecolors()[:100], [to_rgba("lightgrey")] * 100)
+    assert not np.isclose(points.get_facecolors()[100:], to_rgba("lightgrey")).all(axis=1).any()
+
+
 def test_query_plot_is_as_tall_as_the_tissue_and_keeps_each_gene_with_its_weight(processed):
     import matplotlib.pyplot as plt
 

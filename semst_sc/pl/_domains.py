@@ -26,6 +26,7 @@ from .._utils import (
 )
 from ._show import (
     MAP_MARGIN,
+    NA_COLOUR,
     colours_from,
     distinct_colours,
     finish,
@@ -165,7 +166,7 @@ def domains(
                 chosen = distinct_colours(len(everywhere.categories)) if own is None else list(own.values())
             colours = dict(zip(everywhere.categories, chosen, strict=True))
             missing = missing_label(shown[column])
-            colours[missing] = "lightgrey"
+            colours[missing] = NA_COLOUR
             values = everywhere[rows].astype(object)
             values[pd.isna(values)] = missing
             xy, size = coords[rows], marker_size(len(rows), spot_size)  # each map's spots fill it alike

@@ -9,7 +9,7 @@ from anndata import AnnData
 from .. import _constants as C
 from .._docs import doc_params
 from .._utils import check_integer, check_is_anndata, get_spatial
-from ._show import finish, grid, map_axes, marker_size, sections
+from ._show import NA_COLOUR, finish, grid, map_axes, marker_size, sections
 
 
 @doc_params
@@ -45,7 +45,7 @@ def query(
     spot_size
         Marker size in points squared; by default scaled to the number of spots in each map.
     cmap
-        Matplotlib colour map.
+        Matplotlib colour map; spots without a score are drawn light grey.
     vmin, vmax
         Ends of the colour scale: a number, a percentile of the scores as scanpy writes it (``"p99"``: their 99th
         percentile, so that a few outlying spots do not compress the scale), or ``None``: the lowest / highest score.
@@ -80,9 +80,12 @@ def query(
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(4.6 * ncols + 0.8, height * nrows + 0.5), squeeze=False, layout="constrained"
     )
+    colours = plt.get_cmap(cmap).with_extremes(bad=NA_COLOUR)  # a spot without a score is drawn, as scanpy does
     for ax, (section, rows) in zip(axes.ravel(), panels, strict=False):
         size = marker_size(len(rows), spot_size)  # each map's spots fill it alike
-        points = ax.scatter(*coords[rows, :2].T, c=scores[rows], s=size, cmap=cmap, linewidths=0, **limits)
+        points = ax.scatter(
+            *coords[rows, :2].T, c=scores[rows], s=size, cmap=colours, linewidths=0, plotnonfinite=True, **limits
+        )
         map_axes(ax, f"\u201c{result['params']['text']}\u201d" + (f": {section}" if section else ""))
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")

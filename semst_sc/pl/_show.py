@@ -236,6 +236,8 @@ def colours_from(palette, categories: Sequence[str]) -> list:
 
 #: legend entries per column of a legend beside a 4-inch map
 LEGEND_ROWS = 20
+#: colour of the spots without a value (scanpy's ``na_color``)
+NA_COLOUR = "lightgrey"
 
 
 def missing_label(values: pd.Series) -> str:
