@@ -802,6 +802,24 @@ def test_domain_report_draws_each_section(tissue):
     plt.close(fig)
 
 
+def test_domain_report_draws_spots_without_a_domain_grey(tissue):
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    tissue.obs["semst_domain"] = tissue.obs["domain"].astype(str).astype("category")
+    sst.tl.annotate_domains(tissue, gene_text=False)
+    domains = tissue.obs["semst_domain"].copy()
+    domains.iloc[::7] = np.nan  # spots left without a domain: they were not drawn at all
+    tissue.obs["semst_domain"] = domains
+    fig = sst.pl.domain_report(tissue, show=False)
+    drawn = [c for c in fig.axes[0].collections if len(c.get_offsets())]
+    spots = {to_hex(c.get_facecolor()[0]): len(c.get_offsets()) for c in drawn}
+    assert sum(spots.values()) == tissue.n_obs and spots[to_hex("lightgrey")] == domains.isna().sum()
+    drawn = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert f"NA: no domain ({domains.isna().sum()} spots)" in drawn
+    plt.close(fig)
+
+
 def test_domain_report_text_keeps_to_its_column_for_many_domains(tissue):
     import matplotlib.pyplot as plt
 

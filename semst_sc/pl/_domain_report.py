@@ -5,6 +5,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 from matplotlib.transforms import ScaledTranslation
 
@@ -13,11 +14,13 @@ from .._docs import doc_params
 from .._utils import check_integer, check_is_anndata, domain_labels, get_spatial, names_of_other_domains
 from ._show import (
     MAP_MARGIN,
+    NA_COLOUR,
     distinct_colours,
     finish,
     grid,
     map_axes,
     marker_size,
+    missing_label,
     place_maps,
     sections,
     stored_colours,
@@ -98,6 +101,10 @@ def domain_report(
     colours = [by_domain[d] for d in values.categories]
     knowledge = bool(annotation["params"].get("gene_text", True))  # "" when annotated without gene knowledge
     blocks = [_block(table.loc[str(d)], d, n_markers, n_terms, knowledge) for d in values.categories]
+    unassigned = np.asarray(pd.isna(values))
+    if unassigned.any():  # spots without a domain: grey, as pl.domains draws them, and said so in the text
+        colours.append(NA_COLOUR)
+        blocks.append((f"{missing_label(adata.obs[domain_key])}: no domain ({int(unassigned.sum())} spots)", ""))
     heights = [HEADING_LINE + BODY_LINE * (body.count("\n") + 1) + BLOCK_GAP for _, body in blocks]
 
     nrows, ncols = grid(len(panels), ncols)
@@ -107,6 +114,9 @@ def domain_report(
         for i, domain in enumerate(values.categories):
             where = rows[np.asarray(values[rows] == domain)]
             ax.scatter(coords[where, 0], coords[where, 1], s=size, color=colours[i], linewidths=0)
+        where = rows[unassigned[rows]]
+        if len(where):
+            ax.scatter(coords[where, 0], coords[where, 1], s=size, color=NA_COLOUR, linewidths=0)
         map_axes(ax, f"obs['{domain_key}']" + (f": {section}" if section else ""))
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
