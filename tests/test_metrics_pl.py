@@ -66,11 +66,13 @@ def test_domains_plot_writes_png(processed, tmp_path):
         ({"ncols": 0}, "ncols must be a positive integer"),
         ({"color": "score"}, r"continuous values.*sc.pl.embedding.*astype\('category'\)"),
         ({"color": "counts"}, r"not labels \(576 different numbers\)"),  # 576 labels in the legend before
+        ({"color": "barcode"}, r"obs\['barcode'\] holds 576 different labels.*identifier.*astype\('category'\)"),
     ],
 )
 def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
     processed.obs["score"] = np.linspace(0, 1, processed.n_obs)
     processed.obs["counts"] = np.arange(processed.n_obs, dtype=np.float32)  # whole numbers, as counts per spot
+    processed.obs["barcode"] = processed.obs_names.to_numpy()  # a name per spot: 576 legend entries (45 columns) before
     with pytest.raises(ValueError, match=match):
         sst.pl.domains(processed, show=False, **kwargs)
 

@@ -68,9 +68,9 @@ def domains(
         One or several ``obs`` columns, one panel each. Domains named by :func:`~semst_sc.tl.annotate_domains` (and
         not clustered again since) read ``"3: white matter"`` in the legend (of several annotations, the default
         ``key_added``'s, else the first by ``uns`` key). Labels, not measurements: whole numbers stored as floats
-        (0.0, 1.0, NaN) are drawn as labels; other floats, and numbers of more different values than scanpy's
-        largest palette has colours (102: counts per spot), are refused unless categorical (a query score:
-        :func:`~semst_sc.pl.query`).
+        (0.0, 1.0, NaN) are drawn as labels; other floats, and numbers or strings of more different values than
+        scanpy's largest palette has colours (102: counts per spot, cell IDs), are refused unless categorical (a query
+        score: :func:`~semst_sc.pl.query`).
     spatial_key
         ``obsm`` key of the coordinates.
     library_key
@@ -117,11 +117,18 @@ def domains(
             raise KeyError(f"obs['{column}'] not found: {how}")
         values = adata.obs[column]
         fractions = pd.api.types.is_float_dtype(values) and not is_whole(values)
-        if fractions or (pd.api.types.is_numeric_dtype(values) and values.nunique() > len(palettes.default_102)):
+        too_many = not isinstance(values.dtype, pd.CategoricalDtype) and values.nunique() > len(palettes.default_102)
+        if fractions or (too_many and pd.api.types.is_numeric_dtype(values)):
             raise ValueError(
                 f"obs['{column}'] holds continuous values, not labels ({values.nunique()} different numbers): draw "
                 f"it with sc.pl.embedding(adata, 'spatial', color='{column}') (a query score: sst.pl.query); labels "
                 f"stored as numbers: adata.obs['{column}'] = adata.obs['{column}'].astype('category')"
+            )
+        if too_many:  # a legend of every spot's name (and a scatter per name): unreadable, and slow on a slide
+            raise ValueError(
+                f"obs['{column}'] holds {values.nunique()} different labels, more than scanpy's largest palette has "
+                f"colours ({len(palettes.default_102)}): an identifier of each spot? Pick a column of labels; to "
+                f"draw it all the same: adata.obs['{column}'] = adata.obs['{column}'].astype('category')"
             )
     for key, entry in adata.uns.items():  # names of domains since clustered again
         names_key = names_column(key, entry)
