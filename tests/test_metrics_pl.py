@@ -83,6 +83,7 @@ def test_domains_plot_refuses_what_it_cannot_draw(processed, kwargs, match):
         ("semst_domain_name", r"sst.tl.annotate_domains\(adata\)"),  # it said sst.tl.cluster for every column
         ("semst_query", r"sst.tl.query\(adata, 'text'\)"),
         ("leiden", r"pick an existing column \(obs columns: .*'semst_domain'"),
+        ("CUX2", r"obs\['CUX2'\] not found: it is a gene; draw its expression with sc.pl.embedding\(adata, 'spatial'"),
     ],
 )
 def test_domains_plot_names_the_step_that_writes_a_missing_column(processed, column, step):

@@ -114,6 +114,8 @@ def domains(
                 C.QUERY_KEY: "run sst.tl.query(adata, 'text') first, and draw it with sst.pl.query",
             }
             how = steps.get(column, f"pick an existing column (obs columns: {list(adata.obs.columns)})")
+            if column in adata.var_names:  # scanpy's color= takes a gene too; pl.domains draws labels
+                how = f"it is a gene; draw its expression with sc.pl.embedding(adata, 'spatial', color='{column}')"
             raise KeyError(f"obs['{column}'] not found: {how}")
         values = adata.obs[column]
         fractions = pd.api.types.is_float_dtype(values) and not is_whole(values)
