@@ -273,6 +273,15 @@ def test_query_plot_colour_scale_ends(processed):
         sst.pl.query(processed, vmin=2, vmax=1, show=False)
 
 
+def test_plots_given_the_key_of_another_result_say_which_key_to_give(processed):
+    processed.obs["own_score"] = 1.0
+    processed.uns["own_score"] = {"mean": 1.0}  # a user's: KeyError 'genes' before
+    with pytest.raises(KeyError, match=r"uns\['own_score'\] is no result of sst.tl.query.*give key= its key_added"):
+        sst.pl.query(processed, key="own_score", show=False)
+    with pytest.raises(KeyError, match=r"uns\['semst_domain'\] is no annotation of sst.tl.annotate_domains.*\[\]"):
+        sst.pl.domain_report(processed, key="semst_domain", show=False)  # the clustering's: KeyError 'domain_key'
+
+
 def test_query_plot_draws_spots_without_a_score_grey(processed):
     from matplotlib.colors import to_rgba
 

@@ -11,7 +11,14 @@ from matplotlib.transforms import ScaledTranslation
 
 from .. import _constants as C
 from .._docs import doc_params
-from .._utils import check_integer, check_is_anndata, domain_labels, get_spatial, names_of_other_domains
+from .._utils import (
+    check_integer,
+    check_is_anndata,
+    domain_labels,
+    get_spatial,
+    names_of_other_domains,
+    params_of,
+)
 from ._show import (
     MAP_MARGIN,
     NA_COLOUR,
@@ -80,7 +87,13 @@ def domain_report(
     if key not in adata.uns:
         raise KeyError(f"uns['{key}'] not found: run sst.tl.annotate_domains(adata) first")
     annotation = adata.uns[key]
-    domain_key = annotation["params"]["domain_key"]
+    domain_key = params_of(annotation).get("domain_key")
+    if domain_key is None or "domains" not in annotation:
+        annotations = [k for k in adata.uns if k.endswith("_annotation")]
+        raise KeyError(
+            f"uns['{key}'] is no annotation of sst.tl.annotate_domains: give key= the uns key it wrote (its "
+            f"key_added with '_annotation' for '_name'; here: {annotations})"
+        )
     if domain_key not in adata.obs:
         raise KeyError(f"obs['{domain_key}'] (the annotated domains) not found: run sst.tl.annotate_domains again")
     if key in names_of_other_domains(adata, domain_key):

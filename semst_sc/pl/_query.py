@@ -65,10 +65,12 @@ def query(
     check_is_anndata(adata)
     if key not in adata.obs or key not in adata.uns:
         raise KeyError(f"obs['{key}'] / uns['{key}'] not found: run sst.tl.query(adata, 'text') first")
+    result = adata.uns[key]
+    if not isinstance(result, dict) or not {"genes", "params"} <= set(result):
+        raise KeyError(f"uns['{key}'] is no result of sst.tl.query (no genes, no params): give key= its key_added")
     check_integer(ncols, "ncols")
     coords = get_spatial(adata, spatial_key)
     panels = sections(adata, library_key, spatial_key)
-    result = adata.uns[key]
     genes = result["genes"].head(n_genes)
     scores = adata.obs[key].to_numpy(dtype=float)
     limits = {"vmin": _limit(vmin, scores, np.nanmin), "vmax": _limit(vmax, scores, np.nanmax)}  # for every section
