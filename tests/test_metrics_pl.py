@@ -199,6 +199,32 @@ def test_plots_take_scanpys_colours_and_keep_them_in_a_subset(processed):
     plt.close(fig)
 
 
+def test_default_colours_of_the_domains_are_kept_in_a_subset(processed):
+    """A section or subset lost a domain, and its other domains changed colour: each colour went by position."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    def colours_of(fig):  # each drawn domain's colour, by the legend's label
+        legend = fig.axes[0].get_legend()
+        return {t.get_text(): to_hex(h.get_color()) for t, h in zip(legend.texts, legend.legend_handles, strict=True)}
+
+    processed.uns.pop("semst_domain_colors", None)
+    fig = sst.pl.domains(processed, show=False)
+    whole = colours_of(fig)
+    plt.close(fig)
+    for dropped in ("0", str(processed.obs["semst_domain"].nunique() - 1)):  # the first domain, the last one
+        subset = processed[processed.obs["semst_domain"] != dropped].copy()
+        fig = sst.pl.domains(subset, show=False)
+        assert colours_of(fig) == {d: c for d, c in whole.items() if d != dropped}
+        plt.close(fig)
+        assert "semst_domain_colors" not in subset.uns  # adata is not changed
+        sst.tl.annotate_domains(subset, gene_text=False)
+        fig = sst.pl.domain_report(subset, show=False)
+        drawn = {to_hex(c) for collection in fig.axes[0].collections for c in collection.get_facecolors()}
+        assert drawn == {c for d, c in whole.items() if d != dropped}
+        plt.close(fig)
+
+
 def test_domains_plot_keeps_the_map_size_for_long_names_and_shares_a_legend_across_sections(processed):
     import matplotlib.pyplot as plt
 

@@ -22,7 +22,7 @@ from .._utils import (
 from ._show import (
     MAP_MARGIN,
     NA_COLOUR,
-    distinct_colours,
+    default_colours,
     finish,
     grid,
     map_axes,
@@ -109,7 +109,7 @@ def domain_report(
     panels = sections(adata, library_key, spatial_key)
     everywhere = domain_labels(adata.obs[domain_key])  # colours by the column's categories, as pl.domains gives them
     own = stored_colours(adata, domain_key)  # scanpy's, by domain
-    by_domain = own or dict(zip(everywhere.categories, distinct_colours(len(everywhere.categories)), strict=True))
+    by_domain = own or dict(zip(everywhere.categories, default_colours(adata, domain_key), strict=True))
     values = everywhere.remove_unused_categories()
     colours = [by_domain[d] for d in values.categories]
     knowledge = bool(annotation["params"].get("gene_text", True))  # "" when annotated without gene knowledge

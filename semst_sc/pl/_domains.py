@@ -28,7 +28,7 @@ from ._show import (
     MAP_MARGIN,
     NA_COLOUR,
     colours_from,
-    distinct_colours,
+    default_colours,
     finish,
     grid,
     legend_entries,
@@ -172,7 +172,7 @@ def domains(
             elif palette is not None:
                 chosen = colours_from(palette, everywhere.categories)
             else:
-                chosen = distinct_colours(len(everywhere.categories)) if own is None else list(own.values())
+                chosen = list(own.values()) if own is not None else default_colours(adata, column)
             colours = dict(zip(everywhere.categories, chosen, strict=True))
             missing = missing_label(shown[column])
             colours[missing] = NA_COLOUR

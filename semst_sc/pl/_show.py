@@ -13,7 +13,7 @@ from scanpy import logging as logg
 
 from .._files import write_atomically
 from .._sections import section_indices, section_names
-from .._utils import domain_labels, overlapping_sections, sections_column
+from .._utils import domain_labels, overlapping_sections, params_of, sections_column
 
 
 def finish(fig, show: bool | None, save: str | Path | bool | None, name: str, *, fit_titles: bool = True):
@@ -202,6 +202,20 @@ def distinct_colours(n: int) -> list:
         return [cmap(i) for i in range(n)]
     colours = palettes.default_28 if n <= 28 else palettes.default_102
     return [colours[i % len(colours)] for i in range(n)]
+
+
+def default_colours(adata: AnnData, column: str) -> list:
+    """Return distinct colours of the column's labels; domains of :func:`~semst_sc.tl.cluster` by their number.
+
+    Domain ``i`` of the ``n_found`` a clustering recorded (``uns[column]['params']``) takes the ``i``-th colour, so a
+    subset of the spots (one section of several) shows each domain in the colour of the whole slide's map.
+    """
+    labels = domain_labels(adata.obs[column]).categories
+    n_found = params_of(adata.uns.get(column)).get("n_found")
+    if n_found is None or not all(str(label).isdigit() for label in labels):
+        return distinct_colours(len(labels))
+    colours = distinct_colours(max(int(n_found), *(int(label) + 1 for label in labels)))
+    return [colours[int(label)] for label in labels]
 
 
 def colours_from(palette, categories: Sequence[str]) -> list:
