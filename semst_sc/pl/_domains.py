@@ -82,7 +82,8 @@ def domains(
     palette
         Colours of the labels, as scanpy's ``palette``: a colormap name, a list of colours in the labels' order, or a
         dict by label (the others as by default). ``None``: scanpy's ``uns['{{column}}_colors']`` where valid, else
-        distinct colours. ``adata`` is not changed.
+        distinct colours (the domains of :func:`~semst_sc.tl.cluster` by their number, so that a subset or one section
+        shows each in the colour of the whole slide). ``adata`` is not changed.
     ncols
         Panels per row (with ``library_key``: a panel per section, each column's sections starting a new row).
     ax
