@@ -580,3 +580,25 @@ def test_legends_of_wrapped_sections_stay_inside_the_figure(processed):
     starts = [legend.get_window_extent(renderer).x0 for legend in legends]
     assert max(starts) - min(starts) < 0.1 * fig.bbox.width  # the short row's legend too after the last column
     plt.close(fig)
+
+
+def test_domains_plot_draws_only_the_groups_asked_each_in_its_colour(processed):
+    """scanpy's groups= (a TypeError before): the other spots grey as NA, each group in its colour of the whole map."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    def colours_of(fig):  # each legend label's colour
+        legend = fig.axes[0].get_legend()
+        return {t.get_text(): to_hex(h.get_color()) for t, h in zip(legend.texts, legend.legend_handles, strict=True)}
+
+    whole = colours_of(sst.pl.domains(processed, show=False))
+    plt.close("all")
+    for groups in (["1", "2"], "2", [1, 2]):  # as the column's labels, one label, numbers
+        fig = sst.pl.domains(processed, groups=groups, show=False)
+        asked = ["2"] if groups == "2" else ["1", "2"]
+        assert colours_of(fig) == {**{g: whole[g] for g in asked}, "NA": "#d3d3d3"}
+        n_drawn = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
+        assert n_drawn == processed.n_obs  # the other spots are drawn, grey
+        plt.close(fig)
+    with pytest.raises(ValueError, match=r"groups \['99'\] are not labels of obs\['semst_domain'\]: give some of"):
+        sst.pl.domains(processed, groups=["99"], show=False)

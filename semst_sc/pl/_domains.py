@@ -51,6 +51,7 @@ def domains(
     spot_size: float | None = None,
     title: str | Sequence[str] | None = None,
     palette: str | Sequence | Mapping | None = None,
+    groups: str | Sequence[str] | None = None,
     ncols: int = 4,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -84,6 +85,9 @@ def domains(
         dict by label (the others as by default). ``None``: scanpy's ``uns['{{column}}_colors']`` where valid, else
         distinct colours (the domains of :func:`~semst_sc.tl.cluster` by their number, so that a subset or one section
         shows each in the colour of the whole slide). ``adata`` is not changed.
+    groups
+        Draw only these labels (a domain's number, or its ``"3: white matter"`` as the legend reads), the other spots
+        grey as ``NA``, as scanpy's ``groups=``; each label keeps its colour.
     ncols
         Panels per row (with ``library_key``: a panel per section, each column's sections starting a new row).
     ax
@@ -139,18 +143,20 @@ def domains(
         if names_key in columns and domain_key and key in names_of_other_domains(adata, domain_key):
             logg.warning(f"obs['{names_key}'] names the domains before obs['{domain_key}'] changed: annotate again")
     shown = {column: _with_domain_names(adata, column) for column in columns}
+    if groups is not None:
+        shown = {column: _only(adata.obs[column], values, groups, column) for column, values in shown.items()}
     coords = get_spatial(adata, spatial_key)
-    groups = sections(adata, library_key, spatial_key)
+    section_rows = sections(adata, library_key, spatial_key)
     if library_key is None:  # the columns, ncols per row
         ncols = grid(len(columns), ncols)[1]
-        panels = [(column, name, groups[0][1]) for column, name in zip(columns, titles, strict=True)]
+        panels = [(column, name, section_rows[0][1]) for column, name in zip(columns, titles, strict=True)]
         rows_of_panels = [panels[i : i + ncols] for i in range(0, len(panels), ncols)]
     else:  # each column's sections, ncols per row, each column starting a row
-        ncols = grid(len(groups), ncols)[1]
+        ncols = grid(len(section_rows), ncols)[1]
         rows_of_panels = [
-            [(column, f"{name}: {section}", rows) for section, rows in groups[i : i + ncols]]
+            [(column, f"{name}: {section}", rows) for section, rows in section_rows[i : i + ncols]]
             for column, name in zip(columns, titles, strict=True)
-            for i in range(0, len(groups), ncols)
+            for i in range(0, len(section_rows), ncols)
         ]
     nrows = len(rows_of_panels)
     legends = {column: legend_entries(shown[column]) for column in columns}  # every section's labels
@@ -199,6 +205,27 @@ def domains(
     room = max(ax.get_legend().get_window_extent(renderer).width / fig.dpi for ax in fig.axes if ax.get_legend())
     place_maps(fig, axes, room + MAP_MARGIN, legend_per_map=library_key is None)
     return finish(fig, show, save, "domains")
+
+
+def _only(values: pd.Series, shown: pd.Series, groups: str | Sequence[str], column: str) -> pd.Series:
+    """Return ``shown`` (the labels as the legend reads them) with the labels outside ``groups`` missing.
+
+    A group is a label of ``values`` (``obs[column]``: ``"3"``) or of ``shown`` (``"3: white matter"``). The categories
+    stay, so each label keeps its colour.
+    """
+    wanted = [groups] if isinstance(groups, str) else [str(group) for group in groups]
+    labels = domain_labels(values)
+    legend = domain_labels(shown)
+    as_shown = dict(zip(labels.categories, legend.categories, strict=True)) | {c: c for c in legend.categories}
+    unknown = [group for group in wanted if group not in as_shown]
+    if unknown:
+        raise ValueError(
+            f"groups {unknown} are not labels of obs['{column}']: give some of {list(labels.categories)[:12]} "
+            f"(or as the legend reads them: {list(legend.categories)[:12]})"
+        )
+    keep = {as_shown[group] for group in wanted}
+    legend = pd.Series(legend, index=shown.index)
+    return legend.where(legend.isin(keep))
 
 
 def _with_domain_names(adata: AnnData, column: str) -> pd.Series:
