@@ -602,3 +602,27 @@ def test_domains_plot_draws_only_the_groups_asked_each_in_its_colour(processed):
         plt.close(fig)
     with pytest.raises(ValueError, match=r"groups \['99'\] are not labels of obs\['semst_domain'\]: give some of"):
         sst.pl.domains(processed, groups=["99"], show=False)
+
+
+def test_query_plot_takes_a_title_and_an_axes_of_the_user_s_figure(processed):
+    """As pl.domains does (a TypeError before): the map in the user's axes, its colour bar and genes beside it."""
+    import matplotlib.pyplot as plt
+
+    processed.obs["semst_query"] = np.random.default_rng(0).normal(size=processed.n_obs)
+    genes = pd.DataFrame({"gene": ["MBP", "PLP1"], "weight": [0.7, 0.3]})
+    processed.uns["semst_query"] = {"genes": genes, "params": {"text": "myelination"}}
+    fig = sst.pl.query(processed, title="white matter?", show=False)
+    assert fig.axes[0].get_title() == "white matter?"
+    plt.close(fig)
+    fig, (left, right) = plt.subplots(1, 2)
+    assert sst.pl.query(processed, ax=right, show=False) is fig
+    assert right.get_title() == "\u201cmyelination\u201d" and len(right.collections) == 1 and not left.collections
+    assert any("MBP\u00a0(0.70)" in t.get_text() for t in right.texts)  # the driving genes under the map
+    assert len(fig.axes) == 3  # the two axes and the colour bar
+    plt.close(fig)
+    processed.obs["section"] = np.where(np.arange(processed.n_obs) % 2, "A", "B")
+    with pytest.raises(ValueError, match="ax= draws one map, and these are 2 sections"):
+        sst.pl.query(processed, library_key="section", ax=plt.subplots()[1], show=False)
+    with pytest.raises(TypeError, match="title must be a string"):
+        sst.pl.query(processed, title=["a", "b"], show=False)
+    plt.close("all")
