@@ -626,3 +626,6 @@ def test_query_plot_takes_a_title_and_an_axes_of_the_user_s_figure(processed):
     with pytest.raises(TypeError, match="title must be a string"):
         sst.pl.query(processed, title=["a", "b"], show=False)
     plt.close("all")
+    processed.obs["semst_query"] = np.nan  # numpy's 'All-NaN slice' warning and an empty scale before
+    with pytest.raises(ValueError, match=r"obs\['semst_query'\] holds no score \(all missing\)"):
+        sst.pl.query(processed, show=False)

@@ -89,6 +89,8 @@ def query(
         )
     genes = result["genes"].head(n_genes)
     scores = adata.obs[key].to_numpy(dtype=float)
+    if not np.isfinite(scores).any():
+        raise ValueError(f"obs['{key}'] holds no score (all missing): run sst.tl.query(adata, 'text') again")
     limits = {"vmin": _limit(vmin, scores, np.nanmin), "vmax": _limit(vmax, scores, np.nanmax)}  # for every section
     if limits["vmin"] > limits["vmax"]:
         raise ValueError(f"vmin ({limits['vmin']:g}) is above vmax ({limits['vmax']:g}): give vmin <= vmax")
