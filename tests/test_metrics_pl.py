@@ -629,3 +629,14 @@ def test_query_plot_takes_a_title_and_an_axes_of_the_user_s_figure(processed):
     processed.obs["semst_query"] = np.nan  # numpy's 'All-NaN slice' warning and an empty scale before
     with pytest.raises(ValueError, match=r"obs\['semst_query'\] holds no score \(all missing\)"):
         sst.pl.query(processed, show=False)
+
+
+def test_more_labels_than_colours_are_drawn_with_a_warning(processed):
+    """A categorical column of 110 labels was drawn with colours repeated, without a word (scanpy warns)."""
+    import matplotlib.pyplot as plt
+    from fakes import scanpy_warnings
+
+    processed.obs["many"] = pd.Categorical(np.arange(processed.n_obs) % 110)
+    logged = scanpy_warnings(lambda: plt.close(sst.pl.domains(processed, color="many", show=False)))
+    assert "110 labels, more than the 102 distinct colours" in logged
+    assert "colours" not in scanpy_warnings(lambda: plt.close(sst.pl.domains(processed, show=False)))

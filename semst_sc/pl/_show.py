@@ -201,6 +201,11 @@ def distinct_colours(n: int) -> list:
         cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
         return [cmap(i) for i in range(n)]
     colours = palettes.default_28 if n <= 28 else palettes.default_102
+    if n > len(colours):
+        logg.warning(
+            f"{n} labels, more than the {len(colours)} distinct colours of scanpy's largest palette: some share a "
+            "colour (pass palette=, or draw fewer labels with groups=)"
+        )
     return [colours[i % len(colours)] for i in range(n)]
 
 
