@@ -324,6 +324,23 @@ def test_cluster_rejects_bad_arguments(processed):
             sst.tl.cluster(processed, **{"n_clusters": 3, **kwargs})
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_cluster_says_it_needs_three_spots_and_an_estimate_three_fitted(method):
+    for n in (1, 2):  # each method failed its own way: scanpy's or scikit-learn's error, an SVD, 'max_clusters ...'
+        adata, _ = _blobs([[0, 0]], [n])
+        for n_clusters in (None, 1, n):
+            with pytest.raises(ValueError, match=f"clustering needs at least 3 spots, the data have {n}: check"):
+                sst.tl.cluster(adata, n_clusters, method=method)
+    adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])
+    if method != "gmm":  # gmm's estimate reads the spatial graph first
+        with pytest.raises(ValueError, match="sample_size=2 spots cannot estimate the number of domains: give at"):
+            sst.tl.cluster(adata, method=method, sample_size=2)
+    with pytest.raises(ValueError, match="max_clusters must be an integer of at least 2, got 1"):
+        sst.tl.cluster(adata, method=method, max_clusters=1)
+    sst.tl.cluster(adata, 2, method=method, max_clusters=1)  # not read with n_clusters given
+    assert adata.obs["semst_domain"].nunique() == 2
+
+
 @pytest.mark.filterwarnings("ignore:Number of distinct clusters")  # sklearn's own, about the identical points
 def test_cluster_warns_when_it_finds_fewer_domains_than_asked(processed):
     from fakes import scanpy_warnings

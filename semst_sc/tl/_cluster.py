@@ -53,7 +53,7 @@ def cluster(
     Parameters
     ----------
     adata
-        Spots with an embedding in ``obsm[use_rep]``.
+        Spots (at least 3) with an embedding in ``obsm[use_rep]``.
     n_clusters
         Number of domains. ``None`` estimates it over 2..``max_clusters``. ``gmm``: the smaller of two numbers,
         the elbow of the BIC curve (the last K before the first added domain whose BIC gain is under 0.6 of the
@@ -99,7 +99,7 @@ def cluster(
         {doc_connectivity_key} Read by ``refine`` at spot resolution, by ``merge_extra`` and by the ``gmm`` estimate
         of the number of domains.
     max_clusters
-        Largest number of domains tried when ``n_clusters`` is ``None``.
+        Largest number of domains tried when ``n_clusters`` is ``None`` (at least 2).
     sample_size
         ``gmm``, ``kmeans`` and ``mclust`` on more spots than this: fit the PCA and the mixture on this many spots
         drawn at random, then label every spot with the fitted model (time and memory stay bounded at millions of
@@ -133,6 +133,11 @@ def cluster(
         ``mclust`` records its ``model_name``, ``leiden`` its ``resolution``.
     """
     check_adata(adata)
+    if adata.n_obs < 3:
+        raise ValueError(
+            f"clustering needs at least 3 spots, the data have {adata.n_obs}: check the filtering or subsetting that "
+            "produced them"
+        )
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
     rep = np.asarray(require_obsm(adata, use_rep, producer), dtype=np.float64)
     if method not in C.CLUSTER_METHODS:
@@ -147,7 +152,7 @@ def cluster(
         )
     check_integer(n_clusters, "n_clusters", optional=True)
     check_integer(n_pcs, "n_pcs", optional=True)
-    check_integer(max_clusters, "max_clusters")
+    check_integer(max_clusters, "max_clusters", minimum=2 if n_clusters is None else 1)
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
@@ -174,8 +179,10 @@ def cluster(
         )
     vote, refined_over = vote_graph(adata, connectivity_key) if refine else (None, None)  # checked before the fit
     check_integer(sample_size, "sample_size", optional=True)
-    if sample_size is not None and n_clusters is not None and sample_size < min(n_clusters, adata.n_obs):
-        raise ValueError(f"sample_size={sample_size} spots cannot fit {n_clusters} domains: give at least {n_clusters}")
+    need = 3 if n_clusters is None else n_clusters  # an estimate tries K = 2..(spots fitted - 1)
+    if sample_size is not None and sample_size < min(need, adata.n_obs):
+        task = "estimate the number of domains" if n_clusters is None else f"fit {n_clusters} domains"
+        raise ValueError(f"sample_size={sample_size} spots cannot {task}: give at least {need}")
 
     info: dict = {}
     if method == "leiden":
@@ -274,8 +281,6 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
             info["loglik"] = float(model.score(fitted) * fitted.shape[0])
         return model.predict(rep), n_clusters
     candidates = list(range(2, min(max_clusters, fitted.shape[0] - 1) + 1))
-    if not candidates:
-        raise ValueError(f"max_clusters must be at least 2 to estimate the number of domains, got {max_clusters}")
     models = {k: fit(k) for k in candidates}
     if method == "gmm":
         bic = {k: float(model.bic(fitted)) for k, model in models.items()}
@@ -393,8 +398,6 @@ def _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info) -> n
         info["loglik"] = float(result.loglik)
     else:
         candidates = list(range(2, min(max_clusters, n - 1) + 1))
-        if not candidates:
-            raise ValueError(f"max_clusters must be at least 2 to estimate the number of domains, got {max_clusters}")
         results = {k: fit(k) for k in candidates}
         bic = {k: -mc.bic(r.loglik, model_name, n, d, k) for k, r in results.items() if np.isfinite(r.loglik)}
         if not bic:
