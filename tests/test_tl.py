@@ -324,6 +324,15 @@ def test_cluster_rejects_bad_arguments(processed):
             sst.tl.cluster(processed, **{"n_clusters": 3, **kwargs})
 
 
+@pytest.mark.parametrize("rng", [None, -1, 1.5, np.random.default_rng(0)])
+def test_cluster_takes_a_seed_as_the_other_steps(rng):
+    adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])
+    # None clustered with a fresh seed each time (recorded as None), the others failed with scikit-learn's message
+    with pytest.raises(ValueError, match="rng must be a non-negative integer"):
+        sst.tl.cluster(adata, 2, method="kmeans", rng=rng)
+    assert "semst_domain" not in adata.obs
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_cluster_says_it_needs_three_spots_and_an_estimate_three_fitted(method):
     for n in (1, 2):  # each method failed its own way: scanpy's or scikit-learn's error, an SVD, 'max_clusters ...'

@@ -153,6 +153,7 @@ def cluster(
     check_integer(n_clusters, "n_clusters", optional=True)
     check_integer(n_pcs, "n_pcs", optional=True)
     check_integer(max_clusters, "max_clusters", minimum=2 if n_clusters is None else 1)
+    check_integer(rng, "rng", minimum=0)
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
     if not np.isfinite(rep).all():
