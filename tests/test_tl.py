@@ -265,6 +265,17 @@ def test_mclust_model_name_is_checked_and_used():
             sst.tl.cluster(adata, 2, method=method, model_name="VVV")
 
 
+@needs_mclust
+def test_mclust_on_one_dimension_names_the_models_that_fit():
+    adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])
+    with pytest.raises(ValueError, match=r"'EEE' is multivariate .* 1 dimension\(s\): pass a univariate model_name"):
+        sst.tl.cluster(adata, 2, method="mclust", n_pcs=1)
+    with pytest.raises(ValueError, match=r"'V' is univariate .* have 2 dimension\(s\): pass a multivariate .*n_pcs=1"):
+        sst.tl.cluster(adata, 2, method="mclust", model_name="V")
+    sst.tl.cluster(adata, 2, method="mclust", model_name="V", n_pcs=1)
+    assert adata.obs["semst_domain"].nunique() == 2
+
+
 def test_mclust_missing_says_how_to_install(monkeypatch):
     import sys
 

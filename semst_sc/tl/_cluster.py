@@ -371,8 +371,14 @@ def _mclust(rep, fit_rows, n_clusters, model_name, max_clusters, rng, info) -> n
     n, d = fitted.shape
     univariate = model_name in mc.EM_MODEL_NAMES_UNI
     if univariate != (d == 1):
-        kind = "univariate" if univariate else "multivariate"
-        raise ValueError(f"mclust model {model_name!r} is {kind}, the data have {d} dimension(s)")
+        if univariate:
+            fix = f"a multivariate model_name ({', '.join(mc.EM_MODEL_NAMES_MULTI)}), or n_pcs=1"
+        else:
+            fix = f"a univariate model_name ({', '.join(mc.EM_MODEL_NAMES_UNI)}), or n_pcs of 2 or more"
+        raise ValueError(
+            f"mclust model {model_name!r} is {'uni' if univariate else 'multi'}variate and the data clustered (the "
+            f"embedding, or its n_pcs principal components) have {d} dimension(s): pass {fix}"
+        )
     subset = None
     if n > _MCLUST_HC_SUBSET:
         subset = np.sort(np.random.default_rng(rng).choice(n, _MCLUST_HC_SUBSET, replace=False))
