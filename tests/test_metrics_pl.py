@@ -27,6 +27,13 @@ def test_evaluate_perfect_and_missing_labels(tissue):
     assert sst.metrics.evaluate(tissue, "shuffled")["ari"] < 0.05
 
 
+def test_evaluate_a_column_against_itself_per_section(tissue):
+    tissue.obs["section"] = np.where(np.arange(tissue.n_obs) < 300, "A", "B")
+    # each section was scored on obs[[key, key]], two columns: scikit-learn's 'labels_true must be 1D'
+    scores = sst.metrics.evaluate(tissue, "domain", domain_key="domain", library_key="section")
+    assert scores["ari"] == scores["sections"]["A"]["ari"] == scores["sections"]["B"]["ari"] == pytest.approx(1)
+
+
 def test_pas_separates_blocks_from_noise():
     xy = np.array([(i, j) for i in range(20) for j in range(20)], dtype=float)
     blocks = (xy[:, 0] >= 10).astype(int)

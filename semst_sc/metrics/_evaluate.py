@@ -79,7 +79,7 @@ def evaluate(
     per_section = {}
     for name, rows in zip(names, groups, strict=True):
         if truth.iloc[rows].notna().any():  # scored on its columns alone (a view of a backed AnnData has no views)
-            obs = adata.obs.iloc[rows][[labels_key, domain_key]]
+            obs = adata.obs.iloc[rows][list({labels_key, domain_key})]  # one column when both keys name it
             section = AnnData(obs=obs, obsm={} if coords is None else {C.SPATIAL_KEY: coords[rows]})
             per_section[name] = evaluate(section, labels_key, domain_key=domain_key)
     unlabelled = [name for name in names if name not in per_section]
