@@ -335,6 +335,18 @@ def test_cluster_rejects_bad_arguments(processed):
             sst.tl.cluster(processed, **{"n_clusters": 3, **kwargs})
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_cluster_reads_a_sparse_embedding_and_refuses_one_without_columns(method):
+    adata, truth = _blobs([[0, 0], [8, 0]], [30, 30])
+    adata.obsm["sparse"] = sp.csr_matrix(adata.obsm["X_semst"])  # failed: 'setting an array element with a sequence'
+    dense = sst.tl.cluster(adata, 2, method=method, copy=True).obs["semst_domain"]
+    sst.tl.cluster(adata, 2, method=method, use_rep="sparse")
+    np.testing.assert_array_equal(adata.obs["semst_domain"].to_numpy(), dense.to_numpy())
+    adata.obsm["empty"] = np.zeros((adata.n_obs, 0))  # scikit-learn's 'Found array with 0 feature(s)'; mclust wrote 1
+    with pytest.raises(ValueError, match=r"obsm\['empty'\] has no columns: give use_rep an embedding"):
+        sst.tl.cluster(adata, 2, method=method, use_rep="empty", n_pcs=None)
+
+
 @pytest.mark.parametrize("rng", [None, -1, 1.5, np.random.default_rng(0)])
 def test_cluster_takes_a_seed_as_the_other_steps(rng):
     adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])

@@ -139,7 +139,10 @@ def cluster(
             "produced them"
         )
     producer = "sst.tl.semst(adata)" if use_rep == C.EMBEDDING_KEY else f"the step that writes obsm['{use_rep}']"
-    rep = np.asarray(require_obsm(adata, use_rep, producer), dtype=np.float64)
+    rep = require_obsm(adata, use_rep, producer)
+    rep = np.asarray(rep.toarray() if sp.issparse(rep) else rep, dtype=np.float64)
+    if rep.shape[1] == 0:
+        raise ValueError(f"obsm['{use_rep}'] has no columns: give use_rep an embedding with at least one")
     if method not in C.CLUSTER_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, C.CLUSTER_METHODS))}, got {method!r}")
     if method == "mclust":
