@@ -382,6 +382,16 @@ def test_cluster_warns_when_it_finds_fewer_domains_than_asked(processed):
     assert "1 domains found of the 5 asked" in logged
 
 
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+def test_kmeans_estimates_on_identical_spots(processed):
+    from fakes import scanpy_warnings
+
+    processed.obsm["X_same"] = np.ones((processed.n_obs, 4))  # failed: scikit-learn's 'Number of labels is 1'
+    logged = scanpy_warnings(lambda: sst.tl.cluster(processed, use_rep="X_same", method="kmeans", max_clusters=4))
+    assert processed.obs["semst_domain"].nunique() == 1 and "the smallest one tried" in logged
+    assert processed.uns["semst_domain"]["params"]["scores"] == {"2": 0.0, "3": 0.0, "4": 0.0}
+
+
 def test_cluster_on_a_sample_smaller_than_its_components(processed):
     sst.tl.cluster(processed, 3, sample_size=10, n_pcs=20)
     assert processed.obs["semst_domain"].nunique() == 3

@@ -303,10 +303,11 @@ def _fit_mixture(rep, fit_rows, n_clusters, method, max_clusters, spatial, rng, 
         info["coherence"] = {str(k): v for k, v in coherence.items()}
     else:
         sample = np.random.default_rng(rng).permutation(rep.shape[0])[:10_000]
-        scores = {
-            k: -float(silhouette_score(rep[sample], model.predict(rep[sample]), random_state=rng))
-            for k, model in models.items()
-        }
+        scores = {}
+        for k, model in models.items():
+            labels = model.predict(rep[sample])
+            # one label (identical spots) has no silhouette: scored as no separation, 0
+            scores[k] = -float(silhouette_score(rep[sample], labels, random_state=rng)) if np.ptp(labels) else 0.0
         best = min(scores, key=scores.get)
         info["estimated_by"] = "silhouette"
         info["scores"] = {str(k): v for k, v in scores.items()}
