@@ -347,6 +347,18 @@ def test_cluster_reads_a_sparse_embedding_and_refuses_one_without_columns(method
         sst.tl.cluster(adata, 2, method=method, use_rep="empty", n_pcs=None)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_cluster_names_the_spots_of_a_non_finite_embedding_and_the_fix(bad):
+    adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])
+    adata.obsm["X_pca"] = adata.obsm["X_semst"].copy()
+    adata.obsm["X_pca"][[3, 7], 1] = bad
+    # it said only "obsm['X_pca'] has NaN or infinite values"
+    match = r"obsm\['X_pca'\] has NaN or infinite values in 2 spots \(first: '3'\): compute it again \(the step"
+    with pytest.raises(ValueError, match=match):
+        sst.tl.cluster(adata, 2, use_rep="X_pca")
+    assert "semst_domain" not in adata.obs
+
+
 @pytest.mark.parametrize("rng", [None, -1, 1.5, np.random.default_rng(0)])
 def test_cluster_takes_a_seed_as_the_other_steps(rng):
     adata, _ = _blobs([[0, 0], [8, 0]], [30, 30])

@@ -159,8 +159,12 @@ def cluster(
     check_integer(rng, "rng", minimum=0)
     if n_clusters is not None and not 1 <= n_clusters <= adata.n_obs:
         raise ValueError(f"n_clusters must be between 1 and the number of spots ({adata.n_obs}), got {n_clusters}")
-    if not np.isfinite(rep).all():
-        raise ValueError(f"obsm['{use_rep}'] has NaN or infinite values")
+    bad = ~np.isfinite(rep).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"obsm['{use_rep}'] has NaN or infinite values in {int(bad.sum())} spots (first: "
+            f"{adata.obs_names[bad][0]!r}): compute it again ({producer}), or leave those spots out (adata[mask])"
+        )
     estimate_on_graph = n_clusters is None and method == "gmm"
     cell_resolution = C.NEIGHBOURHOOD_KEY in adata.obsp
     refine = cell_resolution if refine is None else refine  # by default at cell resolution only
