@@ -440,6 +440,19 @@ def test_public_refine_matches_cluster_refine_and_keeps_the_input(processed):
         sst.tl.refine(raw, connectivity_key="nope")
 
 
+def test_refine_in_place_counts_the_domains_a_vote_leaves(processed):
+    """A domain the vote empties keeps its category, and the clustering's n_found said it was still found."""
+    sst.tl.cluster(processed, 7, method="kmeans", rng=0)
+    domains = processed.obs["semst_domain"].cat.add_categories("7")
+    domains.iloc[0] = "7"  # one spot alone in a domain of its own: the vote gives it to its neighbours
+    processed.obs["semst_domain"] = domains
+    processed.uns["semst_domain"]["params"]["n_found"] = 8
+    sst.tl.refine(processed)
+    assert processed.obs["semst_domain"].iloc[0] != "7" and "7" in processed.obs["semst_domain"].cat.categories
+    found = processed.obs["semst_domain"].nunique()
+    assert processed.uns["semst_domain"]["params"]["n_found"] == found <= 7
+
+
 class _SmoothMLP(__import__("semst_sc").nn.SpotEncoder):
     """The encoder of docs/extending.md: one file, one registry line."""
 

@@ -50,7 +50,8 @@ def refine(
     ``uns['{key_added}']['params']``
         ``domain_key``, ``connectivity_key`` (the ``obsp`` key of the graph voted over) and ``n_changed``, the
         number of spots relabelled. Refining the domains of :func:`~semst_sc.tl.cluster` in place updates its params
-        instead: ``refine`` True, ``refined_over`` (the ``obsp`` key of the graph voted over) and ``n_changed``.
+        instead: ``refine`` True, ``refined_over`` (the ``obsp`` key of the graph voted over), ``n_changed`` and
+        ``n_found`` (the domains left: one the vote emptied keeps its category, unused).
     """
     check_adata(adata)
     if domain_key not in adata.obs:
@@ -72,6 +73,7 @@ def refine(
     entry = dict(out.uns.get(key_added, {})) if key_added == domain_key else {}
     if "method" in entry.get("params", {}):  # a clustering's params, now of refined domains (in cluster's own words)
         params = {"refine": True, "refined_over": connectivity_key, "n_changed": n_changed}
+        params["n_found"] = len(np.unique(refined))  # a domain the vote emptied is found no more
     else:
         params = {"domain_key": domain_key, "connectivity_key": connectivity_key, "n_changed": n_changed}
     entry["params"] = {**entry.get("params", {}), **params}
