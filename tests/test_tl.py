@@ -119,6 +119,29 @@ def test_semst_without_semantics_and_missing_inputs(tissue):
     assert tissue.uns["semst"]["params"]["semantic_key"] == ""  # none (.h5ad stores no None)
 
 
+@pytest.mark.parametrize(
+    ("key_added", "message"),
+    [
+        ("spatial", r"overwrite obsm\['spatial'\], the spatial coordinates"),
+        ("X_semantic", r"overwrite obsm\['X_semantic'\], the semantic vectors"),
+        ("X_spatial", r"overwrite uns\['spatial'\], which sst.tl.semst did not write"),  # squidpy's images
+        ("", "key_added must be an obsm key"),  # an .h5ad cannot store an empty key
+        ("X_", "key_added must be an obsm key"),
+    ],
+)
+def test_semst_refuses_a_key_added_that_overwrites_inputs_or_other_outputs(tissue, key_added, message):
+    tissue = _ready(tissue)
+    tissue.uns["spatial"] = {"library": {"scalefactors": {"spot_diameter_fullres": 1.0}}}
+    before = [(tissue.obsm, dict(tissue.obsm)), (tissue.uns, dict(tissue.uns))]
+    with pytest.raises(ValueError, match=message):
+        sst.tl.semst(tissue, n_epochs=2, key_added=key_added)
+    for now, then in before:  # nothing written
+        assert now.keys() == then.keys() and all(now[key] is value for key, value in then.items())
+    sst.tl.semst(tissue, n_epochs=2, key_added="X_other")
+    sst.tl.semst(tissue, n_epochs=2, key_added="X_other")  # an earlier embedding of its own is replaced
+    assert tissue.uns["other"]["params"]["n_epochs"] == 2
+
+
 def test_semst_on_a_view_writes_to_it_silently_and_leaves_the_parent(tissue):
     sst.pp.prepare(tissue, n_top_genes=50)
     sst.pp.spatial_graph(tissue)

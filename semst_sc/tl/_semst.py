@@ -106,7 +106,8 @@ def semst(
     device
         Torch device (``None``: :attr:`semst_sc.settings.device`).
     key_added
-        ``obsm`` key of the embedding; metadata go to ``uns[key_added.removeprefix('X_')]``.
+        ``obsm`` key of the embedding; metadata go to ``uns[key_added.removeprefix('X_')]``. A key that would
+        overwrite the semantic vectors, ``obsm['spatial']`` or another step's ``uns`` entry is refused.
     copy
         {doc_copy}
 
@@ -125,6 +126,7 @@ def semst(
     from .. import nn
 
     check_adata(adata)
+    _check_key_added(adata, key_added, semantic_key)
     options = _train_options(train_kwargs)
     requested = encoder if isinstance(encoder, str) else ""
     if encoder == "auto":
@@ -264,6 +266,21 @@ def semst(
         "loss_history": {k: np.asarray(v, dtype=np.float32) for k, v in history.items()},
     }
     return out if copy else None
+
+
+def _check_key_added(adata: AnnData, key_added, semantic_key: str | None) -> None:
+    """Refuse a ``key_added`` whose embedding or metadata would replace an input or another step's output."""
+    if not isinstance(key_added, str) or not C.uns_key(key_added):
+        raise ValueError(f"key_added must be an obsm key such as 'X_semst', got {key_added!r}")
+    if key_added in (semantic_key, C.SPATIAL_KEY):
+        what = "spatial coordinates" if key_added == C.SPATIAL_KEY else "semantic vectors this training reads"
+        raise ValueError(f"key_added={key_added!r} would overwrite obsm['{key_added}'], the {what}: choose another key")
+    uns_key = C.uns_key(key_added)
+    if uns_key in adata.uns and "encoder" not in params_of(adata.uns[uns_key]):
+        raise ValueError(
+            f"key_added={key_added!r} would overwrite uns['{uns_key}'], which sst.tl.semst did not write (the "
+            "metadata go to uns[key_added without its 'X_']): choose another key"
+        )
 
 
 def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
