@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -74,6 +76,16 @@ def check_integer(value, name: str, *, minimum: int = 1, optional: bool = False)
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
+        raise ValueError(f"{name} must be {kind}{' (or None)' if optional else ''}, got {value!r}")
+
+
+def check_number(value, name: str, *, positive: bool = False, optional: bool = False) -> None:
+    """Raise a clear error unless ``value`` is a finite number >= 0 (> 0 when ``positive``), or None if ``optional``."""
+    if optional and value is None:
+        return
+    finite = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+    if not finite or value < 0 or (positive and value == 0):
+        kind = "a positive number" if positive else "a number of at least 0"
         raise ValueError(f"{name} must be {kind}{' (or None)' if optional else ''}, got {value!r}")
 
 

@@ -1,5 +1,6 @@
 """Bad input gets a clear error (or a documented, logged handling) and never changes the user's AnnData."""
 
+import math
 from pathlib import Path
 
 import anndata as ad
@@ -164,7 +165,13 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"train_kwargs": {"fanouts": (3,)}}, ValueError, r"train_kwargs\['fanouts'\] must be two neighbour counts"),
         ({"train_kwargs": {"fanouts": (3, 0)}}, ValueError, r"each of train_kwargs\['fanouts'\] must be a positive"),
         ({"train_kwargs": {"minibatch_size": 2.5}}, ValueError, r"train_kwargs\['minibatch_size'\] must be an integer"),
-        ({"train_kwargs": {"weight_decay": -1}}, ValueError, r"train_kwargs\['weight_decay'\] must be at least 0"),
+        ({"train_kwargs": {"weight_decay": -1}}, ValueError, r"train_kwargs\['weight_decay'\] must be a number of at"),
+        ({"train_kwargs": {"weight_decay": math.inf}}, ValueError, r"train_kwargs\['weight_decay'\] must be a number"),
+        ({"train_kwargs": {"lr": "1e-3"}}, ValueError, r"train_kwargs\['lr'\] must be a positive number, got '1e-3'"),
+        ({"train_kwargs": {"average_from": "0.5"}}, ValueError, r"train_kwargs\['average_from'\] must be in \[0, 1\)"),
+        ({"encoder_kwargs": {"spatial_weight": None}}, ValueError, "spatial_weight must be a number of at least 0"),
+        ({"encoder_kwargs": {"dicr_weight": -0.1}}, ValueError, "dicr_weight must be a number of at least 0, got -0.1"),
+        ({"encoder": "contrastive", "encoder_kwargs": {"recon_weight": "10"}}, ValueError, "recon_weight must be a"),
     ],
 )
 def test_arguments_are_checked_before_any_work(tissue, no_work, kwargs, error, match):

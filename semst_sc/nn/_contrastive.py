@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._utils import check_integer
+from .._utils import check_integer, check_number
 from ._data import Batch
 from ._encoder import SpotEncoder
 from ._fsm import FSM
@@ -58,6 +58,8 @@ class ContrastiveGCN(SpotEncoder):
         from torch_geometric.nn import GCNConv
 
         check_integer(latent_dim, "latent_dim")
+        for name, value in (("recon_weight", recon_weight), ("contrast_weight", contrast_weight)):
+            check_number(value, name)
         if n_output not in (None, n_input):
             raise ValueError(f"ContrastiveGCN reconstructs its input: n_output must be n_input ({n_input})")
         self.n_input = n_input

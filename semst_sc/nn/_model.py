@@ -5,7 +5,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .._utils import check_integer
+from .._utils import check_integer, check_number
 from ._data import Batch
 from ._encoder import SpotEncoder
 from ._fsm import FSM
@@ -67,6 +67,8 @@ class SemSTModel(SpotEncoder):
         super().__init__()
         for name, value in (("hidden_dim", hidden_dim), ("latent_dim", latent_dim)):
             check_integer(value, name)
+        for name, value in (("spatial_weight", spatial_weight), ("dicr_weight", dicr_weight)):
+            check_number(value, name)
         if pair_weighting not in ("similarity", "uniform"):
             raise ValueError(f"pair_weighting must be 'similarity' or 'uniform', got {pair_weighting!r}")
         self.pair_weighting = pair_weighting

@@ -3,6 +3,7 @@ from __future__ import annotations
 import inspect
 import time
 from contextlib import nullcontext
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from .._settings import settings
 from .._utils import (
     check_adata,
     check_integer,
+    check_number,
     check_prepared_for,
     output_of,
     params_of,
@@ -301,12 +303,11 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"train_kwargs['fanouts'] must be two neighbour counts (first hop, second), got {fanouts!r}")
     for fanout in fanouts:
         check_integer(fanout, "each of train_kwargs['fanouts']", optional=True)  # None: all neighbours
-    if not options["lr"] > 0:
-        raise ValueError(f"train_kwargs['lr'] must be positive, got {options['lr']}")
-    if options["weight_decay"] is not None and not options["weight_decay"] >= 0:
-        raise ValueError(f"train_kwargs['weight_decay'] must be at least 0 or None, got {options['weight_decay']}")
+    check_number(options["lr"], "train_kwargs['lr']", positive=True)
+    check_number(options["weight_decay"], "train_kwargs['weight_decay']", optional=True)
     average_from = options["average_from"]
-    if average_from is not None and (isinstance(average_from, bool) or not 0 <= average_from < 1):
+    in_range = isinstance(average_from, Real) and not isinstance(average_from, bool) and 0 <= average_from < 1
+    if average_from is not None and not in_range:
         raise ValueError(f"train_kwargs['average_from'] must be in [0, 1) or None, got {average_from!r}")
     return options
 
