@@ -152,8 +152,9 @@ class Settings:
 
 def check_device(value) -> str:
     """Raise a clear error unless ``value`` names a torch device semst_sc can use."""
-    kind, _, index = value.partition(":") if isinstance(value, str) else ("", "", "")
-    if kind not in _DEVICES or (index and not (kind == "cuda" and index.isdigit())):
+    kind, colon, index = value.partition(":") if isinstance(value, str) else ("", "", "")
+    numbered = kind == "cuda" and index.isdecimal() and str(int(index)) == index  # as torch reads it: no "cuda:01"
+    if kind not in _DEVICES or (colon and not numbered):
         raise ValueError(f"device must be one of {', '.join(_DEVICES)} (or 'cuda:N'), got {value!r}")
     return value
 

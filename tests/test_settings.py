@@ -29,7 +29,7 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
     monkeypatch.setattr("torch.backends.mps.is_available", lambda: False)
     with pytest.raises(ValueError, match="'mps' but torch sees no Apple GPU"):
         s.resolve_device("mps")
-    for bad in ("gpu", "cuda:x", "cpu:0", ""):
+    for bad in ("gpu", "cuda:x", "cpu:0", "", "cuda:", "cuda:01", "cuda:-1"):  # torch's "Invalid device string"
         with pytest.raises(ValueError, match="device must be one of"):
             s.device = bad
     with pytest.raises(AttributeError):
