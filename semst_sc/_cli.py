@@ -1028,9 +1028,12 @@ def _train(args) -> int:
     if args.minibatch_size is not None and args.minibatch_size < 2:
         raise ValueError(f"--minibatch-size must be at least 2 spots, got {args.minibatch_size}")
     from .nn import get_encoder
+    from .nn._distributed import check_process_group
 
     if args.encoder != "auto":
         get_encoder(args.encoder)
+    if args.distributed:
+        check_process_group()  # before the input is read
     _setup(args)
 
     from . import tl

@@ -75,6 +75,22 @@ def test_outside_a_process_group_everything_is_local(monkeypatch):
             pass
 
 
+def test_distributed_outside_torchrun_fails_before_any_work(prepared, tmp_path, monkeypatch, capsys):
+    from semst_sc._cli import main
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    work = []
+    monkeypatch.setattr("semst_sc._cli._read_h5ad", lambda *a, **k: work.append("read"))
+    monkeypatch.setattr("semst_sc.pp.prepare", lambda *a, **k: work.append("prepare"))
+    out = tmp_path / "trained.h5ad"
+    assert main(["train", str(prepared[1]), "--output", str(out), "--distributed", "--quiet"]) == 1
+    assert "runs under torchrun" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="runs under torchrun"):
+        sst.run_pipeline(prepared[0].copy(), 3, train_kwargs={"distributed": True})
+    assert work == [] and not out.exists()  # the input was not read, nothing prepared
+
+
 @pytest.mark.parametrize("encoder", ["dual", "contrastive"])
 def test_a_single_process_group_trains_like_plain_minibatch(prepared, monkeypatch, encoder):
     """distributed=True in a one-process torchrun-like environment: same result as mini-batch training."""

@@ -42,15 +42,8 @@ def distributed_session(device: str = "auto") -> Iterator[torch.device]:
     """
     import torch.distributed as dist
 
-    if not dist.is_available():
-        raise RuntimeError("this torch build has no torch.distributed: install a standard torch wheel")
+    check_process_group()
     create = not dist.is_initialized()
-    missing = [name for name in TORCHRUN_ENV if name not in os.environ]
-    if create and missing:
-        raise RuntimeError(
-            f"distributed training runs under torchrun ({', '.join(missing)} not set): launch with "
-            "`torchrun --nproc-per-node N script.py` or `torchrun --nproc-per-node N -m semst_sc train ...`"
-        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
@@ -65,6 +58,20 @@ def distributed_session(device: str = "auto") -> Iterator[torch.device]:
     finally:
         if create:
             dist.destroy_process_group()
+
+
+def check_process_group() -> None:
+    """Raise a clear error unless a process group is initialised or ``torchrun``'s environment can create one."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise RuntimeError("this torch build has no torch.distributed: install a standard torch wheel")
+    missing = [name for name in TORCHRUN_ENV if name not in os.environ]
+    if not dist.is_initialized() and missing:
+        raise RuntimeError(
+            f"distributed training runs under torchrun ({', '.join(missing)} not set): launch with "
+            "`torchrun --nproc-per-node N script.py` or `torchrun --nproc-per-node N -m semst_sc train ...`"
+        )
 
 
 def average_terms(terms: dict[str, torch.Tensor]) -> dict[str, float]:

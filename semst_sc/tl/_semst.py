@@ -287,6 +287,8 @@ def _check_key_added(adata: AnnData, key_added, semantic_key: str | None) -> Non
 
 def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     """Merge ``train_kwargs`` into the defaults, rejecting unknown keys and values that cannot work."""
+    from ..nn._distributed import check_process_group
+
     unknown = set(train_kwargs or {}) - set(TRAIN_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown train_kwargs {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
@@ -295,6 +297,8 @@ def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"train_kwargs['minibatch'] must be True, False or 'auto', got {options['minibatch']!r}")
     if options["distributed"] and options["minibatch"] is False:
         raise ValueError("distributed training trains on mini-batches: use minibatch=True or 'auto'")
+    if options["distributed"]:
+        check_process_group()  # outside torchrun: before any work
     for key in ("recon_batch_size", "pair_batch_size"):
         check_integer(options[key], f"train_kwargs['{key}']", optional=True)
     check_integer(options["minibatch_size"], "train_kwargs['minibatch_size']", minimum=2)
