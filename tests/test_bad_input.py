@@ -141,6 +141,7 @@ def test_too_few_spots_for_the_expression_graph(tissue):
         ({"gene_text": str(Path(__file__).parent)}, FileNotFoundError, "holds no gene descriptions"),  # a folder
         ({"layer": "nope"}, KeyError, r"layers\['nope'\] not found"),
         ({"method": "dbscan"}, ValueError, "method must be"),
+        ({"encoder": ["dual"]}, ValueError, r"encoder must be one of \['contrastive', 'dual'\] or a SpotEncoder"),
         ({"semantic_mode": "words"}, ValueError, "semantic_mode must be"),
         ({"train_kwargs": {"average_from": 1.5}}, ValueError, r"train_kwargs\['average_from'\] must be in \[0, 1\)"),
         ({"train_kwargs": {"epochs": 3}}, ValueError, r"unknown train_kwargs \['epochs'\]"),

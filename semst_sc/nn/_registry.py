@@ -15,6 +15,6 @@ ENCODERS: dict[str, type[SpotEncoder]] = {
 
 def get_encoder(name: str) -> type[SpotEncoder]:
     """Return the encoder class registered as ``name``, or raise an error listing the registered names."""
-    if name not in ENCODERS:
+    if not isinstance(name, str) or name not in ENCODERS:  # a list or a class: not a name
         raise ValueError(f"encoder must be one of {sorted(ENCODERS)} or a SpotEncoder instance, got {name!r}")
     return ENCODERS[name]
