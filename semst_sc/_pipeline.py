@@ -234,11 +234,10 @@ def run_pipeline(
     )
     steps = {name: dict(settings) for name, settings in PRESETS[preset].items()}
     if train_kwargs is not None:
-        if not isinstance(train_kwargs, dict):
-            raise TypeError(f"train_kwargs must be a dict of tl.semst training settings, got {train_kwargs!r}")
+        tl._semst._train_options(train_kwargs)  # not a dict, an unknown key or a bad value fails here
         semst_step = steps.setdefault("semst", {})
         semst_step["train_kwargs"] = {**semst_step.get("train_kwargs", {}), **train_kwargs}
-        tl._semst._train_options(semst_step["train_kwargs"])  # an unknown key or a bad value fails here
+        tl._semst._train_options(semst_step["train_kwargs"])  # with the preset's
     for step, key, value in (
         ("spatial_graph", "n_neighbors", spatial_neighbors),
         ("semst", "n_epochs", n_epochs),

@@ -468,3 +468,10 @@ def test_counts_are_checked_for_nan_and_negatives_to_the_last_value(bad, message
     with pytest.raises(ValueError, match=message):
         sst.pp.prepare(slide)
     assert "semst_scaled" not in slide.layers
+
+
+def test_semst_train_kwargs_that_are_not_a_dict_are_named(processed):
+    """tl.semst(train_kwargs='abc') said "unknown train_kwargs ['a', 'b', 'c']"; run_pipeline said what was wrong."""
+    for bad in ("abc", [1], 0.5):
+        with pytest.raises(TypeError, match="train_kwargs must be a dict of tl.semst training settings"):
+            sst.tl.semst(processed, train_kwargs=bad, copy=True)

@@ -287,6 +287,8 @@ def _check_key_added(adata: AnnData, key_added, semantic_key: str | None) -> Non
 
 def _train_options(train_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     """Merge ``train_kwargs`` into the defaults, rejecting unknown keys and values that cannot work."""
+    if train_kwargs is not None and not isinstance(train_kwargs, dict):
+        raise TypeError(f"train_kwargs must be a dict of tl.semst training settings, got {train_kwargs!r}")
     from ..nn._distributed import check_process_group
 
     unknown = set(train_kwargs or {}) - set(TRAIN_DEFAULTS)
