@@ -24,6 +24,13 @@ class Settings:
 
     __slots__ = ("_device", "_progress", "_cache_dir", "_n_threads")  # a misspelt setting is an error, not a no-op
 
+    def __setattr__(self, name: str, value) -> None:
+        known = [n for n, v in vars(type(self)).items() if isinstance(v, property)]
+        if not name.startswith("_") and name not in known:
+            where = " (scanpy's: sc.settings.verbosity; semst_sc logs through it)" if name == "verbosity" else ""
+            raise AttributeError(f"settings has no {name!r}{where}: the settings are {', '.join(known)}")
+        super().__setattr__(name, value)
+
     def __init__(self):
         self._device = "auto"
         self._progress = True

@@ -32,8 +32,10 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
     for bad in ("gpu", "cuda:x", "cpu:0", "", "cuda:", "cuda:01", "cuda:-1"):  # torch's "Invalid device string"
         with pytest.raises(ValueError, match="device must be one of"):
             s.device = bad
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="settings has no 'cache': the settings are device, progress, cache_dir"):
         s.cache = False  # a misspelt cache_dir
+    with pytest.raises(AttributeError, match=r"no 'verbosity' \(scanpy's: sc.settings.verbosity"):
+        s.verbosity = 2  # scanpy's setting: a bare AttributeError before
     with pytest.raises(ValueError, match="empty path"):
         s.cache_dir = ""
     s.n_threads = np.int64(2)
