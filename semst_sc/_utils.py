@@ -299,7 +299,7 @@ def find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, 
     """Return where the raw counts are, the matrix, and whether its values are integers.
 
     ``X`` unless ``layer`` is given; but when ``X`` holds no integer counts (normalised, log-transformed or scaled
-    values: the scanpy layout) and ``layers['counts']`` does, those are read, with a warning.
+    values: the scanpy layout; or ``None``) and ``layers['counts']`` does, those are read, with a warning.
     """
     matrix = get_matrix(adata, layer)
     if layer is None and not _integer_counts(matrix) and _integer_counts(adata.layers.get(C.USER_COUNTS_LAYER)):
@@ -310,6 +310,10 @@ def find_counts(adata: AnnData, layer: str | None) -> tuple[str | None, object, 
             f"the integer counts of layers['{C.USER_COUNTS_LAYER}'] instead (pass layer=... to choose)"
         )
         return C.USER_COUNTS_LAYER, adata.layers[C.USER_COUNTS_LAYER], True
+    if matrix is None:  # an AnnData of layers only
+        raise ValueError(
+            f"adata.X is empty (None): pass layer= with the raw counts (CLI: --layer); layers: {list(adata.layers)}"
+        )
     try:
         return layer, matrix, check_counts(matrix, "adata.X" if layer is None else f"layers['{layer}']")
     except ValueError as error:

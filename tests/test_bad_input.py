@@ -285,6 +285,18 @@ def test_scanpy_layout_reads_the_counts_layer_with_a_warning(tissue, transform):
     assert (sp.csr_matrix(tissue.X) != X).nnz == 0
 
 
+def test_an_anndata_without_x_names_its_layers(tissue):
+    """X=None (an AnnData of layers only) failed with numpy's "ufunc 'isfinite' not supported for the input types"."""
+    layers_only = ad.AnnData(obs=tissue.obs, var=tissue.var, obsm=dict(tissue.obsm), layers={"raw": tissue.X})
+    for step in (sst.pp.prepare, lambda a: sst.run_pipeline(a, 3, n_epochs=2)):
+        with pytest.raises(ValueError, match=r"adata.X is empty \(None\): pass layer= .*; layers: \['raw'\]"):
+            step(layers_only)
+        assert layers_only.X is None and list(layers_only.layers) == ["raw"] and "semst_prepare" not in layers_only.uns
+    sst.pp.prepare(layers_only, layer="raw")
+    layers_only.layers["counts"] = layers_only.layers.pop("raw")  # scanpy's name: read without layer=
+    assert "layers['counts']" in scanpy_warnings(lambda: sst.pp.prepare(layers_only))
+
+
 def test_a_named_layer_is_never_swapped_for_the_counts_layer(tissue):
     tissue.layers["counts"] = tissue.X.copy()
     tissue.layers["normalised"] = sp.csr_matrix(tissue.X.multiply(1e4 / tissue.X.sum(axis=1)), dtype=np.float32)
