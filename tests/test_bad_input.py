@@ -5,6 +5,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scanpy as sc
 import scipy.sparse as sp
@@ -216,6 +217,18 @@ def test_ensembl_ids_without_a_symbol_column_fail_before_any_work_and_say_what_t
     )
     tissue.var["Symbol"] = symbols  # a symbol column spelled otherwise than those looked for: named in the error
     _fails_early(tissue, no_work, ValueError, r"Pass gene_symbols='Symbol' \(CLI: --gene-symbols Symbol; looked for")
+
+
+def test_genes_without_any_symbol_are_refused_not_read_as_zero_vectors(tissue):
+    """var_names all empty or missing: every spot's semantic vector was zero, with a warning only."""
+    tissue.var_names = pd.Index([np.nan] * tissue.n_vars, dtype=object)
+    match = r"none of the \d+ modelled genes has a symbol .* gene_symbols= .* semantics=False"
+    _fails(tissue, ValueError, match)
+    sst.pp.prepare(tissue)
+    with pytest.raises(ValueError, match=match):
+        sst.pp.gene_semantics(tissue)
+    assert "X_semantic" not in tissue.obsm
+    sst.pp.gene_semantics(tissue, gene_symbols="gene_symbol")
 
 
 @pytest.mark.parametrize(

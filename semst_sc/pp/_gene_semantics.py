@@ -110,6 +110,12 @@ def gene_semantics(
     symbols = _resolve_symbols(adata, gene_symbols)[genes]
     usable = np.array([isinstance(s, str) and s.strip() != "" for s in symbols])
     n_without_symbol = int((~usable).sum())
+    if not usable.any():  # every spot's vector would be zero
+        raise ValueError(
+            f"none of the {len(symbols)} modelled genes has a symbol (their names are empty or missing): pass "
+            "gene_symbols= the var column with gene symbols (CLI: --gene-symbols), or leave the semantic step out "
+            "(run_pipeline's semantics=False; CLI: --no-semantics)"
+        )
     if n_without_symbol:
         logg.warning(f"{n_without_symbol} modelled genes have no symbol and are left out of the texts")
     # the device is resolved when the weights load: a fully cached run never imports torch
