@@ -152,6 +152,18 @@ def test_feature_graph_matches_exact_cosine_neighbours(tissue):
         assert tissue.uns["semst_feature_neighbors"]["params"]["n_comps"] == used
 
 
+def test_feature_graph_at_cell_resolution_names_spatial_key_when_the_coordinates_are_elsewhere():
+    """Coordinates under another obsm key, given to prepare: the error said to store them in obsm['spatial']."""
+    cells = sst.datasets.simulate_tissue(15, 15, n_genes=60, platform="xenium", rng=0)
+    cells.obsm["xy"] = cells.obsm.pop("spatial")
+    sst.pp.prepare(cells, resolution="cell", spatial_key="xy")
+    with pytest.raises(KeyError, match=r"obsm\['spatial'\] not found: at cell resolution .* spatial_key= as given"):
+        sst.pp.feature_graph(cells)
+    assert "semst_feature_connectivities" not in cells.obsp
+    sst.pp.feature_graph(cells, spatial_key="xy")
+    assert cells.uns["semst_feature_neighbors"]["params"]["outside_neighbourhood"]
+
+
 def test_feature_graph_needs_prepare(tissue):
     with pytest.raises(KeyError, match=r"sst.pp.prepare"):
         sst.pp.feature_graph(tissue)

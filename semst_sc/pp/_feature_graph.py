@@ -117,6 +117,12 @@ def feature_graph(
     groups = section_indices(adata, library_key) if balanced else None
     pooled = adata.obsp.get(C.NEIGHBOURHOOD_KEY) if outside_neighbourhood else None
     outside = None
+    if pooled is not None and spatial_key not in adata.obsm:
+        raise KeyError(
+            f"obsm['{spatial_key}'] not found: at cell resolution the expression graph reads the coordinates "
+            "sst.pp.prepare pooled the neighbourhoods with; pass their obsm key, spatial_key= as given to "
+            "sst.pp.prepare (or outside_neighbourhood=False)"
+        )
     if pooled is not None:  # overlaps judged within the sections prepare pooled in (each its own frame)
         pooled_in = params_of(adata.uns.get(C.PREPARE_KEY)).get("library_key") or library_key
         sections = None if not pooled_in else adata.obs[pooled_in].to_numpy()
