@@ -96,7 +96,15 @@ def get_spatial(adata: AnnData, key: str = C.SPATIAL_KEY) -> np.ndarray:
             f"obsm['{key}'] not found: store the spot coordinates (n_obs x 2) in adata.obsm['{key}'] "
             "(scanpy/squidpy readers do this for Visium)"
         )
-    coords = np.asarray(adata.obsm[key], dtype=np.float64)
+    found = adata.obsm[key]
+    try:
+        coords = np.asarray(found, dtype=np.float64)
+    except (TypeError, ValueError) as error:  # a sparse matrix, a DataFrame with a column of text
+        columns = f" with columns {list(found.columns)}" if isinstance(found, pd.DataFrame) else ""
+        raise ValueError(
+            f"obsm['{key}'] is a {type(found).__name__}{columns} that is not read as numbers ({error}): store each "
+            f"spot's coordinates in adata.obsm['{key}'] as a dense n_obs x 2 (or 3) array of numbers"
+        ) from None
     check_spatial(coords, adata.obs_names, key)
     return coords
 

@@ -63,6 +63,27 @@ def test_nan_coordinates(tissue, no_work):
     _fails_early(tissue, no_work, ValueError, "NaN or infinite coordinates")
 
 
+@pytest.mark.parametrize(
+    ("coordinates", "match"),
+    [
+        (lambda xy, names: sp.csr_matrix(xy), "is a csr_matrix that is not read as numbers"),
+        (
+            lambda xy, names: pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "fov": "A"}, index=names),
+            r"is a DataFrame with columns \['x', 'y', 'fov'\] that is not read as numbers",
+        ),
+    ],
+    ids=["sparse", "text-column"],
+)
+def test_coordinates_that_are_not_numbers(tissue, coordinates, match):
+    """numpy's 'setting an array element with a sequence' or "could not convert string to float: 'A'" before."""
+    tissue.obsm["spatial"] = coordinates(tissue.obsm["spatial"], tissue.obs_names)
+    keys = {name: sorted(getattr(tissue, name).keys()) for name in ("obsm", "obsp", "layers", "uns")}
+    for step in (lambda a: sst.run_pipeline(a, 3, n_epochs=2), sst.pp.prepare, sst.pp.spatial_graph):
+        with pytest.raises(ValueError, match=match + r" \(.*\): store each spot's coordinates .* dense n_obs x 2"):
+            step(tissue)
+    assert keys == {name: sorted(getattr(tissue, name).keys()) for name in keys}
+
+
 def test_all_spots_at_one_coordinate(tissue, no_work):
     tissue.obsm["spatial"][:] = [120.0, 80.0]
     _fails_early(tissue, no_work, ValueError, r"obsm\['spatial'\] has no spread: all 576 spots are at the same")
