@@ -450,7 +450,8 @@ def check_prepared_for(adata: AnnData, entry, what: str, fix: str) -> None:
     recorded, current = str(params_of(entry).get("prepared", "")), prepared_of(adata)
     if recorded and current and recorded != current:
         raise ValueError(
-            f"{what} was built on an earlier run of sst.pp.prepare (other genes, resolution or scaling): {fix}"
+            f"{what} was built on an earlier run of sst.pp.prepare (other genes, resolution or scaling): run {fix} "
+            "again"
         )
 
 

@@ -66,10 +66,11 @@ def test_semst_refuses_graphs_and_semantics_of_an_earlier_prepare(tissue, tmp_pa
     assert tissue.uns["semst_prepare"]["params"]["stamp"] == stamp
     sst.tl.semst(tissue, n_epochs=2)
     sst.pp.prepare(tissue, n_top_genes=50)  # other genes: the expression graph and the semantic vectors are stale
-    with pytest.raises(ValueError, match="expression graph 'semst_feature' was built on an earlier run of sst.pp.prep"):
+    stale = r"expression graph 'semst_feature' was built on an earlier run of sst.pp.prepare .*: run sst.pp.feature_"
+    with pytest.raises(ValueError, match=stale + r"graph\(adata\) again$"):  # it said ": sst.pp.feature_graph(adata)"
         sst.tl.semst(tissue, n_epochs=2)
     sst.pp.feature_graph(tissue)
-    with pytest.raises(ValueError, match="obsm\\['X_semantic'\\] was built on an earlier.*sst.pp.gene_semantics"):
+    with pytest.raises(ValueError, match="obsm\\['X_semantic'\\] was built on an earlier.*run sst.pp.gene_semantics"):
         sst.tl.semst(tissue, n_epochs=2, encoder="contrastive")  # no expression graph there: the vectors alone
     sst.pp.gene_semantics(tissue)
     tissue.write_h5ad(tmp_path / "ready.h5ad")  # the fingerprints survive a round trip
