@@ -495,7 +495,9 @@ def test_counts_of_things_are_integers(processed):
 def test_a_spatial_graph_without_edges_is_refused(tissue):
     """A squidpy radius graph shorter than the spacing had no edge: the model trained with no spatial information."""
     tissue.obsp["spatial_connectivities"] = sp.csr_matrix((tissue.n_obs, tissue.n_obs), dtype=np.float32)
-    _fails(tissue, ValueError, r"existing spatial graph obsp\['spatial_connectivities'\] has no edges")
+    # the fix named n_neighbors= only, which run_pipeline calls spatial_neighbors= and the CLI does not take
+    fix = r"n_neighbors= \(run_pipeline: spatial_neighbors=\), or delete obsp\['spatial_connectivities'\] to have"
+    _fails(tissue, ValueError, r"existing spatial graph obsp\['spatial_connectivities'\] has no edges.*" + fix)
     with pytest.raises(ValueError, match=r"radius=1e-06 has no edges.*increase radius"):
         sst.pp.spatial_graph(tissue, radius=1e-6)
     some = sp.lil_matrix((tissue.n_obs, tissue.n_obs), dtype=np.float32)
@@ -503,6 +505,10 @@ def test_a_spatial_graph_without_edges_is_refused(tissue):
     tissue.obsp["spatial_connectivities"] = some.tocsr()
     logged = scanpy_warnings(lambda: sst.pp.spatial_graph(tissue))
     assert f"{tissue.n_obs - 2} spots have no spatial neighbour in the existing spatial graph" in logged
+    assert "delete obsp['spatial_connectivities'] to have the default one built" in logged
+    del tissue.obsp["spatial_connectivities"]
+    sst.pp.spatial_graph(tissue)
+    assert tissue.uns["spatial_neighbors"]["params"]["n_neighbors"] == 6
 
 
 @pytest.mark.parametrize(("bad", "message"), [(np.nan, "NaN or infinite"), (-5.0, "negative values")])

@@ -83,7 +83,11 @@ def spatial_graph(
     ckey = C.connectivities_key(key_added)
     if n_neighbors is None and radius is None and ckey in adata.obsp:
         if not links_sections(adata.obsp[ckey], adata, library_key):
-            _check_edges(adata.obsp[ckey], f"the existing spatial graph obsp['{ckey}']", "build one with n_neighbors=")
+            fix = (
+                f"build one with n_neighbors= (run_pipeline: spatial_neighbors=), or delete obsp['{ckey}'] to have "
+                "the default one built"
+            )
+            _check_edges(adata.obsp[ckey], f"the existing spatial graph obsp['{ckey}']", fix)
             logg.info(f"using the existing spatial graph obsp['{ckey}']")
             return adata.copy() if copy else None
         logg.warning(
