@@ -527,3 +527,12 @@ def test_semst_train_kwargs_that_are_not_a_dict_are_named(processed):
     for bad in ("abc", [1], 0.5):
         with pytest.raises(TypeError, match="train_kwargs must be a dict of tl.semst training settings"):
             sst.tl.semst(processed, train_kwargs=bad, copy=True)
+
+
+def test_a_slide_of_control_probes_alone_says_no_gene_was_read(tissue):
+    """Only control features: the error said 'lower min_cells', a fix that cannot help."""
+    from fakes import CONTROL_PROBES, with_control_probes
+
+    probes = with_control_probes(tissue, np.ones(tissue.n_obs, dtype=bool))[:, CONTROL_PROBES].copy()
+    with pytest.raises(ValueError, match=f"every one of the {len(CONTROL_PROBES)} features is a control probe"):
+        sst.pp.prepare(probes)

@@ -196,6 +196,11 @@ def prepare(
             "they measure background, not expression"
         )
         kept &= ~controls
+    if controls.all():
+        raise ValueError(
+            f"every one of the {adata.n_vars} features is a control probe or blank codeword: no gene to model (were "
+            "the genes read? check the reader or the var_names)"
+        )
     if not kept.any():
         raise ValueError(f"no gene is detected in at least min_cells={min_cells} spots: lower min_cells")
     if groups is not None:
