@@ -80,7 +80,7 @@ class Settings:
             raise TypeError(f"settings.cache_dir must be a path, None (the default folder) or False, got {value!r}")
         if isinstance(value, str) and not value.strip():
             raise ValueError("settings.cache_dir is an empty path: give a folder, None (the default folder) or False")
-        self._cache_dir = value if value in (None, False) else Path(value).expanduser()
+        self._cache_dir = value if value in (None, False) else Path(value).expanduser().absolute()  # cwd may change
 
     @property
     def n_threads(self) -> int | None:

@@ -16,6 +16,10 @@ def test_settings_defaults_and_validation(monkeypatch, tmp_path):
     assert s.cache_dir is None
     s.cache_dir = "~/somewhere"
     assert s.cache_dir == Path.home() / "somewhere"
+    monkeypatch.chdir(tmp_path)
+    s.cache_dir = "relative"
+    monkeypatch.chdir(Path.home())  # a relative folder moved with the working directory
+    assert s.cache_dir == tmp_path / "relative"
     s.device = "cuda:1"
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(ValueError, match="torch sees no CUDA GPU.*'auto' or 'cpu'"):
