@@ -64,6 +64,6 @@ def test_api_page_lists_every_public_function():
     from pathlib import Path
 
     api = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
-    for module in ("pp", "tl", "pl", "metrics", "datasets"):
+    for module in ("pp", "tl", "pl", "metrics", "datasets", "nn", "semantics"):
         for name in getattr(sst, module).__all__:
             assert f"{module}.{name}" in api, f"docs/api.md does not list {module}.{name}"
