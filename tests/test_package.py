@@ -67,3 +67,41 @@ def test_api_page_lists_every_public_function():
     for module in ("pp", "tl", "pl", "metrics", "datasets", "nn", "semantics"):
         for name in getattr(sst, module).__all__:
             assert f"{module}.{name}" in api, f"docs/api.md does not list {module}.{name}"
+
+
+def _documented_cli_calls():
+    """Every ``semst-sc <command> ...`` (or ``-m semst_sc <command> ...``) of README.md and docs/*.md: (file, text)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = path.read_text()
+        fenced = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.S)
+        spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        lines = [line for block in fenced for line in block.replace("\\\n", " ").splitlines()]
+        for snippet in lines + [" ".join(span.split()) for span in spans]:
+            for call in re.split(r"(?:semst-sc|-m semst_sc)(?=\s)", snippet)[1:]:
+                yield path.name, call.split("#")[0].strip()
+
+
+def test_documented_cli_commands_and_options_exist():
+    import argparse
+
+    from semst_sc._cli import _parser
+
+    parser = _parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    calls = list(_documented_cli_calls())
+    assert {call.split()[0] for _, call in calls if call} >= {"run", "query", "annotate", "train", "demo"}
+    for name, call in calls:
+        words = call.split()
+        if not words or words[0].startswith("-"):  # semst-sc --version
+            assert not words or words[0] in parser._option_string_actions, f"{name}: semst-sc {call}"
+            continue
+        assert words[0] in commands, f"{name}: no subcommand {words[0]!r} (semst-sc {call})"
+        options = commands[words[0]]._option_string_actions
+        for word in words[1:]:
+            option = word.strip("[]").split("=")[0]
+            if option.startswith("--"):
+                assert option in options, f"{name}: semst-sc {words[0]} has no {option} (semst-sc {call})"
