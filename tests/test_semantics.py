@@ -119,6 +119,22 @@ def test_decoder_gene_pooling_and_hf_prefix(tiny_decoder):
     assert not np.allclose(genes.encode(text), mean)
 
 
+def test_decoder_cache_identity_names_the_device_and_threads(tiny_decoder, monkeypatch):
+    """A GPU runs the decoder in bfloat16, the CPU in float32 on so many threads: their caches must not mix."""
+    encoder = load_text_encoder(str(tiny_decoder), progress=False)
+    before = sst.settings.n_threads
+    identities = set()
+    try:
+        for threads in (1, 2):
+            sst.settings.n_threads = threads
+            identities.add(encoder.identity)
+    finally:
+        sst.settings.n_threads = before
+    monkeypatch.setattr(type(sst.settings), "resolve_device", lambda self, device=None: "cuda")
+    identities.add(encoder.identity)
+    assert len(identities) == 3 and encoder.identity.endswith(":cuda")
+
+
 def test_gene_semantics_with_decoder_both_modes(prepared, tiny_decoder, cache, tmp_path):
     for mode in ("symbols", "genes"):
         a = sst.pp.gene_semantics(prepared, model=str(tiny_decoder), mode=mode, top_k=3, copy=True)

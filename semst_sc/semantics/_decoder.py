@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .. import _constants as C
 from .._settings import settings
-from ._hub import quiet_load
+from ._hub import placement, quiet_load
 
 _MAX_TOKENS = 1024
 POOLINGS = ("mean", "genes")
@@ -70,8 +70,13 @@ class DecoderEncoder:
 
     @property
     def identity(self) -> str | None:
-        """Cache key: the name, the weights fingerprint and the pooling (``None`` without a fingerprint)."""
-        return f"hf:{self.name}@{self.revision}:{self.pooling}" if self.revision else None
+        """Cache key: the name, the weights fingerprint, the pooling and where it runs (``None`` without a fingerprint).
+
+        A GPU runs the model in bfloat16, the CPU in float32 on so many threads: a cache filled elsewhere is not read.
+        """
+        if not self.revision:
+            return None
+        return f"hf:{self.name}@{self.revision}:{self.pooling}:{placement(self.device)}"
 
     @property
     def model(self):

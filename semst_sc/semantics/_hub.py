@@ -36,6 +36,16 @@ def quiet_load(progress: bool | None, load, *args):
         hf_logging.set_verbosity(verbosity)
 
 
+def placement(device: str | None) -> str:
+    """Return where a model runs, for its cache identity: the device, or ``"<n> threads"`` on the CPU.
+
+    Vectors differ in their last digits with the device and the CPU thread count (and a decoder runs in bfloat16 on
+    a GPU): a cache filled elsewhere must not be read. ``device=None`` reads :attr:`semst_sc.settings.device`.
+    """
+    device = settings.resolve_device(device)
+    return f"{settings.resolve_threads()} threads" if device == "cpu" else device
+
+
 def local_folder(name: str) -> Path | None:
     """Return the folder of a model: ``name`` itself when it is a folder, else its snapshot in the HF cache."""
     if Path(name).expanduser().is_dir():

