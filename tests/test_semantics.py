@@ -148,6 +148,12 @@ def test_gene_semantics_with_decoder_both_modes(prepared, tiny_decoder, cache, t
         b.write_h5ad(tmp_path / "semantic.h5ad")  # the recorded params are h5ad-writable
 
 
+def test_a_decoder_passed_as_model_records_its_own_pooling(prepared, tiny_decoder):
+    encoder = load_text_encoder(str(tiny_decoder), pooling="genes", progress=False)
+    out = sst.pp.gene_semantics(prepared, model=encoder, top_k=3, copy=True)  # pooling= left at "mean"
+    assert out.uns["semantic"]["params"]["pooling"] == "genes"
+
+
 def test_bad_backend_and_pooling(prepared):
     with pytest.raises(ValueError, match="backend must be"):
         sst.pp.gene_semantics(prepared, model=CountingEncoder(), backend="openai")

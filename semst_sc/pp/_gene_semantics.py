@@ -76,7 +76,8 @@ def gene_semantics(
         ``"auto"``, ``"sentence-transformers"`` or ``"hf"`` (decoder LLM: one forward pass, mean of the
         last hidden state over the non-padding tokens).
     pooling
-        Decoder LLMs only: ``"mean"`` over all tokens (the paper) or ``"genes"`` over the gene list only.
+        Decoder LLMs only: ``"mean"`` over all tokens (the paper) or ``"genes"`` over the gene list only (an encoder
+        passed as ``model`` keeps its own; ``uns`` records the pooling used).
     trust_remote_code
         Let a decoder model run its own code (off unless asked).
     batch_size
@@ -213,7 +214,7 @@ def gene_semantics(
             "model": encoder.name,
             "backend": encoder.backend,
             "revision": encoder.revision,
-            "pooling": pooling if encoder.backend == "hf" else "",
+            "pooling": getattr(encoder, "pooling", ""),  # an encoder passed as model= keeps its own
             "mode": mode,
             "top_k": top_k,
             "prompt": prompt,
