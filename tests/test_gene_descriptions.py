@@ -76,6 +76,19 @@ def test_a_file_path_and_a_missing_folder(gene_text_dir, tmp_path):
         gene_descriptions("zebrafish", gene_text_dir)
 
 
+@pytest.mark.parametrize("name", ["human_gene_text.tsv.gz", "Homo_sapiens.gene_info.gz", "gene2go.gz"])
+def test_a_damaged_file_is_named_in_the_error(tmp_path, name):
+    """A download cut short raised gzip's bare EOFError, naming no file."""
+    whole = gzip.compress(b"symbol\tfull_name\n" + b"MBP\tmyelin basic protein\n" * 1000)
+    if name == "gene2go.gz":  # read after gene_info
+        (tmp_path / "Homo_sapiens.gene_info.gz").write_bytes(
+            gzip.compress(b"#tax_id\tGeneID\tSymbol\tSynonyms\tdbXrefs\tdescription\ttype_of_gene\n")
+        )
+    (tmp_path / name).write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=f"cannot read the gene-description file .*{name} \\(EOFError.*delete it"):
+        gene_descriptions("human", tmp_path)
+
+
 def test_a_table_without_a_symbol_column_is_refused_not_read_by_row_number(tissue, tmp_path):
     table = tmp_path / "genes.tsv"
     table.write_text("gene\ttext\nMbp\tmyelin basic protein\nGfap\tglial fibrillary acidic protein\n")

@@ -7,6 +7,9 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -172,12 +175,25 @@ def _read_organism(organism: str, path: Path, download: bool) -> pd.DataFrame:
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    with _reading(path):
+        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn the errors of reading a damaged file (a truncated or corrupt gzip, ...) into one that names the file."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise ValueError(
+            f"cannot read the gene-description file {path} ({type(error).__name__}: {error}); if it is damaged (e.g. "
+            "a download cut short), delete it and fetch it again, or pass path= to a folder with good copies"
+        ) from None
 
 
 def _build_from_ncbi(organism: str, folder: Path) -> pd.DataFrame:
     """Assemble the table from NCBI ``gene_info``, the RefSeq summaries and ``gene2go`` (the last two optional)."""
-    info = pd.read_csv(folder / _GENE_INFO[organism], sep="\t", dtype=str, keep_default_na=False)
+    info = _read_tsv(folder / _GENE_INFO[organism])
     table = pd.DataFrame(
         {
             "symbol": info["Symbol"],
@@ -209,14 +225,15 @@ def _build_from_ncbi(organism: str, folder: Path) -> pd.DataFrame:
 
 def _read_gene2go(path: Path, taxon: int) -> dict[str, pd.Series]:
     """Return ``; ``-joined GO term names per Entrez id: ``go_bp`` (processes), ``go_cc`` (components); no ``NOT``."""
-    go = pd.concat(
-        chunk[
-            (chunk["#tax_id"] == taxon)
-            & chunk["Category"].isin(["Process", "Component"])
-            & ~chunk["Qualifier"].str.startswith("NOT")
-        ]
-        for chunk in pd.read_csv(path, sep="\t", chunksize=1_000_000, dtype={"GeneID": str}, keep_default_na=False)
-    ).drop_duplicates(["GeneID", "GO_term", "Category"])
+    with _reading(path):
+        go = pd.concat(
+            chunk[
+                (chunk["#tax_id"] == taxon)
+                & chunk["Category"].isin(["Process", "Component"])
+                & ~chunk["Qualifier"].str.startswith("NOT")
+            ]
+            for chunk in pd.read_csv(path, sep="\t", chunksize=1_000_000, dtype={"GeneID": str}, keep_default_na=False)
+        ).drop_duplicates(["GeneID", "GO_term", "Category"])
     return {
         column: part.groupby("GeneID", sort=False)["GO_term"].agg("; ".join)
         for column, part in (("go_bp", go[go["Category"] == "Process"]), ("go_cc", go[go["Category"] == "Component"]))
