@@ -106,6 +106,16 @@ def test_a_table_without_a_symbol_column_is_refused_not_read_by_row_number(tissu
     assert list(gene_descriptions("mouse", table).index) == ["Mbp"]
 
 
+def test_a_table_without_a_description_column_is_refused(tmp_path):
+    """A derived table of symbols alone gave every gene its bare symbol as text, silently."""
+    _write(tmp_path / "human_gene_text.tsv.gz", [["MBP", "myelin"]], ["symbol", "desc"])
+    refused = r"no description column \(its columns: symbol, desc\).*full_name / summary"
+    with pytest.raises(ValueError, match=refused):
+        gene_descriptions("human", tmp_path)
+    with pytest.raises(ValueError, match=refused):  # a folder as gene_text
+        sst.semantics.resolve_gene_text(tmp_path, ["MBP"])
+
+
 def test_build_from_ncbi_gene_info_and_gene2go(tmp_path):
     header = "#tax_id\tGeneID\tSymbol\tLocusTag\tSynonyms\tdbXrefs\tchromosome\tmap_location\tdescription\ttype_of_gene"
     rows = [

@@ -134,9 +134,15 @@ def normalise_gene_table(table: pd.DataFrame) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        When the table has neither a ``symbol`` column nor an index of its own (row numbers).
+        When the table has neither a ``symbol`` column nor an index of its own (row numbers), or no description
+        column (``text``, ``full_name``, ``summary``, ``go_bp``).
     """
     table = table.rename(columns={"refseq_summary": "summary", "description": "full_name"})
+    if "text" not in table and not set(_TEXT_COLUMNS) & set(table.columns):
+        raise ValueError(
+            f"the gene table has no description column (its columns: {', '.join(map(str, table.columns))}): it needs "
+            "a 'text' column or full_name / summary / go_bp columns (refseq_summary and description are read too)"
+        )
     if "symbol" in table.columns:
         table = table.set_index("symbol")
     elif isinstance(table.index, pd.RangeIndex):  # row numbers: a file read with no column named symbol

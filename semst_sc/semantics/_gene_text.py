@@ -125,11 +125,6 @@ def resolve_gene_text(gene_text, symbols=None) -> GeneText:
 
 
 def _from_table(table: pd.DataFrame, source: str, symbols=None) -> GeneText:
-    if "text" not in table and not {"full_name", "summary", "refseq_summary", "go_bp"} & set(table.columns):
-        raise ValueError(
-            f"gene_text table ({source}) needs a 'text' column or full_name/summary/go_bp columns; "
-            f"it has {list(table.columns)}"
-        )
     has_text = "text" in table
     table = normalise_gene_table(table)
     if symbols is not None:  # format only what is needed: the full human table has 77k genes
