@@ -535,6 +535,17 @@ def test_bundled_default_and_its_identity():
     assert load_text_encoder(encoder) is encoder
 
 
+@pytest.mark.parametrize("where", ["./no_such_folder/model", "~/no_such_model", "file"])
+def test_a_model_path_that_is_no_folder_is_named(tmp_path, where):
+    """The error said the model could not load offline, and to 'pass the path of a local model folder'."""
+    if where == "file":
+        where = tmp_path / "model.safetensors"
+        where.write_bytes(b"")
+    for model in (str(where), f"hf:{where}"):
+        with pytest.raises(FileNotFoundError, match=f"model '{where}' is a path but no folder"):
+            load_text_encoder(model)
+
+
 def test_import_loads_no_model_library():
     code = (
         "import sys, semst_sc, semst_sc.semantics; "

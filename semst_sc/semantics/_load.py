@@ -74,6 +74,11 @@ def load_text_encoder(
     if name in DEFAULT_ALIASES and backend != "hf":
         return SentenceTransformerEncoder.bundled(device=device, progress=progress)
     folder = local_folder(name)
+    if folder is None and (Path(name).expanduser().exists() or name.startswith(("/", ".", "~"))):
+        raise FileNotFoundError(
+            f"model {name!r} is a path but no folder (not found, or a file): pass the folder that holds the model "
+            f"(config.json and weights), a Hugging Face model name, or model=None for the bundled {C.DEFAULT_MODEL}"
+        )
     if backend == "auto":
         backend = "hf" if folder is not None and is_decoder(folder) else "sentence-transformers"
     revision = fingerprint(folder) if folder is not None else ""
