@@ -580,3 +580,18 @@ def test_a_text_gets_the_same_vector_whatever_else_is_embedded_with_it():
     together = encoder.encode(texts, batch_size=64)
     for i, text in enumerate(texts):
         np.testing.assert_array_equal(encoder.encode([text], batch_size=64)[0], together[i])
+
+
+def test_gene_text_of_the_other_organism_is_warned(monkeypatch):
+    """Mouse symbols with gene_text='human' matched the human table ignoring case, without a word."""
+    from fakes import scanpy_warnings
+
+    from semst_sc.semantics import _gene_text
+
+    table = pd.DataFrame({"symbol": ["CUX2", "MBP"], "full_name": ["cut like homeobox 2", "myelin basic protein"]})
+    monkeypatch.setattr(_gene_text, "gene_descriptions", lambda organism: table)
+    logged = scanpy_warnings(lambda: _gene_text.resolve_gene_text("human", ["Cux2", "Mbp"]))
+    assert "gene_text='human', but the gene symbols are written as mouse symbols are (Cux2, Mbp, ...)" in logged
+    assert "pass gene_text='mouse'" in logged
+    assert scanpy_warnings(lambda: _gene_text.resolve_gene_text("human", ["CUX2", "MBP"])) == ""
+    assert _gene_text.resolve_gene_text("human", ["Cux2"]).text("Cux2")  # still read, as before

@@ -57,6 +57,20 @@ def organism_of(symbols, organism: str | None) -> str:
     """
     if organism not in ("human", "mouse", None):
         raise ValueError(f"organism must be 'human', 'mouse' or None, got {organism!r}")
+    guess, why, examples = _guess(symbols)
+    if organism is None:
+        logg.info(f"organism guessed from the gene symbols: {guess}{why}")
+    elif organism != guess:
+        logg.warning(
+            f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): they "
+            f"are read as {organism} genes (the {organism} gene descriptions when gene_text is None or a folder); "
+            f"pass organism={guess!r} (or None; CLI: --organism) unless that is meant"
+        )
+    return organism or guess
+
+
+def _guess(symbols) -> tuple[str, str, str]:
+    """Return the organism the symbols are written for, why (where not their case alone), and three examples."""
     letters = [str(s) for s in symbols if any(c.isalpha() for c in str(s))]
     upper = sum(s == s.upper() for s in letters[:2000])
     guess = "human" if upper >= 0.5 * max(len(letters[:2000]), 1) else "mouse"
@@ -65,16 +79,7 @@ def organism_of(symbols, organism: str | None) -> str:
     why = ""
     if upper_case_mouse:
         guess, why = "mouse", f" (upper-case, but {len(mouse_only)} are mouse-only symbols such as {mouse_only[0]})"
-    if organism is None:
-        logg.info(f"organism guessed from the gene symbols: {guess}{why}")
-    elif organism != guess:
-        examples = ", ".join(str(s) for s in (mouse_only if upper_case_mouse else symbols)[:3])
-        logg.warning(
-            f"organism={organism!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): they "
-            f"are read as {organism} genes (the {organism} gene descriptions when gene_text is None or a folder); "
-            f"pass organism={guess!r} (or None; CLI: --organism) unless that is meant"
-        )
-    return organism or guess
+    return guess, why, ", ".join(str(s) for s in (mouse_only if upper_case_mouse else list(symbols))[:3])
 
 
 #: symbol forms of mouse genes alone, in any case (none of NCBI's 77,510 human symbols has one): RIKEN cDNA clones
@@ -101,6 +106,13 @@ def resolve_gene_text(gene_text, symbols=None) -> GeneText:
     The descriptions.
     """
     if isinstance(gene_text, str) and gene_text in ("human", "mouse"):
+        guess, _, examples = _guess([str(s) for s in symbols]) if symbols is not None else (gene_text, "", "")
+        if guess != gene_text:
+            logg.warning(
+                f"gene_text={gene_text!r}, but the gene symbols are written as {guess} symbols are ({examples}, ...): "
+                f"they are matched to the {gene_text} descriptions ignoring case; pass gene_text={guess!r} unless "
+                "that is meant"
+            )
         return _from_table(gene_descriptions(gene_text), f"gene_descriptions('{gene_text}')", symbols)
     if isinstance(gene_text, (str, Path)):
         path = Path(gene_text).expanduser()
