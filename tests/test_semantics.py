@@ -119,17 +119,19 @@ def test_decoder_gene_pooling_and_hf_prefix(tiny_decoder):
     assert not np.allclose(genes.encode(text), mean)
 
 
+def _identities_on_threads(encoder, monkeypatch) -> set[str]:
+    """The encoder's cache identities on 1 and 2 CPU threads (settings.n_threads restored after the test)."""
+    identities = set()
+    for threads in (1, 2):
+        monkeypatch.setattr(sst.settings, "n_threads", threads)
+        identities.add(encoder.identity)
+    return identities
+
+
 def test_decoder_cache_identity_names_the_device_and_threads(tiny_decoder, monkeypatch):
     """A GPU runs the decoder in bfloat16, the CPU in float32 on so many threads: their caches must not mix."""
     encoder = load_text_encoder(str(tiny_decoder), progress=False)
-    before = sst.settings.n_threads
-    identities = set()
-    try:
-        for threads in (1, 2):
-            sst.settings.n_threads = threads
-            identities.add(encoder.identity)
-    finally:
-        sst.settings.n_threads = before
+    identities = _identities_on_threads(encoder, monkeypatch)
     monkeypatch.setattr(type(sst.settings), "resolve_device", lambda self, device=None: "cuda")
     identities.add(encoder.identity)
     assert len(identities) == 3 and encoder.identity.endswith(":cuda")
@@ -515,22 +517,14 @@ def test_gene_table_is_a_text_encoder_of_symbols():
         GeneTable(frame.set_axis(["RELN", "RELN", "GFAP"]))
 
 
-def test_bundled_default_and_its_identity():
+def test_bundled_default_and_its_identity(monkeypatch):
     encoder = load_text_encoder()
     assert isinstance(encoder, TextEncoder) and encoder.backend == "sentence-transformers"
     device = sst.settings.resolve_device()  # vectors differ in their last digits with the device and threads
     where = f"{sst.settings.resolve_threads()} threads" if device == "cpu" else device
     assert encoder.identity == f"st:sentence-transformers/all-MiniLM-L6-v2@{encoder.revision}:alone:{where}"
     if device == "cpu":  # a cache filled on another thread count is not read
-        before = sst.settings.n_threads
-        identities = set()
-        try:
-            for threads in (1, 2):
-                sst.settings.n_threads = threads
-                identities.add(encoder.identity)
-        finally:
-            sst.settings.n_threads = before
-        assert len(identities) == 2
+        assert len(_identities_on_threads(encoder, monkeypatch)) == 2
     assert load_text_encoder("all-MiniLM-L6-v2").identity == encoder.identity
     assert load_text_encoder(encoder) is encoder
 
