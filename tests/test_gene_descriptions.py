@@ -193,3 +193,12 @@ def test_real_gene_text_covers_the_simulated_tissue(tissue, data_dir):
     sst.pp.gene_semantics(tissue, model=Encoder(), gene_text=path)
     params = tissue.uns["semantic"]["params"]
     assert params["gene_text"] == str(path) and params["gene_text_coverage"] > 0.9
+
+
+def test_a_gene_info_file_of_other_columns_is_named(tmp_path):
+    """A gene_info without NCBI's columns (an export of another tool) failed with a bare KeyError: 'Symbol'."""
+    with gzip.open(tmp_path / "Homo_sapiens.gene_info.gz", "wt") as f:
+        f.write("gene\tname\nRELN\treelin\n")
+    expected = r"lacks NCBI gene_info's columns \['Symbol', 'GeneID'.*it has \['gene', 'name'\]"
+    with pytest.raises(ValueError, match=expected):
+        gene_descriptions("human", tmp_path)

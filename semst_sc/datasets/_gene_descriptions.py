@@ -200,6 +200,12 @@ def _reading(path: Path) -> Iterator[None]:
 def _build_from_ncbi(organism: str, folder: Path) -> pd.DataFrame:
     """Assemble the table from NCBI ``gene_info``, the RefSeq summaries and ``gene2go`` (the last two optional)."""
     info = _read_tsv(folder / _GENE_INFO[organism])
+    missing = [c for c in ("Symbol", "GeneID", "description", "type_of_gene", "Synonyms", "dbXrefs") if c not in info]
+    if missing:
+        raise ValueError(
+            f"{folder / _GENE_INFO[organism]} lacks NCBI gene_info's columns {missing} (it has "
+            f"{list(info.columns)[:8]}): give the file as NCBI writes it (its header starts '#tax_id')"
+        )
     table = pd.DataFrame(
         {
             "symbol": info["Symbol"],
